@@ -1,0 +1,9 @@
+//! HUMBEX's shared ground: configuration, database access, encryption, tokens and domain types.
+
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod domain;
+pub mod token;
+
+pub use secrecy;
