@@ -1,1 +1,12 @@
+//! HUMBEX ingest: authenticates webhooks, stores signals with NOTIFY in one statement, and serves
+//! the admin API and its OpenAPI document.
 
+pub mod admin;
+pub mod api;
+pub mod app;
+pub mod error;
+pub mod middleware;
+pub mod state;
+pub mod webhook;
+
+pub use app::Application;

@@ -1,0 +1,26 @@
+//! The admin bearer-token check, as an OpenAPI security scheme.
+
+use std::sync::Arc;
+
+use poem::Request;
+use poem_openapi::SecurityScheme;
+use poem_openapi::auth::Bearer;
+
+use crate::state::AppState;
+
+/// `Authorization: Bearer <ADMIN_TOKEN>`.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", checker = "check_admin_token")]
+pub struct AdminAuth(());
+
+async fn check_admin_token(request: &Request, bearer: Bearer) -> Option<()> {
+    let state = request.data::<Arc<AppState>>()?;
+    // Comparing SHA-256 digests: equal-length inputs, and a mismatch position reveals nothing
+    // about the token itself.
+    let presented = humbex_shared::token::digest(&bearer.token);
+    let mut diff = 0u8;
+    for (a, b) in presented.iter().zip(state.admin_token_digest.iter()) {
+        diff |= a ^ b;
+    }
+    (diff == 0).then_some(())
+}

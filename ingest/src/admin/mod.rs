@@ -1,0 +1,102 @@
+//! The admin API (Authorization: Bearer ADMIN_TOKEN): users, strategies, subscriptions, exchange
+//! keys, and read access to signals and orders.
+
+pub mod activity;
+pub mod api_keys;
+pub mod auth;
+pub mod models;
+pub mod strategies;
+pub mod users;
+
+use std::future::Future;
+use std::time::Duration;
+
+use poem_openapi::ApiResponse;
+use poem_openapi::payload::Json;
+use tokio_postgres::error::SqlState;
+
+use crate::error::ErrorBody;
+
+/// Bound on any admin database work, so an operator's request never hangs on a dead database.
+const ADMIN_DB_BUDGET: Duration = Duration::from_secs(5);
+
+/// Every way an admin operation can fail, each a JSON `{error, message}`.
+#[derive(ApiResponse, Debug)]
+pub enum AdminError {
+    /// The request is malformed; the message names the field.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// Missing or wrong admin token.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// No such user, strategy, key, signal or order.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// It already exists (duplicate email or strategy name).
+    #[oai(status = 409)]
+    Conflict(Json<ErrorBody>),
+    /// The database is unreachable; nothing was changed.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+impl AdminError {
+    pub fn field(field: &str, problem: impl std::fmt::Display) -> Self {
+        AdminError::BadRequest(ErrorBody::new("invalid_field", format!("{field}: {problem}")))
+    }
+    pub fn not_found(what: &str) -> Self {
+        AdminError::NotFound(ErrorBody::new("not_found", format!("no such {what}")))
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        AdminError::Conflict(ErrorBody::new("conflict", message))
+    }
+}
+
+impl From<tokio_postgres::Error> for AdminError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        if e.code().is_some_and(|c| c.code().starts_with("22")) {
+            // Data exceptions (say a NUL byte in text) are the request's fault, not the server's.
+            return AdminError::BadRequest(ErrorBody::new(
+                "invalid_request",
+                "a value in the request cannot be stored (check for NUL characters)",
+            ));
+        }
+        tracing::warn!(error = ?e, "admin database error");
+        unavailable()
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for AdminError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        tracing::warn!(error = ?e, "admin database pool error");
+        unavailable()
+    }
+}
+
+fn unavailable() -> AdminError {
+    AdminError::Unavailable(ErrorBody::new(
+        "database_unavailable",
+        "the database is unavailable; nothing was changed",
+    ))
+}
+
+/// Run admin database work under the admin time budget.
+pub async fn within_budget<T>(work: impl Future<Output = Result<T, AdminError>>) -> Result<T, AdminError> {
+    tokio::time::timeout(ADMIN_DB_BUDGET, work)
+        .await
+        .unwrap_or_else(|_| Err(unavailable()))
+}
+
+/// True when a database error is a unique-key violation.
+pub fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+}
+
+/// Page size for list endpoints: default 50, at most 500.
+pub fn page_limit(limit: Option<i64>) -> Result<i64, AdminError> {
+    match limit {
+        None => Ok(50),
+        Some(n) if (1..=500).contains(&n) => Ok(n),
+        Some(_) => Err(AdminError::field("limit", "must be between 1 and 500")),
+    }
+}

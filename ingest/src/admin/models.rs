@@ -1,0 +1,235 @@
+//! Request and response bodies of the admin API. Decimals travel as strings; secrets only inwards.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::{Enum, Object};
+use uuid::Uuid;
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct UserCreate {
+    /// The user's email address (unique, case-insensitive).
+    #[oai(validator(max_length = 254))]
+    pub email: String,
+}
+
+/// A new user, with the webhook token shown this once.
+#[derive(Debug, Object)]
+pub struct UserCreated {
+    pub id: Uuid,
+    pub email: String,
+    /// The user's webhook token. It is shown only now; only its digest is stored.
+    pub webhook_token: String,
+    pub webhook_token_prefix: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Object)]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub active: bool,
+    /// The first characters of the current webhook token, to tell tokens apart.
+    pub webhook_token_prefix: String,
+    pub token_rotated_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub subscription: Option<Subscription>,
+}
+
+/// A freshly rotated webhook token; the previous one stopped working at once.
+#[derive(Debug, Object)]
+pub struct TokenRotated {
+    pub id: Uuid,
+    /// The new token, shown only now.
+    pub webhook_token: String,
+    pub webhook_token_prefix: String,
+    pub rotated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct StrategyCreate {
+    /// A unique name, 1 to 100 characters.
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub name: String,
+}
+
+#[derive(Debug, Object)]
+pub struct StrategyCreated {
+    pub id: Uuid,
+    pub name: String,
+    /// The strategy's webhook token, shown only now.
+    pub webhook_token: String,
+    pub webhook_token_prefix: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Object)]
+pub struct Strategy {
+    pub id: Uuid,
+    pub name: String,
+    pub active: bool,
+    pub webhook_token_prefix: String,
+    /// Users whose subscription to this strategy is active now.
+    pub active_subscribers: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum SubscriptionStatus {
+    Active,
+    Inactive,
+}
+
+impl SubscriptionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubscriptionStatus::Active => "active",
+            SubscriptionStatus::Inactive => "inactive",
+        }
+    }
+}
+
+/// The whole subscription (PUT replaces it; omitted fields take their defaults).
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct SubscriptionUpdate {
+    pub status: SubscriptionStatus,
+    /// When the subscription stops being active; none means it does not expire.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Follow this strategy's signals.
+    pub strategy_id: Option<Uuid>,
+    /// Multiplies every signal's quantity (default 1). A positive decimal, best sent as a string.
+    #[oai(validator(pattern = r"^[0-9]{1,12}(\.[0-9]{1,8})?$"))]
+    pub size_multiplier: Option<String>,
+    /// Largest quantity of one order; larger ones are capped. A positive decimal.
+    #[oai(validator(pattern = r"^[0-9]{1,12}(\.[0-9]{1,8})?$"))]
+    pub max_qty: Option<String>,
+    /// The payment this activation rests on (free text, at most 200 characters).
+    #[oai(validator(max_length = 200))]
+    pub payment_ref: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct Subscription {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub strategy_id: Option<Uuid>,
+    /// active or inactive, as set.
+    pub status: String,
+    /// True when the status is active and the subscription has not expired.
+    pub active_now: bool,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub size_multiplier: String,
+    pub max_qty: Option<String>,
+    pub payment_ref: Option<String>,
+    pub activated_at: Option<DateTime<Utc>>,
+    pub activated_by: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ApiKeyCreate {
+    /// The Bybit API key.
+    #[oai(validator(min_length = 1, max_length = 64))]
+    pub api_key: String,
+    /// The Bybit API secret. Stored encrypted; never returned by any endpoint.
+    #[oai(validator(min_length = 1, max_length = 128))]
+    pub api_secret: String,
+    /// A name for this key (at most 100 characters).
+    #[oai(validator(max_length = 100))]
+    pub label: Option<String>,
+}
+
+/// An exchange key as shown: masked, never the secret.
+#[derive(Debug, Object)]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub exchange: String,
+    pub label: String,
+    pub api_key_masked: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Object)]
+pub struct Signal {
+    pub id: Uuid,
+    pub received_at: DateTime<Utc>,
+    /// signed or tradingview.
+    pub source: String,
+    pub user_id: Option<Uuid>,
+    pub strategy_id: Option<Uuid>,
+    pub action: String,
+    pub symbol: String,
+    pub quantity: Option<String>,
+    pub client_id: Option<String>,
+    pub price: Option<String>,
+    pub signal_time: Option<DateTime<Utc>>,
+    pub comment: Option<String>,
+    /// received, processing, done or rejected.
+    pub status: String,
+    pub reject_reason: Option<String>,
+    /// The body as received, with the token replaced by its prefix.
+    pub raw_body: String,
+}
+
+#[derive(Debug, Object)]
+pub struct SignalDetail {
+    #[oai(flatten)]
+    pub signal: Signal,
+    pub orders: Vec<Order>,
+}
+
+#[derive(Debug, Object)]
+pub struct SignalPage {
+    pub items: Vec<Signal>,
+    /// Pass as `before` to get the next (older) page; absent on the last page.
+    pub next_before: Option<Uuid>,
+}
+
+#[derive(Debug, Object)]
+pub struct Fill {
+    pub exec_id: String,
+    pub qty: String,
+    pub price: String,
+    pub fee: String,
+    pub exec_time: DateTime<Utc>,
+}
+
+#[derive(Debug, Object)]
+pub struct Order {
+    pub id: Uuid,
+    pub signal_id: Uuid,
+    pub user_id: Uuid,
+    pub api_key_id: Option<Uuid>,
+    pub order_link_id: String,
+    pub exchange_order_id: Option<String>,
+    pub symbol: String,
+    /// buy or sell.
+    pub side: String,
+    pub qty: Option<String>,
+    pub reduce_only: bool,
+    /// pending, submitted, new, partially_filled, filled, cancelled, rejected, skipped or failed.
+    pub status: String,
+    pub error: Option<String>,
+    pub avg_price: Option<String>,
+    pub filled_qty: String,
+    pub fee: String,
+    pub created_at: DateTime<Utc>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub filled_at: Option<DateTime<Utc>>,
+    /// Average fill price minus the signal's price, signed so that positive is worse for the user.
+    pub slippage: Option<String>,
+    pub fills: Vec<Fill>,
+}
+
+#[derive(Debug, Object)]
+pub struct OrderPage {
+    pub items: Vec<Order>,
+    pub next_before: Option<Uuid>,
+}

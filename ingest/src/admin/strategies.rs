@@ -1,0 +1,131 @@
+//! Admin: strategies, the named signal sources whose token fans a signal out to subscribers.
+
+use std::sync::Arc;
+
+use humbex_shared::token::{TokenKind, WebhookToken};
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi};
+use uuid::Uuid;
+
+use super::auth::AdminAuth;
+use super::models::{Strategy, StrategyCreate, StrategyCreated, TokenRotated};
+use super::{AdminError, is_unique_violation, within_budget};
+use crate::api::ApiTags;
+use crate::state::AppState;
+
+#[derive(ApiResponse)]
+pub enum CreateStrategyResponse {
+    /// The strategy was created; its webhook token is shown this once.
+    #[oai(status = 201)]
+    Created(Json<StrategyCreated>),
+}
+
+pub struct StrategiesApi;
+
+#[OpenApi(tag = "ApiTags::Admin")]
+impl StrategiesApi {
+    /// Create a strategy.
+    ///
+    /// A signal sent with its token goes to every user whose subscription to it is active.
+    #[oai(path = "/admin/strategies", method = "post", operation_id = "create_strategy")]
+    async fn create_strategy(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+        body: Json<StrategyCreate>,
+    ) -> Result<CreateStrategyResponse, AdminError> {
+        let name = body.name.trim().to_owned();
+        if name.is_empty() || name.chars().any(char::is_control) {
+            return Err(AdminError::field("name", "must be 1 to 100 printable characters"));
+        }
+        let token = WebhookToken::generate(TokenKind::Strategy);
+        let id = Uuid::now_v7();
+        within_budget(async {
+            let client = state.pool.get().await?;
+            let row = client
+                .query_one(
+                    "INSERT INTO strategies (id, name, webhook_token_digest, webhook_token_prefix) \
+                     VALUES ($1, $2, $3, $4) RETURNING created_at",
+                    &[&id, &name, &token.digest().as_slice(), &token.display_prefix()],
+                )
+                .await
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        AdminError::conflict(format!("a strategy named {name:?} already exists"))
+                    } else {
+                        e.into()
+                    }
+                })?;
+            tracing::info!(strategy_id = %id, "strategy created");
+            Ok(CreateStrategyResponse::Created(Json(StrategyCreated {
+                id,
+                name: name.clone(),
+                webhook_token: token.expose_secret().to_owned(),
+                webhook_token_prefix: token.display_prefix(),
+                created_at: row.get(0),
+            })))
+        })
+        .await
+    }
+
+    /// List strategies with their number of active subscribers.
+    #[oai(path = "/admin/strategies", method = "get", operation_id = "list_strategies")]
+    async fn list_strategies(&self, _auth: AdminAuth, state: Data<&Arc<AppState>>) -> Result<Json<Vec<Strategy>>, AdminError> {
+        within_budget(async {
+            let client = state.pool.get().await?;
+            let rows = client
+                .query(
+                    "SELECT st.id, st.name, st.active, st.webhook_token_prefix, st.created_at, \
+                            (SELECT count(*) FROM subscriptions s WHERE s.strategy_id = st.id AND s.status = 'active' \
+                               AND (s.expires_at IS NULL OR s.expires_at > now())) \
+                     FROM strategies st ORDER BY st.created_at, st.id",
+                    &[],
+                )
+                .await?;
+            Ok(Json(
+                rows.iter()
+                    .map(|r| Strategy {
+                        id: r.get(0),
+                        name: r.get(1),
+                        active: r.get(2),
+                        webhook_token_prefix: r.get(3),
+                        created_at: r.get(4),
+                        active_subscribers: r.get(5),
+                    })
+                    .collect(),
+            ))
+        })
+        .await
+    }
+
+    /// Rotate a strategy's webhook token; the old one stops working at once.
+    #[oai(path = "/admin/strategies/:id/token", method = "post", operation_id = "rotate_strategy_token")]
+    async fn rotate_token(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+        id: Path<Uuid>,
+    ) -> Result<Json<TokenRotated>, AdminError> {
+        let token = WebhookToken::generate(TokenKind::Strategy);
+        within_budget(async {
+            let client = state.pool.get().await?;
+            let row = client
+                .query_opt(
+                    "UPDATE strategies SET webhook_token_digest = $2, webhook_token_prefix = $3, \
+                     token_rotated_at = now(), updated_at = now() WHERE id = $1 RETURNING token_rotated_at",
+                    &[&id.0, &token.digest().as_slice(), &token.display_prefix()],
+                )
+                .await?
+                .ok_or_else(|| AdminError::not_found("strategy"))?;
+            Ok(Json(TokenRotated {
+                id: id.0,
+                webhook_token: token.expose_secret().to_owned(),
+                webhook_token_prefix: token.display_prefix(),
+                rotated_at: row.get(0),
+            }))
+        })
+        .await
+    }
+}

@@ -1,0 +1,298 @@
+//! Admin: users, their webhook tokens and their subscription.
+
+use std::sync::Arc;
+
+use humbex_shared::domain::parse_positive_decimal;
+use humbex_shared::token::{TokenKind, WebhookToken};
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi};
+use rust_decimal::Decimal;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::auth::AdminAuth;
+use super::models::{Subscription, SubscriptionStatus, SubscriptionUpdate, TokenRotated, User, UserCreate, UserCreated};
+use super::{AdminError, is_unique_violation, within_budget};
+use crate::api::ApiTags;
+use crate::state::AppState;
+
+#[derive(ApiResponse)]
+pub enum CreateUserResponse {
+    /// The user was created; the webhook token is shown this once.
+    #[oai(status = 201)]
+    Created(Json<UserCreated>),
+}
+
+pub struct UsersApi;
+
+const USER_COLUMNS: &str = "u.id, u.email, u.active, u.webhook_token_prefix, u.token_rotated_at, \
+     u.created_at, u.updated_at, s.id, s.strategy_id, s.status, s.expires_at, s.size_multiplier, \
+     s.max_qty, s.payment_ref, s.activated_at, s.activated_by, s.updated_at, \
+     (s.status = 'active' AND (s.expires_at IS NULL OR s.expires_at > now()))";
+
+fn user_from_row(row: &Row) -> User {
+    let user_id: Uuid = row.get(0);
+    let subscription = row.get::<_, Option<Uuid>>(7).map(|id| Subscription {
+        id,
+        user_id,
+        strategy_id: row.get(8),
+        status: row.get(9),
+        active_now: row.get::<_, Option<bool>>(17).unwrap_or(false),
+        expires_at: row.get(10),
+        size_multiplier: row.get::<_, Decimal>(11).normalize().to_string(),
+        max_qty: row.get::<_, Option<Decimal>>(12).map(|d| d.normalize().to_string()),
+        payment_ref: row.get(13),
+        activated_at: row.get(14),
+        activated_by: row.get(15),
+        updated_at: row.get(16),
+    });
+    User {
+        id: user_id,
+        email: row.get(1),
+        active: row.get(2),
+        webhook_token_prefix: row.get(3),
+        token_rotated_at: row.get(4),
+        created_at: row.get(5),
+        updated_at: row.get(6),
+        subscription,
+    }
+}
+
+/// Trim and lower-case an email and check its shape.
+pub fn normalise_email(input: &str) -> Result<String, AdminError> {
+    let email = input.trim().to_lowercase();
+    let valid = email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && matches!(email.split_once('@'), Some((local, domain))
+            if !local.is_empty() && !domain.is_empty() && !domain.contains('@') && domain.contains('.'));
+    if valid {
+        Ok(email)
+    } else {
+        Err(AdminError::field("email", "must be an address like trader@example.com"))
+    }
+}
+
+async fn load_user(state: &AppState, id: Uuid) -> Result<User, AdminError> {
+    let client = state.pool.get().await?;
+    let row = client
+        .query_opt(
+            &format!("SELECT {USER_COLUMNS} FROM users u LEFT JOIN subscriptions s ON s.user_id = u.id WHERE u.id = $1"),
+            &[&id],
+        )
+        .await?
+        .ok_or_else(|| AdminError::not_found("user"))?;
+    Ok(user_from_row(&row))
+}
+
+#[OpenApi(tag = "ApiTags::Admin")]
+impl UsersApi {
+    /// Create a user.
+    ///
+    /// Returns the user's webhook token once; only its SHA-256 digest is kept.
+    #[oai(path = "/admin/users", method = "post", operation_id = "create_user")]
+    async fn create_user(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+        body: Json<UserCreate>,
+    ) -> Result<CreateUserResponse, AdminError> {
+        let email = normalise_email(&body.email)?;
+        let token = WebhookToken::generate(TokenKind::User);
+        let id = Uuid::now_v7();
+        within_budget(async {
+            let client = state.pool.get().await?;
+            let row = client
+                .query_one(
+                    "INSERT INTO users (id, email, webhook_token_digest, webhook_token_prefix) \
+                     VALUES ($1, $2, $3, $4) RETURNING created_at",
+                    &[&id, &email, &token.digest().as_slice(), &token.display_prefix()],
+                )
+                .await
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        AdminError::conflict(format!("a user with email {email} already exists"))
+                    } else {
+                        e.into()
+                    }
+                })?;
+            tracing::info!(user_id = %id, "user created");
+            Ok(CreateUserResponse::Created(Json(UserCreated {
+                id,
+                email: email.clone(),
+                webhook_token: token.expose_secret().to_owned(),
+                webhook_token_prefix: token.display_prefix(),
+                created_at: row.get(0),
+            })))
+        })
+        .await
+    }
+
+    /// List users, oldest first, with their subscriptions.
+    #[oai(path = "/admin/users", method = "get", operation_id = "list_users")]
+    async fn list_users(&self, _auth: AdminAuth, state: Data<&Arc<AppState>>) -> Result<Json<Vec<User>>, AdminError> {
+        within_budget(async {
+            let client = state.pool.get().await?;
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT {USER_COLUMNS} FROM users u LEFT JOIN subscriptions s ON s.user_id = u.id \
+                         ORDER BY u.created_at, u.id"
+                    ),
+                    &[],
+                )
+                .await?;
+            Ok(Json(rows.iter().map(user_from_row).collect()))
+        })
+        .await
+    }
+
+    /// Get one user.
+    #[oai(path = "/admin/users/:id", method = "get", operation_id = "get_user")]
+    async fn get_user(&self, _auth: AdminAuth, state: Data<&Arc<AppState>>, id: Path<Uuid>) -> Result<Json<User>, AdminError> {
+        within_budget(async { load_user(&state, id.0).await.map(Json) }).await
+    }
+
+    /// Rotate a user's webhook token.
+    ///
+    /// The new token is returned once; the old one stops working at once.
+    #[oai(path = "/admin/users/:id/token", method = "post", operation_id = "rotate_user_token")]
+    async fn rotate_token(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+        id: Path<Uuid>,
+    ) -> Result<Json<TokenRotated>, AdminError> {
+        let token = WebhookToken::generate(TokenKind::User);
+        within_budget(async {
+            let client = state.pool.get().await?;
+            let row = client
+                .query_opt(
+                    "UPDATE users SET webhook_token_digest = $2, webhook_token_prefix = $3, \
+                     token_rotated_at = now(), updated_at = now() WHERE id = $1 RETURNING token_rotated_at",
+                    &[&id.0, &token.digest().as_slice(), &token.display_prefix()],
+                )
+                .await?
+                .ok_or_else(|| AdminError::not_found("user"))?;
+            tracing::info!(user_id = %id.0, "user webhook token rotated");
+            Ok(Json(TokenRotated {
+                id: id.0,
+                webhook_token: token.expose_secret().to_owned(),
+                webhook_token_prefix: token.display_prefix(),
+                rotated_at: row.get(0),
+            }))
+        })
+        .await
+    }
+
+    /// Set a user's subscription.
+    ///
+    /// Replaces the whole subscription. Setting status to active records when (and that the admin
+    /// token) activated it; a user trades only while it is active and not expired.
+    #[oai(path = "/admin/users/:id/subscription", method = "put", operation_id = "put_subscription")]
+    async fn put_subscription(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+        id: Path<Uuid>,
+        body: Json<SubscriptionUpdate>,
+    ) -> Result<Json<Subscription>, AdminError> {
+        let size_multiplier = match &body.size_multiplier {
+            None => Decimal::ONE,
+            Some(text) => parse_positive_decimal(text).map_err(|e| AdminError::field("size_multiplier", e))?,
+        };
+        let max_qty = match &body.max_qty {
+            None => None,
+            Some(text) => Some(parse_positive_decimal(text).map_err(|e| AdminError::field("max_qty", e))?),
+        };
+        if body.payment_ref.as_deref().is_some_and(|p| p.contains('\0')) {
+            return Err(AdminError::field("payment_ref", "must not contain NUL characters"));
+        }
+        within_budget(async {
+            let client = state.pool.get().await?;
+            if client.query_opt("SELECT 1 FROM users WHERE id = $1", &[&id.0]).await?.is_none() {
+                return Err(AdminError::not_found("user"));
+            }
+            if let Some(strategy_id) = body.strategy_id
+                && client
+                    .query_opt("SELECT 1 FROM strategies WHERE id = $1", &[&strategy_id])
+                    .await?
+                    .is_none()
+            {
+                return Err(AdminError::field("strategy_id", "no such strategy"));
+            }
+            let status = body.status.as_str();
+            let activating = body.status == SubscriptionStatus::Active;
+            client
+                .execute(
+                    "INSERT INTO subscriptions (id, user_id, strategy_id, status, expires_at, size_multiplier, \
+                                                max_qty, payment_ref, activated_at, activated_by) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $9 THEN now() END, CASE WHEN $9 THEN 'admin' END) \
+                     ON CONFLICT (user_id) DO UPDATE SET \
+                         strategy_id = EXCLUDED.strategy_id, status = EXCLUDED.status, \
+                         expires_at = EXCLUDED.expires_at, size_multiplier = EXCLUDED.size_multiplier, \
+                         max_qty = EXCLUDED.max_qty, payment_ref = EXCLUDED.payment_ref, \
+                         activated_at = CASE WHEN $9 AND subscriptions.status <> 'active' THEN now() \
+                                             WHEN $9 THEN subscriptions.activated_at END, \
+                         activated_by = CASE WHEN $9 AND subscriptions.status <> 'active' THEN 'admin' \
+                                             WHEN $9 THEN subscriptions.activated_by END, \
+                         updated_at = now()",
+                    &[
+                        &Uuid::now_v7(),
+                        &id.0,
+                        &body.strategy_id,
+                        &status,
+                        &body.expires_at,
+                        &size_multiplier,
+                        &max_qty,
+                        &body.payment_ref,
+                        &activating,
+                    ],
+                )
+                .await?;
+            tracing::info!(user_id = %id.0, status, "subscription set");
+            let user = load_user(&state, id.0).await?;
+            user.subscription
+                .map(Json)
+                .ok_or_else(|| AdminError::not_found("subscription"))
+        })
+        .await
+    }
+}
+
+/// Paper mode's demo user: reuse the one whose token is `existing`, or, on a database without
+/// users, create `demo@humbex.local` with an active subscription. Returns the token and whether
+/// it was created now; None when other users exist and the demo token is unknown.
+pub async fn ensure_demo_user(
+    pool: &deadpool_postgres::Pool,
+    existing: Option<&str>,
+) -> anyhow::Result<Option<(String, bool)>> {
+    let client = pool.get().await?;
+    if let Some(text) = existing
+        && let Ok(token) = WebhookToken::parse(text)
+        && client
+            .query_opt("SELECT 1 FROM users WHERE webhook_token_digest = $1", &[&token.digest().as_slice()])
+            .await?
+            .is_some()
+    {
+        return Ok(Some((text.to_owned(), false)));
+    }
+    let users: i64 = client.query_one("SELECT count(*) FROM users", &[]).await?.get(0);
+    if users > 0 {
+        return Ok(None);
+    }
+    let token = WebhookToken::generate(TokenKind::User);
+    let id = Uuid::now_v7();
+    client
+        .execute(
+            "WITH u AS (INSERT INTO users (id, email, webhook_token_digest, webhook_token_prefix) \
+                        VALUES ($1, 'demo@humbex.local', $2, $3) RETURNING id) \
+             INSERT INTO subscriptions (id, user_id, status, activated_at, activated_by, payment_ref) \
+             SELECT $4, id, 'active', now(), 'humbex up (paper demo)', 'paper-demo' FROM u",
+            &[&id, &token.digest().as_slice(), &token.display_prefix(), &Uuid::now_v7()],
+        )
+        .await?;
+    tracing::info!(user_id = %id, "paper demo user created");
+    Ok(Some((token.expose_secret().to_owned(), true)))
+}

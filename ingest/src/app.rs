@@ -1,0 +1,86 @@
+//! Building and running the ingest HTTP service; tests start it on port 0.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use humbex_shared::config::Config;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::middleware::Cors;
+use poem::{EndpointExt, Route, Server};
+
+use crate::middleware::{RouteTable, around};
+use crate::state::AppState;
+
+/// Connections the ingest pool keeps: enough for concurrent webhooks on a small machine.
+pub const POOL_SIZE: usize = 16;
+
+/// A bound, not yet running, ingest service.
+pub struct Application {
+    acceptor: poem::listener::TcpAcceptor,
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    cors_origins: Vec<String>,
+}
+
+impl Application {
+    /// Bind to the configured address (port 0 picks a free one) with a fresh pool.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let pool = humbex_shared::db::pool(&config.database_url, POOL_SIZE)?;
+        Self::build_with_pool(config, pool).await
+    }
+
+    pub async fn build_with_pool(config: Config, pool: Pool) -> anyhow::Result<Self> {
+        let listen = SocketAddr::new(config.host, config.port);
+        let cors_origins = config.cors_origins.clone();
+        let acceptor = TcpListener::bind(listen).into_acceptor().await?;
+        let addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .ok_or_else(|| anyhow::anyhow!("listener has no TCP address"))?;
+        Ok(Application {
+            acceptor,
+            addr,
+            state: Arc::new(AppState::new(config, pool)),
+            cors_origins,
+        })
+    }
+
+    /// Replace the clock used for anti-replay windows (tests).
+    pub fn with_clock(mut self, clock: Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>) -> Self {
+        Arc::get_mut(&mut self.state).expect("state not shared before run").clock = clock;
+        self
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone()
+    }
+
+    /// Serve until `shutdown` completes, then finish in-flight requests (at most 5 s).
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
+        let service = crate::api::service();
+        let routes = Arc::new(RouteTable::from_spec(&service.spec()));
+        let docs = service.swagger_ui();
+        let spec = service.spec_endpoint();
+        let app = Route::new()
+            .nest("/", service)
+            .nest("/docs", docs)
+            .at("/openapi.json", spec)
+            .data(self.state.clone());
+        let cors = (!self.cors_origins.is_empty()).then(|| Cors::new().allow_origins(self.cors_origins.clone()));
+        let app = app
+            .with_if(cors.is_some(), cors.unwrap_or_default())
+            .around(move |ep, req| around(ep, routes.clone(), req));
+        tracing::info!(addr = %self.addr, "ingest listening");
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(5)))
+            .await
+    }
+}

@@ -1,0 +1,113 @@
+//! Cross-cutting HTTP behaviour: one log line per request, security headers, the JSON error
+//! envelope for framework errors, and `Allow` on 405 answers.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use poem::http::{HeaderValue, Method, StatusCode, header};
+use poem::{Endpoint, IntoResponse, Request, Response};
+use tracing::Instrument;
+
+/// Content-Security-Policy for JSON responses: nothing may load, nothing may frame.
+const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+/// Swagger UI is one HTML page with its script and styles inline; it may fetch only from us.
+const DOCS_CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+     img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; \
+     base-uri 'none'; form-action 'none'";
+
+/// Path templates of the OpenAPI document with their methods, for `Allow` headers.
+pub struct RouteTable {
+    routes: Vec<(Vec<String>, Vec<String>)>,
+}
+
+impl RouteTable {
+    pub fn from_spec(spec_json: &str) -> Self {
+        let spec: serde_json::Value = serde_json::from_str(spec_json).expect("our own spec is JSON");
+        let mut routes = Vec::new();
+        if let Some(paths) = spec["paths"].as_object() {
+            for (path, ops) in paths {
+                let segments = path.trim_matches('/').split('/').map(str::to_owned).collect();
+                let mut methods: Vec<String> = ops
+                    .as_object()
+                    .map(|o| o.keys().map(|m| m.to_ascii_uppercase()).collect())
+                    .unwrap_or_default();
+                methods.sort();
+                routes.push((segments, methods));
+            }
+        }
+        RouteTable { routes }
+    }
+
+    /// The methods allowed on a concrete path, if it matches a template.
+    pub fn allowed(&self, path: &str) -> Option<String> {
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        self.routes
+            .iter()
+            .find(|(template, _)| {
+                template.len() == segments.len()
+                    && template
+                        .iter()
+                        .zip(&segments)
+                        .all(|(t, s)| (t.starts_with('{') && t.ends_with('}')) || t == s)
+            })
+            .map(|(_, methods)| methods.join(", "))
+    }
+}
+
+/// Wraps the whole app: logging span, error envelope, headers.
+pub async fn around<E: Endpoint>(next: Arc<E>, routes: Arc<RouteTable>, req: Request) -> poem::Result<Response> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let span = tracing::info_span!("request", method = %method, path = %path, signal_id = tracing::field::Empty);
+    let is_docs = path == "/docs" || path.starts_with("/docs/");
+    let mut response = match next.call(req).instrument(span.clone()).await {
+        Ok(resp) => resp.into_response(),
+        Err(err) if err.is_from_response() => err.into_response(),
+        Err(err) => crate::error::framework_error_to_json(err).await,
+    };
+    let status = response.status();
+    if status == StatusCode::METHOD_NOT_ALLOWED
+        && let Some(allow) = routes.allowed(&path)
+        && let Ok(value) = HeaderValue::from_str(&allow)
+    {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    let headers = response.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(if is_docs { DOCS_CSP } else { API_CSP }),
+    );
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        if status.is_server_error() {
+            tracing::warn!(status = status.as_u16(), latency_ms, "request");
+        } else if method != Method::GET || status.is_client_error() {
+            tracing::info!(status = status.as_u16(), latency_ms, "request");
+        } else {
+            tracing::debug!(status = status.as_u16(), latency_ms, "request");
+        }
+    });
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RouteTable;
+
+    #[test]
+    fn allow_header_comes_from_the_spec() {
+        let table = RouteTable::from_spec(&crate::api::spec_json());
+        assert_eq!(table.allowed("/webhook").as_deref(), Some("POST"));
+        assert_eq!(table.allowed("/admin/users").as_deref(), Some("GET, POST"));
+        assert_eq!(
+            table.allowed("/admin/users/0193a000-0000-7000-8000-000000000000").as_deref(),
+            Some("GET")
+        );
+        assert_eq!(table.allowed("/nowhere"), None);
+    }
+}

@@ -1,0 +1,138 @@
+//! `humbex <command>`: up (the default), migrate, ingest, openapi. Every option also reads its
+//! environment variable; a bad value stops start-up with one line naming the variable.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use humbex_shared::config::{self, Config, ConfigError};
+
+#[derive(Debug, Parser)]
+#[command(name = "humbex", version, about = "TradingView alerts to Bybit USDT perpetual orders")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// PostgreSQL URL [default: postgres://postgres@127.0.0.1:5432/humbex]
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Address the HTTP service listens on [default: 127.0.0.1]
+    #[arg(long, env = "BACKEND_HOST", global = true)]
+    pub host: Option<String>,
+    /// Port the HTTP service listens on [default: 8000]
+    #[arg(long, env = "BACKEND_PORT", global = true)]
+    pub port: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate, then run every role in one process (what `cargo run --release` does).
+    Up,
+    /// Apply the sql/ migrations under an advisory lock, then exit.
+    Migrate,
+    /// Run the HTTP service: webhooks, admin API, docs.
+    Ingest,
+    /// Print the OpenAPI document (openapi.json is exactly this output).
+    Openapi,
+}
+
+/// Names the secrets file may supply (paper mode only).
+pub const FILE_SUPPLIED: [&str; 4] = ["TRADINGVIEW_SECRET", "ENCRYPTION_KEY_HEX", "ADMIN_TOKEN", "DEMO_WEBHOOK_TOKEN"];
+
+impl Cli {
+    /// A variable's value: the command-line flag, else the environment, else (for secrets in
+    /// paper mode) ./.humbex/secrets.env.
+    pub fn lookup(&self, name: &str, file: &BTreeMap<String, String>) -> Option<String> {
+        let direct = match name {
+            "DATABASE_URL" => self.database_url.clone(),
+            "BACKEND_HOST" => self.host.clone(),
+            "BACKEND_PORT" => self.port.clone(),
+            _ => std::env::var(name).ok(),
+        }
+        .filter(|v| !v.trim().is_empty());
+        direct.or_else(|| {
+            FILE_SUPPLIED
+                .contains(&name)
+                .then(|| file.get(name).cloned())
+                .flatten()
+        })
+    }
+
+    /// The full configuration, with paper mode's secrets file as a fallback when it exists.
+    pub fn config(&self) -> Result<(Config, BTreeMap<String, String>), ConfigError> {
+        let none = BTreeMap::new();
+        let file = if config::bybit_env(&|n| self.lookup(n, &none))? == config::BybitEnv::Paper {
+            crate::paper_secrets::read(&crate::paper_secrets::default_path()).unwrap_or_default()
+        } else {
+            BTreeMap::new()
+        };
+        let config = Config::from_lookup(&|n| self.lookup(n, &file))?;
+        Ok((config, file))
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::Openapi) = cli.command {
+        println!("{}", humbex_ingest::api::spec_json());
+        return ExitCode::SUCCESS;
+    }
+    if let Err(e) = crate::telemetry::init() {
+        eprintln!("humbex: configuration error: {e}");
+        return ExitCode::from(2);
+    }
+    // Pin rustls to ring before any TLS client exists (see stack.md, gotcha 1).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("humbex: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            None | Some(Command::Up) => crate::up::run(&cli).await,
+            Some(Command::Migrate) => migrate(&cli).await,
+            Some(Command::Ingest) => ingest(&cli).await,
+            Some(Command::Openapi) => unreachable!("handled above"),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(config_error) = e.downcast_ref::<ConfigError>() {
+                eprintln!("humbex: configuration error: {config_error}");
+                return ExitCode::from(2);
+            }
+            eprintln!("humbex: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(cli: &Cli) -> anyhow::Result<()> {
+    let none = BTreeMap::new();
+    let url = config::database_url(&|n| cli.lookup(n, &none))?;
+    humbex_shared::db::ensure_database(&url).await?;
+    let applied = humbex_shared::db::migrate(&url).await?;
+    tracing::info!(applied, database = %url.redacted(), "migrations applied");
+    Ok(())
+}
+
+async fn ingest(cli: &Cli) -> anyhow::Result<()> {
+    let (config, _) = cli.config()?;
+    let app = humbex_ingest::Application::build(config).await?;
+    app.run_until(shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+}

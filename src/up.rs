@@ -1,0 +1,128 @@
+//! `humbex up`: the whole product in one process on a fresh machine. Paper mode generates missing
+//! secrets, a local PostgreSQL is started when none answers, migrations run, every role starts, and
+//! the banner says how to send a first signal.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use humbex_shared::config::{self, BybitEnv, DatabaseUrl, GENERATED_SECRETS};
+
+use crate::cli::{Cli, shutdown_signal};
+use crate::local_postgres::LocalPostgres;
+use crate::paper_secrets;
+
+/// Stops the private PostgreSQL when `up` ends, however it ends.
+struct StopOnDrop(Option<LocalPostgres>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Some(pg) = self.0.take() {
+            pg.stop();
+        }
+    }
+}
+
+async fn server_answers(url: &DatabaseUrl) -> bool {
+    let mut pg = url.pg_config();
+    pg.dbname("postgres");
+    pg.connect_timeout(Duration::from_secs(2));
+    match tokio::time::timeout(Duration::from_secs(3), pg.connect(tokio_postgres::NoTls)).await {
+        Ok(Ok(_)) => true,
+        // An authentication or database error still means a server is there.
+        Ok(Err(e)) => e.as_db_error().is_some(),
+        Err(_) => false,
+    }
+}
+
+fn local_port(url: &DatabaseUrl) -> Option<u16> {
+    let pg = url.pg_config();
+    let local = pg.get_hosts().iter().all(|h| match h {
+        tokio_postgres::config::Host::Tcp(h) => h == "127.0.0.1" || h == "localhost" || h == "::1",
+        tokio_postgres::config::Host::Unix(_) => false,
+    });
+    local.then(|| pg.get_ports().first().copied().unwrap_or(5432))
+}
+
+pub async fn run(cli: &Cli) -> anyhow::Result<()> {
+    let none = BTreeMap::new();
+    let bybit_env = config::bybit_env(&|n| cli.lookup(n, &none))?;
+    let secrets_path = paper_secrets::default_path();
+    let mut generated = Vec::new();
+    if bybit_env == BybitEnv::Paper {
+        let (_, names) = paper_secrets::ensure(&secrets_path, &GENERATED_SECRETS, |n| cli.lookup(n, &none).is_some())?;
+        generated = names;
+    }
+    let (config, file) = cli.config()?;
+    if bybit_env == BybitEnv::Mainnet {
+        tracing::warn!("BYBIT_ENV=mainnet: signals will trade REAL MONEY on Bybit");
+    }
+
+    let url = config.database_url.clone();
+    let mut local_pg = StopOnDrop(None);
+    if !server_answers(&url).await {
+        let port = local_port(&url).ok_or_else(|| {
+            anyhow::anyhow!("no PostgreSQL answers at {} (and it is not local, so none is started)", url.redacted())
+        })?;
+        eprintln!("No PostgreSQL answers at {}; starting a private one under ./.humbex/pg …", url.redacted());
+        let state_dir = std::path::PathBuf::from(paper_secrets::STATE_DIR);
+        local_pg.0 = Some(tokio::task::spawn_blocking(move || LocalPostgres::start(&state_dir, port)).await??);
+    }
+    if humbex_shared::db::ensure_database(&url).await? {
+        tracing::info!(database = %url.redacted(), "database created");
+    }
+    let applied = humbex_shared::db::migrate(&url).await?;
+    tracing::info!(applied, "migrations applied");
+
+    let app = humbex_ingest::Application::build(config).await?;
+    let addr = app.local_addr();
+    let demo_token = if bybit_env == BybitEnv::Paper {
+        let state = app.state();
+        let existing = file.get("DEMO_WEBHOOK_TOKEN").cloned();
+        match humbex_ingest::admin::users::ensure_demo_user(&state.pool, existing.as_deref()).await? {
+            Some((token, created)) => {
+                if created {
+                    let mut values = paper_secrets::read(&secrets_path)?;
+                    values.insert("DEMO_WEBHOOK_TOKEN".into(), token.clone());
+                    paper_secrets::write(&secrets_path, &values)?;
+                }
+                Some(token)
+            }
+            None => None,
+        }
+    } else {
+        None
+    };
+
+    print_banner(addr, bybit_env, &generated, demo_token.is_some());
+    app.run_until(shutdown_signal()).await?;
+    drop(local_pg);
+    Ok(())
+}
+
+fn print_banner(addr: std::net::SocketAddr, env: BybitEnv, generated: &[String], demo: bool) {
+    let base = format!("http://{addr}");
+    let mut out = String::new();
+    out.push_str(&format!("\nHUMBEX is up ({} mode{}).\n", env.as_str(), if env == BybitEnv::Paper { ": no real orders" } else { "" }));
+    out.push_str(&format!("  Webhook (signed):      {base}/webhook\n"));
+    out.push_str(&format!("  Webhook (TradingView): {base}/webhook/tradingview\n"));
+    out.push_str(&format!("  Docs:                  {base}/docs   (spec: {base}/openapi.json)\n"));
+    if !generated.is_empty() {
+        out.push_str(&format!(
+            "  Generated {} into ./.humbex/secrets.env (mode 0600, kept for next time).\n",
+            generated.join(", ")
+        ));
+    }
+    if demo {
+        out.push_str("\nSend a signed signal for the demo user (paste in another shell, in this directory):\n\n");
+        out.push_str("  set -a; . ./.humbex/secrets.env; set +a\n");
+        out.push_str(
+            "  BODY='{\"token\":\"'\"$DEMO_WEBHOOK_TOKEN\"'\",\"action\":\"buy\",\"symbol\":\"AVAXUSDT\",\"quantity\":\"1\",\"id\":\"demo-'\"$(date +%s)\"'\"}'\n",
+        );
+        out.push_str(&format!(
+            "  curl -sS -X POST {base}/webhook -H 'Content-Type: application/json' \\\n    -H \"X-Signature: $(printf %s \"$BODY\" | openssl dgst -sha256 -hmac \"$TRADINGVIEW_SECRET\" | awk '{{print $NF}}')\" \\\n    -d \"$BODY\"\n"
+        ));
+    } else {
+        out.push_str("\nCreate a user with the admin API (see README, \"Admin flow\").\n");
+    }
+    println!("{out}");
+}
