@@ -82,7 +82,7 @@ pub async fn around<E: Endpoint>(next: Arc<E>, routes: Arc<RouteTable>, req: Req
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(if is_docs { DOCS_CSP } else { API_CSP }),
     );
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let latency_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
     span.in_scope(|| {
         if status.is_server_error() {
             tracing::warn!(status = status.as_u16(), latency_ms, "request");

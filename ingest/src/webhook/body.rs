@@ -17,7 +17,8 @@ const MAX_COMMENT_CHARS: usize = 1000;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WireSignal<'a> {
-    token: String,
+    #[serde(default)]
+    token: Option<String>,
     action: String,
     symbol: String,
     #[serde(default, borrow)]
@@ -32,10 +33,11 @@ struct WireSignal<'a> {
     comment: Option<String>,
 }
 
-/// A validated signal. The token is only shape-checked later, by the caller.
+/// A validated signal. The token is only shape-checked later, by the caller; a missing token is
+/// an authentication failure (401), not a syntax error.
 #[derive(Debug)]
 pub struct ParsedSignal {
-    pub token: String,
+    pub token: Option<String>,
     pub action: Action,
     pub symbol: Symbol,
     /// None only for `close` (the whole position).
@@ -83,7 +85,7 @@ pub fn parse_signal(
     let wire: WireSignal<'_> = serde_json::from_slice(bytes).map_err(|e| BodyError::Json(json_message(&e)))?;
 
     for (name, value) in [
-        ("token", Some(&wire.token)),
+        ("token", wire.token.as_ref()),
         ("action", Some(&wire.action)),
         ("symbol", Some(&wire.symbol)),
         ("id", wire.id.as_ref()),
@@ -297,6 +299,7 @@ mod tests {
             (r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":"-1"}"#, "quantity"),
             (r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":"1e3"}"#, "quantity"),
             (r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":1e3}"#, "quantity"),
+            (r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":1e400}"#, "quantity"),
             (r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":true}"#, "quantity"),
             (r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":"79228162514264337593543950336"}"#, "quantity"),
             (r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":1,"price":"0"}"#, "price"),
@@ -321,7 +324,6 @@ mod tests {
             r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":1,"quantity":1000}"#,
             r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":NaN}"#,
             r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":Infinity}"#,
-            r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":1e400}"#,
             r#"{"token":"\ud800","action":"buy","symbol":"AVAXUSDT","quantity":1}"#,
             r#"{"token":1,"action":"buy","symbol":"AVAXUSDT","quantity":1}"#,
             r#"["token"]"#,
