@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use humbex_shared::config::{self, Config, ConfigError};
 
 #[derive(Debug, Parser)]
-#[command(name = "humbex", version, about = "TradingView alerts to Bybit USDT perpetual orders")]
+#[command(
+    name = "humbex",
+    version,
+    about = "TradingView alerts to Bybit USDT perpetual orders"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -36,7 +40,12 @@ pub enum Command {
 }
 
 /// Names the secrets file may supply (paper mode only).
-pub const FILE_SUPPLIED: [&str; 4] = ["TRADINGVIEW_SECRET", "ENCRYPTION_KEY_HEX", "ADMIN_TOKEN", "DEMO_WEBHOOK_TOKEN"];
+pub const FILE_SUPPLIED: [&str; 4] = [
+    "TRADINGVIEW_SECRET",
+    "ENCRYPTION_KEY_HEX",
+    "ADMIN_TOKEN",
+    "DEMO_WEBHOOK_TOKEN",
+];
 
 impl Cli {
     /// A variable's value: the command-line flag, else the environment, else (for secrets in

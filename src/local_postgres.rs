@@ -85,18 +85,36 @@ impl LocalPostgres {
             // The postgres user must own its directories and be able to reach them.
             let _ = Command::new("chmod").arg("755").arg(&state_dir).status();
             if pg.data_dir.exists() {
-                let _ = Command::new("chown").args(["-R", user]).arg(&pg.data_dir).status();
+                let _ = Command::new("chown")
+                    .args(["-R", user])
+                    .arg(&pg.data_dir)
+                    .status();
             }
             let _ = Command::new("chown").args(["-R", user]).arg(&socket_dir).status();
         }
         if !pg.data_dir.join("PG_VERSION").exists() {
             std::fs::create_dir_all(&pg.data_dir)?;
             if let Some(user) = &pg.run_as {
-                let _ = Command::new("chown").args(["-R", user]).arg(&pg.data_dir).status();
+                let _ = Command::new("chown")
+                    .args(["-R", user])
+                    .arg(&pg.data_dir)
+                    .status();
             }
             let data = pg.data_dir.display().to_string();
-            pg.run("initdb", &["-D", &data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-instructions"])
-                .context("initdb failed")?;
+            pg.run(
+                "initdb",
+                &[
+                    "-D",
+                    &data,
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--no-instructions",
+                ],
+            )
+            .context("initdb failed")?;
         }
         let options = format!(
             "-c listen_addresses=127.0.0.1 -p {port} -k {}",
@@ -108,8 +126,11 @@ impl LocalPostgres {
             let _ = std::fs::File::create(&log);
             let _ = Command::new("chown").arg(user).arg(&log).status();
         }
-        pg.run("pg_ctl", &["-D", &data, "-o", &options, "-l", &log, "-w", "-t", "30", "start"])
-            .with_context(|| format!("pg_ctl start failed; see {log}"))?;
+        pg.run(
+            "pg_ctl",
+            &["-D", &data, "-o", &options, "-l", &log, "-w", "-t", "30", "start"],
+        )
+        .with_context(|| format!("pg_ctl start failed; see {log}"))?;
         Ok(pg)
     }
 

@@ -7,7 +7,9 @@ use tracing_subscriber::EnvFilter;
 pub fn init() -> Result<(), String> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let format = std::env::var("LOG_FORMAT").unwrap_or_default();
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format.trim() {
         "" | "pretty" => builder.init(),
         "json" => builder.json().flatten_event(true).with_current_span(true).init(),

@@ -49,7 +49,9 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
     let secrets_path = paper_secrets::default_path();
     let mut generated = Vec::new();
     if bybit_env == BybitEnv::Paper {
-        let (_, names) = paper_secrets::ensure(&secrets_path, &GENERATED_SECRETS, |n| cli.lookup(n, &none).is_some())?;
+        let (_, names) = paper_secrets::ensure(&secrets_path, &GENERATED_SECRETS, |n| {
+            cli.lookup(n, &none).is_some()
+        })?;
         generated = names;
     }
     let (config, file) = cli.config()?;
@@ -61,11 +63,18 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
     let mut local_pg = StopOnDrop(None);
     if !server_answers(&url).await {
         let port = local_port(&url).ok_or_else(|| {
-            anyhow::anyhow!("no PostgreSQL answers at {} (and it is not local, so none is started)", url.redacted())
+            anyhow::anyhow!(
+                "no PostgreSQL answers at {} (and it is not local, so none is started)",
+                url.redacted()
+            )
         })?;
-        eprintln!("No PostgreSQL answers at {}; starting a private one under ./.humbex/pg …", url.redacted());
+        eprintln!(
+            "No PostgreSQL answers at {}; starting a private one under ./.humbex/pg …",
+            url.redacted()
+        );
         let state_dir = std::path::PathBuf::from(paper_secrets::STATE_DIR);
-        local_pg.0 = Some(tokio::task::spawn_blocking(move || LocalPostgres::start(&state_dir, port)).await??);
+        local_pg.0 =
+            Some(tokio::task::spawn_blocking(move || LocalPostgres::start(&state_dir, port)).await??);
     }
     if humbex_shared::db::ensure_database(&url).await? {
         tracing::info!(database = %url.redacted(), "database created");
@@ -102,10 +111,20 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
 fn print_banner(addr: std::net::SocketAddr, env: BybitEnv, generated: &[String], demo: bool) {
     let base = format!("http://{addr}");
     let mut out = String::new();
-    out.push_str(&format!("\nHUMBEX is up ({} mode{}).\n", env.as_str(), if env == BybitEnv::Paper { ": no real orders" } else { "" }));
+    out.push_str(&format!(
+        "\nHUMBEX is up ({} mode{}).\n",
+        env.as_str(),
+        if env == BybitEnv::Paper {
+            ": no real orders"
+        } else {
+            ""
+        }
+    ));
     out.push_str(&format!("  Webhook (signed):      {base}/webhook\n"));
     out.push_str(&format!("  Webhook (TradingView): {base}/webhook/tradingview\n"));
-    out.push_str(&format!("  Docs:                  {base}/docs   (spec: {base}/openapi.json)\n"));
+    out.push_str(&format!(
+        "  Docs:                  {base}/docs   (spec: {base}/openapi.json)\n"
+    ));
     if !generated.is_empty() {
         out.push_str(&format!(
             "  Generated {} into ./.humbex/secrets.env (mode 0600, kept for next time).\n",
@@ -113,7 +132,9 @@ fn print_banner(addr: std::net::SocketAddr, env: BybitEnv, generated: &[String],
         ));
     }
     if demo {
-        out.push_str("\nSend a signed signal for the demo user (paste in another shell, in this directory):\n\n");
+        out.push_str(
+            "\nSend a signed signal for the demo user (paste in another shell, in this directory):\n\n",
+        );
         out.push_str("  set -a; . ./.humbex/secrets.env; set +a\n");
         out.push_str(
             "  BODY='{\"token\":\"'\"$DEMO_WEBHOOK_TOKEN\"'\",\"action\":\"buy\",\"symbol\":\"AVAXUSDT\",\"quantity\":\"1\",\"id\":\"demo-'\"$(date +%s)\"'\"}'\n",

@@ -54,7 +54,9 @@ impl HealthApi {
     #[oai(path = "/ready", method = "get", operation_id = "ready")]
     async fn ready(&self, state: Data<&Arc<AppState>>) -> ReadyResponse {
         if humbex_shared::db::is_ready(&state.pool).await {
-            ReadyResponse::Ready(Json(HealthStatus { status: "ready".into() }))
+            ReadyResponse::Ready(Json(HealthStatus {
+                status: "ready".into(),
+            }))
         } else {
             ReadyResponse::NotReady(ErrorBody::new(
                 "not_ready",
@@ -64,12 +66,26 @@ impl HealthApi {
     }
 }
 
-pub type Apis = (WebhookApi, UsersApi, StrategiesApi, ApiKeysApi, ActivityApi, HealthApi);
+pub type Apis = (
+    WebhookApi,
+    UsersApi,
+    StrategiesApi,
+    ApiKeysApi,
+    ActivityApi,
+    HealthApi,
+);
 
 /// The service with every API, as served and as printed by `humbex openapi`.
 pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (WebhookApi, UsersApi, StrategiesApi, ApiKeysApi, ActivityApi, HealthApi),
+        (
+            WebhookApi,
+            UsersApi,
+            StrategiesApi,
+            ApiKeysApi,
+            ActivityApi,
+            HealthApi,
+        ),
         "HUMBEX",
         env!("CARGO_PKG_VERSION"),
     )

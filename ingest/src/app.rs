@@ -51,7 +51,9 @@ impl Application {
 
     /// Replace the clock used for anti-replay windows (tests).
     pub fn with_clock(mut self, clock: Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>) -> Self {
-        Arc::get_mut(&mut self.state).expect("state not shared before run").clock = clock;
+        Arc::get_mut(&mut self.state)
+            .expect("state not shared before run")
+            .clock = clock;
         self
     }
 
@@ -74,7 +76,8 @@ impl Application {
             .nest("/docs", docs)
             .at("/openapi.json", spec)
             .data(self.state.clone());
-        let cors = (!self.cors_origins.is_empty()).then(|| Cors::new().allow_origins(self.cors_origins.clone()));
+        let cors =
+            (!self.cors_origins.is_empty()).then(|| Cors::new().allow_origins(self.cors_origins.clone()));
         let app = app
             .with_if(cors.is_some(), cors.unwrap_or_default())
             .around(move |ep, req| around(ep, routes.clone(), req));

@@ -22,7 +22,6 @@ impl ErrorBody {
             message: message.into(),
         })
     }
-
 }
 
 impl poem_openapi::types::Example for ErrorBody {

@@ -55,11 +55,16 @@ impl RouteTable {
 }
 
 /// Wraps the whole app: logging span, error envelope, headers.
-pub async fn around<E: Endpoint>(next: Arc<E>, routes: Arc<RouteTable>, req: Request) -> poem::Result<Response> {
+pub async fn around<E: Endpoint>(
+    next: Arc<E>,
+    routes: Arc<RouteTable>,
+    req: Request,
+) -> poem::Result<Response> {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let span = tracing::info_span!("request", method = %method, path = %path, signal_id = tracing::field::Empty);
+    let span =
+        tracing::info_span!("request", method = %method, path = %path, signal_id = tracing::field::Empty);
     let is_docs = path == "/docs" || path.starts_with("/docs/");
     let mut response = match next.call(req).instrument(span.clone()).await {
         Ok(resp) => resp.into_response(),
@@ -74,7 +79,10 @@ pub async fn around<E: Endpoint>(next: Arc<E>, routes: Arc<RouteTable>, req: Req
         response.headers_mut().insert(header::ALLOW, value);
     }
     let headers = response.headers_mut();
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -105,7 +113,9 @@ mod tests {
         assert_eq!(table.allowed("/webhook").as_deref(), Some("POST"));
         assert_eq!(table.allowed("/admin/users").as_deref(), Some("GET, POST"));
         assert_eq!(
-            table.allowed("/admin/users/0193a000-0000-7000-8000-000000000000").as_deref(),
+            table
+                .allowed("/admin/users/0193a000-0000-7000-8000-000000000000")
+                .as_deref(),
             Some("GET")
         );
         assert_eq!(table.allowed("/nowhere"), None);

@@ -73,7 +73,10 @@ impl WebhookSecret {
             return Err("is empty".into());
         }
         if text.len() < 16 {
-            return Err(format!("is {} characters; use at least 16 (openssl rand -hex 32)", text.len()));
+            return Err(format!(
+                "is {} characters; use at least 16 (openssl rand -hex 32)",
+                text.len()
+            ));
         }
         let sw_key = match text.strip_prefix("whsec_") {
             Some(b64) => base64::engine::general_purpose::STANDARD
@@ -253,7 +256,10 @@ impl Config {
         }
         let primary = match get("ENCRYPTION_PRIMARY_KEY_ID") {
             Some(p) => Some(p.trim().parse::<u32>().map_err(|_| {
-                bad("ENCRYPTION_PRIMARY_KEY_ID", format!("{p:?} is not a positive integer"))
+                bad(
+                    "ENCRYPTION_PRIMARY_KEY_ID",
+                    format!("{p:?} is not a positive integer"),
+                )
             })?),
             None => None,
         };
@@ -288,10 +294,16 @@ impl Config {
             None => Duration::from_secs(5),
             Some(v) => {
                 let secs: f64 = v.trim().parse().map_err(|_| {
-                    bad("WORKER_POLL_INTERVAL", format!("{v:?} is not a number of seconds"))
+                    bad(
+                        "WORKER_POLL_INTERVAL",
+                        format!("{v:?} is not a number of seconds"),
+                    )
                 })?;
                 if !(0.05..=3600.0).contains(&secs) {
-                    return Err(bad("WORKER_POLL_INTERVAL", "must be between 0.05 and 3600 seconds"));
+                    return Err(bad(
+                        "WORKER_POLL_INTERVAL",
+                        "must be between 0.05 and 3600 seconds",
+                    ));
                 }
                 Duration::from_secs_f64(secs)
             }
@@ -302,8 +314,7 @@ impl Config {
             Some(list) => {
                 let mut out = Vec::new();
                 for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                    let symbol = Symbol::parse(item)
-                        .map_err(|e| bad("SYMBOLS", format!("{item:?}: {e}")))?;
+                    let symbol = Symbol::parse(item).map_err(|e| bad("SYMBOLS", format!("{item:?}: {e}")))?;
                     if !out.contains(&symbol) {
                         out.push(symbol);
                     }
@@ -324,10 +335,12 @@ impl Config {
         let dedupe_window = match get("DEDUPE_WINDOW_SECS") {
             None => Duration::from_secs(60),
             Some(v) => {
-                let secs: u64 = v
-                    .trim()
-                    .parse()
-                    .map_err(|_| bad("DEDUPE_WINDOW_SECS", format!("{v:?} is not a whole number of seconds")))?;
+                let secs: u64 = v.trim().parse().map_err(|_| {
+                    bad(
+                        "DEDUPE_WINDOW_SECS",
+                        format!("{v:?} is not a whole number of seconds"),
+                    )
+                })?;
                 if !(1..=7 * 24 * 3600).contains(&secs) {
                     return Err(bad("DEDUPE_WINDOW_SECS", "must be between 1 and 604800"));
                 }
@@ -339,7 +352,10 @@ impl Config {
             text.split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
-                .map(|s| s.parse().map_err(|_| bad(var, format!("{s:?} is not an IP address"))))
+                .map(|s| {
+                    s.parse()
+                        .map_err(|_| bad(var, format!("{s:?} is not an IP address")))
+                })
                 .collect()
         };
         let allowlist = match get("TRADINGVIEW_IP_ALLOWLIST").as_deref().map(str::trim) {
@@ -469,10 +485,18 @@ mod tests {
     #[test]
     fn debug_prints_no_secret() {
         let mut vars = base();
-        vars.insert("DATABASE_URL", "postgres://app:hunter2hunter2@db:5432/humbex".into());
+        vars.insert(
+            "DATABASE_URL",
+            "postgres://app:hunter2hunter2@db:5432/humbex".into(),
+        );
         let config = parse(&vars).unwrap();
         let debug = format!("{config:?}");
-        for secret in [&"s".repeat(32), &"ab".repeat(32), "admin-token-0123456789", "hunter2hunter2"] {
+        for secret in [
+            &"s".repeat(32),
+            &"ab".repeat(32),
+            "admin-token-0123456789",
+            "hunter2hunter2",
+        ] {
             assert!(!debug.contains(secret), "{secret} leaked in {debug}");
         }
         assert!(debug.contains("REDACTED"));
@@ -482,7 +506,10 @@ mod tests {
     fn whsec_secrets_decode_for_standard_webhooks() {
         let secret = WebhookSecret::parse("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").unwrap();
         assert_eq!(secret.standard_webhooks_key().len(), 24);
-        assert_eq!(secret.x_signature_key(), b"whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD");
+        assert_eq!(
+            secret.x_signature_key(),
+            b"whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
+        );
     }
 
     #[test]

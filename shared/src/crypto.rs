@@ -297,13 +297,19 @@ mod tests {
         let blob = old.seal(cell(row, user), b"v").unwrap();
         let rotated = keyring(&[1, 2], 2);
         assert_eq!(rotated.open(cell(row, user), &blob).unwrap(), b"v");
-        assert_eq!(blob_key_id(&rotated.seal(cell(row, user), b"v").unwrap()).unwrap(), 2);
+        assert_eq!(
+            blob_key_id(&rotated.seal(cell(row, user), b"v").unwrap()).unwrap(),
+            2
+        );
         let removed = keyring(&[2], 2);
         assert!(matches!(
             removed.open(cell(row, user), &blob),
             Err(CryptoError::UnknownKey(1))
         ));
-        assert!(matches!(removed.open(cell(row, user), &[1, 2, 3]), Err(CryptoError::Malformed)));
+        assert!(matches!(
+            removed.open(cell(row, user), &[1, 2, 3]),
+            Err(CryptoError::Malformed)
+        ));
     }
 
     #[test]
@@ -311,12 +317,8 @@ mod tests {
         // McGrew–Viega test case 14: key = 0^32, IV = 0^12, P = 0^16.
         let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[0u8; 32]).unwrap());
         let mut buf = vec![0u8; 16];
-        key.seal_in_place_append_tag(
-            Nonce::assume_unique_for_key([0u8; 12]),
-            Aad::empty(),
-            &mut buf,
-        )
-        .unwrap();
+        key.seal_in_place_append_tag(Nonce::assume_unique_for_key([0u8; 12]), Aad::empty(), &mut buf)
+            .unwrap();
         assert_eq!(
             hex::encode(&buf),
             "cea7403d4d606b6e074ec5d3baf39d18d0d1c8a799996bf0265b98b5d48ab919"

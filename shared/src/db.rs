@@ -80,10 +80,19 @@ pub async fn ensure_database(url: &DatabaseUrl) -> anyhow::Result<bool> {
     if exists {
         return Ok(false);
     }
-    match client.batch_execute(&format!("CREATE DATABASE {}", quote_ident(&name))).await {
+    match client
+        .batch_execute(&format!("CREATE DATABASE {}", quote_ident(&name)))
+        .await
+    {
         Ok(()) => Ok(true),
-        // Another service created it between our check and our CREATE.
-        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => Ok(false),
+        // Another service created it between our check and our CREATE: PostgreSQL reports that as
+        // 42P04, or as 23505 on pg_database's unique index when both CREATEs run at once.
+        Err(e)
+            if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE)
+                || e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
+        {
+            Ok(false)
+        }
         Err(e) => Err(anyhow::anyhow!("CREATE DATABASE {name}: {e:?}")),
     }
 }
@@ -119,10 +128,7 @@ pub async fn is_ready(pool: &Pool) -> bool {
     let check = async {
         let client = pool.get().await.ok()?;
         let row = client
-            .query_opt(
-                "SELECT max(version) FROM refinery_schema_history",
-                &[],
-            )
+            .query_opt("SELECT max(version) FROM refinery_schema_history", &[])
             .await
             .ok()??;
         let version: Option<i32> = row.get(0);

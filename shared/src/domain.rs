@@ -31,9 +31,7 @@ impl Symbol {
         let rest = match input.split_once(':') {
             Some((exchange, rest)) => {
                 if !exchange.eq_ignore_ascii_case("BYBIT") {
-                    return Err(SymbolError::ForeignExchange(
-                        exchange.chars().take(20).collect(),
-                    ));
+                    return Err(SymbolError::ForeignExchange(exchange.chars().take(20).collect()));
                 }
                 rest
             }
@@ -239,7 +237,13 @@ mod tests {
 
     #[test]
     fn symbols_normalise_tradingview_spellings() {
-        for input in ["AVAXUSDT", "AVAXUSDT.P", "BYBIT:AVAXUSDT.P", "bybit:avaxusdt.p", "avaxusdt"] {
+        for input in [
+            "AVAXUSDT",
+            "AVAXUSDT.P",
+            "BYBIT:AVAXUSDT.P",
+            "bybit:avaxusdt.p",
+            "avaxusdt",
+        ] {
             assert_eq!(Symbol::parse(input).unwrap().as_str(), "AVAXUSDT", "{input}");
         }
     }
@@ -269,11 +273,16 @@ mod tests {
     #[test]
     fn decimals_are_strict() {
         assert_eq!(parse_positive_decimal("1.5").unwrap().to_string(), "1.5");
-        assert_eq!(parse_positive_decimal("0.00000001").unwrap().to_string(), "0.00000001");
+        assert_eq!(
+            parse_positive_decimal("0.00000001").unwrap().to_string(),
+            "0.00000001"
+        );
         assert_eq!(parse_positive_decimal("10.000").unwrap().to_string(), "10");
         assert_eq!(parse_positive_decimal("0"), Err(DecimalError::NotPositive));
         assert_eq!(parse_positive_decimal("0.000"), Err(DecimalError::NotPositive));
-        for bad in ["-1", "+1", "1e3", ".5", "5.", "", " 1", "1 ", "NaN", "Infinity", "0x10", "1_0"] {
+        for bad in [
+            "-1", "+1", "1e3", ".5", "5.", "", " 1", "1 ", "NaN", "Infinity", "0x10", "1_0",
+        ] {
             assert_eq!(parse_positive_decimal(bad), Err(DecimalError::Syntax), "{bad:?}");
         }
         assert_eq!(

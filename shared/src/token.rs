@@ -145,7 +145,11 @@ fn crc32<'a>(bytes: impl Iterator<Item = &'a u8>) -> u32 {
     for &byte in bytes {
         crc ^= byte as u32;
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -171,7 +175,10 @@ mod tests {
         assert_eq!(a.expose_secret().len(), 5 + RANDOM_LEN + CHECK_LEN);
         assert!(a.display_prefix().starts_with("hbxu_") && a.display_prefix().len() == 9);
         let s = WebhookToken::generate(TokenKind::Strategy);
-        assert_eq!(WebhookToken::parse(s.expose_secret()).unwrap().kind(), TokenKind::Strategy);
+        assert_eq!(
+            WebhookToken::parse(s.expose_secret()).unwrap().kind(),
+            TokenKind::Strategy
+        );
     }
 
     #[test]

@@ -152,11 +152,19 @@ impl ActivityApi {
 
     /// Get one signal with its orders and their fills.
     #[oai(path = "/admin/signals/:id", method = "get", operation_id = "get_signal")]
-    async fn get_signal(&self, _auth: AdminAuth, state: Data<&Arc<AppState>>, id: Path<Uuid>) -> Result<Json<SignalDetail>, AdminError> {
+    async fn get_signal(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+        id: Path<Uuid>,
+    ) -> Result<Json<SignalDetail>, AdminError> {
         within_budget(async {
             let client = state.pool.get().await?;
             let row = client
-                .query_opt(&format!("SELECT {SIGNAL_COLUMNS} FROM signals WHERE id = $1"), &[&id.0])
+                .query_opt(
+                    &format!("SELECT {SIGNAL_COLUMNS} FROM signals WHERE id = $1"),
+                    &[&id.0],
+                )
                 .await?
                 .ok_or_else(|| AdminError::not_found("signal"))?;
             let rows = client
@@ -194,7 +202,10 @@ impl ActivityApi {
         if let Some(s) = status.0.as_deref()
             && !order_status::ALL.contains(&s)
         {
-            return Err(AdminError::field("status", format!("must be one of {}", order_status::ALL.join(", "))));
+            return Err(AdminError::field(
+                "status",
+                format!("must be one of {}", order_status::ALL.join(", ")),
+            ));
         }
         within_budget(async {
             let client = state.pool.get().await?;

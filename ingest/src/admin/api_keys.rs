@@ -61,7 +61,11 @@ impl ApiKeysApi {
     /// Key and secret are each sealed with AES-256-GCM under the primary encryption key, with AAD
     /// naming this row, this user and the key id. Use a sub-account key with trading permission and
     /// no withdrawal permission.
-    #[oai(path = "/admin/users/:id/api-keys", method = "post", operation_id = "create_api_key")]
+    #[oai(
+        path = "/admin/users/:id/api-keys",
+        method = "post",
+        operation_id = "create_api_key"
+    )]
     async fn create_api_key(
         &self,
         _auth: AdminAuth,
@@ -72,11 +76,17 @@ impl ApiKeysApi {
         let user_id = id.0;
         let api_key = body.api_key.trim();
         if api_key.is_empty() || !api_key.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(AdminError::field("api_key", "must be letters and digits, as Bybit issues it"));
+            return Err(AdminError::field(
+                "api_key",
+                "must be letters and digits, as Bybit issues it",
+            ));
         }
         let api_secret = body.api_secret.trim();
         if api_secret.is_empty() || !api_secret.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(AdminError::field("api_secret", "must be visible ASCII characters, as Bybit issues it"));
+            return Err(AdminError::field(
+                "api_secret",
+                "must be visible ASCII characters, as Bybit issues it",
+            ));
         }
         let label = body.label.as_deref().unwrap_or("").trim().to_owned();
         if label.chars().any(char::is_control) {
@@ -96,7 +106,10 @@ impl ApiKeysApi {
                 "the key could not be encrypted; nothing was stored",
             ))
         };
-        let key_enc = state.keyring.seal(cell(KEY_COLUMN), api_key.as_bytes()).map_err(seal_failed)?;
+        let key_enc = state
+            .keyring
+            .seal(cell(KEY_COLUMN), api_key.as_bytes())
+            .map_err(seal_failed)?;
         let secret_enc = state
             .keyring
             .seal(cell(SECRET_COLUMN), api_secret.as_bytes())
@@ -124,7 +137,11 @@ impl ApiKeysApi {
     }
 
     /// List a user's exchange keys (masked), newest first.
-    #[oai(path = "/admin/users/:id/api-keys", method = "get", operation_id = "list_api_keys")]
+    #[oai(
+        path = "/admin/users/:id/api-keys",
+        method = "get",
+        operation_id = "list_api_keys"
+    )]
     async fn list_api_keys(
         &self,
         _auth: AdminAuth,
@@ -148,7 +165,11 @@ impl ApiKeysApi {
     }
 
     /// Revoke an exchange key. It is never used again; revoking twice is harmless.
-    #[oai(path = "/admin/api-keys/:id", method = "delete", operation_id = "revoke_api_key")]
+    #[oai(
+        path = "/admin/api-keys/:id",
+        method = "delete",
+        operation_id = "revoke_api_key"
+    )]
     async fn revoke_api_key(
         &self,
         _auth: AdminAuth,

@@ -72,7 +72,11 @@ impl StrategiesApi {
 
     /// List strategies with their number of active subscribers.
     #[oai(path = "/admin/strategies", method = "get", operation_id = "list_strategies")]
-    async fn list_strategies(&self, _auth: AdminAuth, state: Data<&Arc<AppState>>) -> Result<Json<Vec<Strategy>>, AdminError> {
+    async fn list_strategies(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+    ) -> Result<Json<Vec<Strategy>>, AdminError> {
         within_budget(async {
             let client = state.pool.get().await?;
             let rows = client
@@ -101,7 +105,11 @@ impl StrategiesApi {
     }
 
     /// Rotate a strategy's webhook token; the old one stops working at once.
-    #[oai(path = "/admin/strategies/:id/token", method = "post", operation_id = "rotate_strategy_token")]
+    #[oai(
+        path = "/admin/strategies/:id/token",
+        method = "post",
+        operation_id = "rotate_strategy_token"
+    )]
     async fn rotate_token(
         &self,
         _auth: AdminAuth,

@@ -13,7 +13,9 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::auth::AdminAuth;
-use super::models::{Subscription, SubscriptionStatus, SubscriptionUpdate, TokenRotated, User, UserCreate, UserCreated};
+use super::models::{
+    Subscription, SubscriptionStatus, SubscriptionUpdate, TokenRotated, User, UserCreate, UserCreated,
+};
 use super::{AdminError, is_unique_violation, within_budget};
 use crate::api::ApiTags;
 use crate::state::AppState;
@@ -42,7 +44,9 @@ fn user_from_row(row: &Row) -> User {
         active_now: row.get::<_, Option<bool>>(17).unwrap_or(false),
         expires_at: row.get(10),
         size_multiplier: row.get::<_, Decimal>(11).normalize().to_string(),
-        max_qty: row.get::<_, Option<Decimal>>(12).map(|d| d.normalize().to_string()),
+        max_qty: row
+            .get::<_, Option<Decimal>>(12)
+            .map(|d| d.normalize().to_string()),
         payment_ref: row.get(13),
         activated_at: row.get(14),
         activated_by: row.get(15),
@@ -70,7 +74,10 @@ pub fn normalise_email(input: &str) -> Result<String, AdminError> {
     if valid {
         Ok(email)
     } else {
-        Err(AdminError::field("email", "must be an address like trader@example.com"))
+        Err(AdminError::field(
+            "email",
+            "must be an address like trader@example.com",
+        ))
     }
 }
 
@@ -131,7 +138,11 @@ impl UsersApi {
 
     /// List users, oldest first, with their subscriptions.
     #[oai(path = "/admin/users", method = "get", operation_id = "list_users")]
-    async fn list_users(&self, _auth: AdminAuth, state: Data<&Arc<AppState>>) -> Result<Json<Vec<User>>, AdminError> {
+    async fn list_users(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+    ) -> Result<Json<Vec<User>>, AdminError> {
         within_budget(async {
             let client = state.pool.get().await?;
             let rows = client
@@ -150,14 +161,23 @@ impl UsersApi {
 
     /// Get one user.
     #[oai(path = "/admin/users/:id", method = "get", operation_id = "get_user")]
-    async fn get_user(&self, _auth: AdminAuth, state: Data<&Arc<AppState>>, id: Path<Uuid>) -> Result<Json<User>, AdminError> {
+    async fn get_user(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+        id: Path<Uuid>,
+    ) -> Result<Json<User>, AdminError> {
         within_budget(async { load_user(&state, id.0).await.map(Json) }).await
     }
 
     /// Rotate a user's webhook token.
     ///
     /// The new token is returned once; the old one stops working at once.
-    #[oai(path = "/admin/users/:id/token", method = "post", operation_id = "rotate_user_token")]
+    #[oai(
+        path = "/admin/users/:id/token",
+        method = "post",
+        operation_id = "rotate_user_token"
+    )]
     async fn rotate_token(
         &self,
         _auth: AdminAuth,
@@ -190,7 +210,11 @@ impl UsersApi {
     ///
     /// Replaces the whole subscription. Setting status to active records when (and that the admin
     /// token) activated it; a user trades only while it is active and not expired.
-    #[oai(path = "/admin/users/:id/subscription", method = "put", operation_id = "put_subscription")]
+    #[oai(
+        path = "/admin/users/:id/subscription",
+        method = "put",
+        operation_id = "put_subscription"
+    )]
     async fn put_subscription(
         &self,
         _auth: AdminAuth,
@@ -200,14 +224,19 @@ impl UsersApi {
     ) -> Result<Json<Subscription>, AdminError> {
         let size_multiplier = match &body.size_multiplier {
             None => Decimal::ONE,
-            Some(text) => parse_positive_decimal(text).map_err(|e| AdminError::field("size_multiplier", e))?,
+            Some(text) => {
+                parse_positive_decimal(text).map_err(|e| AdminError::field("size_multiplier", e))?
+            }
         };
         let max_qty = match &body.max_qty {
             None => None,
             Some(text) => Some(parse_positive_decimal(text).map_err(|e| AdminError::field("max_qty", e))?),
         };
         if body.payment_ref.as_deref().is_some_and(|p| p.contains('\0')) {
-            return Err(AdminError::field("payment_ref", "must not contain NUL characters"));
+            return Err(AdminError::field(
+                "payment_ref",
+                "must not contain NUL characters",
+            ));
         }
         within_budget(async {
             let client = state.pool.get().await?;
@@ -272,7 +301,10 @@ pub async fn ensure_demo_user(
     if let Some(text) = existing
         && let Ok(token) = WebhookToken::parse(text)
         && client
-            .query_opt("SELECT 1 FROM users WHERE webhook_token_digest = $1", &[&token.digest().as_slice()])
+            .query_opt(
+                "SELECT 1 FROM users WHERE webhook_token_digest = $1",
+                &[&token.digest().as_slice()],
+            )
             .await?
             .is_some()
     {
@@ -290,7 +322,12 @@ pub async fn ensure_demo_user(
                         VALUES ($1, 'demo@humbex.local', $2, $3) RETURNING id) \
              INSERT INTO subscriptions (id, user_id, status, activated_at, activated_by, payment_ref) \
              SELECT $4, id, 'active', now(), 'humbex up (paper demo)', 'paper-demo' FROM u",
-            &[&id, &token.digest().as_slice(), &token.display_prefix(), &Uuid::now_v7()],
+            &[
+                &id,
+                &token.digest().as_slice(),
+                &token.display_prefix(),
+                &Uuid::now_v7(),
+            ],
         )
         .await?;
     tracing::info!(user_id = %id, "paper demo user created");

@@ -82,7 +82,8 @@ pub fn parse_signal(
     allowed_symbols: &HashSet<Symbol>,
     now: DateTime<Utc>,
 ) -> Result<ParsedSignal, BodyError> {
-    let wire: WireSignal<'_> = serde_json::from_slice(bytes).map_err(|e| BodyError::Json(json_message(&e)))?;
+    let wire: WireSignal<'_> =
+        serde_json::from_slice(bytes).map_err(|e| BodyError::Json(json_message(&e)))?;
 
     for (name, value) in [
         ("token", wire.token.as_ref()),
@@ -122,7 +123,10 @@ pub fn parse_signal(
         Some(id) => {
             let count = id.chars().count();
             if count == 0 || count > MAX_CLIENT_ID_CHARS {
-                return Err(field("id", format!("must be 1 to {MAX_CLIENT_ID_CHARS} characters")));
+                return Err(field(
+                    "id",
+                    format!("must be 1 to {MAX_CLIENT_ID_CHARS} characters"),
+                ));
             }
             if id.chars().any(char::is_control) {
                 return Err(field("id", "must not contain control characters"));
@@ -132,7 +136,10 @@ pub fn parse_signal(
     };
     let comment = match wire.comment {
         Some(c) if c.chars().count() > MAX_COMMENT_CHARS => {
-            return Err(field("comment", format!("must be at most {MAX_COMMENT_CHARS} characters")));
+            return Err(field(
+                "comment",
+                format!("must be at most {MAX_COMMENT_CHARS} characters"),
+            ));
         }
         other => other,
     };
@@ -197,7 +204,8 @@ fn parse_timestamp(raw: Option<&RawValue>) -> Result<Option<DateTime<Utc>>, Body
     }
     let owned;
     let value = if text.starts_with('"') {
-        owned = serde_json::from_str::<String>(text).map_err(|_| field("timestamp", "is not a valid string"))?;
+        owned =
+            serde_json::from_str::<String>(text).map_err(|_| field("timestamp", "is not a valid string"))?;
         owned.as_str()
     } else {
         text
@@ -231,7 +239,10 @@ mod tests {
     use super::*;
 
     fn symbols() -> HashSet<Symbol> {
-        ["AVAXUSDT", "BTCUSDT"].iter().map(|s| Symbol::parse(s).unwrap()).collect()
+        ["AVAXUSDT", "BTCUSDT"]
+            .iter()
+            .map(|s| Symbol::parse(s).unwrap())
+            .collect()
     }
 
     fn now() -> DateTime<Utc> {
@@ -264,9 +275,13 @@ mod tests {
         assert_eq!(s.price.unwrap().get().to_string(), "31.4");
         let s = parse(r#"{"token":"t","action":"close","symbol":"AVAXUSDT"}"#).unwrap();
         assert!(s.quantity.is_none());
-        let s = parse(r#"{"token":"t","action":"close","symbol":"AVAXUSDT","quantity":null,"timestamp":1795867190}"#).unwrap();
+        let s = parse(
+            r#"{"token":"t","action":"close","symbol":"AVAXUSDT","quantity":null,"timestamp":1795867190}"#,
+        )
+        .unwrap();
         assert!(s.signal_time.is_some());
-        let s = parse(r#"{"token":"t","action":"close","symbol":"AVAXUSDT","timestamp":"1795867190000"}"#).unwrap();
+        let s = parse(r#"{"token":"t","action":"close","symbol":"AVAXUSDT","timestamp":"1795867190000"}"#)
+            .unwrap();
         assert_eq!(s.signal_time.unwrap().timestamp(), 1_795_867_190);
     }
 
@@ -275,11 +290,15 @@ mod tests {
         let s = parse(r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":0.10000001}"#).unwrap();
         assert_eq!(s.quantity.unwrap().to_string(), "0.10000001");
         assert_eq!(
-            field_of(r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":123456789012345678901234567890}"#),
+            field_of(
+                r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":123456789012345678901234567890}"#
+            ),
             "quantity"
         );
         assert_eq!(
-            field_of(r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":"0.1234567890123456789012345678901"}"#),
+            field_of(
+                r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":"0.1234567890123456789012345678901"}"#
+            ),
             "quantity"
         );
     }
@@ -287,26 +306,83 @@ mod tests {
     #[test]
     fn field_errors_name_the_field() {
         let cases = [
-            (r#"{"token":"t","action":"long","symbol":"AVAXUSDT","quantity":1}"#, "action"),
-            (r#"{"token":"t","action":"buy","symbol":"ETHUSDT","quantity":1}"#, "symbol"),
-            (r#"{"token":"t","action":"buy","symbol":"BTC\u0000USDT","quantity":1}"#, "symbol"),
-            (r#"{"token":"t","action":"buy","symbol":"\u202eAVAXUSDT","quantity":1}"#, "symbol"),
-            (r#"{"token":"t","action":"buy","symbol":"BTCUSDТ","quantity":1}"#, "symbol"),
+            (
+                r#"{"token":"t","action":"long","symbol":"AVAXUSDT","quantity":1}"#,
+                "action",
+            ),
+            (
+                r#"{"token":"t","action":"buy","symbol":"ETHUSDT","quantity":1}"#,
+                "symbol",
+            ),
+            (
+                r#"{"token":"t","action":"buy","symbol":"BTC\u0000USDT","quantity":1}"#,
+                "symbol",
+            ),
+            (
+                r#"{"token":"t","action":"buy","symbol":"\u202eAVAXUSDT","quantity":1}"#,
+                "symbol",
+            ),
+            (
+                r#"{"token":"t","action":"buy","symbol":"BTCUSDТ","quantity":1}"#,
+                "symbol",
+            ),
             (r#"{"token":"t","action":"buy","symbol":"AVAXUSDT"}"#, "quantity"),
-            (r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":0}"#, "quantity"),
-            (r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":-1}"#, "quantity"),
-            (r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":-0.0}"#, "quantity"),
-            (r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":"-1"}"#, "quantity"),
-            (r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":"1e3"}"#, "quantity"),
-            (r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":1e3}"#, "quantity"),
-            (r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":1e400}"#, "quantity"),
-            (r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":true}"#, "quantity"),
-            (r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":"79228162514264337593543950336"}"#, "quantity"),
-            (r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":1,"price":"0"}"#, "price"),
-            (r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":1,"id":""}"#, "id"),
-            (r#"{"token":"t\u0000","action":"buy","symbol":"AVAXUSDT","quantity":1}"#, "token"),
-            (r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":1,"comment":"a\u0000"}"#, "comment"),
-            (r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":1,"timestamp":"yesterday"}"#, "timestamp"),
+            (
+                r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":0}"#,
+                "quantity",
+            ),
+            (
+                r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":-1}"#,
+                "quantity",
+            ),
+            (
+                r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":-0.0}"#,
+                "quantity",
+            ),
+            (
+                r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":"-1"}"#,
+                "quantity",
+            ),
+            (
+                r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":"1e3"}"#,
+                "quantity",
+            ),
+            (
+                r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":1e3}"#,
+                "quantity",
+            ),
+            (
+                r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":1e400}"#,
+                "quantity",
+            ),
+            (
+                r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":true}"#,
+                "quantity",
+            ),
+            (
+                r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":"79228162514264337593543950336"}"#,
+                "quantity",
+            ),
+            (
+                r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":1,"price":"0"}"#,
+                "price",
+            ),
+            (
+                r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":1,"id":""}"#,
+                "id",
+            ),
+            (
+                r#"{"token":"t\u0000","action":"buy","symbol":"AVAXUSDT","quantity":1}"#,
+                "token",
+            ),
+            (
+                r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":1,"comment":"a\u0000"}"#,
+                "comment",
+            ),
+            (
+                r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":1,"timestamp":"yesterday"}"#,
+                "timestamp",
+            ),
         ];
         for (body, expected) in cases {
             assert_eq!(field_of(body), expected, "{body}");
@@ -337,21 +413,32 @@ mod tests {
         }
         let err = parse(r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantiy":1}"#).unwrap_err();
         assert!(err.to_string().contains("quantiy"), "{err}");
-        let err = parse(r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":1,"quantity":1000}"#).unwrap_err();
+        let err = parse(r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":1,"quantity":1000}"#)
+            .unwrap_err();
         assert!(err.to_string().contains("duplicate field"), "{err}");
     }
 
     #[test]
     fn stale_and_future_timestamps_are_replays() {
-        let body = |ts: &str| format!(r#"{{"token":"t","action":"close","symbol":"AVAXUSDT","timestamp":"{ts}"}}"#);
+        let body =
+            |ts: &str| format!(r#"{{"token":"t","action":"close","symbol":"AVAXUSDT","timestamp":"{ts}"}}"#);
         assert!(parse(&body("2026-11-28T11:55:01Z")).is_ok());
         assert!(parse(&body("2026-11-28T12:04:59Z")).is_ok());
-        assert!(matches!(parse(&body("2026-11-28T11:54:59Z")), Err(BodyError::Stale(_))));
-        assert!(matches!(parse(&body("2026-11-28T12:05:01Z")), Err(BodyError::Stale(_))));
+        assert!(matches!(
+            parse(&body("2026-11-28T11:54:59Z")),
+            Err(BodyError::Stale(_))
+        ));
+        assert!(matches!(
+            parse(&body("2026-11-28T12:05:01Z")),
+            Err(BodyError::Stale(_))
+        ));
         assert!(matches!(parse(&body("1")), Err(BodyError::Stale(_))));
         assert!(matches!(
             parse(&body("99999999999999999999999")),
-            Err(BodyError::Field { field: "timestamp", .. })
+            Err(BodyError::Field {
+                field: "timestamp",
+                ..
+            })
         ));
     }
 }

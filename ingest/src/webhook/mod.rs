@@ -283,8 +283,17 @@ impl WebhookApi {
     /// not signature security). JSON sent as text/plain is accepted. When TRADINGVIEW_IP_ALLOWLIST is
     /// on, only TradingView's published addresses (or the configured ones) may post; X-Forwarded-For
     /// is read only from TRUSTED_PROXIES.
-    #[oai(path = "/webhook/tradingview", method = "post", operation_id = "post_tradingview_webhook")]
-    async fn tradingview(&self, state: Data<&Arc<AppState>>, request: &Request, body: WebhookBody) -> WebhookResponse {
+    #[oai(
+        path = "/webhook/tradingview",
+        method = "post",
+        operation_id = "post_tradingview_webhook"
+    )]
+    async fn tradingview(
+        &self,
+        state: Data<&Arc<AppState>>,
+        request: &Request,
+        body: WebhookBody,
+    ) -> WebhookResponse {
         let state = state.0.as_ref();
         if let Some(allowlist) = &state.ip_policy.allowlist {
             let source = client_ip(request, &state.ip_policy.trusted_proxies);

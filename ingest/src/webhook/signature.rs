@@ -77,7 +77,9 @@ pub fn verify_standard_webhooks<'a>(
 
     // The spec asks that ids never contain '.', which would make `id.ts.body` ambiguous.
     let id_ok = (1..=64).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if !id_ok {
         return Err(SignatureError::MalformedHeader("webhook-id"));
     }
@@ -170,10 +172,18 @@ mod tests {
     #[test]
     fn standard_webhooks_vectors_sign_exactly() {
         for (secret, id, ts, body, expected) in [SW1, SW2] {
-            assert_eq!(sign_standard_webhooks(&sw_key(secret), id, ts, body.as_bytes()), expected);
+            assert_eq!(
+                sign_standard_webhooks(&sw_key(secret), id, ts, body.as_bytes()),
+                expected
+            );
             let ts_text = ts.to_string();
             assert_eq!(
-                verify_standard_webhooks(&sw_key(secret), headers(id, &ts_text, expected), body.as_bytes(), ts),
+                verify_standard_webhooks(
+                    &sw_key(secret),
+                    headers(id, &ts_text, expected),
+                    body.as_bytes(),
+                    ts
+                ),
                 Ok(id)
             );
         }
@@ -191,11 +201,19 @@ mod tests {
             verify("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OA=", ts),
             Err(SignatureError::Mismatch)
         );
-        for bad in ["v1,", &good[..8], "v1,dawfeoifkpqwoekfpqoekf", "v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc="] {
+        for bad in [
+            "v1,",
+            &good[..8],
+            "v1,dawfeoifkpqwoekfpqoekf",
+            "v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc=",
+        ] {
             assert_eq!(verify(bad, ts), Err(SignatureError::Mismatch), "{bad}");
         }
         // Only v1 counts: the same bytes labelled v1a are ignored.
-        assert_eq!(verify(&good.replacen("v1,", "v1a,", 1), ts), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(&good.replacen("v1,", "v1a,", 1), ts),
+            Err(SignatureError::Mismatch)
+        );
         // One good entry among bad ones is enough.
         assert_eq!(verify(&format!("v1,bad {good}"), ts), Ok(()));
         // ±300 s inclusive, refused beyond.
@@ -205,7 +223,8 @@ mod tests {
         assert_eq!(verify(good, ts - 301), Err(SignatureError::OutsideWindow));
         // A re-serialised body no longer matches.
         assert_eq!(
-            verify_standard_webhooks(&key, headers(id, &ts_text, good), br#"{"test":2432232314}"#, ts).map(|_| ()),
+            verify_standard_webhooks(&key, headers(id, &ts_text, good), br#"{"test":2432232314}"#, ts)
+                .map(|_| ()),
             Err(SignatureError::Mismatch)
         );
     }
@@ -243,12 +262,34 @@ mod tests {
     fn x_signature_known_answers() {
         // GitHub's published vector: the same HMAC-SHA256 over the body.
         let sig = sign_x_signature(b"It's a Secret to Everybody", b"Hello, World!");
-        assert_eq!(sig, "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17");
+        assert_eq!(
+            sig,
+            "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+        );
         assert!(verify_x_signature(b"It's a Secret to Everybody", b"Hello, World!", &sig).is_ok());
-        assert!(verify_x_signature(b"It's a Secret to Everybody", b"Hello, World!", &format!("sha256={sig}")).is_ok());
-        assert!(verify_x_signature(b"It's a Secret to Everybody", b"Hello, World!", &sig.to_uppercase()).is_ok());
+        assert!(
+            verify_x_signature(
+                b"It's a Secret to Everybody",
+                b"Hello, World!",
+                &format!("sha256={sig}")
+            )
+            .is_ok()
+        );
+        assert!(
+            verify_x_signature(
+                b"It's a Secret to Everybody",
+                b"Hello, World!",
+                &sig.to_uppercase()
+            )
+            .is_ok()
+        );
         // Truncated, empty, non-hex and wrong-key signatures fail.
-        for bad in [&sig[..32], "", "zz", &sign_x_signature(b"other", b"Hello, World!")] {
+        for bad in [
+            &sig[..32],
+            "",
+            "zz",
+            &sign_x_signature(b"other", b"Hello, World!"),
+        ] {
             assert!(verify_x_signature(b"It's a Secret to Everybody", b"Hello, World!", bad).is_err());
         }
         assert!(verify_x_signature(b"It's a Secret to Everybody", b"Hello, World!!", &sig).is_err());

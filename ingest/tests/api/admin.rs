@@ -21,8 +21,16 @@ async fn every_admin_path_in_the_spec_requires_the_admin_token() {
         let concrete = path.replace("{id}", &Uuid::now_v7().to_string());
         for method in ops.as_object().unwrap().keys() {
             let method: Method = method.to_uppercase().parse().unwrap();
-            for auth in [None, Some(user_token.as_str()), Some("wrong-admin-token-000000"), Some(&ADMIN_TOKEN[1..])] {
-                let mut req = app.http.request(method.clone(), app.url(&concrete)).json(&json!({}));
+            for auth in [
+                None,
+                Some(user_token.as_str()),
+                Some("wrong-admin-token-000000"),
+                Some(&ADMIN_TOKEN[1..]),
+            ] {
+                let mut req = app
+                    .http
+                    .request(method.clone(), app.url(&concrete))
+                    .json(&json!({}));
                 if let Some(token) = auth {
                     req = req.bearer_auth(token);
                 }
@@ -33,23 +41,44 @@ async fn every_admin_path_in_the_spec_requires_the_admin_token() {
             }
         }
     }
-    assert!(checked >= 4 * 14, "only {checked} checks: is the spec missing admin routes?");
+    assert!(
+        checked >= 4 * 14,
+        "only {checked} checks: is the spec missing admin routes?"
+    );
 }
 
 #[tokio::test]
 async fn users_are_created_listed_and_found() {
     let app = TestApp::spawn().await;
-    let (status, created) = app.admin(Method::POST, "/admin/users", Some(json!({ "email": " Trader@Example.com " }))).await;
+    let (status, created) = app
+        .admin(
+            Method::POST,
+            "/admin/users",
+            Some(json!({ "email": " Trader@Example.com " })),
+        )
+        .await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["email"], "trader@example.com");
     let token = created["webhook_token"].as_str().unwrap();
-    assert!(token.starts_with("hbxu_") && token.starts_with(created["webhook_token_prefix"].as_str().unwrap()));
+    assert!(
+        token.starts_with("hbxu_") && token.starts_with(created["webhook_token_prefix"].as_str().unwrap())
+    );
     let id = created["id"].as_str().unwrap();
 
-    let (status, again) = app.admin(Method::POST, "/admin/users", Some(json!({ "email": "TRADER@example.com" }))).await;
+    let (status, again) = app
+        .admin(
+            Method::POST,
+            "/admin/users",
+            Some(json!({ "email": "TRADER@example.com" })),
+        )
+        .await;
     assert_eq!(status, 409, "{again}");
     assert_eq!(again["error"], "conflict");
-    for bad in [json!({ "email": "not-an-email" }), json!({}), json!({ "email": "a@b.c", "role": "x" })] {
+    for bad in [
+        json!({ "email": "not-an-email" }),
+        json!({}),
+        json!({ "email": "a@b.c", "role": "x" }),
+    ] {
         let (status, answer) = app.admin(Method::POST, "/admin/users", Some(bad.clone())).await;
         assert_eq!(status, 400, "{bad}: {answer}");
         assert!(answer["error"].is_string() && answer["message"].is_string());
@@ -57,12 +86,17 @@ async fn users_are_created_listed_and_found() {
 
     let (status, user) = app.admin(Method::GET, &format!("/admin/users/{id}"), None).await;
     assert_eq!(status, 200);
-    assert!(user.get("webhook_token").is_none(), "the token is shown only at creation");
+    assert!(
+        user.get("webhook_token").is_none(),
+        "the token is shown only at creation"
+    );
     assert!(user["subscription"].is_null());
     let (status, list) = app.admin(Method::GET, "/admin/users", None).await;
     assert_eq!(status, 200);
     assert_eq!(list.as_array().unwrap().len(), 1);
-    let (status, answer) = app.admin(Method::GET, &format!("/admin/users/{}", Uuid::now_v7()), None).await;
+    let (status, answer) = app
+        .admin(Method::GET, &format!("/admin/users/{}", Uuid::now_v7()), None)
+        .await;
     assert_eq!(status, 404);
     assert_eq!(answer["error"], "not_found");
     let (status, answer) = app.admin(Method::GET, "/admin/users/not-a-uuid", None).await;
@@ -72,9 +106,17 @@ async fn users_are_created_listed_and_found() {
 #[tokio::test]
 async fn subscriptions_are_replaced_whole_and_record_their_activation() {
     let app = TestApp::spawn().await;
-    let (_, user) = app.admin(Method::POST, "/admin/users", Some(json!({ "email": "sub@example.com" }))).await;
+    let (_, user) = app
+        .admin(
+            Method::POST,
+            "/admin/users",
+            Some(json!({ "email": "sub@example.com" })),
+        )
+        .await;
     let id = user["id"].as_str().unwrap();
-    let (_, strategy) = app.admin(Method::POST, "/admin/strategies", Some(json!({ "name": "s1" }))).await;
+    let (_, strategy) = app
+        .admin(Method::POST, "/admin/strategies", Some(json!({ "name": "s1" })))
+        .await;
     let path = format!("/admin/users/{id}/subscription");
     let (status, sub) = app
         .admin(
@@ -97,7 +139,9 @@ async fn subscriptions_are_replaced_whole_and_record_their_activation() {
     let (_, strategies) = app.admin(Method::GET, "/admin/strategies", None).await;
     assert_eq!(strategies[0]["active_subscribers"], 1);
 
-    let (status, sub) = app.admin(Method::PUT, &path, Some(json!({ "status": "inactive" }))).await;
+    let (status, sub) = app
+        .admin(Method::PUT, &path, Some(json!({ "status": "inactive" })))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(sub["active_now"], false);
     assert_eq!(sub["size_multiplier"], "1");
@@ -105,16 +149,26 @@ async fn subscriptions_are_replaced_whole_and_record_their_activation() {
 
     for (bad, field) in [
         (json!({ "status": "paused" }), "paused"),
-        (json!({ "status": "active", "size_multiplier": "0" }), "size_multiplier"),
+        (
+            json!({ "status": "active", "size_multiplier": "0" }),
+            "size_multiplier",
+        ),
         (json!({ "status": "active", "max_qty": "-1" }), "max_qty"),
-        (json!({ "status": "active", "strategy_id": Uuid::now_v7() }), "strategy_id"),
+        (
+            json!({ "status": "active", "strategy_id": Uuid::now_v7() }),
+            "strategy_id",
+        ),
     ] {
         let (status, answer) = app.admin(Method::PUT, &path, Some(bad.clone())).await;
         assert_eq!(status, 400, "{bad}: {answer}");
         assert!(answer["message"].as_str().unwrap().contains(field), "{answer}");
     }
     let (status, _) = app
-        .admin(Method::PUT, &format!("/admin/users/{}/subscription", Uuid::now_v7()), Some(json!({ "status": "active" })))
+        .admin(
+            Method::PUT,
+            &format!("/admin/users/{}/subscription", Uuid::now_v7()),
+            Some(json!({ "status": "active" })),
+        )
         .await;
     assert_eq!(status, 404);
 }
@@ -178,7 +232,10 @@ async fn api_keys_are_sealed_to_their_row_and_never_returned() {
         }
     };
     let (blob_a, blob_b) = (blob(id_a).await, blob(id_b).await);
-    assert_eq!(app.state.keyring.open(cell(id_a, ua), &blob_a).unwrap(), secret_a.as_bytes());
+    assert_eq!(
+        app.state.keyring.open(cell(id_a, ua), &blob_a).unwrap(),
+        secret_a.as_bytes()
+    );
     db.execute(
         "UPDATE api_keys SET api_secret_enc = CASE WHEN id = $1 THEN $4::bytea ELSE $3::bytea END WHERE id IN ($1, $2)",
         &[&id_a, &id_b, &blob_a, &blob_b],
@@ -187,21 +244,36 @@ async fn api_keys_are_sealed_to_their_row_and_never_returned() {
     .unwrap();
     let swapped = blob(id_a).await;
     assert_eq!(swapped, blob_b);
-    assert!(app.state.keyring.open(cell(id_a, ua), &swapped).is_err(), "a copied ciphertext must not open");
+    assert!(
+        app.state.keyring.open(cell(id_a, ua), &swapped).is_err(),
+        "a copied ciphertext must not open"
+    );
     assert!(app.state.keyring.open(cell(id_b, ub), &blob(id_b).await).is_err());
 
     // Listing is masked; revoking is idempotent; unknown ids are 404.
-    let (status, list) = app.admin(Method::GET, &format!("/admin/users/{a}/api-keys"), None).await;
+    let (status, list) = app
+        .admin(Method::GET, &format!("/admin/users/{a}/api-keys"), None)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert!(!list.to_string().contains(secret_a));
-    let (status, revoked) = app.admin(Method::DELETE, &format!("/admin/api-keys/{id_a}"), None).await;
+    let (status, revoked) = app
+        .admin(Method::DELETE, &format!("/admin/api-keys/{id_a}"), None)
+        .await;
     assert_eq!(status, 200);
     assert!(revoked["revoked_at"].is_string());
-    let (status, again) = app.admin(Method::DELETE, &format!("/admin/api-keys/{id_a}"), None).await;
+    let (status, again) = app
+        .admin(Method::DELETE, &format!("/admin/api-keys/{id_a}"), None)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(again["revoked_at"], revoked["revoked_at"]);
-    let (status, _) = app.admin(Method::DELETE, &format!("/admin/api-keys/{}", Uuid::now_v7()), None).await;
+    let (status, _) = app
+        .admin(
+            Method::DELETE,
+            &format!("/admin/api-keys/{}", Uuid::now_v7()),
+            None,
+        )
+        .await;
     assert_eq!(status, 404);
     let (status, _) = app
         .admin(
@@ -227,7 +299,9 @@ async fn signals_and_orders_page_newest_first() {
     let (user, token) = app.active_user("pages@example.com").await;
     let mut ids = Vec::new();
     for i in 0..5 {
-        let (status, answer) = app.signed(&signal(&token, json!({ "id": format!("p-{i}") }))).await;
+        let (status, answer) = app
+            .signed(&signal(&token, json!({ "id": format!("p-{i}") })))
+            .await;
         assert_eq!(status, 202);
         ids.push(answer["signal_id"].as_str().unwrap().to_owned());
     }
@@ -237,7 +311,13 @@ async fn signals_and_orders_page_newest_first() {
     loop {
         let (status, page) = app.admin(Method::GET, &path, None).await;
         assert_eq!(status, 200, "{page}");
-        seen.extend(page["items"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_owned()));
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["id"].as_str().unwrap().to_owned()),
+        );
         match page["next_before"].as_str() {
             Some(cursor) => path = format!("/admin/signals?limit=2&before={cursor}"),
             None => break,
@@ -265,7 +345,9 @@ async fn signals_and_orders_page_newest_first() {
     )
     .await
     .unwrap();
-    let (status, detail) = app.admin(Method::GET, &format!("/admin/signals/{signal_id}"), None).await;
+    let (status, detail) = app
+        .admin(Method::GET, &format!("/admin/signals/{signal_id}"), None)
+        .await;
     assert_eq!(status, 200, "{detail}");
     assert_eq!(detail["id"], ids[0].as_str());
     let order = &detail["orders"][0];
@@ -281,14 +363,23 @@ async fn signals_and_orders_page_newest_first() {
     assert!(orders["items"].as_array().unwrap().is_empty());
     let (status, _) = app.admin(Method::GET, "/admin/orders?status=bogus", None).await;
     assert_eq!(status, 400);
-    let (status, _) = app.admin(Method::GET, &format!("/admin/signals/{}", Uuid::now_v7()), None).await;
+    let (status, _) = app
+        .admin(Method::GET, &format!("/admin/signals/{}", Uuid::now_v7()), None)
+        .await;
     assert_eq!(status, 404);
 }
 
 #[tokio::test]
 async fn responses_carry_security_headers_and_no_cors_by_default() {
     let app = TestApp::spawn().await;
-    for path in ["/health", "/ready", "/admin/users", "/nowhere", "/openapi.json", "/docs"] {
+    for path in [
+        "/health",
+        "/ready",
+        "/admin/users",
+        "/nowhere",
+        "/openapi.json",
+        "/docs",
+    ] {
         let resp = app
             .http
             .get(app.url(path))
@@ -300,7 +391,12 @@ async fn responses_carry_security_headers_and_no_cors_by_default() {
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(h["x-frame-options"], "DENY", "{path}");
         assert_eq!(h["cache-control"], "no-store", "{path}");
-        assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'")
+        );
         assert!(h.get("access-control-allow-origin").is_none(), "{path}");
     }
     let resp = app.http.get(app.url("/nowhere")).send().await.unwrap();

@@ -57,13 +57,23 @@ async fn every_bad_body_is_a_4xx_and_stores_nothing() {
     }
     // Field errors name the field.
     let (_, answer) = app
-        .signed(&format!(r#"{{"token":"{t}","action":"buy","symbol":"AVAXUSDT","quantity":0}}"#))
+        .signed(&format!(
+            r#"{{"token":"{t}","action":"buy","symbol":"AVAXUSDT","quantity":0}}"#
+        ))
         .await;
-    assert!(answer["message"].as_str().unwrap().starts_with("quantity:"), "{answer}");
+    assert!(
+        answer["message"].as_str().unwrap().starts_with("quantity:"),
+        "{answer}"
+    );
     let (_, answer) = app
-        .signed(&format!(r#"{{"token":"{t}","action":"buy","symbol":"AVAXUSDT","quantiy":1}}"#))
+        .signed(&format!(
+            r#"{{"token":"{t}","action":"buy","symbol":"AVAXUSDT","quantiy":1}}"#
+        ))
         .await;
-    assert!(answer["message"].as_str().unwrap().contains("quantiy"), "{answer}");
+    assert!(
+        answer["message"].as_str().unwrap().contains("quantiy"),
+        "{answer}"
+    );
     assert_eq!(app.count("SELECT count(*) FROM signals").await, 0);
 }
 
@@ -78,13 +88,17 @@ async fn body_size_and_content_type_limits() {
     assert_eq!(at_limit.len(), 64 * 1024);
     let (status, answer) = app.signed(&at_limit).await;
     assert_eq!(status, 400, "{answer}");
-    assert!(answer["message"].as_str().unwrap().starts_with("comment:"), "{answer}");
+    assert!(
+        answer["message"].as_str().unwrap().starts_with("comment:"),
+        "{answer}"
+    );
     let over = format!("{at_limit} ");
     let (status, answer) = app.signed(&over).await;
     assert_eq!(status, 413, "{answer}");
     assert_eq!(answer["error"], "payload_too_large");
     // Chunked, without Content-Length.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = over.as_bytes().chunks(4096).map(|c| Ok(c.to_vec())).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        over.as_bytes().chunks(4096).map(|c| Ok(c.to_vec())).collect();
     let resp = app
         .http
         .post(app.url("/webhook/tradingview"))
@@ -94,7 +108,11 @@ async fn body_size_and_content_type_limits() {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 413);
-    for ct in ["application/x-www-form-urlencoded", "application/xml", "multipart/form-data; boundary=x"] {
+    for ct in [
+        "application/x-www-form-urlencoded",
+        "application/xml",
+        "multipart/form-data; boundary=x",
+    ] {
         let resp = app
             .http
             .post(app.url("/webhook/tradingview"))

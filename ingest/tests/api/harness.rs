@@ -90,18 +90,22 @@ impl TestApp {
     /// A direct database connection for assertions.
     pub async fn db(&self) -> tokio_postgres::Client {
         let url = &self.db.as_ref().expect("a live database").url;
-        humbex_shared::db::connect(&url.pg_config()).await.expect("connect")
+        humbex_shared::db::connect(&url.pg_config())
+            .await
+            .expect("connect")
     }
 
     pub async fn count(&self, sql: &str) -> i64 {
-        self.db().await.query_one(sql, &[]).await.expect("count query").get(0)
+        self.db()
+            .await
+            .query_one(sql, &[])
+            .await
+            .expect("count query")
+            .get(0)
     }
 
     pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(method, self.url(path))
-            .bearer_auth(ADMIN_TOKEN);
+        let mut req = self.http.request(method, self.url(path)).bearer_auth(ADMIN_TOKEN);
         if let Some(body) = body {
             req = req.json(&body);
         }
@@ -113,7 +117,13 @@ impl TestApp {
 
     /// A user with an active subscription; returns (user id, webhook token).
     pub async fn active_user(&self, email: &str) -> (String, String) {
-        let (status, user) = self.admin(reqwest::Method::POST, "/admin/users", Some(json!({ "email": email }))).await;
+        let (status, user) = self
+            .admin(
+                reqwest::Method::POST,
+                "/admin/users",
+                Some(json!({ "email": email })),
+            )
+            .await;
         assert_eq!(status, 201, "{user}");
         let id = user["id"].as_str().unwrap().to_owned();
         let (status, sub) = self

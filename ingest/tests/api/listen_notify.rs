@@ -14,7 +14,11 @@ async fn listen_receives_stored_signals_and_nothing_for_rejected_ones() {
     let app = TestApp::spawn().await;
     let (_, token) = app.active_user("listen@example.com").await;
     let (status, rejected_user) = app
-        .admin(reqwest::Method::POST, "/admin/users", Some(json!({ "email": "nosub@example.com" })))
+        .admin(
+            reqwest::Method::POST,
+            "/admin/users",
+            Some(json!({ "email": "nosub@example.com" })),
+        )
         .await;
     assert_eq!(status, 201);
 
@@ -35,7 +39,10 @@ async fn listen_receives_stored_signals_and_nothing_for_rejected_ones() {
     // First a refused signal (no subscription), then an accepted one. Notifications arrive in
     // commit order, so if the first one we get is the accepted signal's, the refused one sent none.
     let (status, _) = app
-        .signed(&signal(rejected_user["webhook_token"].as_str().unwrap(), json!({})))
+        .signed(&signal(
+            rejected_user["webhook_token"].as_str().unwrap(),
+            json!({}),
+        ))
         .await;
     assert_eq!(status, 403);
     let (status, accepted) = app.signed(&signal(&token, json!({ "id": "n-1" }))).await;
@@ -52,6 +59,9 @@ async fn listen_receives_stored_signals_and_nothing_for_rejected_ones() {
     assert_eq!(status, 200);
     let (status, second) = app.signed(&signal(&token, json!({ "id": "n-2" }))).await;
     assert_eq!(status, 202);
-    let (_, payload) = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+    let (_, payload) = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(payload, second["signal_id"].as_str().unwrap());
 }

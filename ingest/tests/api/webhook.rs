@@ -77,19 +77,26 @@ async fn bad_signatures_are_refused_before_any_database_work() {
     })
     .await;
     let body = signal("hbxu_whatever", json!({}));
-    let reserialised = serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(&body).unwrap()).unwrap();
+    let reserialised =
+        serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(&body).unwrap()).unwrap();
     let good_sig = sign_x_signature(SECRET.as_bytes(), body.as_bytes());
     let cases: Vec<(Option<String>, String)> = vec![
         (None, body.clone()),
         (Some("".into()), body.clone()),
         (Some("zz".into()), body.clone()),
         (Some(good_sig[..32].to_owned()), body.clone()),
-        (Some(sign_x_signature(b"another secret", body.as_bytes())), body.clone()),
+        (
+            Some(sign_x_signature(b"another secret", body.as_bytes())),
+            body.clone(),
+        ),
         (Some(good_sig.clone()), reserialised),
         (Some(good_sig.clone()), format!("{body} ")),
     ];
     for (sig, body) in cases {
-        let mut req = app.http.post(app.url("/webhook")).header("content-type", "application/json");
+        let mut req = app
+            .http
+            .post(app.url("/webhook"))
+            .header("content-type", "application/json");
         if let Some(sig) = &sig {
             req = req.header("x-signature", sig);
         }
@@ -98,12 +105,16 @@ async fn bad_signatures_are_refused_before_any_database_work() {
         assert_eq!(answer["error"], "invalid_signature");
     }
     // A malformed token with a valid signature is refused from its checksum alone: still no query.
-    let (status, answer) = app.signed(&signal("hbxu_0000000000000000000000000000000000", json!({}))).await;
+    let (status, answer) = app
+        .signed(&signal("hbxu_0000000000000000000000000000000000", json!({})))
+        .await;
     assert_eq!(status, 401, "{answer}");
     assert_eq!(answer["error"], "invalid_token");
     let (status, _) = app.tradingview(&signal("not-a-token", json!({}))).await;
     assert_eq!(status, 401);
-    let (status, _) = app.tradingview(r#"{"action":"buy","symbol":"AVAXUSDT","quantity":1}"#).await;
+    let (status, _) = app
+        .tradingview(r#"{"action":"buy","symbol":"AVAXUSDT","quantity":1}"#)
+        .await;
     assert_eq!(status, 401, "a token only in the query string does not count");
 }
 
@@ -119,7 +130,11 @@ async fn database_down_answers_503_fast_and_never_2xx() {
     let (status, answer) = app.signed(&signal(token.expose_secret(), json!({}))).await;
     assert_eq!(status, 503, "{answer}");
     assert_eq!(answer["error"], "database_unavailable");
-    assert!(started.elapsed() < Duration::from_millis(2900), "answered after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(2900),
+        "answered after {:?}",
+        started.elapsed()
+    );
     let (status, _) = read(app.http.get(app.url("/ready")).send().await.unwrap()).await;
     assert_eq!(status, 503);
     let (status, _) = read(app.http.get(app.url("/health")).send().await.unwrap()).await;
@@ -150,16 +165,26 @@ async fn standard_webhooks_vectors_and_webhook_id_idempotency() {
     };
     let vector_body = r#"{"test": 2432232314}"#.to_owned();
     let (status, answer) = read(
-        post("msg_p5jXN8AQM9LWM0D4loKWxJek", at, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=".into(), vector_body.clone())
-            .await
-            .unwrap(),
+        post(
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            at,
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=".into(),
+            vector_body.clone(),
+        )
+        .await
+        .unwrap(),
     )
     .await;
     assert_eq!(status, 400, "signature should pass, body should not: {answer}");
     let (status, _) = read(
-        post("msg_p5jXN8AQM9LWM0D4loKWxJek", at, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OA=".into(), vector_body)
-            .await
-            .unwrap(),
+        post(
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            at,
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OA=".into(),
+            vector_body,
+        )
+        .await
+        .unwrap(),
     )
     .await;
     assert_eq!(status, 401);
@@ -168,20 +193,60 @@ async fn standard_webhooks_vectors_and_webhook_id_idempotency() {
     let key = humbex_shared::config::WebhookSecret::parse(secret).unwrap();
     let key = key.standard_webhooks_key();
     let body = signal(&token, json!({}));
-    let (status, first) = read(post("evt_1", at, sign_standard_webhooks(key, "evt_1", at, body.as_bytes()), body.clone()).await.unwrap()).await;
+    let (status, first) = read(
+        post(
+            "evt_1",
+            at,
+            sign_standard_webhooks(key, "evt_1", at, body.as_bytes()),
+            body.clone(),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
     assert_eq!(status, 202, "{first}");
     // A retry: same webhook-id, a later attempt timestamp, re-signed.
     let later = at + 30;
-    let (status, again) = read(post("evt_1", later, sign_standard_webhooks(key, "evt_1", later, body.as_bytes()), body.clone()).await.unwrap()).await;
+    let (status, again) = read(
+        post(
+            "evt_1",
+            later,
+            sign_standard_webhooks(key, "evt_1", later, body.as_bytes()),
+            body.clone(),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
     assert_eq!(status, 200, "{again}");
     assert_eq!(again["duplicate"], true);
     assert_eq!(again["signal_id"], first["signal_id"]);
     // Outside ±5 minutes: refused.
     let old = at - 301;
-    let (status, _) = read(post("evt_2", old, sign_standard_webhooks(key, "evt_2", old, body.as_bytes()), body.clone()).await.unwrap()).await;
+    let (status, _) = read(
+        post(
+            "evt_2",
+            old,
+            sign_standard_webhooks(key, "evt_2", old, body.as_bytes()),
+            body.clone(),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
     assert_eq!(status, 401);
     // A '.' in webhook-id is malformed.
-    let (status, answer) = read(post("evt.3", at, sign_standard_webhooks(key, "evt.3", at, body.as_bytes()), body).await.unwrap()).await;
+    let (status, answer) = read(
+        post(
+            "evt.3",
+            at,
+            sign_standard_webhooks(key, "evt.3", at, body.as_bytes()),
+            body,
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
     assert_eq!(status, 400, "{answer}");
     assert_eq!(app.count("SELECT count(*) FROM signals").await, 1);
 }
@@ -201,7 +266,11 @@ async fn twenty_identical_requests_in_parallel_store_one_signal() {
         assert_eq!(accepted.len(), 1, "{answers:?}");
         assert_eq!(duplicates.len(), 19, "{answers:?}");
         let id = &accepted[0].1["signal_id"];
-        assert!(duplicates.iter().all(|(_, a)| &a["signal_id"] == id && a["duplicate"] == true));
+        assert!(
+            duplicates
+                .iter()
+                .all(|(_, a)| &a["signal_id"] == id && a["duplicate"] == true)
+        );
     }
     assert_eq!(app.count("SELECT count(*) FROM signals").await, 2);
 }
@@ -225,19 +294,32 @@ async fn tradingview_retries_are_duplicates_inside_the_window_only() {
     // Once the first copy is older than DEDUPE_WINDOW_SECS (60), the same body is a new signal.
     app.db()
         .await
-        .execute("UPDATE signals SET received_at = now() - interval '61 seconds'", &[])
+        .execute(
+            "UPDATE signals SET received_at = now() - interval '61 seconds'",
+            &[],
+        )
         .await
         .unwrap();
     let (status, later) = app.tradingview(&body).await;
     assert_eq!(status, 202, "{later}");
     assert_ne!(later["signal_id"], first["signal_id"]);
-    assert_eq!(app.count("SELECT count(*) FROM signals WHERE source = 'tradingview'").await, 2);
+    assert_eq!(
+        app.count("SELECT count(*) FROM signals WHERE source = 'tradingview'")
+            .await,
+        2
+    );
 }
 
 #[tokio::test]
 async fn subscriptions_decide_who_may_trade() {
     let app = TestApp::spawn().await;
-    let (status, user) = app.admin(Method::POST, "/admin/users", Some(json!({ "email": "s@example.com" }))).await;
+    let (status, user) = app
+        .admin(
+            Method::POST,
+            "/admin/users",
+            Some(json!({ "email": "s@example.com" })),
+        )
+        .await;
     assert_eq!(status, 201);
     let id = user["id"].as_str().unwrap();
     let token = user["webhook_token"].as_str().unwrap();
@@ -259,15 +341,23 @@ async fn subscriptions_decide_who_may_trade() {
     assert_eq!(status, 200);
     let (status, answer) = app.signed(&signal(token, json!({ "id": "1" }))).await;
     assert_eq!(status, 403);
-    assert!(answer["message"].as_str().unwrap().contains("expired"), "{answer}");
+    assert!(
+        answer["message"].as_str().unwrap().contains("expired"),
+        "{answer}"
+    );
 
     // Refused signals are kept, as rejected, for the audit trail, and do not block a later resend.
     assert_eq!(
-        app.count("SELECT count(*) FROM signals WHERE status = 'rejected' AND reject_reason IS NOT NULL").await,
+        app.count("SELECT count(*) FROM signals WHERE status = 'rejected' AND reject_reason IS NOT NULL")
+            .await,
         2
     );
     let (status, _) = app
-        .admin(Method::PUT, &format!("/admin/users/{id}/subscription"), Some(json!({ "status": "active" })))
+        .admin(
+            Method::PUT,
+            &format!("/admin/users/{id}/subscription"),
+            Some(json!({ "status": "active" })),
+        )
         .await;
     assert_eq!(status, 200);
     let (status, answer) = app.signed(&signal(token, json!({ "id": "1" }))).await;
@@ -280,7 +370,9 @@ async fn token_rotation_stops_the_old_token_at_once() {
     let (id, old) = app.active_user("r@example.com").await;
     let (status, _) = app.signed(&signal(&old, json!({ "id": "before" }))).await;
     assert_eq!(status, 202);
-    let (status, rotated) = app.admin(Method::POST, &format!("/admin/users/{id}/token"), None).await;
+    let (status, rotated) = app
+        .admin(Method::POST, &format!("/admin/users/{id}/token"), None)
+        .await;
     assert_eq!(status, 200, "{rotated}");
     let new = rotated["webhook_token"].as_str().unwrap();
     assert_ne!(new, old);
@@ -304,7 +396,13 @@ async fn token_rotation_stops_the_old_token_at_once() {
 #[tokio::test]
 async fn strategy_tokens_store_a_fan_out_signal() {
     let app = TestApp::spawn().await;
-    let (status, strategy) = app.admin(Method::POST, "/admin/strategies", Some(json!({ "name": "trend" }))).await;
+    let (status, strategy) = app
+        .admin(
+            Method::POST,
+            "/admin/strategies",
+            Some(json!({ "name": "trend" })),
+        )
+        .await;
     assert_eq!(status, 201, "{strategy}");
     let token = strategy["webhook_token"].as_str().unwrap();
     assert!(token.starts_with("hbxs_"));
@@ -312,10 +410,19 @@ async fn strategy_tokens_store_a_fan_out_signal() {
     assert_eq!(status, 202, "{answer}");
     let sid = strategy["id"].as_str().unwrap();
     assert_eq!(
-        app.count(&format!("SELECT count(*) FROM signals WHERE strategy_id = '{sid}' AND user_id IS NULL")).await,
+        app.count(&format!(
+            "SELECT count(*) FROM signals WHERE strategy_id = '{sid}' AND user_id IS NULL"
+        ))
+        .await,
         1
     );
-    let (status, _) = app.admin(Method::POST, "/admin/strategies", Some(json!({ "name": "trend" }))).await;
+    let (status, _) = app
+        .admin(
+            Method::POST,
+            "/admin/strategies",
+            Some(json!({ "name": "trend" })),
+        )
+        .await;
     assert_eq!(status, 409);
 }
 
