@@ -1,0 +1,112 @@
+//! Percentiles, the printed table, and the JSON file with the machine and commit beside them.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub struct Row {
+    pub what: String,
+    pub connections: usize,
+    pub operations: usize,
+    pub per_second: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    /// For ingest rows: this rate as a share of the floor's at the same concurrency.
+    pub share_of_floor: Option<f64>,
+}
+
+pub fn row(what: &str, connections: usize, mut latencies: Vec<Duration>, elapsed: Duration) -> Row {
+    latencies.sort_unstable();
+    let pick = |q: f64| {
+        if latencies.is_empty() {
+            return 0.0;
+        }
+        let i = ((latencies.len() as f64 - 1.0) * q).round() as usize;
+        latencies[i].as_secs_f64() * 1000.0
+    };
+    Row {
+        what: what.to_owned(),
+        connections,
+        operations: latencies.len(),
+        per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50_ms: pick(0.50),
+        p99_ms: pick(0.99),
+        max_ms: pick(1.0),
+        share_of_floor: None,
+    }
+}
+
+/// Fill `share_of_floor` for every non-floor row from the floor row at the same concurrency.
+pub fn compare_with_floor(rows: &mut [Row]) {
+    let floors: Vec<(usize, f64)> = rows
+        .iter()
+        .filter(|r| r.what.starts_with("floor"))
+        .map(|r| (r.connections, r.per_second))
+        .collect();
+    for r in rows.iter_mut().filter(|r| !r.what.starts_with("floor")) {
+        r.share_of_floor = floors
+            .iter()
+            .find(|(c, _)| *c == r.connections)
+            .map(|(_, f)| r.per_second / f);
+    }
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    format!("{cores} cores, {cpu}")
+}
+
+fn commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+pub fn print_and_save(scenario: &str, rows: &[Row], out_dir: &str) -> anyhow::Result<()> {
+    let machine = machine();
+    let commit = commit();
+    println!("scenario {scenario} · commit {commit} · {machine}");
+    println!(
+        "{:<34} {:>5} {:>9} {:>10} {:>9} {:>9} {:>9} {:>8}",
+        "what", "conns", "ops", "per s", "p50 ms", "p99 ms", "max ms", "floor %"
+    );
+    for r in rows {
+        println!(
+            "{:<34} {:>5} {:>9} {:>10.0} {:>9.3} {:>9.3} {:>9.3} {:>8}",
+            r.what,
+            r.connections,
+            r.operations,
+            r.per_second,
+            r.p50_ms,
+            r.p99_ms,
+            r.max_ms,
+            r.share_of_floor.map(|s| format!("{:.0}%", s * 100.0)).unwrap_or_default()
+        );
+    }
+    std::fs::create_dir_all(out_dir)?;
+    let path = format!("{out_dir}/{scenario}.json");
+    let doc = serde_json::json!({
+        "scenario": scenario,
+        "commit": commit,
+        "machine": machine,
+        "at": chrono::Utc::now().to_rfc3339(),
+        "rows": rows,
+    });
+    std::fs::write(&path, serde_json::to_string_pretty(&doc)? + "\n")?;
+    println!("written to {path}");
+    Ok(())
+}
