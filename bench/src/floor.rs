@@ -54,7 +54,12 @@ pub async fn run(levels: &[usize], step: Duration) -> anyhow::Result<Vec<Row>> {
         for t in tasks {
             all.extend(t.await??);
         }
-        rows.push(row("floor: INSERT+NOTIFY (1 statement)", conns, all, started.elapsed()));
+        rows.push(row(
+            "floor: INSERT+NOTIFY (1 statement)",
+            conns,
+            all,
+            started.elapsed(),
+        ));
     }
     Ok(rows)
 }

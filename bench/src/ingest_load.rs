@@ -30,9 +30,14 @@ pub async fn run(levels: &[usize], step: Duration) -> anyhow::Result<Vec<Row>> {
     let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
         rt.block_on(async move {
-            let app = humbex_ingest::Application::build(config).await.expect("ingest builds");
+            let app = humbex_ingest::Application::build(config)
+                .await
+                .expect("ingest builds");
             let _ = addr_tx.send(app.local_addr());
             let _ = app
                 .run_until(async {
@@ -67,8 +72,13 @@ pub async fn run(levels: &[usize], step: Duration) -> anyhow::Result<Vec<Row>> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut tasks = Vec::new();
         for _ in 0..conns {
-            let (http, base, token, stop, counter) =
-                (http.clone(), base.clone(), token.clone(), stop.clone(), counter.clone());
+            let (http, base, token, stop, counter) = (
+                http.clone(),
+                base.clone(),
+                token.clone(),
+                stop.clone(),
+                counter.clone(),
+            );
             tasks.push(tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut errors = 0u64;

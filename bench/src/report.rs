@@ -94,7 +94,9 @@ pub fn print_and_save(scenario: &str, rows: &[Row], out_dir: &str) -> anyhow::Re
             r.p50_ms,
             r.p99_ms,
             r.max_ms,
-            r.share_of_floor.map(|s| format!("{:.0}%", s * 100.0)).unwrap_or_default()
+            r.share_of_floor
+                .map(|s| format!("{:.0}%", s * 100.0))
+                .unwrap_or_default()
         );
     }
     std::fs::create_dir_all(out_dir)?;

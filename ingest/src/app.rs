@@ -35,7 +35,10 @@ impl Application {
     pub async fn build_with_pool(config: Config, pool: Pool) -> anyhow::Result<Self> {
         let listen = SocketAddr::new(config.host, config.port);
         let cors_origins = config.cors_origins.clone();
-        let acceptor = TcpListener::bind(listen).into_acceptor().await?;
+        let acceptor = TcpListener::bind(listen)
+            .into_acceptor()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {listen} ({e}); set BACKEND_HOST/BACKEND_PORT"))?;
         let addr = acceptor
             .local_addr()
             .first()

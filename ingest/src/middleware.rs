@@ -91,13 +91,15 @@ pub async fn around<E: Endpoint>(
         HeaderValue::from_static(if is_docs { DOCS_CSP } else { API_CSP }),
     );
     let latency_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
+    // Health probes arrive every few seconds from orchestrators; they would drown the log.
+    let probe = method == Method::GET && (path == "/health" || path == "/ready") && status.is_success();
     span.in_scope(|| {
         if status.is_server_error() {
             tracing::warn!(status = status.as_u16(), latency_ms, "request");
-        } else if method != Method::GET || status.is_client_error() {
-            tracing::info!(status = status.as_u16(), latency_ms, "request");
-        } else {
+        } else if probe {
             tracing::debug!(status = status.as_u16(), latency_ms, "request");
+        } else {
+            tracing::info!(status = status.as_u16(), latency_ms, "request");
         }
     });
     Ok(response)

@@ -229,13 +229,14 @@ impl Config {
         let bybit_env = bybit_env(lookup)?;
         let required = |name: &'static str| {
             get(name).ok_or_else(|| {
-                bad(
-                    name,
-                    format!(
-                        "is not set; it is required when BYBIT_ENV={} (only paper mode generates one)",
-                        bybit_env.as_str()
-                    ),
-                )
+                let hint = if bybit_env == BybitEnv::Paper {
+                    "is not set (`humbex up` generates one in paper mode; other commands read it from the \
+                     environment or ./.humbex/secrets.env)"
+                        .to_owned()
+                } else {
+                    format!("is not set; it is required when BYBIT_ENV={}", bybit_env.as_str())
+                };
+                bad(name, hint)
             })
         };
 
@@ -263,26 +264,17 @@ impl Config {
             })?),
             None => None,
         };
+        // The single key is checked on its own first, so its errors name its own variable.
+        if let Some(single) = &single {
+            crate::crypto::parse_key_hex(single.trim())
+                .map_err(|e| bad("ENCRYPTION_KEY_HEX", e.to_string()))?;
+        }
         let keyring = Keyring::from_config(single.as_deref().map(str::trim), list.as_deref(), primary)
-            .map_err(|e| {
-                let var = match (&e, list.is_some()) {
-                    (crate::crypto::KeyringError::MissingPrimary(_), _) => "ENCRYPTION_PRIMARY_KEY_ID",
-                    (_, true) => "ENCRYPTION_KEYS",
-                    (_, false) => "ENCRYPTION_KEY_HEX",
-                };
-                // A key of the wrong length in the single variable names that variable.
-                let var = match (&e, single.as_deref()) {
-                    (crate::crypto::KeyringError::WrongLength(n), Some(s)) if s.trim().len() == *n => {
-                        "ENCRYPTION_KEY_HEX"
-                    }
-                    (crate::crypto::KeyringError::NotHex, Some(s))
-                        if crate::crypto::parse_key_hex(s.trim()).is_err() =>
-                    {
-                        "ENCRYPTION_KEY_HEX"
-                    }
-                    _ => var,
-                };
-                bad(var, e.to_string())
+            .map_err(|e| match e {
+                crate::crypto::KeyringError::MissingPrimary(_) => {
+                    bad("ENCRYPTION_PRIMARY_KEY_ID", e.to_string())
+                }
+                _ => bad("ENCRYPTION_KEYS", e.to_string()),
             })?;
 
         let admin_token = required("ADMIN_TOKEN")?;

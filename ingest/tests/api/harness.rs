@@ -29,6 +29,8 @@ pub struct Options {
     pub env: Vec<(&'static str, String)>,
     /// Point the service at a database nobody listens on.
     pub dead_database: bool,
+    /// Point the service at this URL instead of a fresh database (a server that hangs, say).
+    pub database_url: Option<String>,
     pub clock: Option<Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>>,
 }
 
@@ -43,14 +45,15 @@ impl TestApp {
     }
 
     pub async fn spawn_with(options: Options) -> TestApp {
-        let db = if options.dead_database {
+        let db = if options.dead_database || options.database_url.is_some() {
             None
         } else {
             Some(TestDatabase::create().await.expect("test database"))
         };
-        let database_url = match &db {
-            Some(db) => db.url.expose_secret().to_owned(),
-            None => "postgres://postgres@127.0.0.1:1/nowhere".to_owned(),
+        let database_url = match (&db, options.database_url) {
+            (Some(db), _) => db.url.expose_secret().to_owned(),
+            (None, Some(url)) => url,
+            (None, None) => "postgres://postgres@127.0.0.1:1/nowhere".to_owned(),
         };
         let mut vars: HashMap<&str, String> = HashMap::from([
             ("DATABASE_URL", database_url),

@@ -142,6 +142,36 @@ async fn database_down_answers_503_fast_and_never_2xx() {
 }
 
 #[tokio::test]
+async fn database_that_hangs_still_gets_a_503_inside_three_seconds() {
+    // A "server" that accepts connections and never says a word: every wait must be bounded.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let app = TestApp::spawn_with(Options {
+        database_url: Some(format!("postgres://postgres@127.0.0.1:{port}/hang")),
+        ..Options::default()
+    })
+    .await;
+    let token = humbex_shared::token::WebhookToken::generate(humbex_shared::token::TokenKind::User);
+    let body = signal(token.expose_secret(), json!({}));
+    let started = Instant::now();
+    let answers = futures_util::future::join_all((0..4).map(|_| app.signed(&body))).await;
+    for (status, answer) in answers {
+        assert_eq!(status, 503, "{answer}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(2900),
+        "answered after {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn standard_webhooks_vectors_and_webhook_id_idempotency() {
     // SW-2 of security.md at its own timestamp: the signature passes (the body is then refused as
     // a signal, 400, not 401), and the vector with its last character changed fails (401).
