@@ -134,19 +134,25 @@ impl LocalPostgres {
         Ok(pg)
     }
 
+    /// Run one of PostgreSQL's tools; its chatter is kept out of the banner and shown only on failure.
     fn run(&self, tool: &str, args: &[&str]) -> anyhow::Result<()> {
         let program = self.bindir.join(tool);
-        let status = match &self.run_as {
+        let output = match &self.run_as {
             Some(user) => Command::new("runuser")
                 .args(["-u", user, "--"])
                 .arg(&program)
                 .args(args)
-                .status(),
-            None => Command::new(&program).args(args).status(),
+                .output(),
+            None => Command::new(&program).args(args).output(),
         }
         .with_context(|| format!("could not run {}", program.display()))?;
-        if !status.success() {
-            bail!("{tool} exited with {status}");
+        if !output.status.success() {
+            bail!(
+                "{tool} exited with {}: {}{}",
+                output.status,
+                String::from_utf8_lossy(&output.stdout).trim(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
         }
         Ok(())
     }

@@ -26,7 +26,7 @@ use crate::api::ApiTags;
 use crate::error::ErrorBody;
 use crate::state::AppState;
 use signature::{SignatureError, StandardHeaders};
-use store::{IdempotencyKey, NewSignal, Stored};
+use store::{IdempotencyKey, NewSignal, Stored, Submission};
 
 /// Largest signal body accepted; TradingView messages and signed requests are far smaller.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -359,34 +359,36 @@ async fn accept_signal(
     let quantity = parsed.quantity.map(|q| q.get());
     let price = parsed.price.map(|p| p.get());
 
+    let signal = NewSignal {
+        source,
+        action: parsed.action.as_str(),
+        symbol: parsed.symbol.as_str(),
+        quantity,
+        client_id: parsed.client_id.as_deref(),
+        price,
+        signal_time: parsed.signal_time,
+        comment: parsed.comment.as_deref(),
+        raw_body: &raw_body,
+        key,
+    };
     let work = async {
         let client = state.pool.get().await?;
-        let Some(found) = store::find_owner(&client, token.kind(), &token.digest()).await? else {
-            return Ok::<_, anyhow::Error>(unknown_token());
+        let stored = match store::submit(&client, token.kind(), &token.digest(), &signal).await? {
+            Submission::New { id, .. } => Stored::New { id },
+            Submission::UnknownToken => return Ok::<_, anyhow::Error>(unknown_token()),
+            Submission::Refused { owner, reason } => {
+                let id = store::insert_rejected(&client, owner, &signal, &reason).await?;
+                tracing::Span::current().record("signal_id", tracing::field::display(id));
+                return Ok(WebhookResponse::Forbidden(ErrorBody::new(
+                    "subscription_inactive",
+                    format!("{reason}; signal {id} was kept as rejected"),
+                )));
+            }
+            Submission::KeyTaken { owner } => {
+                store::insert_signal(&client, owner, &signal, state.dedupe_window.as_secs_f64()).await?
+            }
         };
-        let signal = NewSignal {
-            source,
-            owner: found.owner,
-            action: parsed.action.as_str(),
-            symbol: parsed.symbol.as_str(),
-            quantity,
-            client_id: parsed.client_id.as_deref(),
-            price,
-            signal_time: parsed.signal_time,
-            comment: parsed.comment.as_deref(),
-            raw_body: &raw_body,
-            key,
-        };
-        if let Some(reason) = found.refusal {
-            let id = store::insert_rejected(&client, &signal, &reason).await?;
-            tracing::Span::current().record("signal_id", tracing::field::display(id));
-            return Ok(WebhookResponse::Forbidden(ErrorBody::new(
-                "subscription_inactive",
-                format!("{reason}; signal {id} was kept as rejected"),
-            )));
-        }
-        let window = state.dedupe_window.as_secs_f64();
-        Ok(match store::insert_signal(&client, &signal, window).await? {
+        Ok(match stored {
             Stored::New { id } => {
                 tracing::Span::current().record("signal_id", tracing::field::display(id));
                 WebhookResponse::Accepted(Json(WebhookAccepted {

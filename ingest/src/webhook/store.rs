@@ -1,4 +1,5 @@
-//! Storing signals: who owns a token, and the one-statement INSERT + NOTIFY with idempotency.
+//! Storing signals: token lookup, subscription check, INSERT and NOTIFY in one statement, with
+//! idempotency.
 //!
 //! Idempotency rides on the unique `signals.idempotency_key`, so concurrent copies of one request
 //! race on the constraint, never on a read-then-write. Body-hash keys expire after the dedupe
@@ -27,73 +28,6 @@ impl Owner {
     }
 }
 
-/// The token's owner and whether it may trade right now.
-#[derive(Debug)]
-pub struct OwnerStatus {
-    pub owner: Owner,
-    /// Why this owner may not submit signals now, if it may not.
-    pub refusal: Option<String>,
-}
-
-/// Look a token's digest up in the table its prefix names.
-#[tracing::instrument(skip_all, fields(kind = ?kind))]
-pub async fn find_owner(
-    client: &Object,
-    kind: TokenKind,
-    digest: &[u8; 32],
-) -> Result<Option<OwnerStatus>, tokio_postgres::Error> {
-    let digest = digest.as_slice();
-    match kind {
-        TokenKind::User => {
-            let stmt = client
-                .prepare_cached(
-                    "SELECT u.id, u.active, s.status, s.expires_at, now() AS now \
-                     FROM users u LEFT JOIN subscriptions s ON s.user_id = u.id \
-                     WHERE u.webhook_token_digest = $1",
-                )
-                .await?;
-            let Some(row) = client.query_opt(&stmt, &[&digest]).await? else {
-                return Ok(None);
-            };
-            let id: Uuid = row.get(0);
-            let active: bool = row.get(1);
-            let status: Option<String> = row.get(2);
-            let expires_at: Option<DateTime<Utc>> = row.get(3);
-            let now: DateTime<Utc> = row.get(4);
-            let refusal = if !active {
-                Some("the user is deactivated".to_owned())
-            } else {
-                match (status.as_deref(), expires_at) {
-                    (None, _) => Some("the user has no subscription".to_owned()),
-                    (Some("active"), Some(at)) if at <= now => {
-                        Some(format!("the user's subscription expired at {}", at.to_rfc3339()))
-                    }
-                    (Some("active"), _) => None,
-                    (Some(_), _) => Some("the user's subscription is inactive".to_owned()),
-                }
-            };
-            Ok(Some(OwnerStatus {
-                owner: Owner::User(id),
-                refusal,
-            }))
-        }
-        TokenKind::Strategy => {
-            let stmt = client
-                .prepare_cached("SELECT id, active FROM strategies WHERE webhook_token_digest = $1")
-                .await?;
-            let Some(row) = client.query_opt(&stmt, &[&digest]).await? else {
-                return Ok(None);
-            };
-            let active: bool = row.get(1);
-            Ok(Some(OwnerStatus {
-                owner: Owner::Strategy(row.get(0)),
-                refusal: (!active).then(|| "the strategy is deactivated".to_owned()),
-            }))
-        }
-        TokenKind::Admin => Ok(None),
-    }
-}
-
 /// What makes a signal unique, in order of preference.
 #[derive(Debug, Clone)]
 pub enum IdempotencyKey {
@@ -106,13 +40,18 @@ pub enum IdempotencyKey {
 }
 
 impl IdempotencyKey {
-    pub fn storage_key(&self, owner: Owner) -> String {
-        let owner = owner.key_part();
+    /// The key's kind prefix and value; the stored key is `<kind><owner>:<value>`.
+    pub fn parts(&self) -> (&'static str, &str) {
         match self {
-            IdempotencyKey::Client(id) => format!("client:{owner}:{id}"),
-            IdempotencyKey::WebhookId(id) => format!("webhook-id:{owner}:{id}"),
-            IdempotencyKey::BodyHash(hash) => format!("body:{owner}:{hash}"),
+            IdempotencyKey::Client(id) => ("client:", id),
+            IdempotencyKey::WebhookId(id) => ("webhook-id:", id),
+            IdempotencyKey::BodyHash(hash) => ("body:", hash),
         }
+    }
+
+    pub fn storage_key(&self, owner: Owner) -> String {
+        let (kind, value) = self.parts();
+        format!("{kind}{}:{value}", owner.key_part())
     }
 }
 
@@ -120,7 +59,6 @@ impl IdempotencyKey {
 #[derive(Debug)]
 pub struct NewSignal<'a> {
     pub source: SignalSource,
-    pub owner: Owner,
     pub action: &'a str,
     pub symbol: &'a str,
     pub quantity: Option<Decimal>,
@@ -130,6 +68,116 @@ pub struct NewSignal<'a> {
     pub comment: Option<&'a str>,
     pub raw_body: &'a str,
     pub key: IdempotencyKey,
+}
+
+/// The outcome of the fast path: one round trip that looks the token up, checks the owner's
+/// subscription, inserts and notifies.
+#[derive(Debug)]
+pub enum Submission {
+    /// Stored and announced.
+    New { id: Uuid, owner: Owner },
+    /// No user or strategy has this token.
+    UnknownToken,
+    /// The owner may not trade now; nothing was stored yet.
+    Refused { owner: Owner, reason: String },
+    /// The idempotency key is taken: the slow path decides between duplicate and expired holder.
+    KeyTaken { owner: Owner },
+}
+
+/// Columns and values shared by the user and the strategy statement ($2 … $12).
+const FAST_INSERT_COLUMNS: &str =
+    "id, source, action, symbol, quantity, client_id, price, signal_time, comment, raw_body";
+
+fn fast_statement(kind: TokenKind) -> String {
+    let (owner_cte, owner_column, key_owner) = match kind {
+        TokenKind::User => (
+            "SELECT u.id, CASE \
+                 WHEN NOT u.active THEN 'the user is deactivated' \
+                 WHEN s.id IS NULL THEN 'the user has no subscription' \
+                 WHEN s.status <> 'active' THEN 'the user''s subscription is inactive' \
+                 WHEN s.expires_at IS NOT NULL AND s.expires_at <= now() THEN \
+                     'the user''s subscription expired at ' || \
+                     to_char(s.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
+                 END AS refusal \
+             FROM users u LEFT JOIN subscriptions s ON s.user_id = u.id \
+             WHERE u.webhook_token_digest = $1",
+            "user_id",
+            "user",
+        ),
+        _ => (
+            "SELECT st.id, CASE WHEN NOT st.active THEN 'the strategy is deactivated' END AS refusal \
+             FROM strategies st WHERE st.webhook_token_digest = $1",
+            "strategy_id",
+            "strategy",
+        ),
+    };
+    format!(
+        "WITH owner AS ({owner_cte}), \
+         ins AS ( \
+             INSERT INTO signals ({FAST_INSERT_COLUMNS}, {owner_column}, idempotency_key) \
+             SELECT $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, owner.id, \
+                    $12 || '{key_owner}:' || owner.id::text || ':' || $13 \
+             FROM owner WHERE owner.refusal IS NULL \
+             ON CONFLICT (idempotency_key) DO NOTHING \
+             RETURNING id) \
+         SELECT owner.id, owner.refusal, ins.id, \
+                CASE WHEN ins.id IS NOT NULL THEN pg_notify('humbex_signals', ins.id::text) END \
+         FROM owner LEFT JOIN ins ON true"
+    )
+}
+
+/// The one-round-trip path every accepted signal takes.
+#[tracing::instrument(skip_all, fields(kind = ?kind, signal_id = tracing::field::Empty))]
+pub async fn submit(
+    client: &Object,
+    kind: TokenKind,
+    digest: &[u8; 32],
+    fields: &NewSignal<'_>,
+) -> Result<Submission, tokio_postgres::Error> {
+    if kind == TokenKind::Admin {
+        return Ok(Submission::UnknownToken);
+    }
+    let stmt = client.prepare_cached(&fast_statement(kind)).await?;
+    let id = Uuid::now_v7();
+    let (key_kind, key_value) = fields.key.parts();
+    let row = client
+        .query_opt(
+            &stmt,
+            &[
+                &digest.as_slice(),
+                &id,
+                &fields.source.as_str(),
+                &fields.action,
+                &fields.symbol,
+                &fields.quantity,
+                &fields.client_id,
+                &fields.price,
+                &fields.signal_time,
+                &fields.comment,
+                &fields.raw_body,
+                &key_kind,
+                &key_value,
+            ],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Ok(Submission::UnknownToken);
+    };
+    let owner_id: Uuid = row.get(0);
+    let owner = match kind {
+        TokenKind::User => Owner::User(owner_id),
+        _ => Owner::Strategy(owner_id),
+    };
+    if let Some(reason) = row.get::<_, Option<String>>(1) {
+        return Ok(Submission::Refused { owner, reason });
+    }
+    match row.get::<_, Option<Uuid>>(2) {
+        Some(id) => {
+            tracing::Span::current().record("signal_id", tracing::field::display(id));
+            Ok(Submission::New { id, owner })
+        }
+        None => Ok(Submission::KeyTaken { owner }),
+    }
 }
 
 /// Why a signal could not be stored; either way the client gets a 503 and may resend.
@@ -157,16 +205,18 @@ const INSERT_AND_NOTIFY: &str = "\
         RETURNING id) \
     SELECT id, pg_notify('humbex_signals', id::text) FROM ins";
 
-/// Store a new signal and announce it on `humbex_signals` in the same statement, or find the
-/// signal that already holds its idempotency key.
+/// The slow path, once the owner is known: store a new signal and announce it in the same
+/// statement, or find the signal that already holds its idempotency key, retiring an expired
+/// body-hash holder on the way.
 #[tracing::instrument(skip_all, fields(signal_id = tracing::field::Empty))]
 pub async fn insert_signal(
     client: &Object,
+    owner: Owner,
     signal: &NewSignal<'_>,
     dedupe_window_secs: f64,
 ) -> Result<Stored, StoreError> {
-    let key = signal.key.storage_key(signal.owner);
-    let (user_id, strategy_id) = owner_columns(signal.owner);
+    let key = signal.key.storage_key(owner);
+    let (user_id, strategy_id) = owner_columns(owner);
     let insert = client.prepare_cached(INSERT_AND_NOTIFY).await?;
     let find = client
         .prepare_cached(
@@ -234,12 +284,13 @@ pub async fn insert_signal(
 #[tracing::instrument(skip_all, fields(signal_id = tracing::field::Empty))]
 pub async fn insert_rejected(
     client: &Object,
+    owner: Owner,
     signal: &NewSignal<'_>,
     reason: &str,
 ) -> Result<Uuid, tokio_postgres::Error> {
     let id = Uuid::now_v7();
-    let key = format!("rejected:{id}:{}", signal.key.storage_key(signal.owner));
-    let (user_id, strategy_id) = owner_columns(signal.owner);
+    let key = format!("rejected:{id}:{}", signal.key.storage_key(owner));
+    let (user_id, strategy_id) = owner_columns(owner);
     let stmt = client
         .prepare_cached(
             "INSERT INTO signals (id, source, user_id, strategy_id, action, symbol, quantity, client_id, \
