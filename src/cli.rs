@@ -16,27 +16,41 @@ use humbex_shared::config::{self, Config, ConfigError};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// Flags of the services; each also reads its environment variable.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServiceArgs {
     /// PostgreSQL URL [default: postgres://postgres@127.0.0.1:5432/humbex]
-    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Address the HTTP service listens on [default: 127.0.0.1]
-    #[arg(long, env = "BACKEND_HOST", global = true)]
+    #[arg(long, env = "BACKEND_HOST")]
     pub host: Option<String>,
     /// Port the HTTP service listens on [default: 8000]
-    #[arg(long, env = "BACKEND_PORT", global = true)]
+    #[arg(long, env = "BACKEND_PORT")]
     pub port: Option<String>,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL URL [default: postgres://postgres@127.0.0.1:5432/humbex]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Migrate, then run every role in one process (what `cargo run --release` does).
-    Up,
+    Up(ServiceArgs),
     /// Apply the sql/ migrations under an advisory lock, then exit.
-    Migrate,
+    Migrate(DatabaseArgs),
     /// Run the HTTP service: webhooks, admin API, docs.
-    Ingest,
+    Ingest(ServiceArgs),
     /// Print the OpenAPI document (openapi.json is exactly this output).
     Openapi,
+    /// Run the local paper exchange (Bybit V5 REST and private WebSocket, in memory).
+    PaperExchange(humbex_paper_exchange::PaperExchangeArgs),
 }
 
 /// Names the secrets file may supply (paper mode only).
@@ -47,7 +61,7 @@ pub const FILE_SUPPLIED: [&str; 4] = [
     "DEMO_WEBHOOK_TOKEN",
 ];
 
-impl Cli {
+impl ServiceArgs {
     /// A variable's value: the command-line flag, else the environment, else (for secrets in
     /// paper mode) ./.humbex/secrets.env.
     pub fn lookup(&self, name: &str, file: &BTreeMap<String, String>) -> Option<String> {
@@ -55,8 +69,9 @@ impl Cli {
             "DATABASE_URL" => self.database_url.clone(),
             "BACKEND_HOST" => self.host.clone(),
             "BACKEND_PORT" => self.port.clone(),
-            _ => std::env::var(name).ok(),
+            _ => None,
         }
+        .or_else(|| std::env::var(name).ok())
         .filter(|v| !v.trim().is_empty());
         direct.or_else(|| {
             FILE_SUPPLIED
@@ -100,9 +115,11 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            None | Some(Command::Up) => crate::up::run(&cli).await,
-            Some(Command::Migrate) => migrate(&cli).await,
-            Some(Command::Ingest) => ingest(&cli).await,
+            None => crate::up::run(&ServiceArgs::default()).await,
+            Some(Command::Up(args)) => crate::up::run(&args).await,
+            Some(Command::Migrate(args)) => migrate(&args).await,
+            Some(Command::Ingest(args)) => ingest(&args).await,
+            Some(Command::PaperExchange(args)) => humbex_paper_exchange::run_cli(args).await,
             Some(Command::Openapi) => unreachable!("handled above"),
         }
     });
@@ -119,17 +136,21 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn migrate(cli: &Cli) -> anyhow::Result<()> {
+async fn migrate(args: &DatabaseArgs) -> anyhow::Result<()> {
+    let service = ServiceArgs {
+        database_url: args.database_url.clone(),
+        ..ServiceArgs::default()
+    };
     let none = BTreeMap::new();
-    let url = config::database_url(&|n| cli.lookup(n, &none))?;
+    let url = config::database_url(&|n| service.lookup(n, &none))?;
     humbex_shared::db::ensure_database(&url).await?;
     let applied = humbex_shared::db::migrate(&url).await?;
     tracing::info!(applied, database = %url.redacted(), "migrations applied");
     Ok(())
 }
 
-async fn ingest(cli: &Cli) -> anyhow::Result<()> {
-    let (config, _) = cli.config()?;
+async fn ingest(args: &ServiceArgs) -> anyhow::Result<()> {
+    let (config, _) = args.config()?;
     let app = humbex_ingest::Application::build(config).await?;
     app.run_until(shutdown_signal()).await?;
     Ok(())

@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use clap::Parser;
 use humbex_shared::config::{self, BybitEnv, DatabaseUrl, GENERATED_SECRETS};
 
-use crate::cli::{Cli, shutdown_signal};
+use crate::cli::{ServiceArgs, shutdown_signal};
 use crate::local_postgres::LocalPostgres;
 use crate::paper_secrets;
 
@@ -43,7 +44,7 @@ fn local_port(url: &DatabaseUrl) -> Option<u16> {
     local.then(|| pg.get_ports().first().copied().unwrap_or(5432))
 }
 
-pub async fn run(cli: &Cli) -> anyhow::Result<()> {
+pub async fn run(cli: &ServiceArgs) -> anyhow::Result<()> {
     let none = BTreeMap::new();
     let bybit_env = config::bybit_env(&|n| cli.lookup(n, &none))?;
     let secrets_path = paper_secrets::default_path();
@@ -82,6 +83,17 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
     let applied = humbex_shared::db::migrate(&url).await?;
     tracing::info!(applied, "migrations applied");
 
+    // Paper mode: the local Bybit stand-in runs in this process (PAPER_HOST, PAPER_PORT, …).
+    let paper = if bybit_env == BybitEnv::Paper {
+        let args = PaperOnly::try_parse_from(["humbex"])?.args;
+        let config = args
+            .to_config()
+            .map_err(|e| anyhow::anyhow!("paper exchange: {e}"))?;
+        Some(humbex_paper_exchange::spawn(config).await?)
+    } else {
+        None
+    };
+
     let app = humbex_ingest::Application::build(config).await?;
     let addr = app.local_addr();
     let demo_token = if bybit_env == BybitEnv::Paper {
@@ -102,13 +114,35 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
         None
     };
 
-    print_banner(addr, bybit_env, &generated, demo_token.is_some());
+    print_banner(
+        addr,
+        bybit_env,
+        &generated,
+        demo_token.is_some(),
+        paper.as_ref().map(|p| p.base_url()),
+    );
     app.run_until(shutdown_signal()).await?;
+    if let Some(paper) = paper {
+        paper.shutdown().await?;
+    }
     drop(local_pg);
     Ok(())
 }
 
-fn print_banner(addr: std::net::SocketAddr, env: BybitEnv, generated: &[String], demo: bool) {
+/// The paper exchange's flags, read from the environment alone (PAPER_HOST, PAPER_PORT, …).
+#[derive(clap::Parser)]
+struct PaperOnly {
+    #[command(flatten)]
+    args: humbex_paper_exchange::PaperExchangeArgs,
+}
+
+fn print_banner(
+    addr: std::net::SocketAddr,
+    env: BybitEnv,
+    generated: &[String],
+    demo: bool,
+    paper_url: Option<String>,
+) {
     let base = format!("http://{addr}");
     let mut out = String::new();
     out.push_str(&format!(
@@ -125,6 +159,11 @@ fn print_banner(addr: std::net::SocketAddr, env: BybitEnv, generated: &[String],
     out.push_str(&format!(
         "  Docs:                  {base}/docs   (spec: {base}/openapi.json)\n"
     ));
+    if let Some(url) = paper_url {
+        out.push_str(&format!(
+            "  Paper exchange:        {url}   (Bybit V5 REST; private WebSocket at /v5/private)\n"
+        ));
+    }
     if !generated.is_empty() {
         out.push_str(&format!(
             "  Generated {} into ./.humbex/secrets.env (mode 0600, kept for next time).\n",

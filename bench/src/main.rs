@@ -26,9 +26,29 @@ struct Args {
     /// Seconds per measured step.
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
+    /// Repeat the scenario this many times and report the median of each row.
+    #[arg(long, default_value_t = 1)]
+    runs: usize,
     /// Where JSON results go.
     #[arg(long, default_value = "bench/results")]
     out_dir: String,
+}
+
+async fn run_once(scenario: Scenario, step: Duration) -> anyhow::Result<(&'static str, Vec<report::Row>)> {
+    match scenario {
+        Scenario::Floor => Ok(("floor", floor::run(&[1, 8, 32], step).await?)),
+        Scenario::Ingest => {
+            let mut rows = floor::run(&[1, 8, 32], step).await?;
+            rows.extend(ingest_load::run(&[1, 8, 32], step).await?);
+            Ok(("ingest", rows))
+        }
+        Scenario::Smoke => {
+            let short = Duration::from_millis(500);
+            let mut rows = floor::run(&[1], short).await?;
+            rows.extend(ingest_load::run(&[2], short).await?);
+            Ok(("smoke", rows))
+        }
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -36,24 +56,18 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let step = Duration::from_secs_f64(args.seconds);
-    let (name, results) = runtime.block_on(async {
-        match args.scenario {
-            Scenario::Floor => Ok::<_, anyhow::Error>(("floor", floor::run(&[1, 8, 32], step).await?)),
-            Scenario::Ingest => {
-                let mut rows = floor::run(&[1, 8, 32], step).await?;
-                rows.extend(ingest_load::run(&[1, 8, 32], step).await?);
-                Ok(("ingest", rows))
-            }
-            Scenario::Smoke => {
-                let short = Duration::from_millis(500);
-                let mut rows = floor::run(&[1], short).await?;
-                rows.extend(ingest_load::run(&[2], short).await?);
-                Ok(("smoke", rows))
-            }
+    let mut all_runs = Vec::new();
+    let mut name = "";
+    for run in 1..=args.runs.max(1) {
+        let (scenario, mut rows) = runtime.block_on(run_once(args.scenario, step))?;
+        report::compare_with_floor(&mut rows);
+        if args.runs > 1 {
+            report::print_table(&format!("{scenario} (run {run} of {})", args.runs), &rows);
         }
-    })?;
-    let mut results = results;
-    report::compare_with_floor(&mut results);
-    report::print_and_save(name, &results, &args.out_dir)?;
+        name = scenario;
+        all_runs.push(rows);
+    }
+    let medians = report::medians(&all_runs);
+    report::print_and_save(name, &medians, &all_runs, &args.out_dir)?;
     Ok(())
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Row {
     pub what: String,
     pub connections: usize,
@@ -76,10 +76,38 @@ fn commit() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-pub fn print_and_save(scenario: &str, rows: &[Row], out_dir: &str) -> anyhow::Result<()> {
-    let machine = machine();
-    let commit = commit();
-    println!("scenario {scenario} · commit {commit} · {machine}");
+/// Row by row, the median of each figure over several runs of the same scenario.
+pub fn medians(runs: &[Vec<Row>]) -> Vec<Row> {
+    let Some(first) = runs.first() else {
+        return Vec::new();
+    };
+    let median = |mut values: Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    first
+        .iter()
+        .enumerate()
+        .map(|(i, template)| {
+            let column = |f: fn(&Row) -> f64| median(runs.iter().map(|r| f(&r[i])).collect());
+            Row {
+                what: template.what.clone(),
+                connections: template.connections,
+                operations: column(|r| r.operations as f64) as usize,
+                per_second: column(|r| r.per_second),
+                p50_ms: column(|r| r.p50_ms),
+                p99_ms: column(|r| r.p99_ms),
+                max_ms: column(|r| r.max_ms),
+                share_of_floor: template
+                    .share_of_floor
+                    .map(|_| column(|r| r.share_of_floor.unwrap_or(0.0))),
+            }
+        })
+        .collect()
+}
+
+pub fn print_table(title: &str, rows: &[Row]) {
+    println!("{title}");
     println!(
         "{:<34} {:>5} {:>9} {:>10} {:>9} {:>9} {:>9} {:>8}",
         "what", "conns", "ops", "per s", "p50 ms", "p99 ms", "max ms", "floor %"
@@ -99,6 +127,44 @@ pub fn print_and_save(scenario: &str, rows: &[Row], out_dir: &str) -> anyhow::Re
                 .unwrap_or_default()
         );
     }
+}
+
+fn print_markdown(rows: &[Row]) {
+    println!("| what | connections | per second | p50 ms | p99 ms | share of floor |");
+    println!("|---|---|---|---|---|---|");
+    for r in rows {
+        println!(
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {} |",
+            r.what,
+            r.connections,
+            r.per_second,
+            r.p50_ms,
+            r.p99_ms,
+            r.share_of_floor
+                .map(|s| format!("{:.0}%", s * 100.0))
+                .unwrap_or_else(|| "—".into())
+        );
+    }
+}
+
+pub fn print_and_save(
+    scenario: &str,
+    medians: &[Row],
+    runs: &[Vec<Row>],
+    out_dir: &str,
+) -> anyhow::Result<()> {
+    let machine = machine();
+    let commit = commit();
+    println!();
+    print_table(
+        &format!(
+            "scenario {scenario} · commit {commit} · {machine} · median of {} run(s)",
+            runs.len()
+        ),
+        medians,
+    );
+    println!();
+    print_markdown(medians);
     std::fs::create_dir_all(out_dir)?;
     let path = format!("{out_dir}/{scenario}.json");
     let doc = serde_json::json!({
@@ -106,7 +172,9 @@ pub fn print_and_save(scenario: &str, rows: &[Row], out_dir: &str) -> anyhow::Re
         "commit": commit,
         "machine": machine,
         "at": chrono::Utc::now().to_rfc3339(),
-        "rows": rows,
+        "runs": runs.len(),
+        "medians": medians,
+        "each_run": runs,
     });
     std::fs::write(&path, serde_json::to_string_pretty(&doc)? + "\n")?;
     println!("written to {path}");

@@ -5,6 +5,8 @@
 //! race on the constraint, never on a read-then-write. Body-hash keys expire after the dedupe
 //! window: an expired holder is renamed out of the way and the insert is tried again.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Object;
 use humbex_shared::domain::{SignalSource, signal_status};
@@ -137,7 +139,15 @@ pub async fn submit(
     if kind == TokenKind::Admin {
         return Ok(Submission::UnknownToken);
     }
-    let stmt = client.prepare_cached(&fast_statement(kind)).await?;
+    // Built once per process: the statement cache is keyed by this text.
+    static USER_SQL: LazyLock<String> = LazyLock::new(|| fast_statement(TokenKind::User));
+    static STRATEGY_SQL: LazyLock<String> = LazyLock::new(|| fast_statement(TokenKind::Strategy));
+    let sql = if kind == TokenKind::User {
+        &USER_SQL
+    } else {
+        &STRATEGY_SQL
+    };
+    let stmt = client.prepare_cached(sql).await?;
     let id = Uuid::now_v7();
     let (key_kind, key_value) = fields.key.parts();
     let row = client

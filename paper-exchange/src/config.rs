@@ -1,0 +1,355 @@
+//! Configuration of a paper exchange: listen address, symbols, default balance, accounts, and the
+//! command-line/env arguments of `humbex paper-exchange`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// A symbol to list and the price it starts at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SymbolConfig {
+    pub symbol: String,
+    pub price: Decimal,
+}
+
+/// Parses `"AVAXUSDT=25.00,BTCUSDT=60000"`.
+pub fn parse_symbols(text: &str) -> Result<Vec<SymbolConfig>, ConfigError> {
+    let mut symbols = Vec::new();
+    for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (symbol, price) = item
+            .split_once('=')
+            .ok_or_else(|| ConfigError::Symbol(item.to_string()))?;
+        let symbol = symbol.trim().to_ascii_uppercase();
+        let price: Decimal = price
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError::Symbol(item.to_string()))?;
+        if !symbol.ends_with("USDT") || symbol.len() <= 4 || price <= Decimal::ZERO {
+            return Err(ConfigError::Symbol(item.to_string()));
+        }
+        symbols.push(SymbolConfig { symbol, price });
+    }
+    if symbols.is_empty() {
+        return Err(ConfigError::Symbol(text.to_string()));
+    }
+    Ok(symbols)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("symbol entry {0:?} is not SYMBOLUSDT=price with a positive price")]
+    Symbol(String),
+    #[error("account entry {0:?} is not api_key:api_secret")]
+    Account(String),
+    #[error("{0:?} is not a decimal number")]
+    Decimal(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum PositionMode {
+    #[default]
+    #[serde(rename = "one-way")]
+    OneWay,
+    #[serde(rename = "hedge")]
+    Hedge,
+}
+
+/// Permission groups as Bybit's query-api reports them, e.g. `{"ContractTrade": ["Order", "Position"]}`.
+pub type Permissions = BTreeMap<String, Vec<String>>;
+
+pub fn default_permissions() -> Permissions {
+    let mut p = Permissions::new();
+    for group in [
+        "Spot",
+        "Wallet",
+        "Options",
+        "CopyTrading",
+        "BlockTrade",
+        "Exchange",
+        "NFT",
+        "Affiliate",
+        "Earn",
+    ] {
+        p.insert(group.to_string(), Vec::new());
+    }
+    p.insert("ContractTrade".into(), vec!["Order".into(), "Position".into()]);
+    p.insert("Derivatives".into(), vec!["DerivativesTrade".into()]);
+    p
+}
+
+/// One API key and its account. Debug redacts the secret.
+#[derive(Clone)]
+pub struct AccountSpec {
+    pub api_key: String,
+    pub api_secret: String,
+    pub balance_usdt: Decimal,
+    pub permissions: Permissions,
+    pub read_only: bool,
+    /// Bound IPs; empty or `"*"` means any.
+    pub ips: Vec<String>,
+    pub position_mode: PositionMode,
+    /// Order creates allowed per rolling second (Bybit's default for linear is 10).
+    pub order_create_limit_per_second: u32,
+}
+
+impl AccountSpec {
+    pub fn new(
+        api_key: impl Into<String>,
+        api_secret: impl Into<String>,
+        balance_usdt: Decimal,
+    ) -> AccountSpec {
+        AccountSpec {
+            api_key: api_key.into(),
+            api_secret: api_secret.into(),
+            balance_usdt,
+            permissions: default_permissions(),
+            read_only: false,
+            ips: vec!["*".into()],
+            position_mode: PositionMode::OneWay,
+            order_create_limit_per_second: DEFAULT_ORDER_CREATE_LIMIT,
+        }
+    }
+
+    pub fn can_trade(&self) -> bool {
+        let has = |group: &str, perm: &str| {
+            self.permissions
+                .get(group)
+                .is_some_and(|l| l.iter().any(|p| p == perm))
+        };
+        !self.read_only && (has("ContractTrade", "Order") || has("Derivatives", "DerivativesTrade"))
+    }
+
+    pub fn ip_allowed(&self, ip: &str) -> bool {
+        self.ips.is_empty() || self.ips.iter().any(|allowed| allowed == "*" || allowed == ip)
+    }
+}
+
+impl fmt::Debug for AccountSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccountSpec")
+            .field("api_key", &self.api_key)
+            .field("api_secret", &"<redacted>")
+            .field("balance_usdt", &self.balance_usdt)
+            .field("permissions", &self.permissions)
+            .field("read_only", &self.read_only)
+            .field("ips", &self.ips)
+            .field("position_mode", &self.position_mode)
+            .field(
+                "order_create_limit_per_second",
+                &self.order_create_limit_per_second,
+            )
+            .finish()
+    }
+}
+
+pub const DEFAULT_ORDER_CREATE_LIMIT: u32 = 10;
+
+/// Everything a paper exchange needs to start.
+#[derive(Clone, Debug)]
+pub struct PaperExchangeConfig {
+    pub host: String,
+    /// 0 picks a free port; [`crate::RunningPaperExchange::local_addr`] tells which.
+    pub port: u16,
+    pub symbols: Vec<SymbolConfig>,
+    /// Balance of accounts created without one.
+    pub default_balance_usdt: Decimal,
+    /// Order-create limit of accounts created without one.
+    pub default_order_create_limit_per_second: u32,
+    /// pybit 5.17 drops the connection if a subscribe ack beats its own bookkeeping (bybit-v5.md §7.4).
+    pub ws_subscribe_ack_delay: Duration,
+    /// Accounts that exist from the start.
+    pub accounts: Vec<AccountSpec>,
+    /// Random walk of every price, if set.
+    pub price_walk: Option<PriceWalk>,
+}
+
+/// Every `interval`, each price moves by a uniform random step of at most `max_step_bps` basis points.
+#[derive(Clone, Copy, Debug)]
+pub struct PriceWalk {
+    pub interval: Duration,
+    pub max_step_bps: u32,
+}
+
+impl Default for PaperExchangeConfig {
+    fn default() -> Self {
+        PaperExchangeConfig {
+            host: "127.0.0.1".into(),
+            port: 8001,
+            symbols: parse_symbols(DEFAULT_SYMBOLS).expect("default symbols parse"),
+            default_balance_usdt: Decimal::from(10_000),
+            default_order_create_limit_per_second: DEFAULT_ORDER_CREATE_LIMIT,
+            ws_subscribe_ack_delay: Duration::from_millis(50),
+            accounts: Vec::new(),
+            price_walk: None,
+        }
+    }
+}
+
+pub const DEFAULT_SYMBOLS: &str = "AVAXUSDT=25.00,BTCUSDT=60000,ETHUSDT=3000";
+
+/// `humbex paper-exchange` flags; every flag also reads its environment variable.
+#[derive(Clone, clap::Args)]
+pub struct PaperExchangeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "PAPER_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on (0 = any free port).
+    #[arg(long, env = "PAPER_PORT", default_value_t = 8001)]
+    pub port: u16,
+    /// Listed symbols and their starting prices.
+    #[arg(long, env = "PAPER_SYMBOLS", default_value = DEFAULT_SYMBOLS)]
+    pub symbols: String,
+    /// USDT balance of accounts created without one.
+    #[arg(long, env = "PAPER_BALANCE_USDT", default_value = "10000")]
+    pub balance_usdt: String,
+    /// Order creates per second per account before 10006 (Bybit's default is 10).
+    #[arg(long, env = "PAPER_ORDER_RATE_LIMIT", default_value_t = DEFAULT_ORDER_CREATE_LIMIT)]
+    pub order_rate_limit: u32,
+    /// Delay before private WebSocket subscribe acks, in milliseconds.
+    #[arg(long, env = "PAPER_WS_SUBSCRIBE_ACK_DELAY_MS", default_value_t = 50)]
+    pub ws_subscribe_ack_delay_ms: u64,
+    /// Accounts to create at start, "key:secret,key2:secret2" (prefer the env var: flags show in ps).
+    #[arg(long, env = "PAPER_ACCOUNTS", hide_env_values = true)]
+    pub accounts: Option<String>,
+    /// Random walk: the largest step per tick in basis points (0 = prices only move when set).
+    #[arg(long, env = "PAPER_PRICE_WALK_BPS", default_value_t = 0)]
+    pub price_walk_bps: u32,
+    /// Random walk: milliseconds between steps.
+    #[arg(long, env = "PAPER_PRICE_WALK_INTERVAL_MS", default_value_t = 1000)]
+    pub price_walk_interval_ms: u64,
+}
+
+impl fmt::Debug for PaperExchangeArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PaperExchangeArgs")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("symbols", &self.symbols)
+            .field("balance_usdt", &self.balance_usdt)
+            .field("order_rate_limit", &self.order_rate_limit)
+            .field("ws_subscribe_ack_delay_ms", &self.ws_subscribe_ack_delay_ms)
+            .field("accounts", &self.accounts.as_ref().map(|_| "<redacted>"))
+            .field("price_walk_bps", &self.price_walk_bps)
+            .field("price_walk_interval_ms", &self.price_walk_interval_ms)
+            .finish()
+    }
+}
+
+impl PaperExchangeArgs {
+    pub fn to_config(&self) -> Result<PaperExchangeConfig, ConfigError> {
+        let default_balance_usdt: Decimal = self
+            .balance_usdt
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError::Decimal(self.balance_usdt.clone()))?;
+        let mut accounts = Vec::new();
+        for item in self
+            .accounts
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            let (key, secret) = item
+                .split_once(':')
+                .filter(|(k, s)| !k.is_empty() && !s.is_empty())
+                // The entry holds a secret: name only the key part in the error.
+                .ok_or_else(|| ConfigError::Account(item.split(':').next().unwrap_or("").to_string()))?;
+            let mut spec = AccountSpec::new(key, secret, default_balance_usdt);
+            spec.order_create_limit_per_second = self.order_rate_limit;
+            accounts.push(spec);
+        }
+        Ok(PaperExchangeConfig {
+            host: self.host.clone(),
+            port: self.port,
+            symbols: parse_symbols(&self.symbols)?,
+            default_balance_usdt,
+            default_order_create_limit_per_second: self.order_rate_limit,
+            ws_subscribe_ack_delay: Duration::from_millis(self.ws_subscribe_ack_delay_ms),
+            accounts,
+            price_walk: (self.price_walk_bps > 0).then(|| PriceWalk {
+                interval: Duration::from_millis(self.price_walk_interval_ms.max(1)),
+                max_step_bps: self.price_walk_bps,
+            }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_symbol_list() {
+        let s = parse_symbols("AVAXUSDT=25.00, btcusdt=60000").unwrap();
+        assert_eq!(s[0].symbol, "AVAXUSDT");
+        assert_eq!(s[0].price.to_string(), "25.00");
+        assert_eq!(s[1].symbol, "BTCUSDT");
+        assert!(parse_symbols("AVAX=1").is_err());
+        assert!(parse_symbols("AVAXUSDT=-1").is_err());
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let spec = AccountSpec::new("k", "very-secret-value", Decimal::ONE);
+        assert!(!format!("{spec:?}").contains("very-secret-value"));
+    }
+}
+
+#[cfg(test)]
+mod args_tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: PaperExchangeArgs,
+    }
+
+    #[test]
+    fn flags_build_a_config() {
+        let cli = Cli::parse_from([
+            "x",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "9001",
+            "--symbols",
+            "AVAXUSDT=20",
+            "--balance-usdt",
+            "500.5",
+            "--accounts",
+            "k1:s1,k2:s2",
+            "--price-walk-bps",
+            "5",
+        ]);
+        let config = cli.args.to_config().unwrap();
+        assert_eq!(config.host, "0.0.0.0");
+        assert_eq!(config.port, 9001);
+        assert_eq!(config.symbols.len(), 1);
+        assert_eq!(config.default_balance_usdt.to_string(), "500.5");
+        assert_eq!(config.accounts.len(), 2);
+        assert_eq!(config.accounts[1].api_key, "k2");
+        assert_eq!(config.accounts[1].balance_usdt.to_string(), "500.5");
+        assert!(config.price_walk.is_some());
+        assert!(
+            !format!("{:?}", cli.args).contains("s1"),
+            "Debug hides account secrets"
+        );
+    }
+
+    #[test]
+    fn bad_account_entry_does_not_echo_the_secret() {
+        let cli = Cli::parse_from(["x", "--accounts", "keyonly"]);
+        assert!(cli.args.to_config().is_err());
+        let cli = Cli::parse_from(["x", "--accounts", "k:"]);
+        let error = cli.args.to_config().unwrap_err().to_string();
+        assert!(error.contains("\"k\""), "{error}");
+    }
+}

@@ -1,0 +1,26 @@
+//! HUMBEX's paper exchange: an in-memory Bybit V5 (REST and private WebSocket) that ccxt and pybit
+//! accept unchanged, plus a control API under `/paper/` for accounts, prices and fault injection.
+//!
+//! Embed it with [`spawn`], or run it as `humbex paper-exchange` through [`PaperExchangeArgs`] and
+//! [`run_cli`]. See PAPER_EXCHANGE.md for the control API and the fault JSON.
+
+// Bybit's order objects have ~60 fields, more than json!'s default macro recursion allows.
+#![recursion_limit = "256"]
+
+pub mod bybit_error;
+pub mod config;
+mod control;
+pub mod engine;
+pub mod exchange;
+pub mod faults;
+mod rest;
+mod server;
+pub mod signing;
+mod ws;
+
+pub use config::{
+    AccountSpec, PaperExchangeArgs, PaperExchangeConfig, PositionMode, PriceWalk, SymbolConfig, parse_symbols,
+};
+pub use exchange::PaperExchange;
+pub use faults::Fault;
+pub use server::{RunningPaperExchange, run_cli, serve_until, spawn};

@@ -1,0 +1,6 @@
+//! Integration tests over real HTTP and WebSocket on 127.0.0.1 (port 0).
+
+mod common;
+mod faults;
+mod rest;
+mod ws;
