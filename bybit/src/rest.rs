@@ -1,0 +1,555 @@
+//! [`BybitRest`]: the signed Bybit V5 REST client. One instance (one connection pool) per process,
+//! shared by every account; credentials are passed per call. Every method returns the parsed result
+//! with the rate-limit headers, or a [`BybitError`] saying what to do next.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use reqwest::header::{CONTENT_TYPE, HeaderMap};
+use reqwest::{Method, StatusCode};
+use serde_json::{Map, Value, json};
+
+use crate::error::{
+    BybitError, TransportFailure, classify_http_status, classify_ret_code, classify_transport,
+};
+use crate::model::{
+    ApiKeyInfo, BybitResponse, CreateOrderRequest, Execution, ExecutionFilter, InstrumentInfo, Order,
+    OrderAck, OrderLinkId, OrderType, Position, RateLimitStatus, ServerTime, Ticker, TimeInForce,
+    WalletAccount,
+};
+use crate::parse::{self, Envelope, ParseError};
+use crate::signing::Credentials;
+
+pub const DEFAULT_RECV_WINDOW_MS: u64 = 5000;
+const CATEGORY: &str = "linear";
+
+/// Installs ring as rustls' process-wide crypto provider. reqwest (built with
+/// `rustls-no-provider`) and tokio-tungstenite panic without one; calling this more than once is
+/// harmless.
+pub fn ensure_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[derive(Clone, Debug)]
+pub struct BybitRestConfig {
+    /// e.g. `https://api.bybit.com` or the paper exchange's `http://127.0.0.1:PORT`; no trailing `/`.
+    pub base_url: String,
+    pub recv_window_ms: u64,
+    pub connect_timeout: Duration,
+    /// Whole-request timeout; past it an order create is [`BybitError::Ambiguous`].
+    pub request_timeout: Duration,
+}
+
+impl BybitRestConfig {
+    pub fn new(base_url: impl Into<String>) -> Self {
+        BybitRestConfig {
+            base_url: base_url.into().trim_end_matches('/').to_string(),
+            recv_window_ms: DEFAULT_RECV_WINDOW_MS,
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Cheap to clone: clones share one connection pool.
+#[derive(Clone, Debug)]
+pub struct BybitRest {
+    http: reqwest::Client,
+    base_url: String,
+    recv_window: String,
+}
+
+impl BybitRest {
+    pub fn new(base_url: impl Into<String>) -> Result<BybitRest, BybitError> {
+        BybitRest::with_config(BybitRestConfig::new(base_url))
+    }
+
+    pub fn with_config(config: BybitRestConfig) -> Result<BybitRest, BybitError> {
+        ensure_crypto_provider();
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| BybitError::InvalidRequest {
+                reason: format!("cannot build the HTTP client: {e}"),
+            })?;
+        Ok(BybitRest {
+            http,
+            base_url: config.base_url.trim_end_matches('/').to_string(),
+            recv_window: config.recv_window_ms.to_string(),
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// `GET /v5/market/time`.
+    pub async fn server_time(&self) -> Result<BybitResponse<ServerTime>, BybitError> {
+        let envelope = self.public_get("/v5/market/time", &[]).await?;
+        decode(envelope, parse::parse_server_time)
+    }
+
+    /// `GET /v5/market/instruments-info` for one linear symbol; `None` if Bybit does not list it.
+    pub async fn instruments_info(
+        &self,
+        symbol: &str,
+    ) -> Result<BybitResponse<Option<InstrumentInfo>>, BybitError> {
+        let envelope = self
+            .public_get(
+                "/v5/market/instruments-info",
+                &[("category", CATEGORY), ("symbol", symbol)],
+            )
+            .await?;
+        decode(envelope, |r| {
+            parse::parse_instruments(r).map(|page| page.items.into_iter().find(|i| i.symbol == symbol))
+        })
+    }
+
+    /// `GET /v5/market/tickers` for one linear symbol; `None` if Bybit does not list it.
+    pub async fn ticker(&self, symbol: &str) -> Result<BybitResponse<Option<Ticker>>, BybitError> {
+        let envelope = self
+            .public_get(
+                "/v5/market/tickers",
+                &[("category", CATEGORY), ("symbol", symbol)],
+            )
+            .await?;
+        decode(envelope, |r| {
+            parse::parse_tickers(r).map(|list| list.into_iter().find(|t| t.symbol == symbol))
+        })
+    }
+
+    /// `POST /v5/order/create`. `Ok` only means Bybit accepted the order; fills come later.
+    ///
+    /// On [`BybitError::Ambiguous`] or [`BybitError::DuplicateOrderLinkId`] the order may exist:
+    /// call [`BybitRest::get_order_by_link_id`] before sending it again under the same id.
+    #[tracing::instrument(
+        skip_all,
+        fields(api_key = credentials.api_key(), order_link_id = request.order_link_id.as_str())
+    )]
+    pub async fn create_order(
+        &self,
+        credentials: &Credentials,
+        request: &CreateOrderRequest,
+    ) -> Result<BybitResponse<OrderAck>, BybitError> {
+        let body = create_order_body(request)?;
+        let envelope = self
+            .signed(credentials, Method::POST, "/v5/order/create", "", Some(&body))
+            .await?;
+        decode(envelope, parse::parse_order_ack)
+    }
+
+    /// Finds an order by orderLinkId: `/v5/order/realtime` first (open and recently closed), then
+    /// `/v5/order/history` (Bybit moves closed orders there after a service restart).
+    #[tracing::instrument(
+        skip_all,
+        fields(api_key = credentials.api_key(), order_link_id = order_link_id.as_str())
+    )]
+    pub async fn get_order_by_link_id(
+        &self,
+        credentials: &Credentials,
+        symbol: &str,
+        order_link_id: &OrderLinkId,
+    ) -> Result<BybitResponse<Option<Order>>, BybitError> {
+        let query = [
+            ("category", CATEGORY),
+            ("symbol", symbol),
+            ("orderLinkId", order_link_id.as_str()),
+        ];
+        let matching = |page: parse::Page<Order>| {
+            page.items
+                .into_iter()
+                .find(|o| o.order_link_id == order_link_id.as_str())
+        };
+        let envelope = self.signed_get(credentials, "/v5/order/realtime", &query).await?;
+        let realtime = decode(envelope, |r| parse::parse_orders(r).map(matching))?;
+        if realtime.value.is_some() {
+            return Ok(realtime);
+        }
+        let envelope = self.signed_get(credentials, "/v5/order/history", &query).await?;
+        decode(envelope, |r| parse::parse_orders(r).map(matching))
+    }
+
+    /// `GET /v5/execution/list` for one order (first page, up to 100 fills, newest first).
+    pub async fn execution_list(
+        &self,
+        credentials: &Credentials,
+        symbol: &str,
+        filter: &ExecutionFilter,
+    ) -> Result<BybitResponse<Vec<Execution>>, BybitError> {
+        let (field, value) = match filter {
+            ExecutionFilter::OrderId(id) => ("orderId", id.as_str()),
+            ExecutionFilter::OrderLinkId(id) => ("orderLinkId", id.as_str()),
+        };
+        let query = [
+            ("category", CATEGORY),
+            ("symbol", symbol),
+            (field, value),
+            ("limit", "100"),
+        ];
+        let envelope = self.signed_get(credentials, "/v5/execution/list", &query).await?;
+        decode(envelope, |r| parse::parse_executions(r).map(|p| p.items))
+    }
+
+    /// `GET /v5/position/list` for one symbol: one row in one-way mode (flat rows included), two in
+    /// hedge mode.
+    pub async fn position_list(
+        &self,
+        credentials: &Credentials,
+        symbol: &str,
+    ) -> Result<BybitResponse<Vec<Position>>, BybitError> {
+        let envelope = self
+            .signed_get(
+                credentials,
+                "/v5/position/list",
+                &[("category", CATEGORY), ("symbol", symbol)],
+            )
+            .await?;
+        decode(envelope, |r| parse::parse_positions(r).map(|p| p.items))
+    }
+
+    /// `GET /v5/account/wallet-balance?accountType=UNIFIED`.
+    pub async fn wallet_balance(
+        &self,
+        credentials: &Credentials,
+    ) -> Result<BybitResponse<Vec<WalletAccount>>, BybitError> {
+        let envelope = self
+            .signed_get(
+                credentials,
+                "/v5/account/wallet-balance",
+                &[("accountType", "UNIFIED")],
+            )
+            .await?;
+        decode(envelope, parse::parse_wallet_balance)
+    }
+
+    /// `GET /v5/user/query-api`: the permissions of the signing key. Feed it to
+    /// [`crate::key_check::evaluate_api_key`].
+    pub async fn query_api(
+        &self,
+        credentials: &Credentials,
+    ) -> Result<BybitResponse<ApiKeyInfo>, BybitError> {
+        let envelope = self.signed_get(credentials, "/v5/user/query-api", &[]).await?;
+        decode(envelope, parse::parse_api_key_info)
+    }
+
+    async fn public_get(&self, path: &str, query: &[(&str, &str)]) -> Result<Answer, BybitError> {
+        let query = encode_query(query);
+        let request = self.http.get(self.url(path, &query));
+        self.execute(request).await
+    }
+
+    async fn signed_get(
+        &self,
+        credentials: &Credentials,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Answer, BybitError> {
+        let query = encode_query(query);
+        self.signed(credentials, Method::GET, path, &query, None).await
+    }
+
+    /// Signs exactly the bytes that are sent: the query string as it appears in the URL, or the
+    /// body string.
+    async fn signed(
+        &self,
+        credentials: &Credentials,
+        method: Method,
+        path: &str,
+        query: &str,
+        body: Option<&str>,
+    ) -> Result<Answer, BybitError> {
+        let timestamp = now_ms().to_string();
+        let payload = body.unwrap_or(query);
+        let signature = credentials.sign_rest(&timestamp, &self.recv_window, payload);
+        let mut request = self
+            .http
+            .request(method, self.url(path, query))
+            .header("X-BAPI-API-KEY", credentials.api_key())
+            .header("X-BAPI-TIMESTAMP", timestamp)
+            .header("X-BAPI-RECV-WINDOW", &self.recv_window)
+            .header("X-BAPI-SIGN", signature);
+        if let Some(body) = body {
+            request = request
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.to_string());
+        }
+        self.execute(request).await
+    }
+
+    fn url(&self, path: &str, query: &str) -> String {
+        if query.is_empty() {
+            format!("{}{}", self.base_url, path)
+        } else {
+            format!("{}{}?{}", self.base_url, path, query)
+        }
+    }
+
+    async fn execute(&self, request: reqwest::RequestBuilder) -> Result<Answer, BybitError> {
+        let response = request.send().await.map_err(transport_error)?;
+        let status = response.status();
+        let rate_limit = rate_limit_status(response.headers());
+        let body = response.text().await.map_err(transport_error)?;
+        let answer = interpret(status, &body, rate_limit, now_ms());
+        if let Err(error) = &answer {
+            tracing::debug!(%error, "Bybit request failed");
+        }
+        answer
+    }
+}
+
+/// A well-formed envelope with `retCode == 0`.
+struct Answer {
+    envelope: Envelope,
+    rate_limit: RateLimitStatus,
+}
+
+fn decode<T>(
+    answer: Answer,
+    parse_result: impl FnOnce(Value) -> Result<T, ParseError>,
+) -> Result<BybitResponse<T>, BybitError> {
+    let Answer { envelope, rate_limit } = answer;
+    // retCode 0 but a result we cannot read: the request did take effect, we just cannot tell how.
+    let value = parse_result(envelope.result).map_err(|e| BybitError::Ambiguous {
+        reason: e.to_string(),
+    })?;
+    Ok(BybitResponse {
+        value,
+        rate_limit,
+        server_time_ms: envelope.time,
+    })
+}
+
+/// Turns an HTTP answer into an envelope or a classified error. A retCode, when the body has one,
+/// wins over the HTTP status because it is more specific.
+fn interpret(
+    status: StatusCode,
+    body: &str,
+    rate_limit: RateLimitStatus,
+    now_ms: i64,
+) -> Result<Answer, BybitError> {
+    match (parse::parse_envelope(body), status.is_success()) {
+        (Ok(envelope), _) if envelope.ret_code != 0 => Err(classify_ret_code(
+            envelope.ret_code,
+            &envelope.ret_msg,
+            &rate_limit,
+            now_ms,
+        )),
+        (Ok(envelope), true) => Ok(Answer { envelope, rate_limit }),
+        (_, false) => Err(classify_http_status(status.as_u16(), body, &rate_limit, now_ms)),
+        (Err(e), true) => Err(BybitError::Ambiguous {
+            reason: format!("HTTP {status} with an unreadable body: {e}"),
+        }),
+    }
+}
+
+fn transport_error(error: reqwest::Error) -> BybitError {
+    let failure = if error.is_connect() {
+        TransportFailure::ConnectFailed
+    } else if error.is_timeout() {
+        TransportFailure::TimedOut
+    } else if error.is_builder() {
+        return BybitError::InvalidRequest {
+            reason: error.to_string(),
+        };
+    } else {
+        TransportFailure::BrokenAfterSend
+    };
+    // reqwest's Display never includes headers, so no key or signature can leak here.
+    classify_transport(failure, &error.to_string())
+}
+
+pub fn rate_limit_status(headers: &HeaderMap) -> RateLimitStatus {
+    fn header<T: std::str::FromStr>(headers: &HeaderMap, name: &str) -> Option<T> {
+        headers.get(name)?.to_str().ok()?.trim().parse().ok()
+    }
+    RateLimitStatus {
+        limit: header(headers, "x-bapi-limit"),
+        remaining: header(headers, "x-bapi-limit-status"),
+        reset_at_ms: header(headers, "x-bapi-limit-reset-timestamp"),
+    }
+}
+
+/// Builds the query string once; the same text is signed and sent. Values are percent-encoded only
+/// where a character would change the query's structure; `%` is kept so cursors pass verbatim.
+pub fn encode_query(params: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    for (i, (key, value)) in params.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.push_str(key);
+        out.push('=');
+        for byte in value.bytes() {
+            if byte.is_ascii_alphanumeric() || b"-_.~%,".contains(&byte) {
+                out.push(byte as char);
+            } else {
+                let _ = write!(out, "%{byte:02X}");
+            }
+        }
+    }
+    out
+}
+
+/// The exact JSON body for `/v5/order/create`: decimals as strings, `positionIdx` as a number.
+pub fn create_order_body(request: &CreateOrderRequest) -> Result<String, BybitError> {
+    let invalid = |reason: String| BybitError::InvalidRequest { reason };
+    if request.qty <= rust_decimal::Decimal::ZERO {
+        return Err(invalid(format!("qty must be positive, got {}", request.qty)));
+    }
+    let mut body = Map::new();
+    body.insert("category".into(), json!(CATEGORY));
+    body.insert("symbol".into(), json!(request.symbol));
+    body.insert("side".into(), json!(request.side.as_str()));
+    let order_type = match request.order_type {
+        OrderType::Market => "Market",
+        OrderType::Limit => "Limit",
+        OrderType::Unknown => return Err(invalid("order type must be Market or Limit".into())),
+    };
+    body.insert("orderType".into(), json!(order_type));
+    body.insert("qty".into(), json!(request.qty.normalize().to_string()));
+    match (request.order_type, request.price) {
+        (OrderType::Limit, Some(price)) => {
+            body.insert("price".into(), json!(price.normalize().to_string()));
+        }
+        (OrderType::Limit, None) => return Err(invalid("a Limit order needs a price".into())),
+        _ => {}
+    }
+    if let Some(tif) = request.time_in_force {
+        let tif = match tif {
+            TimeInForce::GoodTillCancel => "GTC",
+            TimeInForce::ImmediateOrCancel => "IOC",
+            TimeInForce::FillOrKill => "FOK",
+            TimeInForce::PostOnly => "PostOnly",
+        };
+        body.insert("timeInForce".into(), json!(tif));
+    }
+    body.insert("orderLinkId".into(), json!(request.order_link_id.as_str()));
+    body.insert("reduceOnly".into(), json!(request.reduce_only));
+    body.insert("positionIdx".into(), json!(u8::from(request.position_idx)));
+    Ok(Value::Object(body).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Side;
+    use reqwest::header::HeaderValue;
+    use rust_decimal::Decimal;
+    use std::str::FromStr;
+
+    fn dec(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn order_body_has_bybit_types() {
+        let request = CreateOrderRequest::market(
+            "AVAXUSDT",
+            Side::Buy,
+            dec("1.50"),
+            OrderLinkId::parse("bot-0001").unwrap(),
+        )
+        .reduce_only(true);
+        let body: Value = serde_json::from_str(&create_order_body(&request).unwrap()).unwrap();
+        assert_eq!(
+            body,
+            json!({"category":"linear","symbol":"AVAXUSDT","side":"Buy","orderType":"Market",
+                   "qty":"1.5","orderLinkId":"bot-0001","reduceOnly":true,"positionIdx":0})
+        );
+    }
+
+    #[test]
+    fn limit_body_carries_price_and_refuses_missing_price() {
+        let id = OrderLinkId::parse("l-1").unwrap();
+        let request = CreateOrderRequest::limit("AVAXUSDT", Side::Sell, dec("2"), dec("24.500"), id);
+        let body: Value = serde_json::from_str(&create_order_body(&request).unwrap()).unwrap();
+        assert_eq!(body["price"], json!("24.5"));
+        assert_eq!(body["orderType"], json!("Limit"));
+        let no_price = CreateOrderRequest {
+            price: None,
+            ..request
+        };
+        assert!(matches!(
+            create_order_body(&no_price),
+            Err(BybitError::InvalidRequest { .. })
+        ));
+    }
+
+    #[test]
+    fn zero_qty_is_refused_locally() {
+        let request = CreateOrderRequest::market(
+            "AVAXUSDT",
+            Side::Buy,
+            Decimal::ZERO,
+            OrderLinkId::parse("z").unwrap(),
+        );
+        assert!(create_order_body(&request).is_err());
+    }
+
+    #[test]
+    fn query_strings_are_stable_and_safe() {
+        assert_eq!(
+            encode_query(&[("category", "linear"), ("symbol", "AVAXUSDT")]),
+            "category=linear&symbol=AVAXUSDT"
+        );
+        assert_eq!(encode_query(&[("cursor", "page%3D1")]), "cursor=page%3D1");
+        assert_eq!(encode_query(&[("x", "a&b c")]), "x=a%26b%20c");
+        assert_eq!(encode_query(&[]), "");
+    }
+
+    #[test]
+    fn rate_limit_headers_are_read_case_insensitively() {
+        let mut headers = HeaderMap::new();
+        headers.insert("X-Bapi-Limit", HeaderValue::from_static("10"));
+        headers.insert("X-Bapi-Limit-Status", HeaderValue::from_static("9"));
+        headers.insert(
+            "X-Bapi-Limit-Reset-Timestamp",
+            HeaderValue::from_static("1672738134824"),
+        );
+        assert_eq!(
+            rate_limit_status(&headers),
+            RateLimitStatus {
+                limit: Some(10),
+                remaining: Some(9),
+                reset_at_ms: Some(1672738134824)
+            }
+        );
+        assert_eq!(rate_limit_status(&HeaderMap::new()), RateLimitStatus::default());
+    }
+
+    #[test]
+    fn interpret_prefers_ret_code_then_status() {
+        let rl = RateLimitStatus::default();
+        let ok = r#"{"retCode":0,"retMsg":"OK","result":{},"retExtInfo":{},"time":1}"#;
+        assert!(interpret(StatusCode::OK, ok, rl, 0).is_ok());
+        let refused = r#"{"retCode":110007,"retMsg":"ab not enough for new order","result":{},"time":1}"#;
+        assert!(matches!(
+            interpret(StatusCode::OK, refused, rl, 0),
+            Err(BybitError::Rejected { code: 110007, .. })
+        ));
+        let bad_key = r#"{"retCode":10003,"retMsg":"API key is invalid.","result":{}}"#;
+        assert!(matches!(
+            interpret(StatusCode::UNAUTHORIZED, bad_key, rl, 0),
+            Err(BybitError::KeyUnusable { code: 10003, .. })
+        ));
+        assert!(matches!(
+            interpret(StatusCode::SERVICE_UNAVAILABLE, "upstream down", rl, 0),
+            Err(BybitError::Ambiguous { .. })
+        ));
+        assert!(matches!(
+            interpret(StatusCode::OK, "<html>", rl, 0),
+            Err(BybitError::Ambiguous { .. })
+        ));
+        assert!(matches!(
+            interpret(StatusCode::TOO_MANY_REQUESTS, "", rl, 0),
+            Err(BybitError::RateLimited { .. })
+        ));
+    }
+}

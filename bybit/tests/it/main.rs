@@ -1,0 +1,7 @@
+//! Integration tests: this crate against the in-process paper exchange over real HTTP and
+//! WebSocket on 127.0.0.1 (port 0).
+
+mod common;
+mod history_fallback;
+mod rest;
+mod ws;

@@ -1,0 +1,108 @@
+//! Claiming signals as leases: `FOR UPDATE SKIP LOCKED` lets several executors share one database
+//! without double work; a claim held by a dead executor is taken over once its lease expires, and
+//! a live executor renews its leases so they are never stolen.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+/// A claimed signal, as the planner needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedSignal {
+    pub id: Uuid,
+    pub user_id: Option<Uuid>,
+    pub strategy_id: Option<Uuid>,
+    pub action: String,
+    pub symbol: String,
+    pub quantity: Option<Decimal>,
+    pub price: Option<Decimal>,
+    pub received_at: DateTime<Utc>,
+    /// 1 on the first claim; more means an earlier executor held it and its lease ran out.
+    pub attempts: i32,
+}
+
+const CLAIM: &str = "\
+    WITH next AS ( \
+        SELECT id FROM signals \
+        WHERE (status = 'received' OR (status = 'processing' AND claimed_until < now())) \
+          AND ($3::uuid IS NULL OR id = $3) \
+        ORDER BY received_at \
+        LIMIT $2 \
+        FOR UPDATE SKIP LOCKED) \
+    UPDATE signals s SET status = 'processing', claimed_by = $1, \
+        claimed_until = now() + make_interval(secs => $4), attempts = s.attempts + 1, updated_at = now() \
+    FROM next WHERE s.id = next.id \
+    RETURNING s.id, s.user_id, s.strategy_id, s.action, s.symbol, s.quantity, s.price, s.received_at, s.attempts";
+
+/// Claim up to `limit` signals (or only `only`, when given) for `executor` for `lease`.
+#[tracing::instrument(skip(client), fields(executor))]
+pub async fn claim(
+    client: &impl GenericClient,
+    executor: &str,
+    limit: i64,
+    only: Option<Uuid>,
+    lease: Duration,
+) -> Result<Vec<ClaimedSignal>, tokio_postgres::Error> {
+    let stmt = client.prepare_cached(CLAIM).await?;
+    let rows = client
+        .query(&stmt, &[&executor, &limit, &only, &lease.as_secs_f64()])
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| ClaimedSignal {
+            id: r.get(0),
+            user_id: r.get(1),
+            strategy_id: r.get(2),
+            action: r.get(3),
+            symbol: r.get(4),
+            quantity: r.get(5),
+            price: r.get(6),
+            received_at: r.get(7),
+            attempts: r.get(8),
+        })
+        .collect())
+}
+
+/// Extend every lease `executor` holds. Returns how many it still holds.
+#[tracing::instrument(skip(client))]
+pub async fn renew(
+    client: &impl GenericClient,
+    executor: &str,
+    lease: Duration,
+) -> Result<u64, tokio_postgres::Error> {
+    client
+        .execute(
+            "UPDATE signals SET claimed_until = now() + make_interval(secs => $2) \
+             WHERE claimed_by = $1 AND status = 'processing'",
+            &[&executor, &lease.as_secs_f64()],
+        )
+        .await
+}
+
+/// Mark a claimed signal finished, only if `executor` still holds it (a lost lease means another
+/// executor owns it now, and its outcome wins).
+#[tracing::instrument(skip(client))]
+pub async fn finish(
+    client: &impl GenericClient,
+    executor: &str,
+    signal: Uuid,
+    reject_reason: Option<&str>,
+) -> Result<bool, tokio_postgres::Error> {
+    let status = if reject_reason.is_some() {
+        "rejected"
+    } else {
+        "done"
+    };
+    let n = client
+        .execute(
+            "UPDATE signals SET status = $3, reject_reason = $4, processed_at = now(), updated_at = now(), \
+                 claimed_until = NULL \
+             WHERE id = $1 AND claimed_by = $2 AND status = 'processing'",
+            &[&signal, &executor, &status, &reject_reason],
+        )
+        .await?;
+    Ok(n == 1)
+}
