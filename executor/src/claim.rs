@@ -106,3 +106,23 @@ pub async fn finish(
         .await?;
     Ok(n == 1)
 }
+
+/// Give a signal back for a later try (some of its orders could not be settled now): another
+/// sweep, here or in another executor, claims it again after `retry_in`.
+#[tracing::instrument(skip(client))]
+pub async fn release(
+    client: &impl GenericClient,
+    executor: &str,
+    signal: Uuid,
+    retry_in: Duration,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "UPDATE signals SET claimed_by = NULL, claimed_until = now() + make_interval(secs => $3), \
+                 updated_at = now() \
+             WHERE id = $1 AND claimed_by = $2 AND status = 'processing'",
+            &[&signal, &executor, &retry_in.as_secs_f64()],
+        )
+        .await?;
+    Ok(())
+}

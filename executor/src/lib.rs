@@ -1,7 +1,187 @@
-//! HUMBEX executor (in progress): wakes on NOTIFY or a sweep, claims signals under a lease, and plans
-//! one order per target account. Submission to Bybit and fill confirmation arrive with the Bybit
-//! client; until then nothing here runs inside `humbex up`.
+//! HUMBEX executor: wakes on NOTIFY or a sweep, claims signals under a lease, plans one order per
+//! target account, commits the rows, and places them on Bybit over REST without ever sending one
+//! twice.
 
 pub mod claim;
+pub mod instruments;
+pub mod keys;
+pub mod orders;
+pub mod pipeline;
 pub mod plan;
+pub mod submit;
 pub mod wakeup;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use humbex_bybit::BybitRest;
+use humbex_shared::crypto::Keyring;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+
+use crate::pipeline::Context;
+use crate::wakeup::Wakeup;
+
+/// How the executor runs.
+#[derive(Debug, Clone)]
+pub struct ExecutorSettings {
+    /// Unique per process: who holds a claim.
+    pub executor_id: String,
+    pub poll_interval: Duration,
+    /// A claim not renewed for this long is taken over by another executor.
+    pub lease: Duration,
+    /// Signals processed at once.
+    pub concurrency: usize,
+    /// Symbols whose instrument rules are loaded at start-up.
+    pub symbols: Vec<String>,
+}
+
+impl ExecutorSettings {
+    pub fn new(poll_interval: Duration, symbols: Vec<String>) -> Self {
+        ExecutorSettings {
+            executor_id: format!(
+                "executor-{}-{}",
+                std::process::id(),
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
+            poll_interval,
+            lease: Duration::from_secs(30),
+            concurrency: 64,
+            symbols,
+        }
+    }
+}
+
+/// A built executor, ready to run.
+pub struct Executor {
+    ctx: Arc<Context>,
+    pg: tokio_postgres::Config,
+    settings: ExecutorSettings,
+}
+
+impl Executor {
+    pub fn new(
+        settings: ExecutorSettings,
+        pool: Pool,
+        pg: tokio_postgres::Config,
+        keyring: Arc<Keyring>,
+        rest: BybitRest,
+    ) -> Self {
+        let ctx = Context {
+            executor_id: settings.executor_id.clone(),
+            pool,
+            keys: keys::KeyCache::new(keyring),
+            instruments: instruments::InstrumentCache::new(rest.clone()),
+            rest,
+            pacer: submit::AccountPacer::default(),
+        };
+        Executor {
+            ctx: Arc::new(ctx),
+            pg,
+            settings,
+        }
+    }
+
+    /// Run until `shutdown` completes, then let in-flight signals finish (bounded).
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let Executor { ctx, pg, settings } = self;
+        ctx.instruments.warm(&settings.symbols).await;
+        let (wake_tx, mut wakeups) = mpsc::channel(1024);
+        // Abort-on-drop: if this future is dropped (the task is aborted), the renewer must not
+        // keep a dead executor's leases alive.
+        let _listener = AbortOnDrop(tokio::spawn(wakeup::run(pg, settings.poll_interval, wake_tx)));
+        let _renewer = AbortOnDrop(tokio::spawn(renew_leases(ctx.clone(), settings.lease)));
+        let permits = Arc::new(Semaphore::new(settings.concurrency));
+        let mut in_flight = JoinSet::new();
+        tracing::info!(executor_id = %settings.executor_id, "executor running");
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                    if let Err(e) = done {
+                        tracing::error!(error = %e, "a signal task panicked; its lease will expire and it is retried");
+                    }
+                }
+                wake = wakeups.recv() => {
+                    let Some(wake) = wake else { break };
+                    let only = match wake {
+                        Wakeup::Signal(id) => Some(id),
+                        Wakeup::Sweep => None,
+                    };
+                    if let Err(e) = claim_and_spawn(&ctx, &settings, only, &permits, &mut in_flight).await {
+                        tracing::warn!(error = ?e, "claiming signals failed; the next wake-up retries");
+                    }
+                }
+            }
+        }
+        drop(_renewer);
+        // In-flight orders finish recording (their rows say what happened); bounded so a hung
+        // exchange cannot hold shutdown forever. Leases cover anything cut short.
+        let _ = tokio::time::timeout(Duration::from_secs(10), async {
+            while in_flight.join_next().await.is_some() {}
+        })
+        .await;
+        tracing::info!("executor stopped");
+        Ok(())
+    }
+}
+
+/// Aborts the task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn claim_and_spawn(
+    ctx: &Arc<Context>,
+    settings: &ExecutorSettings,
+    only: Option<uuid::Uuid>,
+    permits: &Arc<Semaphore>,
+    in_flight: &mut JoinSet<()>,
+) -> anyhow::Result<()> {
+    const BATCH: i64 = 100;
+    loop {
+        let available = permits.available_permits().max(1) as i64;
+        let limit = if only.is_some() { 1 } else { BATCH.min(available) };
+        let claimed = {
+            let client = ctx.pool.get().await?;
+            claim::claim(&client, &settings.executor_id, limit, only, settings.lease).await?
+        };
+        let count = claimed.len() as i64;
+        for signal in claimed {
+            let permit = permits.clone().acquire_owned().await?;
+            let ctx = ctx.clone();
+            in_flight.spawn(async move {
+                let id = signal.id;
+                if let Err(e) = pipeline::process(ctx, signal).await {
+                    tracing::warn!(signal_id = %id, error = ?e, "signal not finished; its lease will expire and it is retried");
+                }
+                drop(permit);
+            });
+        }
+        if only.is_some() || count < limit {
+            return Ok(());
+        }
+    }
+}
+
+async fn renew_leases(ctx: Arc<Context>, lease: Duration) {
+    let mut every = tokio::time::interval(lease / 3);
+    loop {
+        every.tick().await;
+        match ctx.pool.get().await {
+            Ok(client) => {
+                if let Err(e) = claim::renew(&client, &ctx.executor_id, lease).await {
+                    tracing::warn!(error = ?e, "renewing leases failed");
+                }
+            }
+            Err(e) => tracing::warn!(error = ?e, "renewing leases: no database connection"),
+        }
+    }
+}

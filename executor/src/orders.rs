@@ -1,0 +1,244 @@
+//! Order rows: the targets of a signal, one row per signal and account committed before any
+//! network call (the unique (signal_id, user_id) key makes a second one impossible), and the
+//! recorded outcome of each submission.
+
+use deadpool_postgres::GenericClient;
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+/// One account a signal should trade on, as the database sees it at execution time.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub user_id: Uuid,
+    pub size_multiplier: Decimal,
+    pub max_qty: Option<Decimal>,
+    /// Why this user may not trade now, if so (subscription ended between ingest and execution).
+    pub inactive_reason: Option<String>,
+    pub api_key: Option<TargetKey>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TargetKey {
+    pub id: Uuid,
+    pub key_enc: Vec<u8>,
+    pub secret_enc: Vec<u8>,
+}
+
+const TARGETS: &str = "\
+    SELECT u.id, COALESCE(s.size_multiplier, 1), s.max_qty, \
+           CASE WHEN NOT u.active THEN 'the user is deactivated' \
+                WHEN s.id IS NULL THEN 'the user has no subscription' \
+                WHEN s.status <> 'active' THEN 'the subscription is inactive' \
+                WHEN s.expires_at IS NOT NULL AND s.expires_at <= now() \
+                     THEN 'the subscription expired before execution' END, \
+           k.id, k.api_key_enc, k.api_secret_enc \
+    FROM users u \
+    LEFT JOIN subscriptions s ON s.user_id = u.id \
+    LEFT JOIN LATERAL ( \
+        SELECT id, api_key_enc, api_secret_enc FROM api_keys \
+        WHERE user_id = u.id AND revoked_at IS NULL AND unusable_at IS NULL \
+        ORDER BY created_at DESC LIMIT 1) k ON true \
+    WHERE ($1::uuid IS NOT NULL AND u.id = $1) \
+       OR ($2::uuid IS NOT NULL AND s.strategy_id = $2 AND s.status = 'active') \
+    ORDER BY u.id";
+
+/// The token's user, or every user following the strategy with an active status.
+#[tracing::instrument(skip(client))]
+pub async fn targets(
+    client: &impl GenericClient,
+    user_id: Option<Uuid>,
+    strategy_id: Option<Uuid>,
+) -> Result<Vec<Target>, tokio_postgres::Error> {
+    let stmt = client.prepare_cached(TARGETS).await?;
+    let rows = client.query(&stmt, &[&user_id, &strategy_id]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| Target {
+            user_id: r.get(0),
+            size_multiplier: r.get(1),
+            max_qty: r.get(2),
+            inactive_reason: r.get(3),
+            api_key: r.get::<_, Option<Uuid>>(4).map(|id| TargetKey {
+                id,
+                key_enc: r.get(5),
+                secret_enc: r.get(6),
+            }),
+        })
+        .collect())
+}
+
+/// A row to write for one target.
+#[derive(Debug, Clone)]
+pub struct PlannedOrder {
+    pub user_id: Uuid,
+    pub api_key_id: Option<Uuid>,
+    pub side: &'static str,
+    pub qty: Option<Decimal>,
+    pub reduce_only: bool,
+    /// Some: the row is written as skipped with this reason and nothing is sent.
+    pub skip_reason: Option<String>,
+}
+
+/// The orderLinkId of an order row: `hbx-` and the row id's 32 hex digits, 36 characters, derived
+/// from the row so every retry of the same order carries the same id.
+pub fn order_link_id(order_id: Uuid) -> String {
+    format!("hbx-{}", order_id.simple())
+}
+
+/// Write the planned rows; a row that already exists for (signal, user) wins and is kept as is.
+#[tracing::instrument(skip(client, planned), fields(orders = planned.len()))]
+pub async fn insert_planned(
+    client: &impl GenericClient,
+    signal_id: Uuid,
+    symbol: &str,
+    planned: &[PlannedOrder],
+) -> Result<(), tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached(
+            "INSERT INTO orders (id, signal_id, user_id, api_key_id, order_link_id, symbol, side, qty, \
+                                 reduce_only, status, error) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             ON CONFLICT (signal_id, user_id) DO NOTHING",
+        )
+        .await?;
+    for p in planned {
+        let id = Uuid::now_v7();
+        let status = if p.skip_reason.is_some() {
+            "skipped"
+        } else {
+            "pending"
+        };
+        client
+            .execute(
+                &stmt,
+                &[
+                    &id,
+                    &signal_id,
+                    &p.user_id,
+                    &p.api_key_id,
+                    &order_link_id(id),
+                    &symbol,
+                    &p.side,
+                    &p.qty,
+                    &p.reduce_only,
+                    &status,
+                    &p.skip_reason,
+                ],
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// A row still to be sent.
+#[derive(Debug, Clone)]
+pub struct PendingOrder {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub api_key_id: Uuid,
+    pub order_link_id: String,
+    pub symbol: String,
+    pub side: String,
+    pub qty: Decimal,
+    pub reduce_only: bool,
+    pub attempts: i32,
+    pub key_enc: Vec<u8>,
+    pub secret_enc: Vec<u8>,
+    pub key_usable: bool,
+}
+
+/// The signal's rows still in 'pending', with their key material.
+#[tracing::instrument(skip(client))]
+pub async fn pending_for_signal(
+    client: &impl GenericClient,
+    signal_id: Uuid,
+) -> Result<Vec<PendingOrder>, tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT o.id, o.user_id, o.api_key_id, o.order_link_id, o.symbol, o.side, o.qty, o.reduce_only, \
+                    o.attempts, k.api_key_enc, k.api_secret_enc, \
+                    (k.revoked_at IS NULL AND k.unusable_at IS NULL) \
+             FROM orders o JOIN api_keys k ON k.id = o.api_key_id \
+             WHERE o.signal_id = $1 AND o.status = 'pending' ORDER BY o.id",
+        )
+        .await?;
+    let rows = client.query(&stmt, &[&signal_id]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| PendingOrder {
+            id: r.get(0),
+            user_id: r.get(1),
+            api_key_id: r.get(2),
+            order_link_id: r.get(3),
+            symbol: r.get(4),
+            side: r.get(5),
+            qty: r.get(6),
+            reduce_only: r.get(7),
+            attempts: r.get(8),
+            key_enc: r.get(9),
+            secret_enc: r.get(10),
+            key_usable: r.get(11),
+        })
+        .collect())
+}
+
+/// What became of one submission.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// The exchange holds the order (acknowledged now, or found by orderLinkId).
+    Submitted { exchange_order_id: String },
+    /// The exchange definitively refused it.
+    Rejected { code: Option<String>, message: String },
+    /// It could not be placed after every retry; nothing is known to exist on the exchange.
+    Failed { message: String },
+    /// It may or may not exist and the exchange cannot be asked now: the row stays pending.
+    Unsettled { message: String },
+}
+
+/// Record an outcome, only over a row still 'pending' (a push may already have moved it on).
+#[tracing::instrument(skip(client), fields(order_id = %order_id))]
+pub async fn record(
+    client: &impl GenericClient,
+    order_id: Uuid,
+    outcome: &Outcome,
+    attempts: i32,
+) -> Result<(), tokio_postgres::Error> {
+    let (status, exchange_id, code, message): (&str, Option<&str>, Option<&str>, Option<&str>) = match outcome
+    {
+        Outcome::Submitted { exchange_order_id } => ("submitted", Some(exchange_order_id), None, None),
+        Outcome::Rejected { code, message } => ("rejected", None, code.as_deref(), Some(message)),
+        Outcome::Failed { message } => ("failed", None, None, Some(message)),
+        Outcome::Unsettled { message } => ("pending", None, None, Some(message)),
+    };
+    let stmt = client
+        .prepare_cached(
+            "UPDATE orders SET status = $2, exchange_order_id = COALESCE($3, exchange_order_id), \
+                 error_code = $4, error = $5, attempts = $6, \
+                 submitted_at = CASE WHEN $2 = 'submitted' THEN COALESCE(submitted_at, now()) ELSE submitted_at END, \
+                 updated_at = now() \
+             WHERE id = $1 AND status = 'pending'",
+        )
+        .await?;
+    client
+        .execute(
+            &stmt,
+            &[&order_id, &status, &exchange_id, &code, &message, &attempts],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Mark a key unusable after the exchange refused it (10003, 10004, 10005, 10010).
+pub async fn mark_key_unusable(
+    client: &impl GenericClient,
+    api_key_id: Uuid,
+    reason: &str,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "UPDATE api_keys SET unusable_reason = $2, unusable_at = now() WHERE id = $1 AND unusable_at IS NULL",
+            &[&api_key_id, &reason],
+        )
+        .await?;
+    Ok(())
+}

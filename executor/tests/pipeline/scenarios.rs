@@ -1,0 +1,323 @@
+//! What a trader buys: each signal becomes exactly one order per target account, sized right, or a
+//! row that says why not.
+
+use std::time::Duration;
+
+use humbex_paper_exchange::Fault;
+use rust_decimal::Decimal;
+use serde_json::json;
+
+use crate::harness::{Pipeline, wait_for};
+
+fn d(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+#[tokio::test]
+async fn buy_sell_and_close_become_one_order_each() {
+    let p = Pipeline::start(1).await;
+    let (_, token, key) = p.trader("bsc@example.com", json!({}), "10000").await;
+
+    let buy = p
+        .signal(&token, json!({ "action": "buy", "quantity": "2", "id": "b1" }))
+        .await;
+    assert_eq!(p.settled(&buy).await, "done");
+    let sell = p
+        .signal(&token, json!({ "action": "sell", "quantity": "0.5", "id": "s1" }))
+        .await;
+    assert_eq!(p.settled(&sell).await, "done");
+    let close = p.signal(&token, json!({ "action": "close", "id": "c1" })).await;
+    assert_eq!(p.settled(&close).await, "done");
+
+    let orders = p.exchange_orders(&key);
+    assert_eq!(orders.len(), 3, "{orders:?}");
+    assert_eq!(
+        (orders[0].0.as_str(), orders[0].1, orders[0].2),
+        ("Buy", d("2"), false)
+    );
+    assert_eq!(
+        (orders[1].0.as_str(), orders[1].1, orders[1].2),
+        ("Sell", d("0.5"), false)
+    );
+    // The close reads the position (long 1.5) and sends a reduce-only sell of all of it.
+    assert_eq!(
+        (orders[2].0.as_str(), orders[2].1, orders[2].2),
+        ("Sell", d("1.5"), true)
+    );
+    for signal in [&buy, &sell, &close] {
+        let rows = p.orders_of(signal).await;
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].1, "submitted", "{rows:?}");
+    }
+    // Flat now: another close is recorded as skipped, and nothing is sent.
+    let flat = p.signal(&token, json!({ "action": "close", "id": "c2" })).await;
+    assert_eq!(p.settled(&flat).await, "done");
+    let rows = p.orders_of(&flat).await;
+    assert_eq!(
+        (rows[0].1.as_str(), rows[0].3.as_deref()),
+        ("skipped", Some("no position"))
+    );
+    assert_eq!(p.exchange_orders(&key).len(), 3);
+}
+
+#[tokio::test]
+async fn strategy_signal_fans_out_with_multipliers_and_caps() {
+    let p = Pipeline::start(1).await;
+    let strategy = p
+        .admin(
+            reqwest::Method::POST,
+            "/admin/strategies",
+            json!({ "name": "fan" }),
+        )
+        .await;
+    let sid = strategy["id"].as_str().unwrap();
+    let mut expected = Vec::new();
+    for i in 0..50 {
+        let (multiplier, cap, want) = match i % 3 {
+            0 => ("1", None, "3"),
+            1 => ("2.5", None, "7.5"),
+            _ => ("4", Some("10"), "10"),
+        };
+        let mut sub = json!({ "strategy_id": sid, "size_multiplier": multiplier });
+        if let Some(cap) = cap {
+            sub["max_qty"] = json!(cap);
+        }
+        let (_, _, key) = p.trader(&format!("fan{i}@example.com"), sub, "100000").await;
+        expected.push((key, d(want)));
+    }
+    let signal = p
+        .signal(
+            strategy["webhook_token"].as_str().unwrap(),
+            json!({ "action": "buy", "quantity": "3" }),
+        )
+        .await;
+    assert_eq!(p.settled(&signal).await, "done");
+    for (key, want) in expected {
+        let orders = p.exchange_orders(&key);
+        assert_eq!(orders.len(), 1, "{key}: {orders:?}");
+        assert_eq!(orders[0].1, want, "{key}");
+    }
+    assert_eq!(p.orders_of(&signal).await.len(), 50);
+}
+
+#[tokio::test]
+async fn refusals_are_recorded_with_their_reason_and_nothing_is_sent() {
+    let p = Pipeline::start(1).await;
+    // Below the minimum after sizing: 0.1 × 0.5 = 0.05 < 0.1.
+    let (_, small, small_key) = p
+        .trader("small@example.com", json!({ "size_multiplier": "0.5" }), "10000")
+        .await;
+    let s = p
+        .signal(&small, json!({ "action": "buy", "quantity": "0.1" }))
+        .await;
+    assert_eq!(p.settled(&s).await, "done");
+    let rows = p.orders_of(&s).await;
+    assert_eq!(rows[0].1, "skipped");
+    assert!(
+        rows[0].3.as_deref().unwrap().contains("below the minimum"),
+        "{rows:?}"
+    );
+    assert!(p.exchange_orders(&small_key).is_empty());
+
+    // Not enough margin: Bybit's refusal is kept with its code.
+    let (_, poor, poor_key) = p.trader("poor@example.com", json!({}), "1").await;
+    let s = p
+        .signal(&poor, json!({ "action": "buy", "quantity": "100" }))
+        .await;
+    assert_eq!(p.settled(&s).await, "done");
+    let db = p.db().await;
+    let row = db
+        .query_one(
+            "SELECT status, error_code, error FROM orders WHERE signal_id = $1::text::uuid",
+            &[&s],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "rejected");
+    assert_eq!(row.get::<_, Option<String>>(1).as_deref(), Some("110007"));
+    assert!(p.exchange_orders(&poor_key).is_empty());
+
+    // A revoked key: skipped, nothing sent.
+    let (user, revoked, revoked_key) = p.trader("revoked@example.com", json!({}), "10000").await;
+    let keys = p
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/users/{user}/api-keys"),
+            json!(null),
+        )
+        .await;
+    let key_id = keys[0]["id"].as_str().unwrap();
+    p.admin(
+        reqwest::Method::DELETE,
+        &format!("/admin/api-keys/{key_id}"),
+        json!(null),
+    )
+    .await;
+    let s = p
+        .signal(&revoked, json!({ "action": "buy", "quantity": "1" }))
+        .await;
+    assert_eq!(p.settled(&s).await, "done");
+    let rows = p.orders_of(&s).await;
+    assert_eq!(
+        (rows[0].1.as_str(), rows[0].3.as_deref()),
+        ("skipped", Some("the user has no usable API key"))
+    );
+    assert!(p.exchange_orders(&revoked_key).is_empty());
+
+    // A subscription that expired between ingest and execution.
+    let (user, late, late_key) = p.trader("late@example.com", json!({}), "10000").await;
+    let db = p.db().await;
+    // Stop executing for a moment by holding the signal's row lock is not needed: expire first,
+    // then insert the signal as ingest would have stored it before the expiry.
+    let s = p
+        .signal(
+            &late,
+            json!({ "action": "buy", "quantity": "1", "id": "before-expiry" }),
+        )
+        .await;
+    let _ = p.settled(&s).await;
+    db.execute(
+        "UPDATE subscriptions SET expires_at = now() - interval '1 second' WHERE user_id = $1::text::uuid",
+        &[&user],
+    )
+    .await
+    .unwrap();
+    db.execute(
+        "INSERT INTO signals (id, source, user_id, action, symbol, quantity, raw_body, idempotency_key) \
+         VALUES ($1, 'signed', $2::text::uuid, 'buy', 'AVAXUSDT', 1, '{}', 'late-1')",
+        &[&uuid::Uuid::now_v7(), &user],
+    )
+    .await
+    .unwrap();
+    let late_id: uuid::Uuid = db
+        .query_one("SELECT id FROM signals WHERE idempotency_key = 'late-1'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(p.settled(&late_id.to_string()).await, "done");
+    let rows = p.orders_of(&late_id.to_string()).await;
+    assert_eq!(rows[0].1, "skipped");
+    assert!(rows[0].3.as_deref().unwrap().contains("expired"), "{rows:?}");
+    assert_eq!(
+        p.exchange_orders(&late_key).len(),
+        1,
+        "only the order from before the expiry"
+    );
+}
+
+#[tokio::test]
+async fn a_lost_notify_is_found_by_the_sweep() {
+    let p = Pipeline::start(1).await;
+    let (user, _, key) = p.trader("sweep@example.com", json!({}), "10000").await;
+    // Stored without NOTIFY, as if the notification was lost.
+    p.db()
+        .await
+        .execute(
+            "INSERT INTO signals (id, source, user_id, action, symbol, quantity, raw_body, idempotency_key) \
+             VALUES ($1, 'signed', $2::text::uuid, 'buy', 'AVAXUSDT', 1, '{}', 'silent-1')",
+            &[&uuid::Uuid::now_v7(), &user],
+        )
+        .await
+        .unwrap();
+    let placed = wait_for(Duration::from_secs(5), || async {
+        (p.exchange_orders(&key).len() == 1).then_some(())
+    })
+    .await;
+    assert!(
+        placed.is_some(),
+        "the sweep (every 0.5 s here) should have found the signal"
+    );
+}
+
+#[tokio::test]
+async fn exchange_faults_never_make_a_second_order() {
+    let p = Pipeline::start(1).await;
+    let (_, token, key) = p.trader("faults@example.com", json!({}), "100000").await;
+
+    // A 500 after the order was really placed: the lookup by orderLinkId finds it.
+    p.paper
+        .exchange()
+        .add_fault(Fault::OrderCreateHttpError {
+            count: 1,
+            status: 500,
+            after_placing: true,
+            api_key: Some(key.clone()),
+        })
+        .unwrap();
+    let s = p
+        .signal(&token, json!({ "action": "buy", "quantity": "1", "id": "f1" }))
+        .await;
+    assert_eq!(p.settled(&s).await, "done");
+    assert_eq!(p.exchange_orders(&key).len(), 1);
+    assert_eq!(p.orders_of(&s).await[0].1, "submitted");
+
+    // A timeout after placing, then a burst of 10006: still exactly one order per signal.
+    p.paper
+        .exchange()
+        .add_fault(Fault::OrderCreateTimeout {
+            count: 1,
+            hold_ms: 12_000,
+            after_placing: true,
+            api_key: Some(key.clone()),
+        })
+        .unwrap();
+    let s = p
+        .signal(&token, json!({ "action": "buy", "quantity": "1", "id": "f2" }))
+        .await;
+    assert_eq!(p.settled(&s).await, "done");
+    assert_eq!(p.exchange_orders(&key).len(), 2);
+
+    p.paper
+        .exchange()
+        .add_fault(Fault::RateLimitBurst {
+            count: 3,
+            api_key: Some(key.clone()),
+        })
+        .unwrap();
+    let mut signals = Vec::new();
+    for i in 0..5 {
+        signals.push(
+            p.signal(
+                &token,
+                json!({ "action": "buy", "quantity": "1", "id": format!("burst-{i}") }),
+            )
+            .await,
+        );
+    }
+    for s in &signals {
+        assert_eq!(p.settled(s).await, "done");
+        assert_eq!(p.orders_of(s).await[0].1, "submitted");
+    }
+    let orders = p.exchange_orders(&key);
+    assert_eq!(orders.len(), 7, "{orders:?}");
+    let mut links: Vec<_> = orders.iter().map(|o| o.3.clone()).collect();
+    links.sort();
+    links.dedup();
+    assert_eq!(links.len(), 7, "every order has its own orderLinkId");
+}
+
+#[tokio::test]
+async fn two_executors_and_a_killed_one_never_duplicate() {
+    let mut p = Pipeline::start(2).await;
+    let (_, token, key) = p.trader("two@example.com", json!({}), "1000000").await;
+    let mut signals = Vec::new();
+    for i in 0..30 {
+        signals.push(
+            p.signal(
+                &token,
+                json!({ "action": "buy", "quantity": "1", "id": format!("two-{i}") }),
+            )
+            .await,
+        );
+        if i == 10 {
+            // One executor dies mid-stream; a third starts. Leases (3 s here) hand its work over.
+            p.kill_executor(0);
+            p.start_executor();
+        }
+    }
+    for s in &signals {
+        assert_eq!(p.settled(s).await, "done");
+    }
+    let orders = p.exchange_orders(&key);
+    assert_eq!(orders.len(), 30, "exactly one order per signal");
+}
