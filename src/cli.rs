@@ -47,6 +47,8 @@ pub enum Command {
     Migrate(DatabaseArgs),
     /// Run the HTTP service: webhooks, admin API, docs.
     Ingest(ServiceArgs),
+    /// Run the executor: LISTEN, claim signals, place orders on Bybit (or the paper exchange).
+    Executor(ServiceArgs),
     /// Print the OpenAPI document (openapi.json is exactly this output).
     Openapi,
     /// Run the local paper exchange (Bybit V5 REST and private WebSocket, in memory).
@@ -119,6 +121,7 @@ pub fn main() -> ExitCode {
             Some(Command::Up(args)) => crate::up::run(&args).await,
             Some(Command::Migrate(args)) => migrate(&args).await,
             Some(Command::Ingest(args)) => ingest(&args).await,
+            Some(Command::Executor(args)) => executor(&args).await,
             Some(Command::PaperExchange(args)) => humbex_paper_exchange::run_cli(args).await,
             Some(Command::Openapi) => unreachable!("handled above"),
         }
@@ -154,6 +157,17 @@ async fn ingest(args: &ServiceArgs) -> anyhow::Result<()> {
     let app = humbex_ingest::Application::build(config).await?;
     app.run_until(shutdown_signal()).await?;
     Ok(())
+}
+
+async fn executor(args: &ServiceArgs) -> anyhow::Result<()> {
+    let (config, _) = args.config()?;
+    if config.bybit_env == config::BybitEnv::Mainnet {
+        tracing::warn!("BYBIT_ENV=mainnet: signals will trade REAL MONEY on Bybit");
+    }
+    let rest_url = crate::roles::bybit_rest_url(&config, None)?;
+    tracing::info!(rest_url = %rest_url, "executor placing orders at");
+    let executor = crate::roles::build_executor(config, &rest_url)?;
+    executor.run_until(shutdown_signal()).await
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -3,5 +3,6 @@
 pub mod cli;
 pub mod local_postgres;
 pub mod paper_secrets;
+pub mod roles;
 pub mod telemetry;
 pub mod up;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Parser;
 use humbex_shared::config::{self, BybitEnv, DatabaseUrl, GENERATED_SECRETS};
 
-use crate::cli::{ServiceArgs, shutdown_signal};
+use crate::cli::ServiceArgs;
 use crate::local_postgres::LocalPostgres;
 use crate::paper_secrets;
 
@@ -94,6 +94,10 @@ pub async fn run(cli: &ServiceArgs) -> anyhow::Result<()> {
         None
     };
 
+    let executor_config = cli.config()?.0;
+    let rest_url =
+        crate::roles::bybit_rest_url(&executor_config, paper.as_ref().map(|p| p.base_url()).as_deref())?;
+    let executor = crate::roles::build_executor(executor_config, &rest_url)?;
     let app = humbex_ingest::Application::build(config).await?;
     let addr = app.local_addr();
     let demo_token = if bybit_env == BybitEnv::Paper {
@@ -121,7 +125,13 @@ pub async fn run(cli: &ServiceArgs) -> anyhow::Result<()> {
         demo_token.is_some(),
         paper.as_ref().map(|p| p.base_url()),
     );
-    app.run_until(shutdown_signal()).await?;
+    let shutdown = crate::roles::Shutdown::on_signal();
+    let (served, executed) = tokio::join!(
+        app.run_until(shutdown.clone().wait()),
+        executor.run_until(shutdown.wait())
+    );
+    served?;
+    executed?;
     if let Some(paper) = paper {
         paper.shutdown().await?;
     }
