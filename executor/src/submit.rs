@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use humbex_bybit::{BybitError, BybitRest, CreateOrderRequest, Credentials, OrderLinkId, Side};
 use uuid::Uuid;
@@ -37,7 +39,16 @@ impl AccountPacer {
             slots.insert(api_key_id, at + spacing);
             at
         };
-        tokio::time::sleep_until(at.into()).await;
+        tokio::time::sleep_until(at).await;
+    }
+
+    /// Read the exchange's own count: with nothing left in the window, wait for its reset.
+    pub fn observe(&self, api_key_id: Uuid, status: &humbex_bybit::RateLimitStatus) {
+        if let (Some(0), Some(reset_ms)) = (status.remaining, status.reset_at_ms) {
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            let wait = Duration::from_millis((reset_ms - now_ms).clamp(0, 2_000) as u64);
+            self.hold_off(api_key_id, wait);
+        }
     }
 
     /// The exchange said to wait: nothing more for this account until then.
@@ -120,6 +131,7 @@ pub async fn submit(
         attempts += 1;
         match rest.create_order(credentials, &request).await {
             Ok(ack) => {
+                pacer.observe(order.api_key_id, &ack.rate_limit);
                 return Submission {
                     outcome: Outcome::Submitted {
                         exchange_order_id: ack.value.order_id,
@@ -198,5 +210,50 @@ pub async fn submit(
         outcome,
         attempts,
         key_unusable: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn pacer_spaces_one_accounts_orders_and_honours_hold_offs() {
+        let pacer = AccountPacer::default();
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let started = tokio::time::Instant::now();
+        for _ in 0..ORDERS_PER_SECOND {
+            pacer.wait_turn(a).await;
+        }
+        // Eight turns of one account take seven spacings; another account is not held up.
+        let spacing = Duration::from_secs(1) / ORDERS_PER_SECOND;
+        assert_eq!(started.elapsed(), spacing * (ORDERS_PER_SECOND - 1));
+        let before_b = tokio::time::Instant::now();
+        pacer.wait_turn(b).await;
+        assert_eq!(before_b.elapsed(), Duration::ZERO);
+        // The exchange says the window is used up until a second from now.
+        let reset = chrono::Utc::now().timestamp_millis() + 1_000;
+        pacer.observe(
+            b,
+            &humbex_bybit::RateLimitStatus {
+                limit: Some(10),
+                remaining: Some(0),
+                reset_at_ms: Some(reset),
+            },
+        );
+        let before = tokio::time::Instant::now();
+        pacer.wait_turn(b).await;
+        assert!(
+            before.elapsed() >= Duration::from_millis(900),
+            "{:?}",
+            before.elapsed()
+        );
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(backoff(0), Duration::from_millis(100));
+        assert_eq!(backoff(3), Duration::from_millis(800));
+        assert_eq!(backoff(20), Duration::from_secs(5));
     }
 }
