@@ -3,5 +3,6 @@
 //! client; until then nothing here runs inside `humbex up`.
 
 pub mod claim;
+pub mod confirm;
 pub mod plan;
 pub mod wakeup;
