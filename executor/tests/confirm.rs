@@ -422,6 +422,32 @@ async fn dropped_websocket_reconnects_and_the_fill_is_recorded() {
 }
 
 #[tokio::test]
+async fn reconnect_reconciles_orders_whose_pushes_were_lost() {
+    // No background pass and no pushes: only the REST pass after the reconnect can fill the row.
+    let h = Harness::start(Duration::from_secs(600)).await;
+    let account = h.account("k-resync").await;
+    h.confirmer
+        .ensure_account(account.api_key_id, account.credentials.clone())
+        .await
+        .unwrap();
+    h.fault(json!({"kind": "withhold_pushes", "api_key": "k-resync"}));
+    let qty = Decimal::from(2);
+    let order_id = h.pending_order(&account, "resync-1", qty).await;
+    let exchange_id = h.place(&account, order_id, "resync-1", qty).await;
+    assert_eq!(h.row(order_id).await.status, "submitted");
+    h.fault(json!({"kind": "drop_ws_connections", "api_key": "k-resync"}));
+    let row = h.wait_for_status(order_id, "filled").await;
+    let (price, fee) = h.expected(qty);
+    assert_filled(&row, qty, price, fee, &exchange_id);
+    assert!(matches!(
+        h.confirmer.stream_state(account.api_key_id),
+        Some(StreamState::Connected { session }) if session >= 2
+    ));
+    assert!(h.confirmer.stats().order_lookups >= 1);
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn bad_secret_marks_the_key_unusable_and_stops_its_stream() {
     let h = Harness::start(Duration::from_secs(600)).await;
     let account = h.account_with("k-bad", "the-real-secret", "a-wrong-secret").await;
