@@ -3,6 +3,7 @@
 //! twice.
 
 pub mod claim;
+pub mod confirm;
 pub mod instruments;
 pub mod keys;
 pub mod orders;

@@ -1,0 +1,588 @@
+//! Fill confirmation: one private WebSocket per account, opened before the account's first order
+//! and kept open; pushes update `orders` and insert `fills`; REST reconciliation after every
+//! (re)connect and for orders still unconfirmed a few seconds after submission, so a lost push or
+//! a dropped socket never loses a fill. Keys the exchange refuses are marked unusable.
+//!
+//! Every write is monotone (see [`store`]): pushes, replays and REST snapshots can arrive in any
+//! order and any number of times and the row still ends where the exchange is.
+
+pub mod store;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use deadpool_postgres::Pool;
+use futures_util::StreamExt;
+use humbex_bybit::{
+    BybitError, BybitRest, Credentials, Execution, ExecutionFilter, Order, OrderLinkId, PrivateStream,
+    PrivateStreamConfig, StreamEvent,
+};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
+use uuid::Uuid;
+
+pub use store::{AppliedOrder, OpenOrder};
+
+#[derive(Clone, Debug)]
+pub struct ConfirmerConfig {
+    /// e.g. `wss://stream.bybit.com/v5/private` or the paper exchange's `ws://127.0.0.1:PORT/v5/private`.
+    pub private_ws_url: String,
+    /// How long [`Confirmer::ensure_account`] waits for the first subscription.
+    pub connect_wait: Duration,
+    /// How often the background reconciliation looks for unconfirmed orders.
+    pub reconcile_interval: Duration,
+    /// An order still `pending`/`submitted` (or `new`/`partially_filled` without change) this long
+    /// is looked up over REST.
+    pub unconfirmed_after: Duration,
+    /// Upper bound on the wait between two lookups of the same still-open order, so an order the
+    /// exchange keeps open (or does not know yet) costs little rate limit.
+    pub max_recheck_delay: Duration,
+    /// Orders looked up per background pass.
+    pub reconcile_batch: i64,
+    /// Lookups in flight at once, so one slow account does not hold up the others.
+    pub reconcile_concurrency: usize,
+    pub reconnect_initial_delay: Duration,
+    pub reconnect_max_delay: Duration,
+}
+
+impl ConfirmerConfig {
+    pub fn new(private_ws_url: impl Into<String>) -> Self {
+        ConfirmerConfig {
+            private_ws_url: private_ws_url.into(),
+            connect_wait: Duration::from_secs(5),
+            reconcile_interval: Duration::from_secs(1),
+            unconfirmed_after: Duration::from_secs(3),
+            max_recheck_delay: Duration::from_secs(60),
+            reconcile_batch: 200,
+            reconcile_concurrency: 8,
+            reconnect_initial_delay: Duration::from_millis(500),
+            reconnect_max_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Where one account's private stream is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StreamState {
+    /// Never subscribed yet.
+    Connecting,
+    Connected {
+        session: u64,
+    },
+    /// Was subscribed; reconnecting on its own.
+    Disconnected {
+        reason: String,
+    },
+    /// Closed for good (key unusable, or the confirmer shut down).
+    Stopped {
+        reason: String,
+    },
+}
+
+/// Counters, for tests and metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConfirmStats {
+    pub order_updates_applied: u64,
+    pub fills_inserted: u64,
+    /// REST lookups by orderLinkId (after reconnects and in the background).
+    pub order_lookups: u64,
+    /// Completed background passes.
+    pub background_passes: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    order_updates_applied: AtomicU64,
+    fills_inserted: AtomicU64,
+    order_lookups: AtomicU64,
+    background_passes: AtomicU64,
+}
+
+struct AccountEntry {
+    credentials: Credentials,
+    state: watch::Receiver<StreamState>,
+    // Dropping it (removing the entry) stops the account's task.
+    _stop: watch::Sender<()>,
+}
+
+struct Inner {
+    pool: Pool,
+    rest: BybitRest,
+    config: ConfirmerConfig,
+    accounts: Mutex<HashMap<Uuid, AccountEntry>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    shutdown: watch::Sender<bool>,
+    counters: Counters,
+}
+
+/// Keeps `orders` and `fills` true to the exchange. Cheap to clone; call [`Confirmer::shutdown`]
+/// to close the streams (the tasks hold the shared state, so dropping the last clone does not).
+#[derive(Clone)]
+pub struct Confirmer {
+    inner: Arc<Inner>,
+}
+
+impl Confirmer {
+    /// Starts the background reconciliation; must be called inside a Tokio runtime.
+    pub fn new(pool: Pool, rest: BybitRest, private_ws_url: impl Into<String>) -> Confirmer {
+        Confirmer::with_config(pool, rest, ConfirmerConfig::new(private_ws_url))
+    }
+
+    pub fn with_config(pool: Pool, rest: BybitRest, config: ConfirmerConfig) -> Confirmer {
+        let inner = Arc::new(Inner {
+            pool,
+            rest,
+            config,
+            accounts: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(Vec::new()),
+            shutdown: watch::channel(false).0,
+            counters: Counters::default(),
+        });
+        let background = tokio::spawn(run_background(inner.clone()));
+        lock(&inner.tasks).push(background);
+        Confirmer { inner }
+    }
+
+    /// Opens the account's private stream unless it is open already, and returns once it has been
+    /// subscribed at least once. After `connect_wait` without that it returns an error but the
+    /// stream keeps trying (fills are then still found by reconciliation). Refuses keys that are
+    /// revoked or marked unusable.
+    #[tracing::instrument(skip_all, fields(%api_key_id))]
+    pub async fn ensure_account(&self, api_key_id: Uuid, credentials: Credentials) -> anyhow::Result<()> {
+        if *self.inner.shutdown.borrow() {
+            bail!("the confirmer is shut down");
+        }
+        let mut state = match self.inner.account_state(api_key_id) {
+            Some(state) => state,
+            None => {
+                let client = self.inner.pool.get().await.context("database pool")?;
+                if let Some(refusal) = store::key_refusal(&client, api_key_id).await? {
+                    bail!("api key {api_key_id} cannot be used: {refusal}");
+                }
+                drop(client);
+                self.inner.open_account(api_key_id, credentials)
+            }
+        };
+        let waited = tokio::time::timeout(
+            self.inner.config.connect_wait,
+            state.wait_for(|s| !matches!(s, StreamState::Connecting)),
+        )
+        .await;
+        match waited {
+            Err(_) => bail!(
+                "private stream of api key {api_key_id} not subscribed within {:?}; it keeps trying",
+                self.inner.config.connect_wait
+            ),
+            Ok(Err(_)) => bail!("private stream task of api key {api_key_id} ended"),
+            Ok(Ok(state)) => match &*state {
+                StreamState::Stopped { reason } => {
+                    bail!("private stream of api key {api_key_id} stopped: {reason}")
+                }
+                _ => Ok(()),
+            },
+        }
+    }
+
+    /// The account's stream state, if the confirmer has opened it.
+    pub fn stream_state(&self, api_key_id: Uuid) -> Option<StreamState> {
+        lock(&self.inner.accounts)
+            .get(&api_key_id)
+            .map(|entry| entry.state.borrow().clone())
+    }
+
+    pub fn stats(&self) -> ConfirmStats {
+        let c = &self.inner.counters;
+        ConfirmStats {
+            order_updates_applied: c.order_updates_applied.load(Ordering::Relaxed),
+            fills_inserted: c.fills_inserted.load(Ordering::Relaxed),
+            order_lookups: c.order_lookups.load(Ordering::Relaxed),
+            background_passes: c.background_passes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Applies one exchange order state (a push, or a REST answer the caller already has, such as
+    /// the lookup after a 110072) to the row with that orderLinkId of that account. `None` when no
+    /// such row exists.
+    pub async fn apply_order(&self, api_key_id: Uuid, order: &Order) -> anyhow::Result<Option<AppliedOrder>> {
+        self.inner.apply_order(api_key_id, order).await
+    }
+
+    /// Records one fill; false when it was already recorded or the order is not ours.
+    pub async fn apply_execution(&self, api_key_id: Uuid, execution: &Execution) -> anyhow::Result<bool> {
+        self.inner.apply_execution(api_key_id, execution).await
+    }
+
+    /// Looks up every open order of the account over REST now (what happens after each reconnect).
+    pub async fn reconcile_account(&self, api_key_id: Uuid) -> anyhow::Result<()> {
+        let credentials = lock(&self.inner.accounts)
+            .get(&api_key_id)
+            .map(|entry| entry.credentials.clone())
+            .with_context(|| format!("api key {api_key_id} has no open stream"))?;
+        self.inner.reconcile_account(api_key_id, &credentials).await
+    }
+
+    /// Closes every stream and stops the background reconciliation.
+    pub async fn shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+        lock(&self.inner.accounts).clear();
+        let tasks: Vec<JoinHandle<()>> = lock(&self.inner.tasks).drain(..).collect();
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// The protected maps are only touched in short critical sections with no await inside, so a
+/// poisoned lock can only come from a panic elsewhere; the data is still consistent.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// What a lookup found.
+enum Lookup {
+    Applied,
+    UnknownToExchange,
+}
+
+impl Inner {
+    fn account_state(&self, api_key_id: Uuid) -> Option<watch::Receiver<StreamState>> {
+        let mut accounts = lock(&self.accounts);
+        let entry = accounts.get(&api_key_id)?;
+        if matches!(*entry.state.borrow(), StreamState::Stopped { .. }) {
+            accounts.remove(&api_key_id);
+            return None;
+        }
+        Some(entry.state.clone())
+    }
+
+    fn open_account(
+        self: &Arc<Self>,
+        api_key_id: Uuid,
+        credentials: Credentials,
+    ) -> watch::Receiver<StreamState> {
+        let mut accounts = lock(&self.accounts);
+        // Another caller may have opened it while this one checked the key.
+        if let Some(entry) = accounts.get(&api_key_id)
+            && !matches!(*entry.state.borrow(), StreamState::Stopped { .. })
+        {
+            return entry.state.clone();
+        }
+        let (state_tx, state_rx) = watch::channel(StreamState::Connecting);
+        let (stop_tx, stop_rx) = watch::channel(());
+        let task = tokio::spawn(run_account(
+            self.clone(),
+            api_key_id,
+            credentials.clone(),
+            state_tx,
+            stop_rx,
+        ));
+        accounts.insert(
+            api_key_id,
+            AccountEntry {
+                credentials,
+                state: state_rx.clone(),
+                _stop: stop_tx,
+            },
+        );
+        drop(accounts);
+        let mut tasks = lock(&self.tasks);
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
+        state_rx
+    }
+
+    async fn apply_order(&self, api_key_id: Uuid, order: &Order) -> anyhow::Result<Option<AppliedOrder>> {
+        let client = self.pool.get().await.context("database pool")?;
+        let applied = store::apply_order(&client, api_key_id, order).await?;
+        match &applied {
+            Some(row) => {
+                self.counters
+                    .order_updates_applied
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(order_id = %row.order_id, status = %row.status, order_link_id = %order.order_link_id, "order state applied");
+            }
+            None => {
+                tracing::debug!(order_link_id = %order.order_link_id, %api_key_id, "order update for an order that is not ours; ignored")
+            }
+        }
+        Ok(applied)
+    }
+
+    async fn apply_execution(&self, api_key_id: Uuid, execution: &Execution) -> anyhow::Result<bool> {
+        // Funding, ADL and settlement rows are not fills of an order we placed.
+        if execution.exec_type != "Trade" || execution.exec_qty <= rust_decimal::Decimal::ZERO {
+            tracing::debug!(exec_id = %execution.exec_id, exec_type = %execution.exec_type, "execution is not an order fill; ignored");
+            return Ok(false);
+        }
+        let client = self.pool.get().await.context("database pool")?;
+        let inserted = store::insert_fill(&client, api_key_id, execution).await?;
+        match inserted {
+            Some(order_id) => {
+                self.counters.fills_inserted.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%order_id, exec_id = %execution.exec_id, "fill recorded");
+            }
+            None => {
+                tracing::debug!(exec_id = %execution.exec_id, order_link_id = %execution.order_link_id, "fill already recorded or not ours")
+            }
+        }
+        Ok(inserted.is_some())
+    }
+
+    /// Looks one order up by orderLinkId and applies what the exchange says, fills first, so
+    /// that when the row's NOTIFY of `filled` fires its fills are already there.
+    #[tracing::instrument(skip_all, fields(order_link_id = %order.order_link_id, api_key_id = %order.api_key_id))]
+    async fn reconcile_order(&self, credentials: &Credentials, order: &OpenOrder) -> anyhow::Result<Lookup> {
+        let link_id = OrderLinkId::parse(order.order_link_id.clone()).map_err(anyhow::Error::msg)?;
+        self.counters.order_lookups.fetch_add(1, Ordering::Relaxed);
+        let found = self
+            .exchange_call(
+                order.api_key_id,
+                self.rest
+                    .get_order_by_link_id(credentials, &order.symbol, &link_id),
+            )
+            .await?;
+        let Some(exchange_order) = found else {
+            // Only the submit pipeline may decide that a pending order was never placed; a
+            // submitted one the exchange cannot find yet is visibility lag, not a verdict.
+            tracing::info!(status = %order.status, "order not known to the exchange (yet); left as it is");
+            return Ok(Lookup::UnknownToExchange);
+        };
+        if exchange_order.cum_exec_qty > rust_decimal::Decimal::ZERO {
+            let fills = self
+                .exchange_call(
+                    order.api_key_id,
+                    execution_list(&self.rest, credentials, &order.symbol, link_id),
+                )
+                .await?;
+            for fill in &fills {
+                self.apply_execution(order.api_key_id, fill).await?;
+            }
+        }
+        self.apply_order(order.api_key_id, &exchange_order).await?;
+        Ok(Lookup::Applied)
+    }
+
+    /// Runs one exchange call; a key the exchange refuses is disabled on the spot.
+    async fn exchange_call<T>(
+        &self,
+        api_key_id: Uuid,
+        call: impl Future<Output = Result<humbex_bybit::BybitResponse<T>, BybitError>>,
+    ) -> anyhow::Result<T> {
+        match call.await {
+            Ok(answer) => Ok(answer.value),
+            Err(e) if e.key_unusable() => {
+                self.disable_account(api_key_id, &e.to_string()).await;
+                Err(e.into())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(%api_key_id))]
+    async fn reconcile_account(&self, api_key_id: Uuid, credentials: &Credentials) -> anyhow::Result<()> {
+        let open = {
+            let client = self.pool.get().await.context("database pool")?;
+            store::open_orders_of_account(&client, api_key_id).await?
+        };
+        tracing::info!(open = open.len(), "reconciling the account's open orders");
+        for order in &open {
+            match self.reconcile_order(credentials, order).await {
+                Ok(_) => {}
+                Err(e)
+                    if e.downcast_ref::<BybitError>()
+                        .is_some_and(BybitError::key_unusable) =>
+                {
+                    return Err(e);
+                }
+                Err(e) => {
+                    tracing::warn!(order_link_id = %order.order_link_id, error = %e, "reconciliation of an order failed; the background pass retries")
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks the key unusable and closes its stream (removing the entry drops the stop sender).
+    #[tracing::instrument(skip_all, fields(%api_key_id))]
+    async fn disable_account(&self, api_key_id: Uuid, reason: &str) {
+        tracing::warn!(%reason, "api key refused by the exchange; marking it unusable");
+        match self.pool.get().await {
+            Ok(client) => {
+                if let Err(e) = store::mark_key_unusable(&client, api_key_id, reason).await {
+                    tracing::error!(error = ?e, "could not mark the api key unusable");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "could not mark the api key unusable"),
+        }
+        lock(&self.accounts).remove(&api_key_id);
+    }
+
+    /// One background pass: look up the unconfirmed orders of every open account whose recheck
+    /// time has come.
+    async fn reconcile_unconfirmed(
+        &self,
+        due: &mut HashMap<Uuid, (Instant, Duration)>,
+    ) -> anyhow::Result<()> {
+        let accounts: HashMap<Uuid, Credentials> = lock(&self.accounts)
+            .iter()
+            .filter(|(_, entry)| !matches!(*entry.state.borrow(), StreamState::Stopped { .. }))
+            .map(|(id, entry)| (*id, entry.credentials.clone()))
+            .collect();
+        if accounts.is_empty() {
+            due.clear();
+            return Ok(());
+        }
+        let ids: Vec<Uuid> = accounts.keys().copied().collect();
+        let orders = {
+            let client = self.pool.get().await.context("database pool")?;
+            store::unconfirmed_orders(
+                &client,
+                &ids,
+                self.config.unconfirmed_after,
+                self.config.reconcile_batch,
+            )
+            .await?
+        };
+        // Orders that left the result set are settled; forget their backoff.
+        due.retain(|id, _| orders.iter().any(|o| o.id == *id));
+        let now = Instant::now();
+        let ready: Vec<&OpenOrder> = orders
+            .iter()
+            .filter(|o| due.get(&o.id).is_none_or(|(at, _)| *at <= now))
+            .collect();
+        futures_util::stream::iter(ready.iter().copied())
+            .for_each_concurrent(self.config.reconcile_concurrency.max(1), |order| {
+                let credentials = &accounts[&order.api_key_id];
+                async move {
+                    match self.reconcile_order(credentials, order).await {
+                        Ok(Lookup::Applied) | Ok(Lookup::UnknownToExchange) => {}
+                        Err(e) => tracing::warn!(order_link_id = %order.order_link_id, error = %e, "background reconciliation failed"),
+                    }
+                }
+            })
+            .await;
+        let now = Instant::now();
+        for order in ready {
+            let delay = due
+                .get(&order.id)
+                .map(|(_, d)| (*d * 2).min(self.config.max_recheck_delay))
+                .unwrap_or(self.config.reconcile_interval);
+            due.insert(order.id, (now + delay, delay));
+        }
+        Ok(())
+    }
+}
+
+#[tracing::instrument(skip_all, fields(order_link_id = %link_id))]
+async fn execution_list(
+    rest: &BybitRest,
+    credentials: &Credentials,
+    symbol: &str,
+    link_id: OrderLinkId,
+) -> Result<humbex_bybit::BybitResponse<Vec<Execution>>, BybitError> {
+    rest.execution_list(credentials, symbol, &ExecutionFilter::OrderLinkId(link_id))
+        .await
+}
+
+async fn run_background(inner: Arc<Inner>) {
+    let mut shutdown = inner.shutdown.subscribe();
+    let mut interval = tokio::time::interval(inner.config.reconcile_interval);
+    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut due = HashMap::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = interval.tick() => {}
+        }
+        let pass = inner.reconcile_unconfirmed(&mut due);
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            result = pass => if let Err(e) = result {
+                tracing::warn!(error = %e, "background reconciliation pass failed");
+            }
+        }
+        inner.counters.background_passes.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// One account: owns its private stream and applies what it delivers, in order.
+#[tracing::instrument(skip_all, fields(%api_key_id))]
+async fn run_account(
+    inner: Arc<Inner>,
+    api_key_id: Uuid,
+    credentials: Credentials,
+    state: watch::Sender<StreamState>,
+    mut stop: watch::Receiver<()>,
+) {
+    let config = PrivateStreamConfig {
+        reconnect_initial_delay: inner.config.reconnect_initial_delay,
+        reconnect_max_delay: inner.config.reconnect_max_delay,
+        ..PrivateStreamConfig::new(inner.config.private_ws_url.clone(), credentials.clone())
+    };
+    let (handle, mut events) = PrivateStream::spawn(config);
+    let mut shutdown = inner.shutdown.subscribe();
+    let reason = loop {
+        let event = tokio::select! {
+            // Resolves with an error once the entry (and with it the sender) is removed.
+            _ = stop.changed() => break "closed".to_string(),
+            _ = shutdown.wait_for(|stop| *stop) => break "the confirmer shut down".to_string(),
+            event = events.recv() => match event {
+                Some(event) => event,
+                None => break "the stream ended".to_string(),
+            },
+        };
+        match event {
+            StreamEvent::Connected { session } => {
+                state.send_replace(StreamState::Connected { session });
+                // Pushes sent while the socket was down are lost; the REST state fills the gap.
+                // Pushes arriving meanwhile wait in the stream's channel and are applied after,
+                // which the monotone writes make harmless.
+                if let Err(e) = inner.reconcile_account(api_key_id, &credentials).await {
+                    tracing::warn!(error = %e, "reconciliation after connect failed");
+                }
+            }
+            StreamEvent::Disconnected { reason } => {
+                tracing::info!(%reason, "private stream disconnected; reconnecting");
+                state.send_replace(StreamState::Disconnected { reason });
+            }
+            StreamEvent::AuthFailed { message } => {
+                // A WS auth refusal can also be clock skew; REST says whether the key itself is bad.
+                match inner.rest.query_api(&credentials).await {
+                    Err(e) if e.key_unusable() => {
+                        inner.disable_account(api_key_id, &e.to_string()).await;
+                        break format!("api key unusable: {e}");
+                    }
+                    Ok(_) => {
+                        tracing::error!(%message, "private stream auth refused but the key works over REST; retrying later")
+                    }
+                    Err(e) => {
+                        tracing::warn!(%message, error = %e, "private stream auth refused; key check over REST failed too, retrying later")
+                    }
+                }
+            }
+            StreamEvent::OrderUpdate(order) => {
+                if let Err(e) = inner.apply_order(api_key_id, &order).await {
+                    tracing::error!(order_link_id = %order.order_link_id, error = %e, "order push not applied; reconciliation will catch up");
+                }
+            }
+            StreamEvent::Execution(fill) => {
+                if let Err(e) = inner.apply_execution(api_key_id, &fill).await {
+                    tracing::error!(exec_id = %fill.exec_id, error = %e, "fill push not recorded; reconciliation will catch up");
+                }
+            }
+            StreamEvent::Unparsed { reason } => {
+                tracing::warn!(%reason, "undecodable push; reconciling the account");
+                if let Err(e) = inner.reconcile_account(api_key_id, &credentials).await {
+                    tracing::warn!(error = %e, "reconciliation after an undecodable push failed");
+                }
+            }
+        }
+    };
+    handle.shutdown().await;
+    tracing::info!(%reason, "private stream closed");
+    state.send_replace(StreamState::Stopped { reason });
+}

@@ -1,0 +1,583 @@
+//! Fill confirmation end to end: a fresh PostgreSQL database, the paper exchange in-process, real
+//! HTTP and WebSocket on 127.0.0.1. Each test seeds its rows with SQL, places a market order with
+//! humbex_bybit under the row's orderLinkId, and waits (bounded) for the row to match the exchange.
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Pool;
+use futures_util::StreamExt;
+use humbex_bybit::{
+    BybitRest, CreateOrderRequest, Credentials, ExecutionFilter, OrderLinkId, Side, ensure_crypto_provider,
+};
+use humbex_executor::confirm::{Confirmer, ConfirmerConfig, StreamState};
+use humbex_paper_exchange::{AccountSpec, Fault, PaperExchangeConfig, RunningPaperExchange};
+use humbex_shared::db::{self, TestDatabase};
+use rust_decimal::Decimal;
+use secrecy::SecretString;
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio_postgres::{AsyncMessage, NoTls};
+use uuid::Uuid;
+
+const SYMBOL: &str = "AVAXUSDT";
+const WAIT: Duration = Duration::from_secs(15);
+
+/// Polls `check` until it yields a value; fails the test after [`WAIT`].
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct OrderRow {
+    status: String,
+    filled_qty: Decimal,
+    avg_price: Option<Decimal>,
+    fee: Decimal,
+    exchange_order_id: Option<String>,
+    acknowledged_at: Option<DateTime<Utc>>,
+    filled_at: Option<DateTime<Utc>>,
+    fills: i64,
+}
+
+struct Harness {
+    _db: TestDatabase,
+    pg: tokio_postgres::Config,
+    pool: Pool,
+    paper: RunningPaperExchange,
+    rest: BybitRest,
+    confirmer: Confirmer,
+    user_id: Uuid,
+}
+
+struct Account {
+    api_key_id: Uuid,
+    credentials: Credentials,
+}
+
+impl Harness {
+    /// `unconfirmed_after` decides whether the background reconciliation takes part: a long one
+    /// isolates the push and reconnect paths.
+    async fn start(unconfirmed_after: Duration) -> Harness {
+        ensure_crypto_provider();
+        let test_db = TestDatabase::create().await.expect("test database");
+        let pool = db::pool(&test_db.url, 8).expect("pool");
+        let paper = humbex_paper_exchange::spawn(PaperExchangeConfig {
+            port: 0,
+            ws_subscribe_ack_delay: Duration::from_millis(5),
+            ..Default::default()
+        })
+        .await
+        .expect("paper exchange starts");
+        let rest = BybitRest::new(paper.base_url()).expect("rest client");
+        let confirmer = Confirmer::with_config(
+            pool.clone(),
+            rest.clone(),
+            ConfirmerConfig {
+                reconcile_interval: Duration::from_millis(200),
+                unconfirmed_after,
+                max_recheck_delay: Duration::from_millis(400),
+                reconnect_initial_delay: Duration::from_millis(50),
+                reconnect_max_delay: Duration::from_millis(200),
+                ..ConfirmerConfig::new(paper.private_ws_url())
+            },
+        );
+        let user_id = Uuid::new_v4();
+        let client = pool.get().await.unwrap();
+        let digest = [user_id.as_bytes().as_slice(), user_id.as_bytes().as_slice()].concat();
+        client
+            .execute(
+                "INSERT INTO users (id, email, webhook_token_digest, webhook_token_prefix) \
+                 VALUES ($1, $2, $3, 'tok_')",
+                &[&user_id, &format!("{}@example.com", user_id.simple()), &digest],
+            )
+            .await
+            .unwrap();
+        Harness {
+            pg: test_db.url.pg_config(),
+            _db: test_db,
+            pool,
+            paper,
+            rest,
+            confirmer,
+            user_id,
+        }
+    }
+
+    /// An api_keys row plus the matching paper account. `exchange_secret` is what the paper
+    /// exchange knows; `our_secret` is what we sign with.
+    async fn account_with(&self, api_key: &str, exchange_secret: &str, our_secret: &str) -> Account {
+        self.paper
+            .exchange()
+            .create_account(AccountSpec::new(api_key, exchange_secret, Decimal::from(10_000)))
+            .expect("paper account");
+        let api_key_id = Uuid::new_v4();
+        self.pool
+            .get()
+            .await
+            .unwrap()
+            .execute(
+                "INSERT INTO api_keys (id, user_id, api_key_enc, api_secret_enc, enc_key_id, api_key_masked) \
+                 VALUES ($1, $2, '\\x00'::bytea, '\\x00'::bytea, 1, 'k***')",
+                &[&api_key_id, &self.user_id],
+            )
+            .await
+            .unwrap();
+        Account {
+            api_key_id,
+            credentials: Credentials::new(api_key, SecretString::from(our_secret.to_string())),
+        }
+    }
+
+    async fn account(&self, api_key: &str) -> Account {
+        let secret = format!("secret-of-{api_key}");
+        self.account_with(api_key, &secret, &secret).await
+    }
+
+    /// A signal and its 'pending' order row, as the submit pipeline commits them before sending.
+    async fn pending_order(&self, account: &Account, link_id: &str, qty: Decimal) -> Uuid {
+        let client = self.pool.get().await.unwrap();
+        let signal_id = Uuid::new_v4();
+        client
+            .execute(
+                "INSERT INTO signals (id, source, user_id, action, symbol, quantity, raw_body, idempotency_key) \
+                 VALUES ($1, 'signed', $2, 'buy', $3, $4, '{}', $5)",
+                &[
+                    &signal_id,
+                    &self.user_id,
+                    &SYMBOL,
+                    &qty,
+                    &format!("client:{signal_id}"),
+                ],
+            )
+            .await
+            .unwrap();
+        let order_id = Uuid::new_v4();
+        client
+            .execute(
+                "INSERT INTO orders (id, signal_id, user_id, api_key_id, order_link_id, symbol, side, qty) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 'buy', $7)",
+                &[
+                    &order_id,
+                    &signal_id,
+                    &self.user_id,
+                    &account.api_key_id,
+                    &link_id,
+                    &SYMBOL,
+                    &qty,
+                ],
+            )
+            .await
+            .unwrap();
+        order_id
+    }
+
+    /// Places the market order and records the ack the way the submit pipeline must: only a
+    /// still-pending row becomes 'submitted', since a push may already have filled it.
+    async fn place(&self, account: &Account, order_id: Uuid, link_id: &str, qty: Decimal) -> String {
+        let request =
+            CreateOrderRequest::market(SYMBOL, Side::Buy, qty, OrderLinkId::parse(link_id).unwrap());
+        let ack = self
+            .rest
+            .create_order(&account.credentials, &request)
+            .await
+            .expect("order accepted")
+            .value;
+        self.pool
+            .get()
+            .await
+            .unwrap()
+            .execute(
+                "UPDATE orders SET exchange_order_id = COALESCE(exchange_order_id, $2), \
+                    submitted_at = now(), \
+                    status = CASE WHEN status = 'pending' THEN 'submitted' ELSE status END \
+                 WHERE id = $1",
+                &[&order_id, &ack.order_id],
+            )
+            .await
+            .unwrap();
+        ack.order_id
+    }
+
+    async fn row(&self, order_id: Uuid) -> OrderRow {
+        let row = self
+            .pool
+            .get()
+            .await
+            .unwrap()
+            .query_one(
+                "SELECT status, filled_qty, avg_price, fee, exchange_order_id, acknowledged_at, filled_at, \
+                    (SELECT count(*) FROM fills f WHERE f.order_id = o.id) \
+                 FROM orders o WHERE id = $1",
+                &[&order_id],
+            )
+            .await
+            .unwrap();
+        OrderRow {
+            status: row.get(0),
+            filled_qty: row.get(1),
+            avg_price: row.get(2),
+            fee: row.get(3),
+            exchange_order_id: row.get(4),
+            acknowledged_at: row.get(5),
+            filled_at: row.get(6),
+            fills: row.get(7),
+        }
+    }
+
+    async fn wait_for_status(&self, order_id: Uuid, status: &str) -> OrderRow {
+        eventually(&format!("order {order_id} to reach {status}"), || async {
+            let row = self.row(order_id).await;
+            (row.status == status).then_some(row)
+        })
+        .await
+    }
+
+    fn fault(&self, fault: serde_json::Value) {
+        let fault: Fault = serde_json::from_value(fault).expect("fault parses");
+        self.paper.exchange().add_fault(fault).expect("fault accepted");
+    }
+
+    /// The expected numbers for a market buy of `qty` at the current paper price, taker fee 0.055 %.
+    fn expected(&self, qty: Decimal) -> (Decimal, Decimal) {
+        let price = self.paper.exchange().price(SYMBOL).unwrap();
+        (price, qty * price * Decimal::new(55, 5))
+    }
+
+    async fn stop(self) {
+        self.confirmer.shutdown().await;
+        let _ = self.paper.shutdown().await;
+    }
+}
+
+fn assert_filled(row: &OrderRow, qty: Decimal, price: Decimal, fee: Decimal, exchange_order_id: &str) {
+    assert_eq!(row.status, "filled");
+    assert_eq!(row.filled_qty, qty);
+    assert_eq!(row.avg_price, Some(price));
+    assert_eq!(row.fee.normalize(), fee.normalize());
+    assert_eq!(row.exchange_order_id.as_deref(), Some(exchange_order_id));
+    assert!(row.acknowledged_at.is_some(), "acknowledged_at set");
+    assert!(row.filled_at.is_some(), "filled_at set");
+    assert_eq!(row.fills, 1, "exactly one fill row");
+}
+
+#[tokio::test]
+async fn push_fills_the_order_row_and_its_fill() {
+    // The background pass is kept out of the way: only the stream can fill the row here.
+    let h = Harness::start(Duration::from_secs(600)).await;
+    let account = h.account("k-push").await;
+    h.confirmer
+        .ensure_account(account.api_key_id, account.credentials.clone())
+        .await
+        .expect("stream connects");
+    assert!(matches!(
+        h.confirmer.stream_state(account.api_key_id),
+        Some(StreamState::Connected { session: 1 })
+    ));
+    // A second call reuses the open stream.
+    h.confirmer
+        .ensure_account(account.api_key_id, account.credentials.clone())
+        .await
+        .unwrap();
+
+    let qty = Decimal::from(2);
+    let order_id = h.pending_order(&account, "push-1", qty).await;
+    let exchange_id = h.place(&account, order_id, "push-1", qty).await;
+    let row = h.wait_for_status(order_id, "filled").await;
+    let (price, fee) = h.expected(qty);
+    assert_filled(&row, qty, price, fee, &exchange_id);
+    assert_eq!(h.confirmer.stats().order_lookups, 0, "no REST lookup was needed");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn duplicate_pushes_and_reconciliation_do_not_duplicate_fills() {
+    let h = Harness::start(Duration::from_secs(600)).await;
+    let account = h.account("k-dup").await;
+    h.confirmer
+        .ensure_account(account.api_key_id, account.credentials.clone())
+        .await
+        .unwrap();
+    let qty = Decimal::from(3);
+    let order_id = h.pending_order(&account, "dup-1", qty).await;
+    let exchange_id = h.place(&account, order_id, "dup-1", qty).await;
+    let before = h.wait_for_status(order_id, "filled").await;
+    eventually("the fill row", || async {
+        (h.row(order_id).await.fills == 1).then_some(())
+    })
+    .await;
+
+    // Replay what the exchange reports, as a second push would deliver it.
+    let link = OrderLinkId::parse("dup-1").unwrap();
+    let fills = h
+        .rest
+        .execution_list(
+            &account.credentials,
+            SYMBOL,
+            &ExecutionFilter::OrderLinkId(link.clone()),
+        )
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(fills.len(), 1);
+    let order = h
+        .rest
+        .get_order_by_link_id(&account.credentials, SYMBOL, &link)
+        .await
+        .unwrap()
+        .value
+        .unwrap();
+    for _ in 0..2 {
+        assert!(
+            !h.confirmer
+                .apply_execution(account.api_key_id, &fills[0])
+                .await
+                .unwrap()
+        );
+        let applied = h
+            .confirmer
+            .apply_order(account.api_key_id, &order)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((applied.order_id, applied.status.as_str()), (order_id, "filled"));
+    }
+    h.confirmer.reconcile_account(account.api_key_id).await.unwrap();
+    // A stale snapshot (New, nothing filled) arriving late moves nothing backwards.
+    let mut stale = order.clone();
+    stale.order_status = humbex_bybit::OrderStatus::New;
+    stale.cum_exec_qty = Decimal::ZERO;
+    stale.avg_price = None;
+    stale.cum_exec_fee = Some(Decimal::ZERO);
+    h.confirmer.apply_order(account.api_key_id, &stale).await.unwrap();
+
+    let after = h.row(order_id).await;
+    let (price, fee) = h.expected(qty);
+    assert_filled(&after, qty, price, fee, &exchange_id);
+    assert_eq!(after.acknowledged_at, before.acknowledged_at);
+    assert_eq!(after.filled_at, before.filled_at);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn withheld_pushes_are_recovered_by_background_reconciliation() {
+    let h = Harness::start(Duration::from_millis(300)).await;
+    let account = h.account("k-withhold").await;
+    h.confirmer
+        .ensure_account(account.api_key_id, account.credentials.clone())
+        .await
+        .unwrap();
+    h.fault(json!({"kind": "withhold_pushes", "api_key": "k-withhold"}));
+    let qty = Decimal::from(2);
+    let order_id = h.pending_order(&account, "withheld-1", qty).await;
+    let exchange_id = h.place(&account, order_id, "withheld-1", qty).await;
+    let row = h.wait_for_status(order_id, "filled").await;
+    let (price, fee) = h.expected(qty);
+    assert_filled(&row, qty, price, fee, &exchange_id);
+    let stats = h.confirmer.stats();
+    assert!(stats.order_lookups >= 1, "{stats:?}");
+    assert_eq!(stats.order_updates_applied, 1, "no push arrived: {stats:?}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn dropped_websocket_reconnects_and_the_fill_is_recorded() {
+    // No background pass: the fill must come from the reconnected stream or its reconciliation.
+    let h = Harness::start(Duration::from_secs(600)).await;
+    let account = h.account("k-drop").await;
+    h.confirmer
+        .ensure_account(account.api_key_id, account.credentials.clone())
+        .await
+        .unwrap();
+    let qty = Decimal::from(2);
+    let order_id = h.pending_order(&account, "drop-1", qty).await;
+    h.fault(json!({"kind": "drop_ws_connections", "api_key": "k-drop"}));
+    let exchange_id = h.place(&account, order_id, "drop-1", qty).await;
+    let row = h.wait_for_status(order_id, "filled").await;
+    let (price, fee) = h.expected(qty);
+    assert_filled(&row, qty, price, fee, &exchange_id);
+    eventually("a second session", || async {
+        match h.confirmer.stream_state(account.api_key_id) {
+            Some(StreamState::Connected { session }) if session >= 2 => Some(()),
+            _ => None,
+        }
+    })
+    .await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn reconnect_reconciles_orders_whose_pushes_were_lost() {
+    // No background pass and no pushes: only the REST pass after the reconnect can fill the row.
+    let h = Harness::start(Duration::from_secs(600)).await;
+    let account = h.account("k-resync").await;
+    h.confirmer
+        .ensure_account(account.api_key_id, account.credentials.clone())
+        .await
+        .unwrap();
+    h.fault(json!({"kind": "withhold_pushes", "api_key": "k-resync"}));
+    let qty = Decimal::from(2);
+    let order_id = h.pending_order(&account, "resync-1", qty).await;
+    let exchange_id = h.place(&account, order_id, "resync-1", qty).await;
+    assert_eq!(h.row(order_id).await.status, "submitted");
+    h.fault(json!({"kind": "drop_ws_connections", "api_key": "k-resync"}));
+    let row = h.wait_for_status(order_id, "filled").await;
+    let (price, fee) = h.expected(qty);
+    assert_filled(&row, qty, price, fee, &exchange_id);
+    assert!(matches!(
+        h.confirmer.stream_state(account.api_key_id),
+        Some(StreamState::Connected { session }) if session >= 2
+    ));
+    assert!(h.confirmer.stats().order_lookups >= 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn bad_secret_marks_the_key_unusable_and_stops_its_stream() {
+    let h = Harness::start(Duration::from_secs(600)).await;
+    let account = h.account_with("k-bad", "the-real-secret", "a-wrong-secret").await;
+    let err = h
+        .confirmer
+        .ensure_account(account.api_key_id, account.credentials.clone())
+        .await
+        .expect_err("a bad secret cannot connect");
+    assert!(err.to_string().contains("stopped"), "{err:#}");
+    let (reason, at): (Option<String>, Option<DateTime<Utc>>) = {
+        let row = h
+            .pool
+            .get()
+            .await
+            .unwrap()
+            .query_one(
+                "SELECT unusable_reason, unusable_at FROM api_keys WHERE id = $1",
+                &[&account.api_key_id],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert!(at.is_some());
+    let reason = reason.expect("a reason");
+    assert!(reason.contains("10004"), "{reason}");
+    assert!(!reason.contains("a-wrong-secret"), "the secret is never stored");
+    assert_eq!(h.confirmer.stream_state(account.api_key_id), None);
+    // Once marked, the key is refused before any connection is tried.
+    let again = h
+        .confirmer
+        .ensure_account(account.api_key_id, account.credentials.clone())
+        .await
+        .expect_err("refused");
+    assert!(again.to_string().contains("unusable"), "{again:#}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn pending_order_unknown_to_the_exchange_is_left_pending() {
+    let h = Harness::start(Duration::from_millis(100)).await;
+    let account = h.account("k-unknown").await;
+    h.confirmer
+        .ensure_account(account.api_key_id, account.credentials.clone())
+        .await
+        .unwrap();
+    let order_id = h.pending_order(&account, "never-sent-1", Decimal::from(1)).await;
+    // Several lookups, the later ones after the recheck backoff, all finding nothing.
+    eventually("three lookups", || async {
+        (h.confirmer.stats().order_lookups >= 3).then_some(())
+    })
+    .await;
+    let row = h.row(order_id).await;
+    assert_eq!(row.status, "pending");
+    assert_eq!(row.acknowledged_at, None);
+    assert_eq!(row.exchange_order_id, None);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn orders_of_someone_else_are_ignored() {
+    let h = Harness::start(Duration::from_secs(600)).await;
+    let account = h.account("k-other").await;
+    h.confirmer
+        .ensure_account(account.api_key_id, account.credentials.clone())
+        .await
+        .unwrap();
+    // Placed on the account directly (a manual trade): no row has this orderLinkId.
+    let request = CreateOrderRequest::market(
+        SYMBOL,
+        Side::Buy,
+        Decimal::from(1),
+        OrderLinkId::parse("manual-1").unwrap(),
+    );
+    h.rest.create_order(&account.credentials, &request).await.unwrap();
+    // Our own order placed after it is confirmed, so the stream got past the foreign pushes.
+    let order_id = h.pending_order(&account, "ours-1", Decimal::from(1)).await;
+    h.place(&account, order_id, "ours-1", Decimal::from(1)).await;
+    h.wait_for_status(order_id, "filled").await;
+    let fills: i64 = h
+        .pool
+        .get()
+        .await
+        .unwrap()
+        .query_one("SELECT count(*) FROM fills", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(fills, 1);
+    h.stop().await;
+}
+
+/// A dedicated LISTEN connection driven by poll_message (a pooled one never delivers).
+async fn listen(
+    pg: &tokio_postgres::Config,
+    channel: &str,
+) -> (tokio_postgres::Client, mpsc::UnboundedReceiver<String>) {
+    let (client, mut connection) = pg.connect(NoTls).await.expect("listen connection");
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let AsyncMessage::Notification(n) = message {
+                let _ = tx.send(n.payload().to_string());
+            }
+        }
+    });
+    client.batch_execute(&format!("LISTEN {channel}")).await.unwrap();
+    (client, rx)
+}
+
+#[tokio::test]
+async fn status_changes_are_notified_on_humbex_orders() {
+    let h = Harness::start(Duration::from_secs(600)).await;
+    let account = h.account("k-notify").await;
+    h.confirmer
+        .ensure_account(account.api_key_id, account.credentials.clone())
+        .await
+        .unwrap();
+    let qty = Decimal::from(1);
+    let order_id = h.pending_order(&account, "notify-1", qty).await;
+    let (_listener, mut notes) = listen(&h.pg, "humbex_orders").await;
+    // Placed without touching the row, so the confirmer's pending -> filled is its only change.
+    let request = CreateOrderRequest::market(SYMBOL, Side::Buy, qty, OrderLinkId::parse("notify-1").unwrap());
+    h.rest.create_order(&account.credentials, &request).await.unwrap();
+    let payload = tokio::time::timeout(WAIT, notes.recv())
+        .await
+        .expect("a notification within the timeout")
+        .expect("listener still running");
+    assert_eq!(payload, order_id.to_string());
+    assert_eq!(h.row(order_id).await.status, "filled");
+    h.stop().await;
+}
