@@ -166,7 +166,8 @@ async fn executor(args: &ServiceArgs) -> anyhow::Result<()> {
     }
     let rest_url = crate::roles::bybit_rest_url(&config, None)?;
     tracing::info!(rest_url = %rest_url, "executor placing orders at");
-    let executor = crate::roles::build_executor(config, &rest_url)?;
+    let ws_url = crate::roles::bybit_ws_url(&config, None);
+    let executor = crate::roles::build_executor(config, &rest_url, &ws_url)?;
     executor.run_until(shutdown_signal()).await
 }
 

@@ -26,8 +26,27 @@ pub fn bybit_rest_url(config: &Config, paper_base_url: Option<&str>) -> anyhow::
     })
 }
 
+/// The private WebSocket that matches [`bybit_rest_url`], with BYBIT_WS_PRIVATE_URL overriding it.
+pub fn bybit_ws_url(config: &Config, paper_ws_url: Option<&str>) -> String {
+    if let Ok(url) = std::env::var("BYBIT_WS_PRIVATE_URL")
+        && !url.trim().is_empty()
+    {
+        return url.trim().to_owned();
+    }
+    match config.bybit_env {
+        BybitEnv::Paper => paper_ws_url.map(str::to_owned).unwrap_or_else(|| {
+            let host = std::env::var("PAPER_HOST").unwrap_or_else(|_| "127.0.0.1".into());
+            let port = std::env::var("PAPER_PORT").unwrap_or_else(|_| "8001".into());
+            format!("ws://{host}:{port}/v5/private")
+        }),
+        BybitEnv::Testnet => BybitEnvironment::Testnet.private_ws_url().to_owned(),
+        BybitEnv::Demo => BybitEnvironment::Demo.private_ws_url().to_owned(),
+        BybitEnv::Mainnet => BybitEnvironment::Mainnet.private_ws_url().to_owned(),
+    }
+}
+
 /// An executor for this configuration (its own pool; the keyring is the configuration's).
-pub fn build_executor(config: Config, rest_url: &str) -> anyhow::Result<Executor> {
+pub fn build_executor(config: Config, rest_url: &str, ws_url: &str) -> anyhow::Result<Executor> {
     let pool = humbex_shared::db::pool(&config.database_url, 16)?;
     let rest = BybitRest::new(rest_url).map_err(|e| anyhow::anyhow!("Bybit client for {rest_url}: {e}"))?;
     let settings = ExecutorSettings::new(
@@ -35,7 +54,14 @@ pub fn build_executor(config: Config, rest_url: &str) -> anyhow::Result<Executor
         config.symbols.iter().map(|s| s.as_str().to_owned()).collect(),
     );
     let pg = config.database_url.pg_config();
-    Ok(Executor::new(settings, pool, pg, Arc::new(config.keyring), rest))
+    Ok(Executor::new(
+        settings,
+        pool,
+        pg,
+        Arc::new(config.keyring),
+        rest,
+        ws_url,
+    ))
 }
 
 /// A shutdown that many roles can wait on: resolves for all once SIGINT or SIGTERM arrives.

@@ -97,7 +97,11 @@ pub async fn run(cli: &ServiceArgs) -> anyhow::Result<()> {
     let executor_config = cli.config()?.0;
     let rest_url =
         crate::roles::bybit_rest_url(&executor_config, paper.as_ref().map(|p| p.base_url()).as_deref())?;
-    let executor = crate::roles::build_executor(executor_config, &rest_url)?;
+    let ws_url = crate::roles::bybit_ws_url(
+        &executor_config,
+        paper.as_ref().map(|p| p.private_ws_url()).as_deref(),
+    );
+    let executor = crate::roles::build_executor(executor_config, &rest_url, &ws_url)?;
     let app = humbex_ingest::Application::build(config).await?;
     let addr = app.local_addr();
     let demo_token = if bybit_env == BybitEnv::Paper {

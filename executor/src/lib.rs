@@ -63,15 +63,18 @@ pub struct Executor {
 }
 
 impl Executor {
+    /// `private_ws_url` is Bybit's private WebSocket (or the paper exchange's). Needs a Tokio runtime.
     pub fn new(
         settings: ExecutorSettings,
         pool: Pool,
         pg: tokio_postgres::Config,
         keyring: Arc<Keyring>,
         rest: BybitRest,
+        private_ws_url: &str,
     ) -> Self {
         let ctx = Context {
             executor_id: settings.executor_id.clone(),
+            confirmer: confirm::Confirmer::new(pool.clone(), rest.clone(), private_ws_url),
             pool,
             keys: keys::KeyCache::new(keyring),
             instruments: instruments::InstrumentCache::new(rest.clone()),
@@ -125,6 +128,7 @@ impl Executor {
             while in_flight.join_next().await.is_some() {}
         })
         .await;
+        ctx.confirmer.shutdown().await;
         tracing::info!("executor stopped");
         Ok(())
     }

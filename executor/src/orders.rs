@@ -195,7 +195,9 @@ pub enum Outcome {
     Unsettled { message: String },
 }
 
-/// Record an outcome, only over a row still 'pending' (a push may already have moved it on).
+/// Record an outcome. The status moves only from 'pending' (a fill push can arrive before the
+/// create call returns, and a row never goes backwards), while the exchange id and the submission
+/// time are kept whichever came first.
 #[tracing::instrument(skip(client), fields(order_id = %order_id))]
 pub async fn record(
     client: &impl GenericClient,
@@ -212,11 +214,15 @@ pub async fn record(
     };
     let stmt = client
         .prepare_cached(
-            "UPDATE orders SET status = $2, exchange_order_id = COALESCE($3, exchange_order_id), \
-                 error_code = $4, error = $5, attempts = $6, \
+            "UPDATE orders SET \
+                 status = CASE WHEN status = 'pending' THEN $2 ELSE status END, \
+                 exchange_order_id = COALESCE(exchange_order_id, $3), \
+                 error_code = CASE WHEN status = 'pending' THEN $4 ELSE error_code END, \
+                 error = CASE WHEN status = 'pending' THEN $5 ELSE error END, \
+                 attempts = GREATEST(attempts, $6), \
                  submitted_at = CASE WHEN $2 = 'submitted' THEN COALESCE(submitted_at, now()) ELSE submitted_at END, \
                  updated_at = now() \
-             WHERE id = $1 AND status = 'pending'",
+             WHERE id = $1",
         )
         .await?;
     client

@@ -22,6 +22,8 @@ const UNSETTLED_RETRY: Duration = Duration::from_secs(5);
 /// Everything the pipeline shares across signals; built once per executor.
 pub struct Context {
     pub executor_id: String,
+    /// Keeps every account's private stream open and the order rows true to the exchange.
+    pub confirmer: crate::confirm::Confirmer,
     pub pool: Pool,
     pub rest: BybitRest,
     pub keys: KeyCache,
@@ -194,6 +196,15 @@ async fn send_one(ctx: &Context, order: orders::PendingOrder) -> anyhow::Result<
             }
         };
     drop(client); // no pooled connection is held across the exchange call
+    // The account's private stream is open before its first order, so the fill push is not missed;
+    // if it cannot open now, reconciliation over REST still confirms the order.
+    if let Err(e) = ctx
+        .confirmer
+        .ensure_account(order.api_key_id, credentials.clone())
+        .await
+    {
+        tracing::warn!(api_key_id = %order.api_key_id, error = %e, "private stream not ready; relying on reconciliation");
+    }
     let submission = submit::submit(&ctx.rest, &ctx.pacer, &credentials, &order).await;
     let client = ctx.pool.get().await?;
     if let Some(reason) = &submission.key_unusable {

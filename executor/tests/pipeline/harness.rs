@@ -86,6 +86,7 @@ impl Pipeline {
             self.db.url.pg_config(),
             self.keyring.clone(),
             rest,
+            &self.paper.private_ws_url(),
         );
         let (stop, stopped) = oneshot::channel::<()>();
         self.stops.push(stop);
