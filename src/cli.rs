@@ -164,10 +164,7 @@ async fn executor(args: &ServiceArgs) -> anyhow::Result<()> {
     if config.bybit_env == config::BybitEnv::Mainnet {
         tracing::warn!("BYBIT_ENV=mainnet: signals will trade REAL MONEY on Bybit");
     }
-    let rest_url = crate::roles::bybit_rest_url(&config, None)?;
-    tracing::info!(rest_url = %rest_url, "executor placing orders at");
-    let ws_url = crate::roles::bybit_ws_url(&config, None);
-    let executor = crate::roles::build_executor(config, &rest_url, &ws_url)?;
+    let executor = crate::roles::build_executor(config)?;
     executor.run_until(shutdown_signal()).await
 }
 

@@ -94,27 +94,32 @@ pub async fn run(cli: &ServiceArgs) -> anyhow::Result<()> {
         None
     };
 
-    let executor_config = cli.config()?.0;
-    let rest_url =
-        crate::roles::bybit_rest_url(&executor_config, paper.as_ref().map(|p| p.base_url()).as_deref())?;
-    let ws_url = crate::roles::bybit_ws_url(
-        &executor_config,
-        paper.as_ref().map(|p| p.private_ws_url()).as_deref(),
-    );
-    let executor = crate::roles::build_executor(executor_config, &rest_url, &ws_url)?;
+    let executor = crate::roles::build_executor(cli.config()?.0)?;
+    let config_balance = config.paper_balance_usdt;
     let app = humbex_ingest::Application::build(config).await?;
     let addr = app.local_addr();
+    if let Some(paper) = &paper {
+        let restored = restore_paper_accounts(&app.state(), paper, config_balance).await?;
+        if restored > 0 {
+            tracing::info!(restored, "stored API keys registered on the paper exchange");
+        }
+    }
     let demo_token = if bybit_env == BybitEnv::Paper {
         let state = app.state();
         let existing = file.get("DEMO_WEBHOOK_TOKEN").cloned();
         match humbex_ingest::admin::users::ensure_demo_user(&state.pool, existing.as_deref()).await? {
-            Some((token, created)) => {
-                if created {
+            Some(demo) => {
+                if demo.created {
                     let mut values = paper_secrets::read(&secrets_path)?;
-                    values.insert("DEMO_WEBHOOK_TOKEN".into(), token.clone());
+                    values.insert("DEMO_WEBHOOK_TOKEN".into(), demo.token.clone());
                     paper_secrets::write(&secrets_path, &values)?;
+                    let masked = add_demo_paper_key(&state, demo.id).await?;
+                    println!(
+                        "Demo user created with a paper API key ({masked}, balance {} USDT on the paper exchange).",
+                        config_balance
+                    );
                 }
-                Some(token)
+                Some(demo.token)
             }
             None => None,
         }
@@ -141,6 +146,79 @@ pub async fn run(cli: &ServiceArgs) -> anyhow::Result<()> {
     }
     drop(local_pg);
     Ok(())
+}
+
+/// The in-process paper exchange starts empty each time, while the keys stored in an earlier run
+/// remain: register them again (with a fresh balance) so their signatures keep working.
+async fn restore_paper_accounts(
+    state: &humbex_ingest::state::AppState,
+    paper: &humbex_paper_exchange::RunningPaperExchange,
+    balance: rust_decimal::Decimal,
+) -> anyhow::Result<usize> {
+    use humbex_ingest::admin::api_keys::{KEY_COLUMN, SECRET_COLUMN, TABLE};
+    use humbex_shared::crypto::CellRef;
+    use secrecy::ExposeSecret;
+
+    let client = state.pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT id, user_id, api_key_enc, api_secret_enc FROM api_keys WHERE revoked_at IS NULL",
+            &[],
+        )
+        .await?;
+    let mut restored = 0;
+    for row in rows {
+        let (row_id, user_id): (uuid::Uuid, uuid::Uuid) = (row.get(0), row.get(1));
+        let cell = |column| CellRef {
+            table: TABLE,
+            column,
+            row_id,
+            user_id,
+        };
+        let opened = state
+            .keyring
+            .open_string(cell(KEY_COLUMN), row.get(2))
+            .and_then(|key| Ok((key, state.keyring.open_string(cell(SECRET_COLUMN), row.get(3))?)));
+        let Ok((key, secret)) = opened else {
+            tracing::warn!(api_key_id = %row_id, "a stored API key cannot be opened; not registered on the paper exchange");
+            continue;
+        };
+        let spec =
+            humbex_paper_exchange::AccountSpec::new(key.expose_secret(), secret.expose_secret(), balance);
+        if paper.exchange().create_account(spec).is_ok() {
+            restored += 1;
+        }
+    }
+    Ok(restored)
+}
+
+/// The demo user's exchange key: random, registered on the paper exchange and stored sealed by
+/// the admin API's own code path, so the demo trades exactly like a user added by an operator.
+async fn add_demo_paper_key(
+    state: &humbex_ingest::state::AppState,
+    user_id: uuid::Uuid,
+) -> anyhow::Result<String> {
+    use ring::rand::{SecureRandom, SystemRandom};
+    let random = |bytes: usize| -> anyhow::Result<String> {
+        let mut buf = vec![0u8; bytes];
+        SystemRandom::new()
+            .fill(&mut buf)
+            .map_err(|_| anyhow::anyhow!("system random generator failed"))?;
+        Ok(hex::encode(buf))
+    };
+    let api_key = format!("PAPER{}", random(10)?.to_ascii_uppercase());
+    let api_secret = random(24)?;
+    let stored = humbex_ingest::admin::api_keys::add_api_key(
+        state,
+        user_id,
+        &api_key,
+        &api_secret,
+        Some("paper demo"),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("the demo user's paper API key: {e}"))?;
+    tracing::info!(user_id = %user_id, api_key_id = %stored.id, "paper demo API key created");
+    Ok(stored.api_key_masked)
 }
 
 /// The paper exchange's flags, read from the environment alone (PAPER_HOST, PAPER_PORT, …).

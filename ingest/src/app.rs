@@ -47,7 +47,7 @@ impl Application {
         Ok(Application {
             acceptor,
             addr,
-            state: Arc::new(AppState::new(config, pool)),
+            state: Arc::new(AppState::new(config, pool)?),
             cors_origins,
         })
     }

@@ -9,6 +9,8 @@ use humbex_shared::config::{Config, IpPolicy, WebhookSecret};
 use humbex_shared::crypto::Keyring;
 use humbex_shared::domain::Symbol;
 
+use crate::admin::key_check::KeyChecker;
+
 pub struct AppState {
     pub pool: Pool,
     pub webhook_secret: WebhookSecret,
@@ -18,14 +20,17 @@ pub struct AppState {
     pub symbols: HashSet<Symbol>,
     pub dedupe_window: Duration,
     pub ip_policy: IpPolicy,
+    /// Asks Bybit (or the paper exchange) about submitted API keys, over one shared client.
+    pub key_checker: KeyChecker,
     /// Injected clock for the anti-replay windows (tests move it; production reads the system).
     pub clock: Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>,
 }
 
 impl AppState {
-    pub fn new(config: Config, pool: Pool) -> Self {
+    pub fn new(config: Config, pool: Pool) -> anyhow::Result<Self> {
         use secrecy::ExposeSecret;
-        AppState {
+        let key_checker = KeyChecker::new(&config)?;
+        Ok(AppState {
             pool,
             admin_token_digest: humbex_shared::token::digest(config.admin_token.expose_secret()),
             webhook_secret: config.tradingview_secret,
@@ -33,8 +38,9 @@ impl AppState {
             symbols: config.symbols.into_iter().collect(),
             dedupe_window: config.dedupe_window,
             ip_policy: config.ip_policy,
+            key_checker,
             clock: Arc::new(chrono::Utc::now),
-        }
+        })
     }
 
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use base64::Engine as _;
+use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 
 use crate::crypto::Keyring;
@@ -50,6 +51,140 @@ impl BybitEnv {
             BybitEnv::Demo => "demo",
             BybitEnv::Mainnet => "mainnet",
         }
+    }
+
+    /// Bybit's REST base (bybit-v5.md §1); None for paper, whose address is configured.
+    pub fn rest_url(self) -> Option<&'static str> {
+        match self {
+            BybitEnv::Paper => None,
+            BybitEnv::Testnet => Some("https://api-testnet.bybit.com"),
+            BybitEnv::Demo => Some("https://api-demo.bybit.com"),
+            BybitEnv::Mainnet => Some("https://api.bybit.com"),
+        }
+    }
+
+    /// Bybit's private WebSocket (bybit-v5.md §1); None for paper.
+    pub fn private_ws_url(self) -> Option<&'static str> {
+        match self {
+            BybitEnv::Paper => None,
+            BybitEnv::Testnet => Some("wss://stream-testnet.bybit.com/v5/private"),
+            BybitEnv::Demo => Some("wss://stream-demo.bybit.com/v5/private"),
+            BybitEnv::Mainnet => Some("wss://stream.bybit.com/v5/private"),
+        }
+    }
+}
+
+pub const DEFAULT_PAPER_HOST: &str = "127.0.0.1";
+pub const DEFAULT_PAPER_PORT: u16 = 8001;
+
+/// Where orders go: the environment and the endpoints actually used (after any override).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BybitEndpoints {
+    pub env: BybitEnv,
+    /// REST base without a trailing `/`, e.g. `https://api.bybit.com` or `http://127.0.0.1:8001`.
+    pub rest_url: String,
+    /// e.g. `wss://stream.bybit.com/v5/private`.
+    pub ws_private_url: String,
+}
+
+impl BybitEndpoints {
+    /// In paper mode the REST base is also where the paper exchange's control API lives.
+    pub fn paper_control_url(&self) -> Option<&str> {
+        (self.env == BybitEnv::Paper).then_some(self.rest_url.as_str())
+    }
+
+    fn from_lookup(env: BybitEnv, get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let rest_override = get("BYBIT_REST_URL")
+            .map(|v| checked_url("BYBIT_REST_URL", &v, &["http", "https"]))
+            .transpose()?;
+        let ws_override = get("BYBIT_WS_PRIVATE_URL")
+            .map(|v| checked_url("BYBIT_WS_PRIVATE_URL", &v, &["ws", "wss"]))
+            .transpose()?;
+        let (rest_url, ws_private_url) = match (env.rest_url(), env.private_ws_url()) {
+            (Some(rest), Some(ws)) => (
+                rest_override.unwrap_or_else(|| rest.to_owned()),
+                ws_override.unwrap_or_else(|| ws.to_owned()),
+            ),
+            _ => {
+                // Only read when needed, so a stray PAPER_PORT cannot break a mainnet start.
+                let paper = || -> Result<String, ConfigError> {
+                    let host = get("PAPER_HOST").unwrap_or_else(|| DEFAULT_PAPER_HOST.into());
+                    let port = parse_port("PAPER_PORT", get("PAPER_PORT"), DEFAULT_PAPER_PORT)?;
+                    if port == 0 {
+                        return Err(bad(
+                            "PAPER_PORT",
+                            "0 picks a random port that no other component can find; choose one, or set BYBIT_REST_URL and BYBIT_WS_PRIVATE_URL",
+                        ));
+                    }
+                    Ok(format!("{}:{port}", connect_host(host.trim())))
+                };
+                let rest = match rest_override {
+                    Some(url) => url,
+                    None => format!("http://{}", paper()?),
+                };
+                let ws = match ws_override {
+                    Some(url) => url,
+                    // A REST override alone moves the paper exchange, WebSocket included.
+                    None => match rest.strip_prefix("https://") {
+                        Some(rest) => format!("wss://{rest}/v5/private"),
+                        None => format!("ws://{}/v5/private", rest.trim_start_matches("http://")),
+                    },
+                };
+                (rest, ws)
+            }
+        };
+        Ok(BybitEndpoints {
+            env,
+            rest_url,
+            ws_private_url,
+        })
+    }
+}
+
+/// The address a client dials for a server bound to `host`: a wildcard bind is reached on loopback.
+fn connect_host(host: &str) -> String {
+    match host.parse::<IpAddr>() {
+        Ok(ip) if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".into(),
+        Ok(ip) if ip.is_unspecified() => "[::1]".into(),
+        Ok(IpAddr::V6(ip)) => format!("[{ip}]"),
+        _ => host.to_owned(),
+    }
+}
+
+/// An absolute URL with one of `schemes`, a host, no credentials (they would reach logs through
+/// Debug), no query or fragment; returned without a trailing `/`.
+fn checked_url(var: &'static str, text: &str, schemes: &[&str]) -> Result<String, ConfigError> {
+    let text = text.trim();
+    let expected = schemes
+        .iter()
+        .map(|s| format!("{s}://"))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    let url = url::Url::parse(text)
+        .map_err(|e| bad(var, format!("{text:?} is not a URL ({e}); expected {expected}…")))?;
+    if !schemes.contains(&url.scheme()) {
+        return Err(bad(var, format!("{text:?} must start with {expected}")));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad(var, format!("{text:?} has no host")));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad(var, "must not contain a user name or password"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad(var, format!("{text:?} must not have a query or fragment")));
+    }
+    Ok(text.trim_end_matches('/').to_owned())
+}
+
+fn parse_bool(var: &'static str, value: Option<String>, default: bool) -> Result<bool, ConfigError> {
+    match value.as_deref().map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(v) => match v.as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err(bad(var, format!("{v:?} is not true or false"))),
+        },
     }
 }
 
@@ -170,6 +305,13 @@ pub struct Config {
     pub keyring: Keyring,
     pub admin_token: SecretString,
     pub bybit_env: BybitEnv,
+    /// The Bybit endpoints for `bybit_env`, after BYBIT_REST_URL / BYBIT_WS_PRIVATE_URL.
+    pub bybit: BybitEndpoints,
+    /// Balance of accounts created on the paper exchange (PAPER_BALANCE_USDT).
+    pub paper_balance_usdt: Decimal,
+    /// Accept API keys with no IP binding on mainnet (ALLOW_UNBOUND_KEYS); elsewhere they are
+    /// always accepted, with a warning.
+    pub allow_unbound_keys: bool,
     pub worker_poll_interval: Duration,
     pub symbols: Vec<Symbol>,
     pub log_format: LogFormat,
@@ -189,6 +331,9 @@ impl fmt::Debug for Config {
             .field("keyring", &self.keyring)
             .field("admin_token", &"[REDACTED]")
             .field("bybit_env", &self.bybit_env)
+            .field("bybit", &self.bybit)
+            .field("paper_balance_usdt", &self.paper_balance_usdt)
+            .field("allow_unbound_keys", &self.allow_unbound_keys)
             .field("worker_poll_interval", &self.worker_poll_interval)
             .field("symbols", &self.symbols)
             .field("log_format", &self.log_format)
@@ -276,6 +421,22 @@ impl Config {
                 }
                 _ => bad("ENCRYPTION_KEYS", e.to_string()),
             })?;
+
+        let bybit = BybitEndpoints::from_lookup(bybit_env, &get)?;
+        let paper_balance_usdt = match get("PAPER_BALANCE_USDT") {
+            None => Decimal::from(10_000),
+            Some(v) => {
+                let d: Decimal = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| bad("PAPER_BALANCE_USDT", format!("{v:?} is not a decimal number")))?;
+                if d.is_sign_negative() {
+                    return Err(bad("PAPER_BALANCE_USDT", "must not be negative"));
+                }
+                d
+            }
+        };
+        let allow_unbound_keys = parse_bool("ALLOW_UNBOUND_KEYS", get("ALLOW_UNBOUND_KEYS"), false)?;
 
         let admin_token = required("ADMIN_TOKEN")?;
         if admin_token.len() < 16 {
@@ -382,6 +543,9 @@ impl Config {
             keyring,
             admin_token: SecretString::from(admin_token),
             bybit_env,
+            bybit,
+            paper_balance_usdt,
+            allow_unbound_keys,
             worker_poll_interval,
             symbols,
             log_format,
@@ -454,6 +618,17 @@ mod tests {
             ("TRADINGVIEW_IP_ALLOWLIST", "1.2.3.4,nope"),
             ("TRADINGVIEW_SECRET", "short"),
             ("ADMIN_TOKEN", "short"),
+            ("BYBIT_REST_URL", "api.bybit.com"),
+            ("BYBIT_REST_URL", "wss://stream.bybit.com"),
+            ("BYBIT_REST_URL", "https://user:pw@api.bybit.com"),
+            ("BYBIT_REST_URL", "https://api.bybit.com/?x=1"),
+            ("BYBIT_WS_PRIVATE_URL", "https://stream.bybit.com/v5/private"),
+            ("BYBIT_WS_PRIVATE_URL", "not a url"),
+            ("PAPER_PORT", "80000"),
+            ("PAPER_PORT", "0"),
+            ("PAPER_BALANCE_USDT", "lots"),
+            ("PAPER_BALANCE_USDT", "-1"),
+            ("ALLOW_UNBOUND_KEYS", "maybe"),
         ];
         for (var, value) in cases {
             let mut vars = base();
@@ -462,6 +637,73 @@ mod tests {
             assert_eq!(err.var, *var, "{err}");
             assert!(err.to_string().starts_with(var), "{err}");
         }
+    }
+
+    #[test]
+    fn bybit_env_picks_the_endpoints() {
+        let config = parse(&base()).unwrap();
+        assert_eq!(config.bybit.env, BybitEnv::Paper);
+        assert_eq!(config.bybit.rest_url, "http://127.0.0.1:8001");
+        assert_eq!(config.bybit.ws_private_url, "ws://127.0.0.1:8001/v5/private");
+        assert_eq!(config.bybit.paper_control_url(), Some("http://127.0.0.1:8001"));
+        assert_eq!(config.paper_balance_usdt, Decimal::from(10_000));
+        assert!(!config.allow_unbound_keys);
+
+        for (env, rest, ws) in [
+            (
+                "mainnet",
+                "https://api.bybit.com",
+                "wss://stream.bybit.com/v5/private",
+            ),
+            (
+                "testnet",
+                "https://api-testnet.bybit.com",
+                "wss://stream-testnet.bybit.com/v5/private",
+            ),
+            (
+                "demo",
+                "https://api-demo.bybit.com",
+                "wss://stream-demo.bybit.com/v5/private",
+            ),
+        ] {
+            let mut vars = base();
+            vars.insert("BYBIT_ENV", env.into());
+            // Paper settings are irrelevant off paper, even broken ones.
+            vars.insert("PAPER_PORT", "0".into());
+            let config = parse(&vars).unwrap();
+            assert_eq!(config.bybit.rest_url, rest);
+            assert_eq!(config.bybit.ws_private_url, ws);
+            assert_eq!(config.bybit.paper_control_url(), None);
+        }
+    }
+
+    #[test]
+    fn paper_host_and_port_and_overrides() {
+        let mut vars = base();
+        vars.insert("PAPER_HOST", "0.0.0.0".into());
+        vars.insert("PAPER_PORT", "9100".into());
+        vars.insert("PAPER_BALANCE_USDT", "2500.5".into());
+        vars.insert("ALLOW_UNBOUND_KEYS", "true".into());
+        let config = parse(&vars).unwrap();
+        assert_eq!(config.bybit.rest_url, "http://127.0.0.1:9100");
+        assert_eq!(config.bybit.ws_private_url, "ws://127.0.0.1:9100/v5/private");
+        assert_eq!(config.paper_balance_usdt, "2500.5".parse::<Decimal>().unwrap());
+        assert!(config.allow_unbound_keys);
+
+        let mut vars = base();
+        vars.insert("BYBIT_REST_URL", "http://127.0.0.1:4321/".into());
+        let config = parse(&vars).unwrap();
+        assert_eq!(config.bybit.rest_url, "http://127.0.0.1:4321");
+        assert_eq!(config.bybit.ws_private_url, "ws://127.0.0.1:4321/v5/private");
+
+        let mut vars = base();
+        vars.insert("BYBIT_ENV", "mainnet".into());
+        vars.insert("BYBIT_REST_URL", "http://127.0.0.1:4321".into());
+        vars.insert("BYBIT_WS_PRIVATE_URL", "ws://127.0.0.1:4321/v5/private".into());
+        let config = parse(&vars).unwrap();
+        assert_eq!(config.bybit.env, BybitEnv::Mainnet);
+        assert_eq!(config.bybit.rest_url, "http://127.0.0.1:4321");
+        assert_eq!(config.bybit.ws_private_url, "ws://127.0.0.1:4321/v5/private");
     }
 
     #[test]

@@ -11,9 +11,11 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::auth::AdminAuth;
+use super::key_check::KeyCheckError;
 use super::models::{ApiKey, ApiKeyCreate};
 use super::{AdminError, within_budget};
 use crate::api::ApiTags;
+use crate::error::ErrorBody;
 use crate::state::AppState;
 
 pub const TABLE: &str = "api_keys";
@@ -22,9 +24,73 @@ pub const SECRET_COLUMN: &str = "api_secret_enc";
 
 #[derive(ApiResponse)]
 pub enum CreateApiKeyResponse {
-    /// The key was stored encrypted. The secret is never returned.
+    /// The key passed the exchange's check and was stored encrypted. The secret is never returned.
     #[oai(status = 201)]
     Created(Json<ApiKey>),
+}
+
+/// Every way adding a key can fail, each a JSON `{error, message}`.
+#[derive(ApiResponse, Debug)]
+pub enum ApiKeyError {
+    /// The request is malformed; the message names the field.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// Missing or wrong admin token.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// No such user.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// The exchange's answer about the key rules it out; the error code names the problem.
+    #[oai(status = 422)]
+    KeyRefused(Json<ErrorBody>),
+    /// The database or the exchange is unreachable; nothing was stored.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+impl ApiKeyError {
+    pub fn body(&self) -> &ErrorBody {
+        match self {
+            ApiKeyError::BadRequest(b)
+            | ApiKeyError::Unauthorized(b)
+            | ApiKeyError::NotFound(b)
+            | ApiKeyError::KeyRefused(b)
+            | ApiKeyError::Unavailable(b) => &b.0,
+        }
+    }
+}
+
+impl std::fmt::Display for ApiKeyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let body = self.body();
+        write!(f, "{}: {}", body.error, body.message)
+    }
+}
+
+impl From<AdminError> for ApiKeyError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            // Nothing on this path conflicts; a 400 is the closest honest answer if it ever did.
+            AdminError::BadRequest(b) | AdminError::Conflict(b) => ApiKeyError::BadRequest(b),
+            AdminError::Unauthorized(b) => ApiKeyError::Unauthorized(b),
+            AdminError::NotFound(b) => ApiKeyError::NotFound(b),
+            AdminError::Unavailable(b) => ApiKeyError::Unavailable(b),
+        }
+    }
+}
+
+impl From<KeyCheckError> for ApiKeyError {
+    fn from(e: KeyCheckError) -> Self {
+        match e {
+            KeyCheckError::Refused { code, message } => {
+                ApiKeyError::KeyRefused(ErrorBody::new(code, message))
+            }
+            KeyCheckError::Unavailable { message } => {
+                ApiKeyError::Unavailable(ErrorBody::new("exchange_unavailable", message))
+            }
+        }
+    }
 }
 
 /// Show enough of an API key to recognise it and too little to use it.
@@ -47,10 +113,119 @@ fn key_from_row(r: &Row) -> ApiKey {
         api_key_masked: r.get(4),
         created_at: r.get(5),
         revoked_at: r.get(6),
+        permissions_checked_at: r.get(7),
+        warnings: None,
     }
 }
 
-const KEY_COLUMNS: &str = "id, user_id, exchange, label, api_key_masked, created_at, revoked_at";
+const KEY_COLUMNS: &str =
+    "id, user_id, exchange, label, api_key_masked, created_at, revoked_at, permissions_checked_at";
+
+/// Check a key with the exchange and store it sealed: the admin API and `humbex up`'s paper demo
+/// key both come through here, so both get the same checks.
+pub async fn add_api_key(
+    state: &AppState,
+    user_id: Uuid,
+    api_key: &str,
+    api_secret: &str,
+    label: Option<&str>,
+) -> Result<ApiKey, ApiKeyError> {
+    let api_key = api_key.trim();
+    if api_key.is_empty() || !api_key.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(AdminError::field("api_key", "must be letters and digits, as Bybit issues it").into());
+    }
+    let api_secret = api_secret.trim();
+    if api_secret.is_empty() || !api_secret.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(AdminError::field(
+            "api_secret",
+            "must be visible ASCII characters, as Bybit issues it",
+        )
+        .into());
+    }
+    let label = label.unwrap_or("").trim().to_owned();
+    if label.chars().any(char::is_control) {
+        return Err(AdminError::field("label", "must not contain control characters").into());
+    }
+    // An unknown user is answered before the exchange (or the paper exchange) hears of the key.
+    within_budget(async {
+        let client = state.pool.get().await?;
+        match client
+            .query_opt("SELECT 1 FROM users WHERE id = $1", &[&user_id])
+            .await?
+        {
+            Some(_) => Ok(()),
+            None => Err(AdminError::not_found("user")),
+        }
+    })
+    .await?;
+
+    let checked = state.key_checker.check(api_key, api_secret).await?;
+
+    let row_id = Uuid::now_v7();
+    let cell = |column| CellRef {
+        table: TABLE,
+        column,
+        row_id,
+        user_id,
+    };
+    let seal_failed = |_| {
+        tracing::error!("sealing an API key failed");
+        ApiKeyError::Unavailable(ErrorBody::new(
+            "encryption_failed",
+            "the key could not be encrypted; nothing was stored",
+        ))
+    };
+    let key_enc = state
+        .keyring
+        .seal(cell(KEY_COLUMN), api_key.as_bytes())
+        .map_err(seal_failed)?;
+    let secret_enc = state
+        .keyring
+        .seal(cell(SECRET_COLUMN), api_secret.as_bytes())
+        .map_err(seal_failed)?;
+    let enc_key_id = state.keyring.primary_key_id() as i32;
+    let masked = mask_api_key(api_key);
+    let mut stored = within_budget(async {
+        let client = state.pool.get().await?;
+        let row = client
+            .query_opt(
+                &format!(
+                    "INSERT INTO api_keys (id, user_id, label, api_key_enc, api_secret_enc, enc_key_id, api_key_masked, \
+                                           permissions, permissions_checked_at) \
+                     SELECT $1, id, $3, $4, $5, $6, $7, $8, now() FROM users WHERE id = $2 \
+                     RETURNING {KEY_COLUMNS}"
+                ),
+                &[
+                    &row_id,
+                    &user_id,
+                    &label,
+                    &key_enc,
+                    &secret_enc,
+                    &enc_key_id,
+                    &masked,
+                    &checked.permissions,
+                ],
+            )
+            .await?
+            // Deleted while the exchange was being asked.
+            .ok_or_else(|| AdminError::not_found("user"))?;
+        Ok(key_from_row(&row))
+    })
+    .await?;
+    if checked.warnings.is_empty() {
+        tracing::info!(user_id = %user_id, api_key_id = %row_id, env = state.key_checker.env().as_str(), "exchange key checked and stored");
+    } else {
+        tracing::warn!(
+            user_id = %user_id,
+            api_key_id = %row_id,
+            env = state.key_checker.env().as_str(),
+            warnings = %checked.warnings.join("; "),
+            "exchange key checked and stored, with warnings"
+        );
+        stored.warnings = Some(checked.warnings);
+    }
+    Ok(stored)
+}
 
 pub struct ApiKeysApi;
 
@@ -58,9 +233,26 @@ pub struct ApiKeysApi;
 impl ApiKeysApi {
     /// Add a Bybit API key for a user.
     ///
-    /// Key and secret are each sealed with AES-256-GCM under the primary encryption key, with AAD
-    /// naming this row, this user and the key id. Use a sub-account key with trading permission and
-    /// no withdrawal permission.
+    /// Before anything is stored the key is checked with the exchange (GET /v5/user/query-api,
+    /// signed with the submitted key and secret). In paper mode the key is first created on the
+    /// paper exchange (balance PAPER_BALANCE_USDT), so the check and every later signature are real.
+    /// Key and secret are then each sealed with AES-256-GCM under the primary encryption key, with
+    /// AAD naming this row, this user and the key id. Use a sub-account key with only contract
+    /// trading permission, bound to this server's IP address.
+    ///
+    /// Refusals (422), by `error` code:
+    /// - `key_can_move_funds`: the key can withdraw or transfer (any Wallet permission).
+    /// - `key_permissions_too_broad`: a permission beyond ContractTrade (Order, Position) and
+    ///   Derivatives (DerivativesTrade).
+    /// - `key_read_only`: the key is read-only.
+    /// - `key_cannot_trade`: the key lacks ContractTrade:Order.
+    /// - `key_not_ip_bound`: on mainnet, a key with no IP restriction (unless ALLOW_UNBOUND_KEYS=true;
+    ///   elsewhere such a key is accepted and the 201 carries a warning).
+    /// - `invalid_api_key` (Bybit 10003, often a key from another environment),
+    ///   `invalid_api_secret` (10004, the secret does not match), `ip_not_allowed` (10010, this
+    ///   server's address is not in the key's IP list), `api_key_refused` (any other refusal).
+    ///
+    /// `exchange_unavailable` (503): the exchange could not be reached; nothing was stored.
     #[oai(
         path = "/admin/users/:id/api-keys",
         method = "post",
@@ -72,68 +264,16 @@ impl ApiKeysApi {
         state: Data<&Arc<AppState>>,
         id: Path<Uuid>,
         body: Json<ApiKeyCreate>,
-    ) -> Result<CreateApiKeyResponse, AdminError> {
-        let user_id = id.0;
-        let api_key = body.api_key.trim();
-        if api_key.is_empty() || !api_key.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(AdminError::field(
-                "api_key",
-                "must be letters and digits, as Bybit issues it",
-            ));
-        }
-        let api_secret = body.api_secret.trim();
-        if api_secret.is_empty() || !api_secret.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(AdminError::field(
-                "api_secret",
-                "must be visible ASCII characters, as Bybit issues it",
-            ));
-        }
-        let label = body.label.as_deref().unwrap_or("").trim().to_owned();
-        if label.chars().any(char::is_control) {
-            return Err(AdminError::field("label", "must not contain control characters"));
-        }
-        let row_id = Uuid::now_v7();
-        let cell = |column| CellRef {
-            table: TABLE,
-            column,
-            row_id,
-            user_id,
-        };
-        let seal_failed = |_| {
-            tracing::error!("sealing an API key failed");
-            AdminError::Unavailable(crate::error::ErrorBody::new(
-                "encryption_failed",
-                "the key could not be encrypted; nothing was stored",
-            ))
-        };
-        let key_enc = state
-            .keyring
-            .seal(cell(KEY_COLUMN), api_key.as_bytes())
-            .map_err(seal_failed)?;
-        let secret_enc = state
-            .keyring
-            .seal(cell(SECRET_COLUMN), api_secret.as_bytes())
-            .map_err(seal_failed)?;
-        let enc_key_id = state.keyring.primary_key_id() as i32;
-        let masked = mask_api_key(api_key);
-        within_budget(async {
-            let client = state.pool.get().await?;
-            if client.query_opt("SELECT 1 FROM users WHERE id = $1", &[&user_id]).await?.is_none() {
-                return Err(AdminError::not_found("user"));
-            }
-            let row = client
-                .query_one(
-                    &format!(
-                        "INSERT INTO api_keys (id, user_id, label, api_key_enc, api_secret_enc, enc_key_id, api_key_masked) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {KEY_COLUMNS}"
-                    ),
-                    &[&row_id, &user_id, &label, &key_enc, &secret_enc, &enc_key_id, &masked],
-                )
-                .await?;
-            tracing::info!(user_id = %user_id, api_key_id = %row_id, "exchange key stored");
-            Ok(CreateApiKeyResponse::Created(Json(key_from_row(&row))))
-        })
-        .await
+    ) -> Result<CreateApiKeyResponse, ApiKeyError> {
+        let stored = add_api_key(
+            &state,
+            id.0,
+            &body.api_key,
+            &body.api_secret,
+            body.label.as_deref(),
+        )
+        .await?;
+        Ok(CreateApiKeyResponse::Created(Json(stored)))
     }
 
     /// List a user's exchange keys (masked), newest first.

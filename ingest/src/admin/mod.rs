@@ -4,6 +4,7 @@
 pub mod activity;
 pub mod api_keys;
 pub mod auth;
+pub mod key_check;
 pub mod models;
 pub mod strategies;
 pub mod users;

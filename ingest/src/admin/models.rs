@@ -129,7 +129,7 @@ pub struct Subscription {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Object)]
+#[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct ApiKeyCreate {
     /// The Bybit API key.
@@ -143,6 +143,16 @@ pub struct ApiKeyCreate {
     pub label: Option<String>,
 }
 
+impl std::fmt::Debug for ApiKeyCreate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyCreate")
+            .field("api_key", &"[REDACTED]")
+            .field("api_secret", &"[REDACTED]")
+            .field("label", &self.label)
+            .finish()
+    }
+}
+
 /// An exchange key as shown: masked, never the secret.
 #[derive(Debug, Object)]
 pub struct ApiKey {
@@ -153,6 +163,11 @@ pub struct ApiKey {
     pub api_key_masked: String,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// When the exchange last confirmed the key's permissions.
+    pub permissions_checked_at: Option<DateTime<Utc>>,
+    /// Only when the key was just added: things to fix that did not stop it (say, no IP binding).
+    #[oai(skip_serializing_if_is_none)]
+    pub warnings: Option<Vec<String>>,
 }
 
 #[derive(Debug, Object)]

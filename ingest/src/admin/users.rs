@@ -290,25 +290,37 @@ impl UsersApi {
     }
 }
 
+/// Paper mode's demo user, as [`ensure_demo_user`] found or made it.
+pub struct DemoUser {
+    pub id: Uuid,
+    /// The webhook token (a secret: the caller stores it in ./.humbex/secrets.env).
+    pub token: String,
+    /// Made now, on an empty database.
+    pub created: bool,
+}
+
 /// Paper mode's demo user: reuse the one whose token is `existing`, or, on a database without
-/// users, create `demo@humbex.local` with an active subscription. Returns the token and whether
-/// it was created now; None when other users exist and the demo token is unknown.
+/// users, create `demo@humbex.local` with an active subscription. None when other users exist
+/// and the demo token is unknown.
 pub async fn ensure_demo_user(
     pool: &deadpool_postgres::Pool,
     existing: Option<&str>,
-) -> anyhow::Result<Option<(String, bool)>> {
+) -> anyhow::Result<Option<DemoUser>> {
     let client = pool.get().await?;
     if let Some(text) = existing
         && let Ok(token) = WebhookToken::parse(text)
-        && client
+        && let Some(row) = client
             .query_opt(
-                "SELECT 1 FROM users WHERE webhook_token_digest = $1",
+                "SELECT id FROM users WHERE webhook_token_digest = $1",
                 &[&token.digest().as_slice()],
             )
             .await?
-            .is_some()
     {
-        return Ok(Some((text.to_owned(), false)));
+        return Ok(Some(DemoUser {
+            id: row.get(0),
+            token: text.to_owned(),
+            created: false,
+        }));
     }
     let users: i64 = client.query_one("SELECT count(*) FROM users", &[]).await?.get(0);
     if users > 0 {
@@ -331,5 +343,9 @@ pub async fn ensure_demo_user(
         )
         .await?;
     tracing::info!(user_id = %id, "paper demo user created");
-    Ok(Some((token.expose_secret().to_owned(), true)))
+    Ok(Some(DemoUser {
+        id,
+        token: token.expose_secret().to_owned(),
+        created: true,
+    }))
 }

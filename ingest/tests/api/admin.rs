@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::harness::{ADMIN_TOKEN, TestApp, read, signal};
+use crate::harness::{ADMIN_TOKEN, Options, TestApp, read, signal};
 
 #[tokio::test]
 async fn every_admin_path_in_the_spec_requires_the_admin_token() {
@@ -175,7 +175,12 @@ async fn subscriptions_are_replaced_whole_and_record_their_activation() {
 
 #[tokio::test]
 async fn api_keys_are_sealed_to_their_row_and_never_returned() {
-    let app = TestApp::spawn().await;
+    // Keys are checked with the exchange before they are stored, so this runs against a paper one.
+    let app = TestApp::spawn_with(Options {
+        paper_exchange: true,
+        ..Default::default()
+    })
+    .await;
     let (a, _) = app.active_user("ka@example.com").await;
     let (b, _) = app.active_user("kb@example.com").await;
     let secret_a = "SECRETaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";

@@ -20,6 +20,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub state: Arc<AppState>,
     pub db: Option<TestDatabase>,
+    /// The in-process paper exchange, when the options asked for one.
+    pub paper: Option<humbex_paper_exchange::RunningPaperExchange>,
     _stop: oneshot::Sender<()>,
 }
 
@@ -32,6 +34,9 @@ pub struct Options {
     /// Point the service at this URL instead of a fresh database (a server that hangs, say).
     pub database_url: Option<String>,
     pub clock: Option<Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>>,
+    /// Spawn a paper exchange in-process and point the service at it (BYBIT_ENV=paper unless
+    /// `env` says otherwise, BYBIT_REST_URL, BYBIT_WS_PRIVATE_URL).
+    pub paper_exchange: bool,
 }
 
 pub fn http_client() -> reqwest::Client {
@@ -62,7 +67,24 @@ impl TestApp {
             ("ENCRYPTION_KEY_HEX", ENCRYPTION_KEY.into()),
             ("ADMIN_TOKEN", ADMIN_TOKEN.into()),
             ("SYMBOLS", "AVAXUSDT,BTCUSDT".into()),
+            // Nobody listens here: a test never reaches a paper exchange it did not ask for
+            // (say one a developer runs on the default port).
+            ("BYBIT_REST_URL", "http://127.0.0.1:1".into()),
         ]);
+        let paper = if options.paper_exchange {
+            let paper = humbex_paper_exchange::spawn(humbex_paper_exchange::PaperExchangeConfig {
+                port: 0,
+                ..Default::default()
+            })
+            .await
+            .expect("paper exchange starts");
+            vars.insert("BYBIT_ENV", "paper".into());
+            vars.insert("BYBIT_REST_URL", paper.base_url());
+            vars.insert("BYBIT_WS_PRIVATE_URL", paper.private_ws_url());
+            Some(paper)
+        } else {
+            None
+        };
         for (k, v) in options.env {
             vars.insert(k, v);
         }
@@ -82,8 +104,43 @@ impl TestApp {
             http: http_client(),
             state,
             db,
+            paper,
             _stop: stop,
         }
+    }
+
+    pub fn paper(&self) -> &humbex_paper_exchange::RunningPaperExchange {
+        self.paper.as_ref().expect("spawned with paper_exchange: true")
+    }
+
+    /// An account on the paper exchange, created directly through its control API (as a user's
+    /// key on Bybit would be made on Bybit's site), with `extra` fields such as permissions.
+    pub async fn paper_account(&self, api_key: &str, api_secret: &str, extra: Value) {
+        let mut body = json!({ "api_key": api_key, "api_secret": api_secret });
+        if let (Some(map), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            for (k, v) in extra {
+                map.insert(k.clone(), v.clone());
+            }
+        }
+        let resp = self
+            .http
+            .post(format!("{}/paper/accounts", self.paper().base_url()))
+            .json(&body)
+            .send()
+            .await
+            .expect("paper control request");
+        let (status, answer) = read(resp).await;
+        assert_eq!(status, 201, "{answer}");
+    }
+
+    /// POST /admin/users/{user}/api-keys.
+    pub async fn add_key(&self, user: &str, api_key: &str, api_secret: &str) -> (u16, Value) {
+        self.admin(
+            reqwest::Method::POST,
+            &format!("/admin/users/{user}/api-keys"),
+            Some(json!({ "api_key": api_key, "api_secret": api_secret })),
+        )
+        .await
     }
 
     pub fn url(&self, path: &str) -> String {

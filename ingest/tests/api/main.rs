@@ -1,6 +1,7 @@
 //! Ingest over real HTTP and a real PostgreSQL: every test gets its own fresh database.
 
 mod admin;
+mod api_keys;
 mod bad_input;
 mod harness;
 mod listen_notify;
