@@ -97,6 +97,7 @@ impl Executor {
         // keep a dead executor's leases alive.
         let _listener = AbortOnDrop(tokio::spawn(wakeup::run(pg, settings.poll_interval, wake_tx)));
         let _renewer = AbortOnDrop(tokio::spawn(renew_leases(ctx.clone(), settings.lease)));
+        let _streams = AbortOnDrop(tokio::spawn(open_streams(ctx.clone())));
         let permits = Arc::new(Semaphore::new(settings.concurrency));
         let mut in_flight = JoinSet::new();
         tracing::info!(executor_id = %settings.executor_id, "executor running");
@@ -174,6 +175,39 @@ async fn claim_and_spawn(
             return Ok(());
         }
     }
+}
+
+/// Open the private stream of every account that can trade now, so no order waits for one; keys
+/// added later get theirs before their first order.
+async fn open_streams(ctx: Arc<Context>) {
+    let rows = match ctx.pool.get().await {
+        Ok(client) => client
+            .query(
+                "SELECT k.id, k.user_id, k.api_key_enc, k.api_secret_enc FROM api_keys k \
+                 JOIN subscriptions s ON s.user_id = k.user_id \
+                 WHERE k.revoked_at IS NULL AND k.unusable_at IS NULL AND s.status = 'active' \
+                   AND (s.expires_at IS NULL OR s.expires_at > now())",
+                &[],
+            )
+            .await
+            .unwrap_or_default(),
+        Err(e) => {
+            tracing::warn!(error = ?e, "cannot list accounts to open their streams");
+            return;
+        }
+    };
+    let opens = rows.iter().filter_map(|r| {
+        let (id, user) = (r.get(0), r.get(1));
+        let credentials = ctx.keys.credentials(id, user, r.get(2), r.get(3)).ok()?;
+        let ctx = ctx.clone();
+        Some(async move {
+            if let Err(e) = ctx.confirmer.ensure_account(id, credentials).await {
+                tracing::warn!(api_key_id = %id, error = %e, "private stream not open yet");
+            }
+        })
+    });
+    futures_util::future::join_all(opens).await;
+    tracing::info!(accounts = rows.len(), "private streams opened");
 }
 
 async fn renew_leases(ctx: Arc<Context>, lease: Duration) {
