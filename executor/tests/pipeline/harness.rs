@@ -122,6 +122,23 @@ impl Pipeline {
     /// A user with an active subscription and a paper account of `balance` USDT; returns
     /// (user id, webhook token, api key).
     pub async fn trader(&self, email: &str, subscription: Value, balance: &str) -> (String, String, String) {
+        self.trader_in_mode(
+            email,
+            subscription,
+            balance,
+            humbex_paper_exchange::PositionMode::OneWay,
+        )
+        .await
+    }
+
+    /// As [`Pipeline::trader`], with the paper account in the given position mode.
+    pub async fn trader_in_mode(
+        &self,
+        email: &str,
+        subscription: Value,
+        balance: &str,
+        mode: humbex_paper_exchange::PositionMode,
+    ) -> (String, String, String) {
         let user = self
             .admin(reqwest::Method::POST, "/admin/users", json!({ "email": email }))
             .await;
@@ -140,11 +157,14 @@ impl Pipeline {
         let api_secret = format!("S{}", uuid::Uuid::new_v4().simple());
         self.paper
             .exchange()
-            .create_account(AccountSpec::new(
-                api_key.clone(),
-                api_secret.clone(),
-                balance.parse::<Decimal>().unwrap(),
-            ))
+            .create_account(AccountSpec {
+                position_mode: mode,
+                ..AccountSpec::new(
+                    api_key.clone(),
+                    api_secret.clone(),
+                    balance.parse::<Decimal>().unwrap(),
+                )
+            })
             .expect("paper account");
         self.admin(
             reqwest::Method::POST,

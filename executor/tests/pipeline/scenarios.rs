@@ -341,3 +341,28 @@ async fn two_executors_and_a_killed_one_never_duplicate() {
     let orders = p.exchange_orders(&key);
     assert_eq!(orders.len(), 30, "exactly one order per signal");
 }
+
+#[tokio::test]
+async fn a_hedge_mode_account_is_refused_with_the_reason() {
+    let p = Pipeline::start(1).await;
+    let (_, token, key) = p
+        .trader_in_mode(
+            "hedge@example.com",
+            json!({}),
+            "10000",
+            humbex_paper_exchange::PositionMode::Hedge,
+        )
+        .await;
+    let s = p
+        .signal(&token, json!({ "action": "buy", "quantity": "1" }))
+        .await;
+    assert_eq!(p.settled(&s).await, "done");
+    let rows = p.orders_of(&s).await;
+    assert_eq!(rows[0].1, "rejected", "{rows:?}");
+    let reason = rows[0].3.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains("position idx"),
+        "the refusal should say why: {reason}"
+    );
+    assert!(p.exchange_orders(&key).is_empty());
+}
