@@ -12,6 +12,7 @@ use deadpool_postgres::Object;
 use humbex_shared::domain::{SignalSource, signal_status};
 use humbex_shared::token::TokenKind;
 use rust_decimal::Decimal;
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 /// Who a token belongs to.
@@ -238,24 +239,11 @@ pub async fn insert_signal(
     // only reached under a race with another retirement, and then it settles.
     for _ in 0..3 {
         let id = Uuid::now_v7();
+        let source = signal.source.as_str();
         let rows = client
             .query(
                 &insert,
-                &[
-                    &id,
-                    &signal.source.as_str(),
-                    &user_id,
-                    &strategy_id,
-                    &signal.action,
-                    &signal.symbol,
-                    &signal.quantity,
-                    &signal.client_id,
-                    &signal.price,
-                    &signal.signal_time,
-                    &signal.comment,
-                    &signal.raw_body,
-                    &key,
-                ],
+                &row_values(&id, &source, &user_id, &strategy_id, signal, &key),
             )
             .await?;
         if let Some(row) = rows.first() {
@@ -308,30 +296,38 @@ pub async fn insert_rejected(
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .await?;
-    client
-        .execute(
-            &stmt,
-            &[
-                &id,
-                &signal.source.as_str(),
-                &user_id,
-                &strategy_id,
-                &signal.action,
-                &signal.symbol,
-                &signal.quantity,
-                &signal.client_id,
-                &signal.price,
-                &signal.signal_time,
-                &signal.comment,
-                &signal.raw_body,
-                &key,
-                &signal_status::REJECTED,
-                &reason,
-            ],
-        )
-        .await?;
+    let source = signal.source.as_str();
+    let mut values = row_values(&id, &source, &user_id, &strategy_id, signal, &key).to_vec();
+    values.extend([&signal_status::REJECTED as &(dyn ToSql + Sync), &reason]);
+    client.execute(&stmt, &values).await?;
     tracing::Span::current().record("signal_id", tracing::field::display(id));
     Ok(id)
+}
+
+/// The thirteen values both signal inserts share, in their column order ($1 … $13).
+fn row_values<'a>(
+    id: &'a Uuid,
+    source: &'a &'static str,
+    user_id: &'a Option<Uuid>,
+    strategy_id: &'a Option<Uuid>,
+    signal: &'a NewSignal<'_>,
+    key: &'a String,
+) -> [&'a (dyn ToSql + Sync); 13] {
+    [
+        id,
+        source,
+        user_id,
+        strategy_id,
+        &signal.action,
+        &signal.symbol,
+        &signal.quantity,
+        &signal.client_id,
+        &signal.price,
+        &signal.signal_time,
+        &signal.comment,
+        &signal.raw_body,
+        key,
+    ]
 }
 
 fn owner_columns(owner: Owner) -> (Option<Uuid>, Option<Uuid>) {
