@@ -12,6 +12,7 @@ pub struct LocalPostgres {
     bindir: PathBuf,
     data_dir: PathBuf,
     run_as: Option<String>,
+    log: PathBuf,
 }
 
 /// Where initdb and pg_ctl live: PATH, then `pg_config --bindir`, then /usr/lib/postgresql/*/bin
@@ -80,6 +81,7 @@ impl LocalPostgres {
             bindir,
             data_dir,
             run_as,
+            log: state_dir.join("pg.log"),
         };
         if let Some(user) = &pg.run_as {
             // The postgres user must own its directories and be able to reach them.
@@ -155,6 +157,18 @@ impl LocalPostgres {
             );
         }
         Ok(())
+    }
+
+    /// Restart the cluster (fast: sessions are ended, data is safe), as an operator's
+    /// `pg_ctl restart` would; the fault-injection suite uses it under load.
+    pub fn restart(&self) -> anyhow::Result<()> {
+        let data = self.data_dir.display().to_string();
+        // With -l the server's output goes to the log, not to a pipe we would wait on forever.
+        let log = self.log.display().to_string();
+        self.run(
+            "pg_ctl",
+            &["-D", &data, "-l", &log, "-m", "fast", "-w", "-t", "30", "restart"],
+        )
     }
 
     /// Stop the cluster (fast shutdown: sessions are ended, data is safe).

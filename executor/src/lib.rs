@@ -4,6 +4,7 @@
 
 pub mod claim;
 pub mod confirm;
+pub mod failpoint;
 pub mod instruments;
 pub mod keys;
 pub mod orders;
@@ -48,7 +49,10 @@ impl ExecutorSettings {
                 &uuid::Uuid::new_v4().simple().to_string()[..8]
             ),
             poll_interval,
-            lease: Duration::from_secs(30),
+            // Short enough that a dead executor's signals move on within seconds; a live one
+            // renews every third of it. Even a wrongly expired lease cannot double an order: the
+            // order rows and their orderLinkIds are fixed, so a second try is found, not re-sent.
+            lease: Duration::from_secs(10),
             concurrency: 64,
             symbols,
         }

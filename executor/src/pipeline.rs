@@ -34,6 +34,7 @@ pub struct Context {
 /// Process one claimed signal. Errors leave the claim to expire, so another pass retries it.
 #[tracing::instrument(skip_all, fields(signal_id = %signal.id, attempt = signal.attempts))]
 pub async fn process(ctx: Arc<Context>, signal: ClaimedSignal) -> anyhow::Result<()> {
+    crate::failpoint::hit(crate::failpoint::AFTER_CLAIM);
     let client = ctx.pool.get().await?;
     let action =
         Action::parse(&signal.action).ok_or_else(|| anyhow::anyhow!("unknown action {}", signal.action))?;
@@ -205,7 +206,9 @@ async fn send_one(ctx: &Context, order: orders::PendingOrder) -> anyhow::Result<
     {
         tracing::warn!(api_key_id = %order.api_key_id, error = %e, "private stream not ready; relying on reconciliation");
     }
+    crate::failpoint::hit(crate::failpoint::BEFORE_POST);
     let submission = submit::submit(&ctx.rest, &ctx.pacer, &credentials, &order).await;
+    crate::failpoint::hit(crate::failpoint::AFTER_ANSWER);
     let client = ctx.pool.get().await?;
     if let Some(reason) = &submission.key_unusable {
         orders::mark_key_unusable(&client, order.api_key_id, reason).await?;

@@ -1,0 +1,204 @@
+//! The system under test as separate processes: a private PostgreSQL cluster (so restarting it
+//! disturbs nothing else), `humbex paper-exchange`, `humbex ingest` and any number of
+//! `humbex executor`s, each started, killed with SIGKILL and restarted like in production.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use humbex::local_postgres::LocalPostgres;
+use tokio::process::{Child, Command};
+
+pub const SECRET: &str = "reliability-tradingview-secret-0123";
+pub const ADMIN: &str = "reliability-admin-token-0123456789";
+const ENCRYPTION_KEY: &str = "3131313131313131313131313131313131313131313131313131313131313131";
+
+/// How long executors wait between sweeps in the suite (a lost NOTIFY costs at most this).
+pub const POLL_INTERVAL_SECS: f64 = 1.0;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The humbex binary next to this one (build both: `cargo build --bin humbex -p humbex-reliability`).
+fn humbex_binary() -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe()?;
+    let path = me.with_file_name("humbex");
+    anyhow::ensure!(
+        path.is_file(),
+        "{} not found: build it with `cargo build --bin humbex`",
+        path.display()
+    );
+    Ok(path)
+}
+
+pub struct Cluster {
+    pub pg: LocalPostgres,
+    pub pg_port: u16,
+    pub paper_port: u16,
+    pub ingest_port: u16,
+    binary: PathBuf,
+    state_dir: PathBuf,
+    paper: Option<Child>,
+    ingest: Option<Child>,
+    pub executors: Vec<Option<Child>>,
+}
+
+impl Cluster {
+    /// A fresh private PostgreSQL, migrated, with the paper exchange and ingest running.
+    pub async fn start(work_dir: &Path) -> anyhow::Result<Cluster> {
+        let binary = humbex_binary()?;
+        let state_dir = work_dir.to_path_buf();
+        std::fs::create_dir_all(&state_dir)?;
+        let pg_port = free_port();
+        let dir = state_dir.clone();
+        let pg = tokio::task::spawn_blocking(move || LocalPostgres::start(&dir, pg_port)).await??;
+        let mut cluster = Cluster {
+            pg,
+            pg_port,
+            paper_port: free_port(),
+            ingest_port: free_port(),
+            binary,
+            state_dir,
+            paper: None,
+            ingest: None,
+            executors: Vec::new(),
+        };
+        let status = cluster.command(&["migrate"]).status().await?;
+        anyhow::ensure!(status.success(), "humbex migrate failed");
+        cluster.paper = Some(cluster.command(&["paper-exchange"]).spawn()?);
+        cluster
+            .wait_http(&format!("{}/v5/market/time", cluster.paper_url()))
+            .await?;
+        cluster.ingest = Some(cluster.command(&["ingest"]).spawn()?);
+        cluster
+            .wait_http(&format!("{}/health", cluster.ingest_url()))
+            .await?;
+        Ok(cluster)
+    }
+
+    pub fn database_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/humbex", self.pg_port)
+    }
+
+    pub fn paper_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.paper_port)
+    }
+
+    pub fn ingest_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ingest_port)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.binary);
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", self.database_url())
+            .env("BACKEND_HOST", "127.0.0.1")
+            .env("BACKEND_PORT", self.ingest_port.to_string())
+            .env("TRADINGVIEW_SECRET", SECRET)
+            .env("ENCRYPTION_KEY_HEX", ENCRYPTION_KEY)
+            .env("ADMIN_TOKEN", ADMIN)
+            .env("BYBIT_ENV", "paper")
+            .env("PAPER_HOST", "127.0.0.1")
+            .env("PAPER_PORT", self.paper_port.to_string())
+            .env("PAPER_ORDER_RATE_LIMIT", "50")
+            .env("WORKER_POLL_INTERVAL", POLL_INTERVAL_SECS.to_string())
+            .env("LOG_FORMAT", "json")
+            .env(
+                "RUST_LOG",
+                std::env::var("RELIABILITY_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .current_dir(&self.state_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .kill_on_drop(true);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.state_dir.join(format!("{}.log", args[0])));
+        match log {
+            Ok(file) => cmd.stderr(file),
+            Err(_) => cmd.stderr(Stdio::null()),
+        };
+        cmd
+    }
+
+    async fn wait_http(&self, url: &str) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let http = reqwest::Client::new();
+        while Instant::now() < deadline {
+            if http.get(url).send().await.is_ok_and(|r| r.status().is_success()) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anyhow::bail!("{url} did not answer within 30 s")
+    }
+
+    /// Start one more executor, optionally armed with a failpoint; returns its index.
+    pub fn start_executor(&mut self, failpoint: Option<&str>) -> anyhow::Result<usize> {
+        let mut cmd = self.command(&["executor"]);
+        if let Some(name) = failpoint {
+            cmd.env("HUMBEX_FAILPOINT", name);
+        }
+        self.executors.push(Some(cmd.spawn()?));
+        Ok(self.executors.len() - 1)
+    }
+
+    /// SIGKILL an executor (no chance to clean up), and wait until it is gone.
+    pub async fn kill_executor(&mut self, index: usize) {
+        if let Some(mut child) = self.executors[index].take() {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+    }
+
+    /// Wait for an armed executor to hit its failpoint and die.
+    pub async fn wait_executor_exit(&mut self, index: usize, limit: Duration) -> bool {
+        let Some(child) = self.executors[index].as_mut() else {
+            return true;
+        };
+        let exited = tokio::time::timeout(limit, child.wait()).await.is_ok();
+        if exited {
+            self.executors[index] = None;
+        }
+        exited
+    }
+
+    pub async fn kill_all_executors(&mut self) {
+        for i in 0..self.executors.len() {
+            self.kill_executor(i).await;
+        }
+    }
+
+    /// A direct connection to the private database.
+    pub async fn db(&self) -> anyhow::Result<tokio_postgres::Client> {
+        let pg: tokio_postgres::Config = self.database_url().parse()?;
+        Ok(humbex_shared_connect(&pg).await?)
+    }
+
+    pub async fn stop(mut self) {
+        self.kill_all_executors().await;
+        for child in [self.ingest.take(), self.paper.take()].into_iter().flatten() {
+            let mut child = child;
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+        self.pg.stop();
+    }
+}
+
+async fn humbex_shared_connect(
+    pg: &tokio_postgres::Config,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, connection) = pg.connect(tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
