@@ -23,13 +23,13 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// The humbex binary next to this one (build both: `cargo build --bin humbex -p humbex-reliability`).
+/// The humbex binary next to this one (build both: `cargo build -p humbex -p humbex-reliability`).
 fn humbex_binary() -> anyhow::Result<PathBuf> {
     let me = std::env::current_exe()?;
     let path = me.with_file_name("humbex");
     anyhow::ensure!(
         path.is_file(),
-        "{} not found: build it with `cargo build --bin humbex`",
+        "{} not found: build it with `cargo build -p humbex -p humbex-reliability`",
         path.display()
     );
     Ok(path)

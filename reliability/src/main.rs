@@ -2,7 +2,7 @@
 //! separate processes (paper exchange, ingest, executors) on a private PostgreSQL, injects faults
 //! while signals flow, and counts against the paper exchange's own record of orders.
 //!
-//! Build and run: `cargo build --release --bin humbex -p humbex-reliability &&
+//! Build and run: `cargo build --release -p humbex -p humbex-reliability &&
 //! target/release/humbex-reliability` (CI: `--quick`).
 
 mod cluster;
