@@ -66,18 +66,24 @@ pub async fn claim(
         .collect())
 }
 
-/// Extend every lease `executor` holds. Returns how many it still holds.
-#[tracing::instrument(skip(client))]
+/// Extend the leases of the signals this executor is working on right now. Only those: a claim
+/// whose task ended without finishing it (its last write failed, say) must be left to expire, so
+/// that a sweep claims it again instead of it staying `processing` forever.
+#[tracing::instrument(skip(client, signals), fields(signals = signals.len()))]
 pub async fn renew(
     client: &impl GenericClient,
     executor: &str,
+    signals: &[Uuid],
     lease: Duration,
 ) -> Result<u64, tokio_postgres::Error> {
+    if signals.is_empty() {
+        return Ok(0);
+    }
     client
         .execute(
-            "UPDATE signals SET claimed_until = now() + make_interval(secs => $2) \
-             WHERE claimed_by = $1 AND status = 'processing'",
-            &[&executor, &lease.as_secs_f64()],
+            "UPDATE signals SET claimed_until = now() + make_interval(secs => $3) \
+             WHERE id = ANY($2) AND claimed_by = $1 AND status = 'processing'",
+            &[&executor, &signals, &lease.as_secs_f64()],
         )
         .await
 }

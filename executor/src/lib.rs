@@ -78,6 +78,7 @@ impl Executor {
     ) -> Self {
         let ctx = Context {
             executor_id: settings.executor_id.clone(),
+            in_flight: Default::default(),
             confirmer: confirm::Confirmer::new(pool.clone(), rest.clone(), private_ws_url),
             pool,
             keys: keys::KeyCache::new(keyring),
@@ -139,6 +140,17 @@ impl Executor {
     }
 }
 
+/// While alive, the signal's lease is renewed; dropped, it is left to expire.
+struct WorkingOn(Arc<Context>, uuid::Uuid);
+
+impl Drop for WorkingOn {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.0.in_flight.lock() {
+            set.remove(&self.1);
+        }
+    }
+}
+
 /// Aborts the task when dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -167,8 +179,11 @@ async fn claim_and_spawn(
         for signal in claimed {
             let permit = permits.clone().acquire_owned().await?;
             let ctx = ctx.clone();
+            ctx.in_flight.lock().expect("in-flight lock").insert(signal.id);
             in_flight.spawn(async move {
                 let id = signal.id;
+                // Removed from the renewal set however the task ends, even by a panic.
+                let _working = WorkingOn(ctx.clone(), id);
                 if let Err(e) = pipeline::process(ctx, signal).await {
                     tracing::warn!(signal_id = %id, error = ?e, "signal not finished; its lease will expire and it is retried");
                 }
@@ -220,7 +235,14 @@ async fn renew_leases(ctx: Arc<Context>, lease: Duration) {
         every.tick().await;
         match ctx.pool.get().await {
             Ok(client) => {
-                if let Err(e) = claim::renew(&client, &ctx.executor_id, lease).await {
+                let working: Vec<uuid::Uuid> = ctx
+                    .in_flight
+                    .lock()
+                    .expect("in-flight lock")
+                    .iter()
+                    .copied()
+                    .collect();
+                if let Err(e) = claim::renew(&client, &ctx.executor_id, &working, lease).await {
                     tracing::warn!(error = ?e, "renewing leases failed");
                 }
             }

@@ -22,6 +22,8 @@ const UNSETTLED_RETRY: Duration = Duration::from_secs(5);
 /// Everything the pipeline shares across signals; built once per executor.
 pub struct Context {
     pub executor_id: String,
+    /// Signals a task is working on now: the only leases that are renewed.
+    pub in_flight: std::sync::Mutex<std::collections::HashSet<uuid::Uuid>>,
     /// Keeps every account's private stream open and the order rows true to the exchange.
     pub confirmer: crate::confirm::Confirmer,
     pub pool: Pool,
