@@ -200,6 +200,7 @@ pub async fn witness(
     let started = Instant::now();
     let db = cluster.db().await?;
     let ids: Vec<uuid::Uuid> = sent.accepted.iter().filter_map(|s| s.parse().ok()).collect();
+    let mut still_open = 0;
     loop {
         let row = db
             .query_one(
@@ -210,7 +211,8 @@ pub async fn witness(
             )
             .await?;
         let (open_signals, open_orders): (i64, i64) = (row.get(0), row.get(1));
-        if (open_signals == 0 && open_orders == 0) || started.elapsed() > limit {
+        still_open = (open_signals + open_orders) as usize;
+        if still_open == 0 || started.elapsed() > limit {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -262,6 +264,15 @@ pub async fn witness(
         }
     }
     let expected = ids.len() * traders.api_keys.len();
+    // Anything still open at the limit is unconfirmed, whatever the exchange holds.
+    let note = if still_open > 0 {
+        format!(
+            "{note}; {still_open} signals/orders still open after {:.0} s",
+            limit.as_secs_f64()
+        )
+    } else {
+        note
+    };
     Ok(Verdict {
         scenario: scenario.to_owned(),
         signals: ids.len(),
@@ -269,7 +280,7 @@ pub async fn witness(
         at_exchange,
         duplicates,
         lost: expected.saturating_sub(pairs.len()),
-        unconfirmed,
+        unconfirmed: unconfirmed + still_open,
         settle_secs,
         note,
     })
