@@ -200,8 +200,7 @@ pub async fn witness(
     let started = Instant::now();
     let db = cluster.db().await?;
     let ids: Vec<uuid::Uuid> = sent.accepted.iter().filter_map(|s| s.parse().ok()).collect();
-    let mut still_open = 0;
-    loop {
+    let still_open = loop {
         let row = db
             .query_one(
                 "SELECT \
@@ -211,12 +210,12 @@ pub async fn witness(
             )
             .await?;
         let (open_signals, open_orders): (i64, i64) = (row.get(0), row.get(1));
-        still_open = (open_signals + open_orders) as usize;
-        if still_open == 0 || started.elapsed() > limit {
-            break;
+        let open = (open_signals + open_orders) as usize;
+        if open == 0 || started.elapsed() > limit {
+            break open;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    };
     let settle_secs = started.elapsed().as_secs_f64();
 
     // Our rows: order_link_id → (signal, user, status).
