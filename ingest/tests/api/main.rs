@@ -5,4 +5,5 @@ mod api_keys;
 mod bad_input;
 mod harness;
 mod listen_notify;
+mod rate_limits;
 mod webhook;
