@@ -1,4 +1,4 @@
-//! `humbex <command>`: up (the default), migrate, ingest, openapi. Every option also reads its
+//! `humbex <command>`: up (the default), migrate, ingest, executor, keys rewrap, openapi. Every option also reads its
 //! environment variable; a bad value stops start-up with one line naming the variable.
 
 use std::collections::BTreeMap;
@@ -49,10 +49,29 @@ pub enum Command {
     Ingest(ServiceArgs),
     /// Run the executor: LISTEN, claim signals, place orders on Bybit (or the paper exchange).
     Executor(ServiceArgs),
+    /// Encryption-key maintenance (see the README's key rotation runbook).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Print the OpenAPI document (openapi.json is exactly this output).
     Openapi,
     /// Run the local paper exchange (Bybit V5 REST and private WebSocket, in memory).
     PaperExchange(humbex_paper_exchange::PaperExchangeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Re-encrypt every stored API key not on the primary key (ENCRYPTION_PRIMARY_KEY_ID, else the
+    /// highest id in ENCRYPTION_KEYS); idempotent and safe to run while the services run.
+    Rewrap(RewrapArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RewrapArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Rows re-encrypted per transaction.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(i64).range(1..=100_000))]
+    pub batch_size: i64,
 }
 
 /// Names the secrets file may supply (paper mode only).
@@ -122,6 +141,7 @@ pub fn main() -> ExitCode {
             Some(Command::Migrate(args)) => migrate(&args).await,
             Some(Command::Ingest(args)) => ingest(&args).await,
             Some(Command::Executor(args)) => executor(&args).await,
+            Some(Command::Keys(KeysCommand::Rewrap(args))) => rewrap(&args).await,
             Some(Command::PaperExchange(args)) => humbex_paper_exchange::run_cli(args).await,
             Some(Command::Openapi) => unreachable!("handled above"),
         }
@@ -149,6 +169,42 @@ async fn migrate(args: &DatabaseArgs) -> anyhow::Result<()> {
     humbex_shared::db::ensure_database(&url).await?;
     let applied = humbex_shared::db::migrate(&url).await?;
     tracing::info!(applied, database = %url.redacted(), "migrations applied");
+    Ok(())
+}
+
+/// `humbex keys rewrap`: move every api_keys row onto the primary key and print what moved. Exits
+/// non-zero while any row is left on another key, so a script never removes a key still in use.
+async fn rewrap(args: &RewrapArgs) -> anyhow::Result<()> {
+    let service = ServiceArgs {
+        database_url: args.database.database_url.clone(),
+        ..ServiceArgs::default()
+    };
+    let (config, _) = service.config()?;
+    let mut client = humbex_shared::db::connect(&config.database_url.pg_config()).await?;
+    let report =
+        humbex_shared::rewrap::rewrap_api_keys(&mut client, &config.keyring, args.batch_size).await?;
+    let primary = config.keyring.primary_key_id();
+    println!(
+        "rewrap: {} row(s) moved to key {primary}; {} already on it; {} failed",
+        report.moved,
+        report.already_primary,
+        report.failed.len()
+    );
+    for failure in &report.failed {
+        println!(
+            "rewrap: api key {} (enc_key_id {}): {}",
+            failure.api_key_id, failure.enc_key_id, failure.error
+        );
+    }
+    for (key_id, rows) in humbex_shared::rewrap::rows_per_key(&client).await? {
+        println!("rows under key {key_id}: {rows}");
+    }
+    if !report.failed.is_empty() {
+        anyhow::bail!(
+            "{} row(s) could not be re-encrypted; keep their keys",
+            report.failed.len()
+        );
+    }
     Ok(())
 }
 

@@ -179,9 +179,13 @@ async fn restore_paper_accounts(
             .keyring
             .open_string(cell(KEY_COLUMN), row.get(2))
             .and_then(|key| Ok((key, state.keyring.open_string(cell(SECRET_COLUMN), row.get(3))?)));
-        let Ok((key, secret)) = opened else {
-            tracing::warn!(api_key_id = %row_id, "a stored API key cannot be opened; not registered on the paper exchange");
-            continue;
+        let (key, secret) = match opened {
+            Ok(pair) => pair,
+            Err(e) => {
+                // CryptoError names the key id and the fix, never the plaintext or key bytes.
+                tracing::warn!(api_key_id = %row_id, error = %e, "a stored API key cannot be opened; not registered on the paper exchange");
+                continue;
+            }
         };
         let spec =
             humbex_paper_exchange::AccountSpec::new(key.expose_secret(), secret.expose_secret(), balance);

@@ -22,6 +22,10 @@ pub async fn run(levels: &[usize], step: Duration) -> anyhow::Result<Vec<Row>> {
         "TRADINGVIEW_SECRET" => Some(SECRET.into()),
         "ENCRYPTION_KEY_HEX" => Some("11".repeat(32)),
         "ADMIN_TOKEN" => Some("bench-admin-token-0123456789".into()),
+        // A benchmark is one trader sending thousands of signals a minute: lift the business limits.
+        "RATE_LIMIT_SIGNALS_PER_MINUTE"
+        | "RATE_LIMIT_TOKEN_REQUESTS_PER_MINUTE"
+        | "RATE_LIMIT_AUTH_FAILURES_PER_MINUTE" => Some("1000000".into()),
         _ => None,
     };
     let config = Config::from_lookup(&vars)?;

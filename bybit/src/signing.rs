@@ -13,7 +13,7 @@ type HmacSha256 = Hmac<Sha256>;
 ///
 /// The HMAC key schedule is computed once here and cloned per signature, so signing on the hot path
 /// does no key setup. The keyed HMAC state is as sensitive as the secret, so neither is ever
-/// printed: `Debug` shows only the API key.
+/// printed: `Debug` shows only the API key, masked (a full key in a log is half a credential).
 #[derive(Clone)]
 pub struct Credentials {
     api_key: String,
@@ -60,10 +60,21 @@ impl Credentials {
     }
 }
 
+/// The API key as Debug shows it: enough to recognise, too little to use (first and last 3).
+fn masked(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    if chars.len() <= 8 {
+        return "****".into();
+    }
+    let head: String = chars[..3].iter().collect();
+    let tail: String = chars[chars.len() - 3..].iter().collect();
+    format!("{head}****{tail}")
+}
+
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Credentials")
-            .field("api_key", &self.api_key)
+            .field("api_key", &masked(&self.api_key))
             .field("secret", &"<redacted>")
             .finish()
     }
@@ -147,7 +158,10 @@ mod tests {
     #[test]
     fn debug_never_shows_the_secret() {
         let shown = format!("{:?}", creds());
-        assert!(shown.contains(KEY));
+        assert!(
+            !shown.contains(KEY),
+            "the full API key is not shown either: {shown}"
+        );
         assert!(!shown.contains(SECRET));
         assert!(shown.contains("<redacted>"));
     }

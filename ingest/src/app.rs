@@ -81,9 +81,10 @@ impl Application {
             .data(self.state.clone());
         let cors =
             (!self.cors_origins.is_empty()).then(|| Cors::new().allow_origins(self.cors_origins.clone()));
-        let app = app
-            .with_if(cors.is_some(), cors.unwrap_or_default())
-            .around(move |ep, req| around(ep, routes.clone(), req));
+        let app = app.with_if(cors.is_some(), cors.unwrap_or_default()).around({
+            let state = self.state.clone();
+            move |ep, req| around(ep, routes.clone(), state.clone(), req)
+        });
         tracing::info!(addr = %self.addr, "ingest listening");
         Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(5)))

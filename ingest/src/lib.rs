@@ -6,6 +6,7 @@ pub mod api;
 pub mod app;
 pub mod error;
 pub mod middleware;
+pub mod rate_limit;
 pub mod state;
 pub mod webhook;
 

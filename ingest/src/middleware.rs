@@ -1,5 +1,6 @@
 //! Cross-cutting HTTP behaviour: one log line per request, security headers, the JSON error
-//! envelope for framework errors, and `Allow` on 405 answers.
+//! envelope for framework errors, `Allow` on 405 answers, and the per-address limit on failed
+//! authentications (every 401 counts; an address over budget gets 429 before any route runs).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -7,6 +8,8 @@ use std::time::Instant;
 use poem::http::{HeaderValue, Method, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use tracing::Instrument;
+
+use crate::state::AppState;
 
 /// Content-Security-Policy for JSON responses: nothing may load, nothing may frame.
 const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
@@ -58,6 +61,7 @@ impl RouteTable {
 pub async fn around<E: Endpoint>(
     next: Arc<E>,
     routes: Arc<RouteTable>,
+    state: Arc<AppState>,
     req: Request,
 ) -> poem::Result<Response> {
     let started = Instant::now();
@@ -66,12 +70,31 @@ pub async fn around<E: Endpoint>(
     let span =
         tracing::info_span!("request", method = %method, path = %path, signal_id = tracing::field::Empty);
     let is_docs = path == "/docs" || path.starts_with("/docs/");
-    let mut response = match next.call(req).instrument(span.clone()).await {
-        Ok(resp) => resp.into_response(),
-        Err(err) if err.is_from_response() => err.into_response(),
-        Err(err) => crate::error::framework_error_to_json(err).await,
+    let source = crate::webhook::client_ip(&req, &state.ip_policy.trusted_proxies)
+        .filter(|ip| !state.auth_limit_exempt.contains(ip));
+    let blocked = source.and_then(|ip| state.rate_limits.auth_failures.exhausted(&ip));
+    let mut response = if let Some(wait) = blocked {
+        span.in_scope(
+            || tracing::info!(source = ?source, "too many failed authentications from this address"),
+        );
+        rate_limited(
+            wait,
+            "too many failed authentications from this address; retry after the Retry-After delay",
+        )
+    } else {
+        match next.call(req).instrument(span.clone()).await {
+            Ok(resp) => resp.into_response(),
+            Err(err) if err.is_from_response() => err.into_response(),
+            Err(err) => crate::error::framework_error_to_json(err).await,
+        }
     };
     let status = response.status();
+    if status == StatusCode::UNAUTHORIZED
+        && let Some(ip) = source
+    {
+        // The answer is already 401; the exhausted budget shows on the address's next request.
+        let _ = state.rate_limits.auth_failures.take(&ip);
+    }
     if status == StatusCode::METHOD_NOT_ALLOWED
         && let Some(allow) = routes.allowed(&path)
         && let Ok(value) = HeaderValue::from_str(&allow)
@@ -103,6 +126,15 @@ pub async fn around<E: Endpoint>(
         }
     });
     Ok(response)
+}
+
+/// A 429 with `Retry-After` and the JSON error envelope.
+pub fn rate_limited(wait: std::time::Duration, message: &str) -> Response {
+    let seconds = crate::rate_limit::retry_after_secs(wait);
+    poem::web::Json(serde_json::json!({ "error": "rate_limited", "message": message }))
+        .with_status(StatusCode::TOO_MANY_REQUESTS)
+        .with_header(header::RETRY_AFTER, seconds)
+        .into_response()
 }
 
 #[cfg(test)]

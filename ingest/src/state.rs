@@ -1,6 +1,7 @@
 //! What every handler shares: the pool and the checked configuration it needs.
 
 use std::collections::HashSet;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use humbex_shared::crypto::Keyring;
 use humbex_shared::domain::Symbol;
 
 use crate::admin::key_check::KeyChecker;
+use crate::rate_limit::RateLimiters;
 
 pub struct AppState {
     pub pool: Pool,
@@ -22,6 +24,12 @@ pub struct AppState {
     pub ip_policy: IpPolicy,
     /// Asks Bybit (or the paper exchange) about submitted API keys, over one shared client.
     pub key_checker: KeyChecker,
+    /// Per-process 429 budgets (failed auth per address, requests per token, signals per owner).
+    pub rate_limits: RateLimiters,
+    /// Addresses never blocked for failed authentications: TradingView's published senders (and
+    /// TRADINGVIEW_IP_ALLOWLIST), which carry every user's alerts, so one user's broken token must
+    /// not stop everyone's. Their per-token and per-owner limits still apply.
+    pub auth_limit_exempt: HashSet<IpAddr>,
     /// Injected clock for the anti-replay windows (tests move it; production reads the system).
     pub clock: Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>,
 }
@@ -30,6 +38,11 @@ impl AppState {
     pub fn new(config: Config, pool: Pool) -> anyhow::Result<Self> {
         use secrecy::ExposeSecret;
         let key_checker = KeyChecker::new(&config)?;
+        let auth_limit_exempt = humbex_shared::config::TRADINGVIEW_IPS
+            .iter()
+            .filter_map(|ip| ip.parse().ok())
+            .chain(config.ip_policy.allowlist.iter().flatten().copied())
+            .collect();
         Ok(AppState {
             pool,
             admin_token_digest: humbex_shared::token::digest(config.admin_token.expose_secret()),
@@ -39,6 +52,8 @@ impl AppState {
             dedupe_window: config.dedupe_window,
             ip_policy: config.ip_policy,
             key_checker,
+            rate_limits: RateLimiters::new(config.rate_limits),
+            auth_limit_exempt,
             clock: Arc::new(chrono::Utc::now),
         })
     }

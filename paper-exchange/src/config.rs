@@ -80,7 +80,7 @@ pub fn default_permissions() -> Permissions {
     p
 }
 
-/// One API key and its account. Debug redacts the secret.
+/// One API key and its account. Debug redacts the secret and masks the key.
 #[derive(Clone)]
 pub struct AccountSpec {
     pub api_key: String,
@@ -127,10 +127,21 @@ impl AccountSpec {
     }
 }
 
+/// The API key as Debug shows it: enough to recognise, too little to use (first and last 3).
+fn masked(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    if chars.len() <= 8 {
+        return "****".into();
+    }
+    let head: String = chars[..3].iter().collect();
+    let tail: String = chars[chars.len() - 3..].iter().collect();
+    format!("{head}****{tail}")
+}
+
 impl fmt::Debug for AccountSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AccountSpec")
-            .field("api_key", &self.api_key)
+            .field("api_key", &masked(&self.api_key))
             .field("api_secret", &"<redacted>")
             .field("balance_usdt", &self.balance_usdt)
             .field("permissions", &self.permissions)
@@ -295,8 +306,13 @@ mod tests {
 
     #[test]
     fn debug_redacts_secrets() {
-        let spec = AccountSpec::new("k", "very-secret-value", Decimal::ONE);
-        assert!(!format!("{spec:?}").contains("very-secret-value"));
+        let spec = AccountSpec::new("PAPERKEYFULL0001", "very-secret-value", Decimal::ONE);
+        let shown = format!("{spec:?}");
+        assert!(
+            !shown.contains("very-secret-value") && !shown.contains("PAPERKEYFULL0001"),
+            "{shown}"
+        );
+        assert!(shown.contains("PAP****001"), "{shown}");
     }
 }
 

@@ -108,6 +108,10 @@ impl Cluster {
             .env("PAPER_PORT", self.paper_port.to_string())
             .env("PAPER_ORDER_RATE_LIMIT", "50")
             .env("WORKER_POLL_INTERVAL", POLL_INTERVAL_SECS.to_string())
+            // The suite sends far more than one trader would, all from 127.0.0.1.
+            .env("RATE_LIMIT_SIGNALS_PER_MINUTE", "1000000")
+            .env("RATE_LIMIT_TOKEN_REQUESTS_PER_MINUTE", "1000000")
+            .env("RATE_LIMIT_AUTH_FAILURES_PER_MINUTE", "1000000")
             .env("LOG_FORMAT", "json")
             .env(
                 "RUST_LOG",

@@ -296,6 +296,28 @@ pub struct IpPolicy {
     pub trusted_proxies: Vec<IpAddr>,
 }
 
+/// Per-process rate limits (requests over a limit get 429 with Retry-After). Each is a budget per
+/// minute, refilled continuously; the defaults sit far above what TradingView ever sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Failed authentications (401s) per source address (RATE_LIMIT_AUTH_FAILURES_PER_MINUTE).
+    pub auth_failures_per_ip: u32,
+    /// Webhook requests per token (RATE_LIMIT_TOKEN_REQUESTS_PER_MINUTE).
+    pub requests_per_token: u32,
+    /// New signals per owner, user or strategy (RATE_LIMIT_SIGNALS_PER_MINUTE).
+    pub signals_per_owner: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            auth_failures_per_ip: 20,
+            requests_per_token: 120,
+            signals_per_owner: 60,
+        }
+    }
+}
+
 /// Everything a HUMBEX process needs to know.
 pub struct Config {
     pub database_url: DatabaseUrl,
@@ -319,6 +341,7 @@ pub struct Config {
     pub ip_policy: IpPolicy,
     /// Origins allowed by CORS; empty means no CORS headers at all.
     pub cors_origins: Vec<String>,
+    pub rate_limits: RateLimits,
 }
 
 impl fmt::Debug for Config {
@@ -340,6 +363,7 @@ impl fmt::Debug for Config {
             .field("dedupe_window", &self.dedupe_window)
             .field("ip_policy", &self.ip_policy)
             .field("cors_origins", &self.cors_origins)
+            .field("rate_limits", &self.rate_limits)
             .finish()
     }
 }
@@ -535,6 +559,30 @@ impl Config {
             })
             .unwrap_or_default();
 
+        let per_minute = |var: &'static str, default: u32| -> Result<u32, ConfigError> {
+            match get(var) {
+                None => Ok(default),
+                Some(v) => v
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=1_000_000).contains(n))
+                    .ok_or_else(|| bad(var, format!("{v:?} is not a whole number between 1 and 1000000"))),
+            }
+        };
+        let defaults = RateLimits::default();
+        let rate_limits = RateLimits {
+            auth_failures_per_ip: per_minute(
+                "RATE_LIMIT_AUTH_FAILURES_PER_MINUTE",
+                defaults.auth_failures_per_ip,
+            )?,
+            requests_per_token: per_minute(
+                "RATE_LIMIT_TOKEN_REQUESTS_PER_MINUTE",
+                defaults.requests_per_token,
+            )?,
+            signals_per_owner: per_minute("RATE_LIMIT_SIGNALS_PER_MINUTE", defaults.signals_per_owner)?,
+        };
+
         Ok(Config {
             database_url: database_url(lookup)?,
             host,
@@ -555,6 +603,7 @@ impl Config {
                 trusted_proxies,
             },
             cors_origins,
+            rate_limits,
         })
     }
 
@@ -602,6 +651,29 @@ mod tests {
         assert_eq!(config.dedupe_window, Duration::from_secs(60));
         assert!(config.ip_policy.allowlist.is_none());
         assert_eq!(config.database_url.expose_secret(), DEFAULT_DATABASE_URL);
+        assert_eq!(config.rate_limits, RateLimits::default());
+    }
+
+    #[test]
+    fn rate_limits_are_read_and_checked() {
+        let mut vars = base();
+        vars.insert("RATE_LIMIT_AUTH_FAILURES_PER_MINUTE", "3".into());
+        vars.insert("RATE_LIMIT_TOKEN_REQUESTS_PER_MINUTE", "4".into());
+        vars.insert("RATE_LIMIT_SIGNALS_PER_MINUTE", " 5 ".into());
+        let limits = parse(&vars).unwrap().rate_limits;
+        assert_eq!(
+            (
+                limits.auth_failures_per_ip,
+                limits.requests_per_token,
+                limits.signals_per_owner
+            ),
+            (3, 4, 5)
+        );
+        for bad_value in ["0", "-1", "many", "1000001"] {
+            vars.insert("RATE_LIMIT_SIGNALS_PER_MINUTE", bad_value.into());
+            let err = parse(&vars).unwrap_err().to_string();
+            assert!(err.contains("RATE_LIMIT_SIGNALS_PER_MINUTE"), "{err}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod domain;
+pub mod rewrap;
 pub mod token;
 
 pub use secrecy;

@@ -35,6 +35,9 @@ fn config(db: &TestDatabase, paper_url: &str) -> Config {
         ("ENCRYPTION_KEY_HEX", "22".repeat(32)),
         ("ADMIN_TOKEN", ADMIN.into()),
         ("WORKER_POLL_INTERVAL", "0.5".into()),
+        ("RATE_LIMIT_SIGNALS_PER_MINUTE", "1000000".into()),
+        ("RATE_LIMIT_TOKEN_REQUESTS_PER_MINUTE", "1000000".into()),
+        ("RATE_LIMIT_AUTH_FAILURES_PER_MINUTE", "1000000".into()),
         ("BYBIT_REST_URL", paper_url.into()),
     ]);
     Config::from_lookup(&|n| vars.get(n).cloned()).expect("config")

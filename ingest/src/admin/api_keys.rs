@@ -44,6 +44,14 @@ pub enum ApiKeyError {
     /// The exchange's answer about the key rules it out; the error code names the problem.
     #[oai(status = 422)]
     KeyRefused(Json<ErrorBody>),
+    /// Too many failed authentications from this address; retry after `Retry-After` seconds.
+    #[oai(status = 429)]
+    TooManyRequests(
+        Json<ErrorBody>,
+        /// Seconds to wait before the next attempt.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
     /// The database or the exchange is unreachable; nothing was stored.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),
@@ -56,6 +64,7 @@ impl ApiKeyError {
             | ApiKeyError::Unauthorized(b)
             | ApiKeyError::NotFound(b)
             | ApiKeyError::KeyRefused(b)
+            | ApiKeyError::TooManyRequests(b, _)
             | ApiKeyError::Unavailable(b) => &b.0,
         }
     }
@@ -75,6 +84,7 @@ impl From<AdminError> for ApiKeyError {
             AdminError::BadRequest(b) | AdminError::Conflict(b) => ApiKeyError::BadRequest(b),
             AdminError::Unauthorized(b) => ApiKeyError::Unauthorized(b),
             AdminError::NotFound(b) => ApiKeyError::NotFound(b),
+            AdminError::TooManyRequests(b, wait) => ApiKeyError::TooManyRequests(b, wait),
             AdminError::Unavailable(b) => ApiKeyError::Unavailable(b),
         }
     }

@@ -36,6 +36,14 @@ pub enum AdminError {
     /// It already exists (duplicate email or strategy name).
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
+    /// Too many failed authentications from this address; retry after `Retry-After` seconds.
+    #[oai(status = 429)]
+    TooManyRequests(
+        Json<ErrorBody>,
+        /// Seconds to wait before the next attempt.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
     /// The database is unreachable; nothing was changed.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),

@@ -123,6 +123,15 @@ pub enum WebhookResponse {
     /// The body is neither application/json nor text/plain.
     #[oai(status = 415)]
     UnsupportedMediaType(Json<ErrorBody>),
+    /// Too many failed authentications from this address, requests with this token, or signals
+    /// for this user or strategy in the last minute; nothing was stored. Retry after `Retry-After`.
+    #[oai(status = 429)]
+    TooManyRequests(
+        Json<ErrorBody>,
+        /// Seconds to wait before the next attempt.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
     /// The database could not store the signal; nothing was stored, and a resend is safe.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),
@@ -349,6 +358,20 @@ async fn accept_signal(
         // Refused from its shape and checksum alone: no database lookup for junk.
         _ => return unknown_token(),
     };
+    let digest = token.digest();
+    // Both budgets are checked before any database query, so a flood costs no connection.
+    if let Err(wait) = state.rate_limits.token_requests.take(&digest) {
+        tracing::info!(token = %token.display_prefix(), "webhook token over its request budget");
+        return too_many(wait, "too many requests with this token in the last minute");
+    }
+    let owner = state.rate_limits.owner_of(&digest);
+    if let Some(wait) = owner.and_then(|o| state.rate_limits.owner_signals.exhausted(&o)) {
+        tracing::info!(token = %token.display_prefix(), "signal budget of the token's owner exhausted");
+        return too_many(
+            wait,
+            "too many signals for this user or strategy in the last minute",
+        );
+    }
     let key = match (&parsed.client_id, webhook_id) {
         (Some(id), _) => IdempotencyKey::Client(id.clone()),
         (None, Some(id)) => IdempotencyKey::WebhookId(id),
@@ -373,8 +396,11 @@ async fn accept_signal(
     };
     let work = async {
         let client = state.pool.get().await?;
-        let stored = match store::submit(&client, token.kind(), &token.digest(), &signal).await? {
-            Submission::New { id, .. } => Stored::New { id },
+        let stored = match store::submit(&client, token.kind(), &digest, &signal).await? {
+            Submission::New { id, owner } => {
+                count_signal(state, digest, owner.id());
+                Stored::New { id }
+            }
             Submission::UnknownToken => return Ok::<_, anyhow::Error>(unknown_token()),
             Submission::Refused { owner, reason } => {
                 let id = store::insert_rejected(&client, owner, &signal, &reason).await?;
@@ -385,7 +411,12 @@ async fn accept_signal(
                 )));
             }
             Submission::KeyTaken { owner } => {
-                store::insert_signal(&client, owner, &signal, state.dedupe_window.as_secs_f64()).await?
+                let stored =
+                    store::insert_signal(&client, owner, &signal, state.dedupe_window.as_secs_f64()).await?;
+                if matches!(stored, Stored::New { .. }) {
+                    count_signal(state, digest, owner.id());
+                }
+                stored
             }
         };
         Ok(match stored {
@@ -418,6 +449,19 @@ async fn accept_signal(
             unavailable()
         }
     }
+}
+
+/// Charge a stored signal to its owner's budget (a duplicate costs nothing: it places no order).
+fn count_signal(state: &AppState, digest: [u8; 32], owner: Uuid) {
+    state.rate_limits.remember_owner(digest, owner);
+    let _ = state.rate_limits.owner_signals.take(&owner);
+}
+
+fn too_many(wait: Duration, message: &str) -> WebhookResponse {
+    WebhookResponse::TooManyRequests(
+        ErrorBody::new("rate_limited", message),
+        crate::rate_limit::retry_after_secs(wait),
+    )
 }
 
 fn unknown_token() -> WebhookResponse {

@@ -23,6 +23,13 @@ pub enum Owner {
 }
 
 impl Owner {
+    /// The user's or the strategy's id.
+    pub fn id(self) -> Uuid {
+        match self {
+            Owner::User(id) | Owner::Strategy(id) => id,
+        }
+    }
+
     pub fn key_part(self) -> String {
         match self {
             Owner::User(id) => format!("user:{id}"),

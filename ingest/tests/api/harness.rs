@@ -70,6 +70,11 @@ impl TestApp {
             // Nobody listens here: a test never reaches a paper exchange it did not ask for
             // (say one a developer runs on the default port).
             ("BYBIT_REST_URL", "http://127.0.0.1:1".into()),
+            // Every test talks from 127.0.0.1 and many probe failures on purpose: the limits are
+            // out of the way unless a test (rate_limits.rs) sets them.
+            ("RATE_LIMIT_AUTH_FAILURES_PER_MINUTE", "1000000".into()),
+            ("RATE_LIMIT_TOKEN_REQUESTS_PER_MINUTE", "1000000".into()),
+            ("RATE_LIMIT_SIGNALS_PER_MINUTE", "1000000".into()),
         ]);
         let paper = if options.paper_exchange {
             let paper = humbex_paper_exchange::spawn(humbex_paper_exchange::PaperExchangeConfig {

@@ -1,0 +1,147 @@
+//! Key rotation end to end against a real PostgreSQL: rows under key 1, key 2 added as primary,
+//! `rewrap_api_keys`, key 1 removed; a row left behind on a removed key is a per-key error.
+
+use std::collections::BTreeMap;
+
+use humbex_shared::crypto::{CellRef, CryptoError, Keyring, blob_key_id};
+use humbex_shared::db::{TestDatabase, connect};
+use humbex_shared::rewrap::{KEY_COLUMN, SECRET_COLUMN, TABLE, rewrap_api_keys, rows_per_key};
+use uuid::Uuid;
+
+const K1: [u8; 32] = [0x11; 32];
+const K2: [u8; 32] = [0x22; 32];
+
+fn ring(keys: &[(u32, [u8; 32])], primary: u32) -> Keyring {
+    Keyring::new(keys.iter().copied().collect::<BTreeMap<_, _>>(), primary).unwrap()
+}
+
+fn cell(column: &'static str, row_id: Uuid, user_id: Uuid) -> CellRef<'static> {
+    CellRef {
+        table: TABLE,
+        column,
+        row_id,
+        user_id,
+    }
+}
+
+/// Insert a user and one sealed key row; returns (row id, user id).
+async fn insert_key(client: &tokio_postgres::Client, keyring: &Keyring, n: usize) -> (Uuid, Uuid) {
+    let (row, user) = (Uuid::now_v7(), Uuid::now_v7());
+    client
+        .execute(
+            "INSERT INTO users (id, email, webhook_token_digest, webhook_token_prefix) VALUES ($1, $2, $3, 'x')",
+            &[&user, &format!("u{n}-{user}@example.com"), &Uuid::new_v4().as_bytes().repeat(2)],
+        )
+        .await
+        .unwrap();
+    let key = keyring
+        .seal(cell(KEY_COLUMN, row, user), format!("KEY{n}").as_bytes())
+        .unwrap();
+    let secret = keyring
+        .seal(cell(SECRET_COLUMN, row, user), format!("SECRET{n}").as_bytes())
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO api_keys (id, user_id, api_key_enc, api_secret_enc, enc_key_id, api_key_masked) \
+             VALUES ($1, $2, $3, $4, $5, 'KEY…')",
+            &[&row, &user, &key, &secret, &(keyring.primary_key_id() as i32)],
+        )
+        .await
+        .unwrap();
+    (row, user)
+}
+
+/// Open every row with `keyring`; each result is (row, plaintext secret or the error).
+async fn open_all(
+    client: &tokio_postgres::Client,
+    keyring: &Keyring,
+) -> Vec<(Uuid, Result<String, CryptoError>)> {
+    let rows = client
+        .query(
+            "SELECT id, user_id, api_key_enc, api_secret_enc, enc_key_id FROM api_keys ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| {
+            let (row, user): (Uuid, Uuid) = (r.get(0), r.get(1));
+            let key_blob: Vec<u8> = r.get(2);
+            let secret_blob: Vec<u8> = r.get(3);
+            let enc_key_id: i32 = r.get(4);
+            // The column and the id inside each blob agree.
+            assert_eq!(blob_key_id(&key_blob).unwrap() as i32, enc_key_id);
+            assert_eq!(blob_key_id(&secret_blob).unwrap() as i32, enc_key_id);
+            let opened = keyring
+                .open(cell(KEY_COLUMN, row, user), &key_blob)
+                .and_then(|k| {
+                    let s = keyring.open(cell(SECRET_COLUMN, row, user), &secret_blob)?;
+                    Ok(format!(
+                        "{}/{}",
+                        String::from_utf8(k).unwrap(),
+                        String::from_utf8(s).unwrap()
+                    ))
+                });
+            (row, opened)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn rotation_rewrap_then_removal() {
+    let db = TestDatabase::create().await.unwrap();
+    let mut client = connect(&db.url.pg_config()).await.unwrap();
+
+    let only_k1 = ring(&[(1, K1)], 1);
+    for n in 0..7 {
+        insert_key(&client, &only_k1, n).await;
+    }
+    let before = open_all(&client, &only_k1).await;
+
+    // Step 1–2: key 2 added and made primary; every old row still opens.
+    let both = ring(&[(1, K1), (2, K2)], 2);
+    let opened = open_all(&client, &both).await;
+    assert!(opened.iter().all(|(_, r)| r.is_ok()));
+
+    // Step 3: rewrap in small batches; a second run moves nothing.
+    let report = rewrap_api_keys(&mut client, &both, 3).await.unwrap();
+    assert_eq!((report.moved, report.already_primary), (7, 0));
+    assert!(report.failed.is_empty());
+    assert_eq!(rows_per_key(&client).await.unwrap(), vec![(2, 7)]);
+    let again = rewrap_api_keys(&mut client, &both, 3).await.unwrap();
+    assert_eq!((again.moved, again.already_primary), (0, 7));
+
+    // Step 4: key 1 removed; everything opens, with the same plaintexts as before.
+    let only_k2 = ring(&[(2, K2)], 2);
+    let after = open_all(&client, &only_k2).await;
+    let plain = |v: Vec<(Uuid, Result<String, CryptoError>)>| {
+        v.into_iter().map(|(id, r)| (id, r.unwrap())).collect::<Vec<_>>()
+    };
+    assert_eq!(plain(after), plain(before));
+
+    // A row left on key 1 after its removal: a clear error naming key 1, for that row only, and
+    // rewrap reports it instead of failing or looping.
+    let (leftover, _) = insert_key(&client, &only_k1, 99).await;
+    let opened = open_all(&client, &only_k2).await;
+    for (id, result) in &opened {
+        if *id == leftover {
+            let err = result.as_ref().unwrap_err();
+            assert!(matches!(err, CryptoError::UnknownKey(1)), "{err:?}");
+            assert!(err.to_string().contains("encryption key id 1"), "{err}");
+        } else {
+            assert!(result.is_ok());
+        }
+    }
+    let report = rewrap_api_keys(&mut client, &only_k2, 3).await.unwrap();
+    assert_eq!(report.moved, 0);
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(report.failed[0].api_key_id, leftover);
+    assert_eq!(report.failed[0].enc_key_id, 1);
+    assert!(matches!(report.failed[0].error, CryptoError::UnknownKey(1)));
+    assert_eq!(rows_per_key(&client).await.unwrap(), vec![(1, 1), (2, 7)]);
+
+    // Put key 1 back (decrypt-only) and the leftover moves too.
+    let report = rewrap_api_keys(&mut client, &both, 100).await.unwrap();
+    assert_eq!((report.moved, report.failed.len()), (1, 0));
+    assert!(open_all(&client, &only_k2).await.iter().all(|(_, r)| r.is_ok()));
+}
