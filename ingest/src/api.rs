@@ -98,7 +98,24 @@ pub fn service() -> OpenApiService<Apis, ()> {
     .server("/")
 }
 
-/// The OpenAPI document as JSON text (what openapi.json holds).
+/// Request bodies parsed with unknown fields refused. poem-openapi cannot say so itself, so the
+/// document gets `additionalProperties: false` for them here, where clients and fuzzers read it.
+const CLOSED_SCHEMAS: [&str; 5] = [
+    "SignalRequest",
+    "UserCreate",
+    "StrategyCreate",
+    "SubscriptionUpdate",
+    "ApiKeyCreate",
+];
+
+/// The OpenAPI document as JSON text (what openapi.json holds and /openapi.json serves).
 pub fn spec_json() -> String {
-    service().spec()
+    let mut spec: serde_json::Value =
+        serde_json::from_str(&service().spec()).expect("poem-openapi emits JSON");
+    for name in CLOSED_SCHEMAS {
+        if let Some(schema) = spec["components"]["schemas"].get_mut(name) {
+            schema["additionalProperties"] = serde_json::Value::Bool(false);
+        }
+    }
+    serde_json::to_string_pretty(&spec).expect("a JSON value serialises")
 }

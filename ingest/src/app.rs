@@ -73,7 +73,12 @@ impl Application {
         let service = crate::api::service();
         let routes = Arc::new(RouteTable::from_spec(&service.spec()));
         let docs = service.swagger_ui();
-        let spec = service.spec_endpoint();
+        let spec_text = crate::api::spec_json();
+        let spec = poem::endpoint::make_sync(move |_| {
+            poem::Response::builder()
+                .content_type("application/json; charset=utf-8")
+                .body(spec_text.clone())
+        });
         let app = Route::new()
             .nest("/", service)
             .nest("/docs", docs)

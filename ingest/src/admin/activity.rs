@@ -106,6 +106,37 @@ async fn with_fills(client: &Object, mut orders: Vec<Order>) -> Result<Vec<Order
     Ok(orders)
 }
 
+/// An order status to filter by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum OrderStatusFilter {
+    Pending,
+    Submitted,
+    New,
+    PartiallyFilled,
+    Filled,
+    Cancelled,
+    Rejected,
+    Skipped,
+    Failed,
+}
+
+impl OrderStatusFilter {
+    fn as_str(self) -> &'static str {
+        match self {
+            OrderStatusFilter::Pending => order_status::PENDING,
+            OrderStatusFilter::Submitted => order_status::SUBMITTED,
+            OrderStatusFilter::New => order_status::NEW,
+            OrderStatusFilter::PartiallyFilled => order_status::PARTIALLY_FILLED,
+            OrderStatusFilter::Filled => order_status::FILLED,
+            OrderStatusFilter::Cancelled => order_status::CANCELLED,
+            OrderStatusFilter::Rejected => order_status::REJECTED,
+            OrderStatusFilter::Skipped => order_status::SKIPPED,
+            OrderStatusFilter::Failed => order_status::FAILED,
+        }
+    }
+}
+
 pub struct ActivityApi;
 
 #[OpenApi(tag = "ApiTags::Admin")]
@@ -119,6 +150,7 @@ impl ActivityApi {
         _auth: AdminAuth,
         state: Data<&Arc<AppState>>,
         /// Page size, 1 to 500 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
         limit: Query<Option<i64>>,
         /// Only signals older than this signal id.
         before: Query<Option<Uuid>>,
@@ -192,21 +224,15 @@ impl ActivityApi {
         _auth: AdminAuth,
         state: Data<&Arc<AppState>>,
         /// pending, submitted, new, partially_filled, filled, cancelled, rejected, skipped or failed.
-        status: Query<Option<String>>,
+        status: Query<Option<OrderStatusFilter>>,
         /// Page size, 1 to 500 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
         limit: Query<Option<i64>>,
         /// Only orders older than this order id.
         before: Query<Option<Uuid>>,
     ) -> Result<Json<OrderPage>, AdminError> {
         let limit = page_limit(limit.0)?;
-        if let Some(s) = status.0.as_deref()
-            && !order_status::ALL.contains(&s)
-        {
-            return Err(AdminError::field(
-                "status",
-                format!("must be one of {}", order_status::ALL.join(", ")),
-            ));
-        }
+        let status = status.0.map(OrderStatusFilter::as_str);
         within_budget(async {
             let client = state.pool.get().await?;
             let rows = client
@@ -218,7 +244,7 @@ impl ActivityApi {
                                 (SELECT created_at, id FROM orders WHERE id = $2)) \
                          ORDER BY o.created_at DESC, o.id DESC LIMIT $3"
                     ),
-                    &[&status.0, &before.0, &(limit + 1)],
+                    &[&status, &before.0, &(limit + 1)],
                 )
                 .await?;
             let mut items: Vec<Order> = rows.iter().map(order_from_row).collect();

@@ -55,6 +55,9 @@ pub enum ApiKeyError {
     /// The database or the exchange is unreachable; nothing was stored.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),
+    /// The body is not JSON (or has no Content-Type).
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
 }
 
 impl ApiKeyError {
@@ -65,7 +68,8 @@ impl ApiKeyError {
             | ApiKeyError::NotFound(b)
             | ApiKeyError::KeyRefused(b)
             | ApiKeyError::TooManyRequests(b, _)
-            | ApiKeyError::Unavailable(b) => &b.0,
+            | ApiKeyError::Unavailable(b)
+            | ApiKeyError::UnsupportedMediaType(b) => &b.0,
         }
     }
 }
@@ -86,6 +90,7 @@ impl From<AdminError> for ApiKeyError {
             AdminError::NotFound(b) => ApiKeyError::NotFound(b),
             AdminError::TooManyRequests(b, wait) => ApiKeyError::TooManyRequests(b, wait),
             AdminError::Unavailable(b) => ApiKeyError::Unavailable(b),
+            AdminError::UnsupportedMediaType(b) => ApiKeyError::UnsupportedMediaType(b),
         }
     }
 }

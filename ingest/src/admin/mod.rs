@@ -47,6 +47,9 @@ pub enum AdminError {
     /// The database is unreachable; nothing was changed.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),
+    /// The body is not JSON (or has no Content-Type).
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
 }
 
 impl AdminError {

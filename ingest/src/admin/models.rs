@@ -8,7 +8,7 @@ use uuid::Uuid;
 #[oai(deny_unknown_fields)]
 pub struct UserCreate {
     /// The user's email address (unique, case-insensitive).
-    #[oai(validator(max_length = 254))]
+    #[oai(validator(max_length = 254, pattern = r"^\s*[!-?A-~]+@[!-?A-~]+\.[!-?A-~]+\s*$"))]
     pub email: String,
 }
 
@@ -33,6 +33,7 @@ pub struct User {
     pub token_rotated_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub subscription: Option<Subscription>,
 }
 
@@ -49,8 +50,12 @@ pub struct TokenRotated {
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct StrategyCreate {
-    /// A unique name, 1 to 100 characters.
-    #[oai(validator(min_length = 1, max_length = 100))]
+    /// A unique name, 1 to 100 printable characters.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x1f\x7f-\x9f\s][^\x00-\x1f\x7f-\x9f]*$"
+    ))]
     pub name: String,
 }
 
@@ -97,17 +102,29 @@ impl SubscriptionStatus {
 pub struct SubscriptionUpdate {
     pub status: SubscriptionStatus,
     /// When the subscription stops being active; none means it does not expire.
+    #[oai(nullable)]
     pub expires_at: Option<DateTime<Utc>>,
     /// Follow this strategy's signals.
+    #[oai(nullable)]
     pub strategy_id: Option<Uuid>,
     /// Multiplies every signal's quantity (default 1). A positive decimal, best sent as a string.
-    #[oai(validator(pattern = r"^[0-9]{1,12}(\.[0-9]{1,8})?$"))]
+    #[oai(
+        nullable,
+        validator(
+            pattern = r"^(0*[1-9][0-9]{0,11}(\.[0-9]{1,8})?|0+\.(0{0,7}[1-9]|0{0,6}[1-9][0-9]|0{0,5}[1-9][0-9]{2}|0{0,4}[1-9][0-9]{3}|0{0,3}[1-9][0-9]{4}|0{0,2}[1-9][0-9]{5}|0?[1-9][0-9]{6}|[1-9][0-9]{7}))$"
+        )
+    )]
     pub size_multiplier: Option<String>,
     /// Largest quantity of one order; larger ones are capped. A positive decimal.
-    #[oai(validator(pattern = r"^[0-9]{1,12}(\.[0-9]{1,8})?$"))]
+    #[oai(
+        nullable,
+        validator(
+            pattern = r"^(0*[1-9][0-9]{0,11}(\.[0-9]{1,8})?|0+\.(0{0,7}[1-9]|0{0,6}[1-9][0-9]|0{0,5}[1-9][0-9]{2}|0{0,4}[1-9][0-9]{3}|0{0,3}[1-9][0-9]{4}|0{0,2}[1-9][0-9]{5}|0?[1-9][0-9]{6}|[1-9][0-9]{7}))$"
+        )
+    )]
     pub max_qty: Option<String>,
     /// The payment this activation rests on (free text, at most 200 characters).
-    #[oai(validator(max_length = 200))]
+    #[oai(nullable, validator(max_length = 200))]
     pub payment_ref: Option<String>,
 }
 
@@ -115,16 +132,22 @@ pub struct SubscriptionUpdate {
 pub struct Subscription {
     pub id: Uuid,
     pub user_id: Uuid,
+    #[oai(nullable)]
     pub strategy_id: Option<Uuid>,
     /// active or inactive, as set.
     pub status: String,
     /// True when the status is active and the subscription has not expired.
     pub active_now: bool,
+    #[oai(nullable)]
     pub expires_at: Option<DateTime<Utc>>,
     pub size_multiplier: String,
+    #[oai(nullable)]
     pub max_qty: Option<String>,
+    #[oai(nullable)]
     pub payment_ref: Option<String>,
+    #[oai(nullable)]
     pub activated_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub activated_by: Option<String>,
     pub updated_at: DateTime<Utc>,
 }
@@ -132,14 +155,14 @@ pub struct Subscription {
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct ApiKeyCreate {
-    /// The Bybit API key.
-    #[oai(validator(min_length = 1, max_length = 64))]
+    /// The Bybit API key (letters and digits).
+    #[oai(validator(pattern = r"^\s*[A-Za-z0-9]{1,64}\s*$"))]
     pub api_key: String,
     /// The Bybit API secret. Stored encrypted; never returned by any endpoint.
-    #[oai(validator(min_length = 1, max_length = 128))]
+    #[oai(validator(pattern = r"^\s*[!-~]{1,128}\s*$"))]
     pub api_secret: String,
-    /// A name for this key (at most 100 characters).
-    #[oai(validator(max_length = 100))]
+    /// A name for this key (at most 100 printable characters).
+    #[oai(nullable, validator(max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"))]
     pub label: Option<String>,
 }
 
@@ -162,11 +185,13 @@ pub struct ApiKey {
     pub label: String,
     pub api_key_masked: String,
     pub created_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub revoked_at: Option<DateTime<Utc>>,
     /// When the exchange last confirmed the key's permissions.
+    #[oai(nullable)]
     pub permissions_checked_at: Option<DateTime<Utc>>,
     /// Only when the key was just added: things to fix that did not stop it (say, no IP binding).
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable, skip_serializing_if_is_none)]
     pub warnings: Option<Vec<String>>,
 }
 
@@ -176,17 +201,25 @@ pub struct Signal {
     pub received_at: DateTime<Utc>,
     /// signed or tradingview.
     pub source: String,
+    #[oai(nullable)]
     pub user_id: Option<Uuid>,
+    #[oai(nullable)]
     pub strategy_id: Option<Uuid>,
     pub action: String,
     pub symbol: String,
+    #[oai(nullable)]
     pub quantity: Option<String>,
+    #[oai(nullable)]
     pub client_id: Option<String>,
+    #[oai(nullable)]
     pub price: Option<String>,
+    #[oai(nullable)]
     pub signal_time: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub comment: Option<String>,
     /// received, processing, done or rejected.
     pub status: String,
+    #[oai(nullable)]
     pub reject_reason: Option<String>,
     /// The body as received, with the token replaced by its prefix.
     pub raw_body: String,
@@ -203,6 +236,7 @@ pub struct SignalDetail {
 pub struct SignalPage {
     pub items: Vec<Signal>,
     /// Pass as `before` to get the next (older) page; absent on the last page.
+    #[oai(nullable)]
     pub next_before: Option<Uuid>,
 }
 
@@ -220,25 +254,34 @@ pub struct Order {
     pub id: Uuid,
     pub signal_id: Uuid,
     pub user_id: Uuid,
+    #[oai(nullable)]
     pub api_key_id: Option<Uuid>,
     pub order_link_id: String,
+    #[oai(nullable)]
     pub exchange_order_id: Option<String>,
     pub symbol: String,
     /// buy or sell.
     pub side: String,
+    #[oai(nullable)]
     pub qty: Option<String>,
     pub reduce_only: bool,
     /// pending, submitted, new, partially_filled, filled, cancelled, rejected, skipped or failed.
     pub status: String,
+    #[oai(nullable)]
     pub error: Option<String>,
+    #[oai(nullable)]
     pub avg_price: Option<String>,
     pub filled_qty: String,
     pub fee: String,
     pub created_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub submitted_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub acknowledged_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub filled_at: Option<DateTime<Utc>>,
     /// Average fill price minus the signal's price, signed so that positive is worse for the user.
+    #[oai(nullable)]
     pub slippage: Option<String>,
     pub fills: Vec<Fill>,
 }
@@ -246,5 +289,6 @@ pub struct Order {
 #[derive(Debug, Object)]
 pub struct OrderPage {
     pub items: Vec<Order>,
+    #[oai(nullable)]
     pub next_before: Option<Uuid>,
 }

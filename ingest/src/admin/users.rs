@@ -67,8 +67,9 @@ fn user_from_row(row: &Row) -> User {
 /// Trim and lower-case an email and check its shape.
 pub fn normalise_email(input: &str) -> Result<String, AdminError> {
     let email = input.trim().to_lowercase();
+    // Printable ASCII only, exactly as the documented pattern says.
     let valid = email.len() <= 254
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email.bytes().all(|b| b.is_ascii_graphic())
         && matches!(email.split_once('@'), Some((local, domain))
             if !local.is_empty() && !domain.is_empty() && !domain.contains('@') && domain.contains('.'));
     if valid {
@@ -249,7 +250,11 @@ impl UsersApi {
                     .await?
                     .is_none()
             {
-                return Err(AdminError::field("strategy_id", "no such strategy"));
+                // A well-formed reference to nothing: the thing is missing, not the request malformed.
+                return Err(AdminError::NotFound(crate::error::ErrorBody::new(
+                    "not_found",
+                    "strategy_id: no such strategy",
+                )));
             }
             let status = body.status.as_str();
             let activating = body.status == SubscriptionStatus::Active;

@@ -48,7 +48,9 @@ pub struct SignalRequest {
     /// Bybit symbol; `AVAXUSDT`, `AVAXUSDT.P` and `BYBIT:AVAXUSDT.P` are all accepted.
     pub symbol: String,
     /// Positive decimal with at most 8 places, as a JSON number or a string. Optional for close.
-    #[oai(validator(pattern = r"^[0-9]{1,12}(\.[0-9]{1,8})?$"))]
+    #[oai(validator(
+        pattern = r"^(0*[1-9][0-9]{0,11}(\.[0-9]{1,8})?|0+\.(0{0,7}[1-9]|0{0,6}[1-9][0-9]|0{0,5}[1-9][0-9]{2}|0{0,4}[1-9][0-9]{3}|0{0,3}[1-9][0-9]{4}|0{0,2}[1-9][0-9]{5}|0?[1-9][0-9]{6}|[1-9][0-9]{7}))$"
+    ))]
     pub quantity: Option<String>,
     /// Client idempotency key (1 to 128 characters), unique per token owner.
     pub id: Option<String>,
@@ -56,7 +58,9 @@ pub struct SignalRequest {
     /// from the server clock is refused as a replay.
     pub timestamp: Option<String>,
     /// Reference price (positive decimal, at most 8 places).
-    #[oai(validator(pattern = r"^[0-9]{1,12}(\.[0-9]{1,8})?$"))]
+    #[oai(validator(
+        pattern = r"^(0*[1-9][0-9]{0,11}(\.[0-9]{1,8})?|0+\.(0{0,7}[1-9]|0{0,6}[1-9][0-9]|0{0,5}[1-9][0-9]{2}|0{0,4}[1-9][0-9]{3}|0{0,3}[1-9][0-9]{4}|0{0,2}[1-9][0-9]{5}|0?[1-9][0-9]{6}|[1-9][0-9]{7}))$"
+    ))]
     pub price: Option<String>,
     /// Free text, at most 1000 characters.
     pub comment: Option<String>,

@@ -154,10 +154,6 @@ async fn subscriptions_are_replaced_whole_and_record_their_activation() {
             "size_multiplier",
         ),
         (json!({ "status": "active", "max_qty": "-1" }), "max_qty"),
-        (
-            json!({ "status": "active", "strategy_id": Uuid::now_v7() }),
-            "strategy_id",
-        ),
     ] {
         let (status, answer) = app.admin(Method::PUT, &path, Some(bad.clone())).await;
         assert_eq!(status, 400, "{bad}: {answer}");
@@ -171,6 +167,19 @@ async fn subscriptions_are_replaced_whole_and_record_their_activation() {
         )
         .await;
     assert_eq!(status, 404);
+    // A well-formed strategy id that names nothing.
+    let (status, answer) = app
+        .admin(
+            Method::PUT,
+            &path,
+            Some(json!({ "status": "active", "strategy_id": Uuid::now_v7() })),
+        )
+        .await;
+    assert_eq!(status, 404, "{answer}");
+    assert!(
+        answer["message"].as_str().unwrap().contains("strategy_id"),
+        "{answer}"
+    );
 }
 
 #[tokio::test]

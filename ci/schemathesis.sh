@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs schemathesis (PyPI) against a running `humbex ingest` on a fresh database: once without
+# credentials (every admin route must answer 401) and once with the admin token. Fails on any 5xx or
+# any response outside openapi.json. Needs PostgreSQL on 127.0.0.1:5432 and a built humbex binary.
+#   SCHEMATHESIS_VENV  venv to use or create (default /var/tmp/humbex-schemathesis-venv)
+#   HUMBEX_BIN         the humbex binary (default: ask cargo for the workspace's target/debug/humbex)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+venv="${SCHEMATHESIS_VENV:-/var/tmp/humbex-schemathesis-venv}"
+if [ ! -x "$venv/bin/schemathesis" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis>=4.3,<5"
+fi
+if [ -z "${HUMBEX_BIN:-}" ]; then
+    target_dir="$(cargo metadata --quiet --format-version 1 --no-deps --manifest-path "$root/Cargo.toml" |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+    HUMBEX_BIN="$target_dir/debug/humbex"
+fi
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port="$(free_port)"
+paper_port="$(free_port)"
+db="humbex_schemathesis_$$"
+export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
+# Paper mode with a paper exchange of its own, so adding an API key exercises the real key check.
+export BACKEND_HOST=127.0.0.1 BACKEND_PORT="$port" BYBIT_ENV=paper PAPER_HOST=127.0.0.1 PAPER_PORT="$paper_port" RUST_LOG=error
+export TRADINGVIEW_SECRET="schemathesis-secret-0123456789"
+export ENCRYPTION_KEY_HEX="4242424242424242424242424242424242424242424242424242424242424242"
+export ADMIN_TOKEN="schemathesis-admin-token-0123456789"
+# Generated traffic all comes from one address: lift the business limits for the run.
+export RATE_LIMIT_AUTH_FAILURES_PER_MINUTE=1000000 RATE_LIMIT_TOKEN_REQUESTS_PER_MINUTE=1000000 \
+       RATE_LIMIT_SIGNALS_PER_MINUTE=1000000
+"$HUMBEX_BIN" migrate
+log="$(mktemp)"
+"$HUMBEX_BIN" paper-exchange >"$log" 2>&1 &
+paper_pid=$!
+"$HUMBEX_BIN" ingest >>"$log" 2>&1 &
+pid=$!
+cleanup() {
+    kill "$pid" "$paper_pid" 2>/dev/null || true
+    wait "$pid" "$paper_pid" 2>/dev/null || true
+    psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+    rm -f "$log"
+}
+trap cleanup EXIT
+for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$port/health" >/dev/null &&
+        curl -sf "http://127.0.0.1:$paper_port/v5/market/time" >/dev/null && break
+    sleep 0.1
+done
+
+common=(run "$root/openapi.json" --url "http://127.0.0.1:$port" --max-examples "${SCHEMATHESIS_EXAMPLES:-40}"
+        --checks all --generation-allow-x00 false --request-timeout 10 --seed 1)
+# The one check left out, and why: poem-openapi turns JSON numbers and booleans sent for a string field
+# into strings (stack.md, gotcha 15), so schemathesis's negative_data_rejection flags requests that we
+# accept and handle correctly. Everything else, including server errors and schema conformance, is on.
+exclude=(--exclude-checks negative_data_rejection)
+config=(--config-file "$root/ci/schemathesis.toml")
+echo "schemathesis without credentials"
+"$venv/bin/schemathesis" "${config[@]}" "${common[@]}" "${exclude[@]}"
+echo "schemathesis with the admin token"
+"$venv/bin/schemathesis" "${config[@]}" "${common[@]}" "${exclude[@]}" -H "Authorization: Bearer $ADMIN_TOKEN"
