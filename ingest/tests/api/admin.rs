@@ -427,3 +427,26 @@ async fn responses_carry_security_headers_and_no_cors_by_default() {
     let served: Value = resp.json().await.unwrap();
     assert_eq!(served["info"]["title"], "HUMBEX");
 }
+
+#[tokio::test]
+async fn the_docs_ui_cannot_be_pointed_at_a_foreign_spec() {
+    let app = TestApp::spawn().await;
+    let resp = app
+        .http
+        .get(app.url("/docs?url=https://evil.example/spec.json&configUrl=https://evil.example/config.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let csp = resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    // Even if the page tried, the browser may fetch from this origin only.
+    assert!(csp.contains("connect-src 'self'") && !csp.contains("*"), "{csp}");
+    let page = resp.text().await.unwrap();
+    // The spec is embedded in the page; query-string configuration is never switched on.
+    assert!(page.contains("\"title\":\"HUMBEX\"") || page.contains("\"title\": \"HUMBEX\""));
+    assert!(!page.contains("evil.example"));
+    assert!(!page.contains("queryConfigEnabled: true") && !page.contains("queryConfigEnabled:true"));
+}
