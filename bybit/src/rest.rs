@@ -131,7 +131,7 @@ impl BybitRest {
     /// call [`BybitRest::get_order_by_link_id`] before sending it again under the same id.
     #[tracing::instrument(
         skip_all,
-        fields(api_key = credentials.api_key(), order_link_id = request.order_link_id.as_str())
+        fields(api_key = %credentials.masked_key(), order_link_id = request.order_link_id.as_str())
     )]
     pub async fn create_order(
         &self,
@@ -149,7 +149,7 @@ impl BybitRest {
     /// `/v5/order/history` (Bybit moves closed orders there after a service restart).
     #[tracing::instrument(
         skip_all,
-        fields(api_key = credentials.api_key(), order_link_id = order_link_id.as_str())
+        fields(api_key = %credentials.masked_key(), order_link_id = order_link_id.as_str())
     )]
     pub async fn get_order_by_link_id(
         &self,

@@ -37,6 +37,11 @@ impl Credentials {
         &self.api_key
     }
 
+    /// The key as logs and Debug show it: enough to recognise, too little to use.
+    pub fn masked_key(&self) -> String {
+        masked(&self.api_key)
+    }
+
     pub fn secret(&self) -> &SecretString {
         &self.secret
     }

@@ -154,7 +154,7 @@ async fn run(
         let (event, wait) = match end {
             SessionEnd::ReceiverGone => return,
             SessionEnd::AuthFailed(message) => {
-                tracing::warn!(api_key = config.credentials.api_key(), %message, "Private stream auth refused");
+                tracing::warn!(api_key = %config.credentials.masked_key(), %message, "Private stream auth refused");
                 (
                     Some(StreamEvent::AuthFailed { message }),
                     config.auth_failure_delay,
@@ -164,7 +164,7 @@ async fn run(
                 reason,
                 subscribed_for,
             } => {
-                tracing::info!(api_key = config.credentials.api_key(), %reason, "Private stream lost");
+                tracing::info!(api_key = %config.credentials.masked_key(), %reason, "Private stream lost");
                 if subscribed_for.is_some_and(|up_for| up_for >= config.stable_after) {
                     backoff.reset();
                 }
@@ -341,7 +341,7 @@ async fn session_inner(
         .await
         .map_err(|_| SessionEnd::ReceiverGone)?;
     tracing::info!(
-        api_key = config.credentials.api_key(),
+        api_key = %config.credentials.masked_key(),
         session = *session,
         "Private stream subscribed"
     );

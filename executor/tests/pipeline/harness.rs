@@ -18,6 +18,8 @@ pub const SECRET: &str = "executor-test-tradingview-secret";
 pub const ADMIN: &str = "executor-test-admin-token-0123";
 
 pub struct Pipeline {
+    /// Every secret handed to the system under test, for the leak test.
+    pub secrets: std::sync::Mutex<Vec<String>>,
     pub db: TestDatabase,
     pub base: String,
     pub http: reqwest::Client,
@@ -64,6 +66,7 @@ impl Pipeline {
             let _ = stopped.await;
         }));
         let mut pipeline = Pipeline {
+            secrets: std::sync::Mutex::new(vec![SECRET.into(), ADMIN.into(), "22".repeat(32)]),
             db,
             base,
             http: reqwest::Client::new(),
@@ -158,6 +161,10 @@ impl Pipeline {
         .await;
         let api_key = format!("K{}", &uuid::Uuid::new_v4().simple().to_string()[..17]);
         let api_secret = format!("S{}", uuid::Uuid::new_v4().simple());
+        self.secrets
+            .lock()
+            .unwrap()
+            .extend([api_secret.clone(), api_key.clone()]);
         self.paper
             .exchange()
             .create_account(AccountSpec {
@@ -175,7 +182,9 @@ impl Pipeline {
             json!({ "api_key": api_key, "api_secret": api_secret }),
         )
         .await;
-        (id, user["webhook_token"].as_str().unwrap().to_owned(), api_key)
+        let token = user["webhook_token"].as_str().unwrap().to_owned();
+        self.secrets.lock().unwrap().push(token.clone());
+        (id, token, api_key)
     }
 
     /// POST a signed signal; returns the signal id.
