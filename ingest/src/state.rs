@@ -16,6 +16,8 @@ use crate::rate_limit::RateLimiters;
 pub struct AppState {
     pub pool: Pool,
     pub webhook_secret: WebhookSecret,
+    /// The previous secret during a rotation, and until when it is accepted.
+    pub previous_webhook_secret: Option<(WebhookSecret, Option<chrono::DateTime<chrono::Utc>>)>,
     pub keyring: Keyring,
     /// SHA-256 of ADMIN_TOKEN: compared by digest, so the comparison leaks nothing usable.
     pub admin_token_digest: [u8; 32],
@@ -47,6 +49,7 @@ impl AppState {
             pool,
             admin_token_digest: humbex_shared::token::digest(config.admin_token.expose_secret()),
             webhook_secret: config.tradingview_secret,
+            previous_webhook_secret: config.previous_tradingview_secret,
             keyring: config.keyring,
             symbols: config.symbols.into_iter().collect(),
             dedupe_window: config.dedupe_window,
@@ -56,6 +59,18 @@ impl AppState {
             auth_limit_exempt,
             clock: Arc::new(chrono::Utc::now),
         })
+    }
+
+    /// The secrets a signature may be made with now: the current one, and the previous one while
+    /// its overlap lasts.
+    pub fn webhook_secrets(&self) -> impl Iterator<Item = &WebhookSecret> {
+        let now = self.now();
+        std::iter::once(&self.webhook_secret).chain(
+            self.previous_webhook_secret
+                .iter()
+                .filter(move |(_, until)| until.is_none_or(|at| now < at))
+                .map(|(secret, _)| secret),
+        )
     }
 
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {

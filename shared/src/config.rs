@@ -324,6 +324,9 @@ pub struct Config {
     pub host: IpAddr,
     pub port: u16,
     pub tradingview_secret: WebhookSecret,
+    /// During a rotation: the previous secret, still accepted until the given time (or until it is
+    /// removed from the configuration, when no time is given).
+    pub previous_tradingview_secret: Option<(WebhookSecret, Option<chrono::DateTime<chrono::Utc>>)>,
     pub keyring: Keyring,
     pub admin_token: SecretString,
     pub bybit_env: BybitEnv,
@@ -351,6 +354,7 @@ impl fmt::Debug for Config {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("tradingview_secret", &self.tradingview_secret)
+            .field("previous_tradingview_secret", &self.previous_tradingview_secret)
             .field("keyring", &self.keyring)
             .field("admin_token", &"[REDACTED]")
             .field("bybit_env", &self.bybit_env)
@@ -416,6 +420,27 @@ impl Config {
             .map_err(|_| bad("BACKEND_HOST", format!("{host_text:?} is not an IP address")))?;
         let port = parse_port("BACKEND_PORT", get("BACKEND_PORT"), 8000)?;
 
+        let previous_tradingview_secret = match get("TRADINGVIEW_SECRET_PREVIOUS") {
+            None => None,
+            Some(text) => {
+                let secret =
+                    WebhookSecret::parse(&text).map_err(|p| bad("TRADINGVIEW_SECRET_PREVIOUS", p))?;
+                let until = match get("TRADINGVIEW_SECRET_PREVIOUS_UNTIL") {
+                    None => None,
+                    Some(at) => Some(
+                        chrono::DateTime::parse_from_rfc3339(at.trim())
+                            .map_err(|_| {
+                                bad(
+                                    "TRADINGVIEW_SECRET_PREVIOUS_UNTIL",
+                                    format!("{at:?} is not an RFC 3339 time such as 2027-01-31T00:00:00Z"),
+                                )
+                            })?
+                            .with_timezone(&chrono::Utc),
+                    ),
+                };
+                Some((secret, until))
+            }
+        };
         let tradingview_secret = WebhookSecret::parse(&required("TRADINGVIEW_SECRET")?)
             .map_err(|p| bad("TRADINGVIEW_SECRET", p))?;
 
@@ -588,6 +613,7 @@ impl Config {
             host,
             port,
             tradingview_secret,
+            previous_tradingview_secret,
             keyring,
             admin_token: SecretString::from(admin_token),
             bybit_env,

@@ -259,23 +259,31 @@ impl WebhookApi {
             Ok(b) => b,
             Err(answer) => return answer,
         };
-        let verified = if webhook_signature.0.is_some() {
-            signature::verify_standard_webhooks(
-                state.webhook_secret.standard_webhooks_key(),
-                StandardHeaders {
-                    id: webhook_id.0.as_deref(),
-                    timestamp: webhook_timestamp.0.as_deref(),
-                    signature: webhook_signature.0.as_deref(),
-                },
-                bytes,
-                state.now().timestamp(),
-            )
-            .map(|id| Some(id.to_owned()))
-        } else if let Some(sig) = x_signature.0.as_deref() {
-            signature::verify_x_signature(state.webhook_secret.x_signature_key(), bytes, sig).map(|()| None)
-        } else {
-            Err(SignatureError::Missing)
-        };
+        // Each secret accepted now is tried in turn (two during a rotation); any match passes.
+        let mut verified = Err(SignatureError::Missing);
+        for secret in state.webhook_secrets() {
+            verified = if webhook_signature.0.is_some() {
+                signature::verify_standard_webhooks(
+                    secret.standard_webhooks_key(),
+                    StandardHeaders {
+                        id: webhook_id.0.as_deref(),
+                        timestamp: webhook_timestamp.0.as_deref(),
+                        signature: webhook_signature.0.as_deref(),
+                    },
+                    bytes,
+                    state.now().timestamp(),
+                )
+                .map(|id| Some(id.to_owned()))
+            } else if let Some(sig) = x_signature.0.as_deref() {
+                signature::verify_x_signature(secret.x_signature_key(), bytes, sig).map(|()| None)
+            } else {
+                Err(SignatureError::Missing)
+            };
+            // Only a mismatch is worth another secret; a malformed or stale request stays refused.
+            if !matches!(verified, Err(SignatureError::Mismatch)) {
+                break;
+            }
+        }
         let webhook_id = match verified {
             Ok(id) => id,
             Err(e) => {

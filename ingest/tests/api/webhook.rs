@@ -516,3 +516,42 @@ async fn tradingview_ip_allowlist_and_trusted_proxies() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 202);
 }
+
+#[tokio::test]
+async fn signing_secret_rotation_overlaps_then_the_old_secret_stops() {
+    let old_secret = "the-old-tradingview-secret-000";
+    let until = chrono::Utc::now() + chrono::Duration::hours(1);
+    let clock_offset = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let offset = clock_offset.clone();
+    let app = TestApp::spawn_with(Options {
+        env: vec![
+            ("TRADINGVIEW_SECRET_PREVIOUS", old_secret.into()),
+            ("TRADINGVIEW_SECRET_PREVIOUS_UNTIL", until.to_rfc3339()),
+        ],
+        clock: Some(Arc::new(move || {
+            chrono::Utc::now() + chrono::Duration::seconds(offset.load(std::sync::atomic::Ordering::SeqCst))
+        })),
+        ..Options::default()
+    })
+    .await;
+    let (_, token) = app.active_user("rotate@example.com").await;
+    let post_signed_with = |secret: &'static str, id: &'static str| {
+        let body = signal(&token, json!({ "id": id }));
+        let sig = sign_x_signature(secret.as_bytes(), body.as_bytes());
+        let request = app
+            .http
+            .post(app.url("/webhook"))
+            .header("content-type", "application/json")
+            .header("x-signature", sig)
+            .body(body);
+        async move { read(request.send().await.unwrap()).await }
+    };
+    // During the overlap both secrets verify.
+    assert_eq!(post_signed_with(SECRET, "new-1").await.0, 202);
+    assert_eq!(post_signed_with(old_secret, "old-1").await.0, 202);
+    // Once the overlap has ended the old secret is refused; the new one still works.
+    clock_offset.store(2 * 3600, std::sync::atomic::Ordering::SeqCst);
+    let (status, answer) = post_signed_with(old_secret, "old-2").await;
+    assert_eq!(status, 401, "{answer}");
+    assert_eq!(post_signed_with(SECRET, "new-2").await.0, 202);
+}
