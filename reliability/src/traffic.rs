@@ -205,7 +205,8 @@ pub async fn witness(
             .query_one(
                 "SELECT \
                    (SELECT count(*) FROM signals WHERE id = ANY($1) AND status IN ('received','processing')), \
-                   (SELECT count(*) FROM orders o WHERE o.signal_id = ANY($1) AND o.status IN ('pending','submitted','new','partially_filled'))",
+                   (SELECT count(*) FROM orders o WHERE o.signal_id = ANY($1) AND (o.status IN ('pending','submitted','new','partially_filled') \
+                      OR (o.status = 'filled' AND o.filled_qty <> COALESCE((SELECT sum(f.qty) FROM fills f WHERE f.order_id = o.id), 0))))",
                 &[&ids],
             )
             .await?;
@@ -221,7 +222,12 @@ pub async fn witness(
     // Our rows: order_link_id → (signal, user, status).
     let rows = db
         .query(
-            "SELECT order_link_id, signal_id, user_id, status FROM orders WHERE signal_id = ANY($1)",
+            // A row counts as confirmed only when it is filled and its fill rows add up.
+            "SELECT order_link_id, signal_id, user_id, \
+                    CASE WHEN status = 'filled' AND filled_qty <> COALESCE( \
+                             (SELECT sum(f.qty) FROM fills f WHERE f.order_id = orders.id), 0) \
+                         THEN 'filled-without-fills' ELSE status END \
+             FROM orders WHERE signal_id = ANY($1)",
             &[&ids],
         )
         .await?;

@@ -73,13 +73,18 @@ const OPEN_ORDERS_OF_ACCOUNT: &str = "\
     ORDER BY created_at";
 
 // pending/submitted age from submission (or creation); new/partially_filled from their last
-// change, so a market order whose terminal push was lost is still found.
+// change, so a market order whose terminal push was lost is still found. A filled order whose fill
+// rows do not add up to its filled quantity (its execution push was lost after the order push) is
+// looked up too, for an hour, so its fills are fetched over REST.
 const UNCONFIRMED: &str = "\
     SELECT id, api_key_id, order_link_id, symbol, status FROM orders \
     WHERE api_key_id = ANY($1) \
       AND ((status IN ('pending', 'submitted') \
             AND COALESCE(submitted_at, created_at) < now() - make_interval(secs => $2)) \
-        OR (status IN ('new', 'partially_filled') AND updated_at < now() - make_interval(secs => $2))) \
+        OR (status IN ('new', 'partially_filled') AND updated_at < now() - make_interval(secs => $2)) \
+        OR (status IN ('filled', 'cancelled') AND filled_qty > 0 \
+            AND updated_at < now() - make_interval(secs => $2) AND updated_at > now() - interval '1 hour' \
+            AND filled_qty > COALESCE((SELECT sum(f.qty) FROM fills f WHERE f.order_id = orders.id), 0))) \
     ORDER BY created_at \
     LIMIT $3";
 

@@ -366,3 +366,39 @@ async fn a_hedge_mode_account_is_refused_with_the_reason() {
     );
     assert!(p.exchange_orders(&key).is_empty());
 }
+
+#[tokio::test]
+async fn a_fill_whose_push_was_lost_is_still_recorded() {
+    let p = Pipeline::start(1).await;
+    let (_, token, key) = p.trader("lostfill@example.com", json!({}), "10000").await;
+    // The order push (Filled) arrives; the execution push never does.
+    p.paper
+        .exchange()
+        .add_fault(Fault::WithholdPushes {
+            topics: Some(vec!["execution".into(), "execution.fast".into()]),
+            api_key: Some(key.clone()),
+            count: None,
+        })
+        .unwrap();
+    let s = p
+        .signal(&token, json!({ "action": "buy", "quantity": "1", "id": "lf1" }))
+        .await;
+    assert_eq!(p.settled(&s).await, "done");
+    let id: uuid::Uuid = s.parse().unwrap();
+    let db = p.db().await;
+    let recorded = wait_for(Duration::from_secs(15), || async {
+        let row = db
+            .query_one(
+                "SELECT o.status, (SELECT count(*) FROM fills f WHERE f.order_id = o.id) FROM orders o WHERE o.signal_id = $1",
+                &[&id],
+            )
+            .await
+            .unwrap();
+        (row.get::<_, String>(0) == "filled" && row.get::<_, i64>(1) == 1).then_some(())
+    })
+    .await;
+    assert!(
+        recorded.is_some(),
+        "the order is filled but its fill was never fetched"
+    );
+}
