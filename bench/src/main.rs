@@ -25,6 +25,7 @@ enum Scenario {
     /// One strategy signal to 100 subscribers (`fan-out-1000`: to 1,000).
     FanOut,
     /// One strategy signal to 1,000 subscribers.
+    #[value(name = "fan-out-1000")]
     FanOut1000,
     /// 10,000 signals stored while the executor is down, then drained.
     Backlog,

@@ -37,8 +37,9 @@ pub struct Pipeline {
     pub http: reqwest::Client,
     pub paper: RunningPaperExchange,
     vars: HashMap<&'static str, String>,
-    paper_rt: Runtime,
-    ingest_rt: Runtime,
+    /// Options only so that Drop can take them: a runtime must not be dropped inside another.
+    paper_rt: Option<Runtime>,
+    ingest_rt: Option<Runtime>,
     ingest_stop: Option<oneshot::Sender<()>>,
     executor: Option<(Runtime, oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
 }
@@ -101,8 +102,8 @@ impl Pipeline {
             http: reqwest::Client::builder().pool_max_idle_per_host(256).build()?,
             paper,
             vars,
-            paper_rt,
-            ingest_rt,
+            paper_rt: Some(paper_rt),
+            ingest_rt: Some(ingest_rt),
             ingest_stop: Some(ingest_stop),
             executor: None,
         })
@@ -168,18 +169,28 @@ impl Pipeline {
         Ok(())
     }
 
+    /// An admin call; a 503 (the database busy on this shared machine) is retried, since setup
+    /// is not what is measured.
     async fn admin(&self, method: reqwest::Method, path: &str, body: Value) -> anyhow::Result<Value> {
-        let resp = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(ADMIN)
-            .json(&body)
-            .send()
-            .await?;
-        let status = resp.status();
-        let value: Value = resp.json().await.unwrap_or(Value::Null);
-        anyhow::ensure!(status.is_success(), "{path}: {status} {value}");
-        Ok(value)
+        let mut tries = 0;
+        loop {
+            let resp = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.base))
+                .bearer_auth(ADMIN)
+                .json(&body)
+                .send()
+                .await?;
+            let status = resp.status();
+            let value: Value = resp.json().await.unwrap_or(Value::Null);
+            if status.as_u16() == 503 && tries < 10 {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+                continue;
+            }
+            anyhow::ensure!(status.is_success(), "{path}: {status} {value}");
+            return Ok(value);
+        }
     }
 
     /// A strategy; returns (id, webhook token).
@@ -194,7 +205,7 @@ impl Pipeline {
     }
 
     /// `n` users with an active subscription (to `strategy` if given), each with a paper
-    /// account and its key registered through the admin API, created 16 at a time.
+    /// account and its key registered through the admin API, created 8 at a time.
     pub async fn traders(&self, n: usize, strategy: Option<&str>) -> anyhow::Result<Vec<Trader>> {
         let run = uuid::Uuid::new_v4().simple().to_string();
         futures_util::stream::iter(0..n)
@@ -237,7 +248,7 @@ impl Pipeline {
                     })
                 }
             })
-            .buffered(16)
+            .buffered(8)
             .collect::<Vec<_>>()
             .await
             .into_iter()
@@ -289,18 +300,19 @@ impl Pipeline {
         if let Some(stop) = self.ingest_stop.take() {
             let _ = stop.send(());
         }
-        let Pipeline {
-            paper,
-            paper_rt,
-            ingest_rt,
-            db,
-            ..
-        } = self;
-        drop(paper);
         tokio::time::sleep(Duration::from_millis(100)).await;
-        ingest_rt.shutdown_background();
-        paper_rt.shutdown_background();
-        drop(db);
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        if let Some((rt, stop, _)) = self.executor.take() {
+            let _ = stop.send(());
+            rt.shutdown_background();
+        }
+        for rt in [self.ingest_rt.take(), self.paper_rt.take()].into_iter().flatten() {
+            rt.shutdown_background();
+        }
     }
 }
 
