@@ -28,13 +28,20 @@ pub async fn latency(signals: usize) -> anyhow::Result<Vec<Row>> {
     let started = Instant::now();
     for i in 0..warm_up + signals {
         let t = &traders[i % traders.len()];
-        let action = if (i / traders.len()) % 2 == 0 { "buy" } else { "sell" };
+        let action = if (i / traders.len()) % 2 == 0 {
+            "buy"
+        } else {
+            "sell"
+        };
         let at = Utc::now();
         let clock = Instant::now();
         let id = p.signal(&t.token, action, &format!("lat-{i}")).await?;
         let round_trip = clock.elapsed();
         let fills = wait_for_fills(&db, &[id], 1, Duration::from_millis(1), Duration::from_secs(10)).await?;
-        let (link, filled) = fills.into_iter().next().ok_or_else(|| anyhow::anyhow!("no fill"))?;
+        let (link, filled) = fills
+            .into_iter()
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("no fill"))?;
         if i >= warm_up {
             sent.push((at, round_trip, link, filled));
         }
@@ -42,21 +49,45 @@ pub async fn latency(signals: usize) -> anyhow::Result<Vec<Row>> {
     let elapsed = started.elapsed();
     let keys: Vec<&str> = traders.iter().map(|t| t.api_key.as_str()).collect();
     let at_exchange = p.exchange_times(&keys);
+    // Where the time goes, from the rows' own timestamps (each `now()` of the writing transaction).
+    let stamps: std::collections::HashMap<String, (DateTime<Utc>, DateTime<Utc>)> = db
+        .query(
+            "SELECT o.order_link_id, s.received_at, o.created_at FROM orders o \
+             JOIN signals s ON s.id = o.signal_id",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), (r.get(1), r.get(2))))
+        .collect();
     let mut round_trips = Vec::new();
     let mut to_exchange = Vec::new();
     let mut to_fill = Vec::new();
+    let mut stages: [Vec<Duration>; 4] = Default::default();
     for (at, round_trip, link, filled) in &sent {
         round_trips.push(*round_trip);
-        if let Some(created) = at_exchange.get(link) {
+        let created = at_exchange.get(link);
+        if let Some(created) = created {
             to_exchange.push(between(*at, *created));
         }
         to_fill.push(between(*at, *filled));
+        if let (Some(created), Some((received, planned))) = (created, stamps.get(link)) {
+            stages[0].push(between(*at, *received));
+            stages[1].push(between(*received, *planned));
+            stages[2].push(between(*planned, *created));
+            stages[3].push(between(*created, *filled));
+        }
     }
     p.shutdown().await;
+    let [ingest, claim, send, confirm] = stages;
     Ok(vec![
         row("latency: webhook round trip (202)", 1, round_trips, elapsed),
         row("latency: webhook → order at exchange", 1, to_exchange, elapsed),
         row("latency: webhook → fill recorded", 1, to_fill, elapsed),
+        row("  stage: webhook sent → signal INSERT", 1, ingest, elapsed),
+        row("  stage: signal INSERT → order INSERT", 1, claim, elapsed),
+        row("  stage: order INSERT → at exchange", 1, send, elapsed),
+        row("  stage: at exchange → fill INSERT", 1, confirm, elapsed),
     ])
 }
 
@@ -167,7 +198,14 @@ pub async fn backlog(signals: usize) -> anyhow::Result<Vec<Row>> {
         .iter()
         .map(|r| between(at, r.get(0)))
         .collect();
-    let fills = wait_for_fills(&db, &ids, signals, Duration::from_millis(50), Duration::from_secs(120)).await?;
+    let fills = wait_for_fills(
+        &db,
+        &ids,
+        signals,
+        Duration::from_millis(50),
+        Duration::from_secs(120),
+    )
+    .await?;
     let filled: Vec<Duration> = fills.iter().map(|(_, f)| between(at, *f)).collect();
     let elapsed = clock.elapsed();
     p.shutdown().await;

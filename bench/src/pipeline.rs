@@ -196,7 +196,11 @@ impl Pipeline {
     /// A strategy; returns (id, webhook token).
     pub async fn strategy(&self, name: &str) -> anyhow::Result<(String, String)> {
         let s = self
-            .admin(reqwest::Method::POST, "/admin/strategies", json!({ "name": name }))
+            .admin(
+                reqwest::Method::POST,
+                "/admin/strategies",
+                json!({ "name": name }),
+            )
             .await?;
         Ok((
             s["id"].as_str().unwrap_or_default().to_owned(),
@@ -224,8 +228,12 @@ impl Pipeline {
                     if let Some(s) = strategy {
                         sub["strategy_id"] = json!(s);
                     }
-                    self.admin(reqwest::Method::PUT, &format!("/admin/users/{id}/subscription"), sub)
-                        .await?;
+                    self.admin(
+                        reqwest::Method::PUT,
+                        &format!("/admin/users/{id}/subscription"),
+                        sub,
+                    )
+                    .await?;
                     let api_key = format!("K{}", &uuid::Uuid::new_v4().simple().to_string()[..17]);
                     let api_secret = format!("S{}", uuid::Uuid::new_v4().simple());
                     self.paper
@@ -310,7 +318,10 @@ impl Drop for Pipeline {
             let _ = stop.send(());
             rt.shutdown_background();
         }
-        for rt in [self.ingest_rt.take(), self.paper_rt.take()].into_iter().flatten() {
+        for rt in [self.ingest_rt.take(), self.paper_rt.take()]
+            .into_iter()
+            .flatten()
+        {
             rt.shutdown_background();
         }
     }

@@ -146,7 +146,9 @@ pub fn print_table(title: &str, rows: &[Row]) {
 }
 
 fn print_markdown(rows: &[Row]) {
-    println!("| what | conns / subscribers | ops | per second | p50 ms | p90 ms | p99 ms | max ms | share of floor |");
+    println!(
+        "| what | conns / subscribers | ops | per second | p50 ms | p90 ms | p99 ms | max ms | share of floor |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|");
     for r in rows.iter().filter(|r| r.rss_mib.is_none()) {
         println!(

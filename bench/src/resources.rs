@@ -57,10 +57,7 @@ fn threads_cpu(role: &str) -> f64 {
     tasks
         .flatten()
         .filter_map(|t| std::fs::read_to_string(t.path().join("stat")).ok())
-        .filter(|s| {
-            s.split_once('(')
-                .is_some_and(|(_, rest)| rest.starts_with(role))
-        })
+        .filter(|s| s.split_once('(').is_some_and(|(_, rest)| rest.starts_with(role)))
         .map(|s| stat_cpu(&s))
         .sum()
 }
@@ -177,7 +174,14 @@ async fn measure(
     let before = cpu(pid);
     let clock = Instant::now();
     let id = p.signal(strategy_token, "buy", "resources-fan-out").await?;
-    wait_for_fills(&db, &[id], SUBSCRIBERS, Duration::from_millis(5), Duration::from_secs(120)).await?;
+    wait_for_fills(
+        &db,
+        &[id],
+        SUBSCRIBERS,
+        Duration::from_millis(5),
+        Duration::from_secs(120),
+    )
+    .await?;
     let took = clock.elapsed().as_secs_f64();
     rows.extend(phase_rows(
         "fan-out 1,000",
