@@ -1,20 +1,38 @@
 //! `humbex-bench <scenario>`: measures HUMBEX against the physical floor of its design on the same
 //! PostgreSQL, prints a table and writes bench/results/<scenario>.json. Numbers, never assertions.
 
+mod e2e;
 mod floor;
 mod ingest_load;
+mod pipeline;
 mod report;
+mod resources;
 
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scenario {
     /// Raw single-row INSERT+NOTIFY rate and latency on this PostgreSQL.
     Floor,
     /// POST /webhook at 1, 8 and 32 connections, beside the floor at the same concurrency.
     Ingest,
+    /// POST /webhook at 1, 8, 32 and 128 connections, beside the floor.
+    Throughput,
+    /// Signals one at a time: webhook round trip, → order at the exchange, → fill recorded.
+    Latency,
+    /// One strategy signal to 100 subscribers (`fan-out-1000`: to 1,000).
+    FanOut,
+    /// One strategy signal to 1,000 subscribers.
+    #[value(name = "fan-out-1000")]
+    FanOut1000,
+    /// 10,000 signals stored while the executor is down, then drained.
+    Backlog,
+    /// Peak RSS and CPU seconds of each role during fan-out to 1,000 and throughput.
+    Resources,
+    /// Every scenario in turn, one summary table.
+    All,
     /// A few seconds of everything, so CI keeps the bench compiling and running.
     Smoke,
 }
@@ -26,6 +44,12 @@ struct Args {
     /// Seconds per measured step.
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
+    /// Signals sent one at a time by `latency`.
+    #[arg(long, default_value_t = 2_000)]
+    signals: usize,
+    /// Signals stored before the executor starts, for `backlog`.
+    #[arg(long, default_value_t = 10_000)]
+    backlog: usize,
     /// Repeat the scenario this many times and report the median of each row.
     #[arg(long, default_value_t = 1)]
     runs: usize,
@@ -34,7 +58,8 @@ struct Args {
     out_dir: String,
 }
 
-async fn run_once(scenario: Scenario, step: Duration) -> anyhow::Result<(&'static str, Vec<report::Row>)> {
+async fn run_once(scenario: Scenario, args: &Args) -> anyhow::Result<(&'static str, Vec<report::Row>)> {
+    let step = Duration::from_secs_f64(args.seconds);
     match scenario {
         Scenario::Floor => Ok(("floor", floor::run(&[1, 8, 32], step).await?)),
         Scenario::Ingest => {
@@ -42,10 +67,38 @@ async fn run_once(scenario: Scenario, step: Duration) -> anyhow::Result<(&'stati
             rows.extend(ingest_load::run(&[1, 8, 32], step).await?);
             Ok(("ingest", rows))
         }
+        Scenario::Throughput => {
+            // No floor at 128: PostgreSQL here allows 100 connections in all.
+            let mut rows = floor::run(&[1, 8, 32], step).await?;
+            rows.extend(ingest_load::run(&[1, 8, 32, 128], step).await?);
+            Ok(("throughput", rows))
+        }
+        Scenario::Latency => Ok(("latency", e2e::latency(args.signals).await?)),
+        Scenario::FanOut => Ok(("fan-out", e2e::fan_out(100).await?)),
+        Scenario::FanOut1000 => Ok(("fan-out-1000", e2e::fan_out(1_000).await?)),
+        Scenario::Backlog => Ok(("backlog", e2e::backlog(args.backlog).await?)),
+        Scenario::Resources => Ok(("resources", resources::run(step).await?)),
+        Scenario::All => {
+            let mut rows = Vec::new();
+            for s in [
+                Scenario::Throughput,
+                Scenario::Latency,
+                Scenario::FanOut,
+                Scenario::FanOut1000,
+                Scenario::Backlog,
+                Scenario::Resources,
+            ] {
+                let (name, part) = Box::pin(run_once(s, args)).await?;
+                report::print_table(name, &part);
+                rows.extend(part);
+            }
+            Ok(("all", rows))
+        }
         Scenario::Smoke => {
             let short = Duration::from_millis(500);
             let mut rows = floor::run(&[1], short).await?;
             rows.extend(ingest_load::run(&[2], short).await?);
+            rows.extend(e2e::latency(50).await?);
             Ok(("smoke", rows))
         }
     }
@@ -55,12 +108,14 @@ fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let step = Duration::from_secs_f64(args.seconds);
     let mut all_runs = Vec::new();
     let mut name = "";
     for run in 1..=args.runs.max(1) {
-        let (scenario, mut rows) = runtime.block_on(run_once(args.scenario, step))?;
+        let before = report::load_average();
+        let (scenario, mut rows) = runtime.block_on(run_once(args.scenario, &args))?;
         report::compare_with_floor(&mut rows);
+        let after = report::load_average();
+        println!("load average before {before}, after {after}");
         if args.runs > 1 {
             report::print_table(&format!("{scenario} (run {run} of {})", args.runs), &rows);
         }

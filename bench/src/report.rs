@@ -11,10 +11,16 @@ pub struct Row {
     pub operations: usize,
     pub per_second: f64,
     pub p50_ms: f64,
+    pub p90_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
     /// For ingest rows: this rate as a share of the floor's at the same concurrency.
     pub share_of_floor: Option<f64>,
+    /// For resource rows: resident memory in MiB (peak, VmHWM) and CPU seconds used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_mib: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_s: Option<f64>,
 }
 
 pub fn row(what: &str, connections: usize, mut latencies: Vec<Duration>, elapsed: Duration) -> Row {
@@ -32,20 +38,23 @@ pub fn row(what: &str, connections: usize, mut latencies: Vec<Duration>, elapsed
         operations: latencies.len(),
         per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
         p50_ms: pick(0.50),
+        p90_ms: pick(0.90),
         p99_ms: pick(0.99),
         max_ms: pick(1.0),
         share_of_floor: None,
+        rss_mib: None,
+        cpu_s: None,
     }
 }
 
-/// Fill `share_of_floor` for every non-floor row from the floor row at the same concurrency.
+/// Fill `share_of_floor` for every ingest row from the floor row at the same concurrency.
 pub fn compare_with_floor(rows: &mut [Row]) {
     let floors: Vec<(usize, f64)> = rows
         .iter()
         .filter(|r| r.what.starts_with("floor"))
         .map(|r| (r.connections, r.per_second))
         .collect();
-    for r in rows.iter_mut().filter(|r| !r.what.starts_with("floor")) {
+    for r in rows.iter_mut().filter(|r| r.what.starts_with("ingest")) {
         r.share_of_floor = floors
             .iter()
             .find(|(c, _)| *c == r.connections)
@@ -96,11 +105,14 @@ pub fn medians(runs: &[Vec<Row>]) -> Vec<Row> {
                 operations: column(|r| r.operations as f64) as usize,
                 per_second: column(|r| r.per_second),
                 p50_ms: column(|r| r.p50_ms),
+                p90_ms: column(|r| r.p90_ms),
                 p99_ms: column(|r| r.p99_ms),
                 max_ms: column(|r| r.max_ms),
                 share_of_floor: template
                     .share_of_floor
                     .map(|_| column(|r| r.share_of_floor.unwrap_or(0.0))),
+                rss_mib: template.rss_mib.map(|_| column(|r| r.rss_mib.unwrap_or(0.0))),
+                cpu_s: template.cpu_s.map(|_| column(|r| r.cpu_s.unwrap_or(0.0))),
             }
         })
         .collect()
@@ -109,41 +121,64 @@ pub fn medians(runs: &[Vec<Row>]) -> Vec<Row> {
 pub fn print_table(title: &str, rows: &[Row]) {
     println!("{title}");
     println!(
-        "{:<34} {:>5} {:>9} {:>10} {:>9} {:>9} {:>9} {:>8}",
-        "what", "conns", "ops", "per s", "p50 ms", "p99 ms", "max ms", "floor %"
+        "{:<46} {:>5} {:>6} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7}",
+        "what", "conns", "ops", "per s", "p50 ms", "p90 ms", "p99 ms", "max ms", "floor %"
     );
     for r in rows {
         println!(
-            "{:<34} {:>5} {:>9} {:>10.0} {:>9.3} {:>9.3} {:>9.3} {:>8}",
+            "{:<46} {:>5} {:>6} {:>8.0} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>7}",
             r.what,
             r.connections,
             r.operations,
             r.per_second,
             r.p50_ms,
+            r.p90_ms,
             r.p99_ms,
             r.max_ms,
             r.share_of_floor
                 .map(|s| format!("{:.0}%", s * 100.0))
                 .unwrap_or_default()
         );
+        if let (Some(rss), Some(cpu)) = (r.rss_mib, r.cpu_s) {
+            println!("{:<46} peak RSS {rss:.1} MiB, CPU {cpu:.2} s", "");
+        }
     }
 }
 
 fn print_markdown(rows: &[Row]) {
-    println!("| what | connections | per second | p50 ms | p99 ms | share of floor |");
-    println!("|---|---|---|---|---|---|");
-    for r in rows {
+    println!(
+        "| what | conns / subscribers | ops | per second | p50 ms | p90 ms | p99 ms | max ms | share of floor |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for r in rows.iter().filter(|r| r.rss_mib.is_none()) {
         println!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {} |",
+            "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
             r.what,
             r.connections,
+            r.operations,
             r.per_second,
             r.p50_ms,
+            r.p90_ms,
             r.p99_ms,
+            r.max_ms,
             r.share_of_floor
                 .map(|s| format!("{:.0}%", s * 100.0))
                 .unwrap_or_else(|| "—".into())
         );
+    }
+    let resources: Vec<&Row> = rows.iter().filter(|r| r.rss_mib.is_some()).collect();
+    if !resources.is_empty() {
+        println!();
+        println!("| role, during | peak RSS MiB | CPU s |");
+        println!("|---|---|---|");
+        for r in resources {
+            println!(
+                "| {} | {:.1} | {:.2} |",
+                r.what,
+                r.rss_mib.unwrap_or(0.0),
+                r.cpu_s.unwrap_or(0.0)
+            );
+        }
     }
 }
 
@@ -179,4 +214,12 @@ pub fn print_and_save(
     std::fs::write(&path, serde_json::to_string_pretty(&doc)? + "\n")?;
     println!("written to {path}");
     Ok(())
+}
+
+/// The 1-minute load average, as text: printed beside every run because this machine is shared.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
 }

@@ -86,6 +86,9 @@ pub fn order_link_id(order_id: Uuid) -> String {
 }
 
 /// Write the planned rows; a row that already exists for (signal, user) wins and is kept as is.
+///
+/// One statement for all of them: one commit (one WAL flush) whether the signal has 1 target or
+/// 1,000, so a fan-out does not wait for a flush per subscriber before its first order is sent.
 #[tracing::instrument(skip(client, planned), fields(orders = planned.len()))]
 pub async fn insert_planned(
     client: &impl GenericClient,
@@ -93,40 +96,57 @@ pub async fn insert_planned(
     symbol: &str,
     planned: &[PlannedOrder],
 ) -> Result<(), tokio_postgres::Error> {
+    if planned.is_empty() {
+        return Ok(());
+    }
     let stmt = client
         .prepare_cached(
             "INSERT INTO orders (id, signal_id, user_id, api_key_id, order_link_id, symbol, side, qty, \
                                  reduce_only, status, error) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             SELECT t.id, $1, t.user_id, t.api_key_id, t.order_link_id, $2, t.side, t.qty, \
+                    t.reduce_only, t.status, t.error \
+             FROM UNNEST($3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::text[], $8::numeric[], \
+                         $9::bool[], $10::text[], $11::text[]) \
+                  AS t (id, user_id, api_key_id, order_link_id, side, qty, reduce_only, status, error) \
              ON CONFLICT (signal_id, user_id) DO NOTHING",
         )
         .await?;
-    for p in planned {
-        let id = Uuid::now_v7();
-        let status = if p.skip_reason.is_some() {
-            "skipped"
-        } else {
-            "pending"
-        };
-        client
-            .execute(
-                &stmt,
-                &[
-                    &id,
-                    &signal_id,
-                    &p.user_id,
-                    &p.api_key_id,
-                    &order_link_id(id),
-                    &symbol,
-                    &p.side,
-                    &p.qty,
-                    &p.reduce_only,
-                    &status,
-                    &p.skip_reason,
-                ],
-            )
-            .await?;
-    }
+    let ids: Vec<Uuid> = planned.iter().map(|_| Uuid::now_v7()).collect();
+    let link_ids: Vec<String> = ids.iter().map(|id| order_link_id(*id)).collect();
+    let user_ids: Vec<Uuid> = planned.iter().map(|p| p.user_id).collect();
+    let api_key_ids: Vec<Option<Uuid>> = planned.iter().map(|p| p.api_key_id).collect();
+    let sides: Vec<&str> = planned.iter().map(|p| p.side).collect();
+    let qtys: Vec<Option<Decimal>> = planned.iter().map(|p| p.qty).collect();
+    let reduce_only: Vec<bool> = planned.iter().map(|p| p.reduce_only).collect();
+    let statuses: Vec<&str> = planned
+        .iter()
+        .map(|p| {
+            if p.skip_reason.is_some() {
+                "skipped"
+            } else {
+                "pending"
+            }
+        })
+        .collect();
+    let errors: Vec<Option<&str>> = planned.iter().map(|p| p.skip_reason.as_deref()).collect();
+    client
+        .execute(
+            &stmt,
+            &[
+                &signal_id,
+                &symbol,
+                &ids,
+                &user_ids,
+                &api_key_ids,
+                &link_ids,
+                &sides,
+                &qtys,
+                &reduce_only,
+                &statuses,
+                &errors,
+            ],
+        )
+        .await?;
     Ok(())
 }
 

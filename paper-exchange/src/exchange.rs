@@ -73,6 +73,17 @@ impl PaperExchange {
         state
     }
 
+    /// How many accounts have an authenticated private WebSocket right now (benchmarks wait for
+    /// every stream to be open before they start the clock).
+    pub fn listening_accounts(&self) -> usize {
+        self.push_senders
+            .read()
+            .expect("push senders lock")
+            .values()
+            .filter(|tx| tx.receiver_count() > 0)
+            .count()
+    }
+
     pub fn create_account(&self, spec: AccountSpec) -> Result<u64, AccountExists> {
         let key = spec.api_key.clone();
         let user_id = self.lock().add_account(spec, Utc::now())?.user_id;
