@@ -74,6 +74,11 @@ impl Pipeline {
             ("ADMIN_TOKEN", ADMIN.into()),
             ("BYBIT_REST_URL", rest),
             ("BYBIT_WS_PRIVATE_URL", ws),
+            // One trader sending thousands of signals a minute from one address: lift the
+            // business limits, which would otherwise (rightly) throttle the benchmark.
+            ("RATE_LIMIT_SIGNALS_PER_MINUTE", "1000000".into()),
+            ("RATE_LIMIT_TOKEN_REQUESTS_PER_MINUTE", "1000000".into()),
+            ("RATE_LIMIT_AUTH_FAILURES_PER_MINUTE", "1000000".into()),
         ]);
         let config = Config::from_lookup(&|n| vars.get(n).cloned())?;
         let ingest_rt = runtime("ingest")?;
@@ -140,7 +145,7 @@ impl Pipeline {
         let humbex = exe.with_file_name("humbex");
         anyhow::ensure!(
             humbex.exists(),
-            "{} is missing: build it with `cargo build --release --bin humbex`",
+            "{} is missing: build it with `cargo build --release -p humbex -p bench`",
             humbex.display()
         );
         let mut cmd = std::process::Command::new(humbex);
