@@ -4,7 +4,6 @@ mod admin;
 mod api_keys;
 mod bad_input;
 mod harness;
-mod leaks;
 mod listen_notify;
 mod rate_limits;
 mod webhook;

@@ -12,6 +12,10 @@ use reqwest::Method;
 use serde_json::json;
 use tracing_subscriber::fmt::MakeWriter;
 
+#[path = "api/harness.rs"]
+#[allow(dead_code)]
+mod harness;
+
 use crate::harness::{ADMIN_TOKEN, ENCRYPTION_KEY, Options, SECRET, TestApp, read, signal};
 
 const EXCHANGE_KEY: &str = "PAPERKEYLEAKTEST01";
@@ -57,9 +61,10 @@ async fn no_secret_reaches_any_log_line() {
         .with_ansi(false)
         .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
         .finish();
-    // A current-thread test runtime: the server, the paper exchange and the test share this thread,
-    // so a thread-scoped subscriber sees all of them without touching other tests.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // This test has its own binary, so the subscriber can be process-wide. A thread-scoped one, in a
+    // binary whose other tests run on other threads without a subscriber, missed events now and then
+    // (tracing caches each call site's interest across threads).
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber in this binary");
 
     let app = TestApp::spawn_with(Options {
         paper_exchange: true,
