@@ -39,7 +39,7 @@ impl Credentials {
 
     /// The key as logs and Debug show it: enough to recognise, too little to use.
     pub fn masked_key(&self) -> String {
-        masked(&self.api_key)
+        mask_key(&self.api_key)
     }
 
     pub fn secret(&self) -> &SecretString {
@@ -65,8 +65,9 @@ impl Credentials {
     }
 }
 
-/// The API key as Debug shows it: enough to recognise, too little to use (first and last 3).
-fn masked(key: &str) -> String {
+/// An API key as logs, Debug and the admin API show it: enough to recognise, too little to use
+/// (the first and last 3 characters; keys of 8 or fewer show nothing).
+pub fn mask_key(key: &str) -> String {
     let chars: Vec<char> = key.chars().collect();
     if chars.len() <= 8 {
         return "****".into();
@@ -79,7 +80,7 @@ fn masked(key: &str) -> String {
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Credentials")
-            .field("api_key", &masked(&self.api_key))
+            .field("api_key", &mask_key(&self.api_key))
             .field("secret", &"<redacted>")
             .finish()
     }

@@ -108,15 +108,9 @@ impl From<KeyCheckError> for ApiKeyError {
     }
 }
 
-/// Show enough of an API key to recognise it and too little to use it.
+/// Show enough of an API key to recognise it and too little to use it (the same rule as logs).
 pub fn mask_api_key(key: &str) -> String {
-    let chars: Vec<char> = key.chars().collect();
-    if chars.len() <= 8 {
-        return "****".into();
-    }
-    let head: String = chars[..3].iter().collect();
-    let tail: String = chars[chars.len() - 3..].iter().collect();
-    format!("{head}****{tail}")
+    humbex_bybit::signing::mask_key(key)
 }
 
 fn key_from_row(r: &Row) -> ApiKey {
