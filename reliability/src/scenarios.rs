@@ -289,14 +289,7 @@ pub async fn ingest_duplicates(cluster: &mut Cluster, _scale: Scale) -> anyhow::
     let mut accepted = Vec::new();
     let mut duplicates_answered = 0;
     for resp in futures_util::future::join_all(copies).await {
-        let resp = resp?;
-        let status = resp.status().as_u16();
-        let v: serde_json::Value = resp.json().await?;
-        match status {
-            202 => accepted.push(v["signal_id"].as_str().unwrap_or_default().to_owned()),
-            200 => duplicates_answered += 1,
-            other => anyhow::bail!("unexpected {other}"),
-        }
+        tally(resp?, &mut accepted, &mut duplicates_answered).await?;
     }
     // TradingView resends a byte-identical body (no id): the body hash makes them one signal.
     let tv = format!(
@@ -311,13 +304,7 @@ pub async fn ingest_duplicates(cluster: &mut Cluster, _scale: Scale) -> anyhow::
             .body(tv.clone())
             .send()
             .await?;
-        let status = resp.status().as_u16();
-        let v: serde_json::Value = resp.json().await?;
-        match status {
-            202 => accepted.push(v["signal_id"].as_str().unwrap_or_default().to_owned()),
-            200 => duplicates_answered += 1,
-            other => anyhow::bail!("unexpected {other}"),
-        }
+        tally(resp, &mut accepted, &mut duplicates_answered).await?;
     }
     let sent = traffic::Sent {
         accepted,
@@ -339,4 +326,20 @@ pub async fn ingest_duplicates(cluster: &mut Cluster, _scale: Scale) -> anyhow::
     // Exactly two signals may exist: one per distinct alert.
     verdict.duplicates += sent.accepted.len().saturating_sub(2);
     Ok(verdict)
+}
+
+/// Sort one webhook answer: a new signal (202, its id kept) or a duplicate (200); anything else fails.
+async fn tally(
+    resp: reqwest::Response,
+    accepted: &mut Vec<String>,
+    duplicates: &mut u32,
+) -> anyhow::Result<()> {
+    let status = resp.status().as_u16();
+    let answer: serde_json::Value = resp.json().await?;
+    match status {
+        202 => accepted.push(answer["signal_id"].as_str().unwrap_or_default().to_owned()),
+        200 => *duplicates += 1,
+        other => anyhow::bail!("unexpected {other}"),
+    }
+    Ok(())
 }
