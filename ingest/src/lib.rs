@@ -1,5 +1,5 @@
-//! HUMBEX ingest: authenticates webhooks, stores signals with NOTIFY in one statement, and serves
-//! the admin API and its OpenAPI document.
+//! HUMBEX ingest: authenticates webhooks, stores signals with NOTIFY in one statement (several
+//! webhooks per commit when they arrive together), and serves the admin API and its OpenAPI document.
 
 pub mod admin;
 pub mod api;

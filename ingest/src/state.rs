@@ -12,9 +12,12 @@ use humbex_shared::domain::Symbol;
 
 use crate::admin::key_check::KeyChecker;
 use crate::rate_limit::RateLimiters;
+use crate::webhook::group::{self, GroupCommitter};
 
 pub struct AppState {
     pub pool: Pool,
+    /// Stores new signals, several webhooks per commit when they arrive together.
+    pub signals: GroupCommitter,
     pub webhook_secret: WebhookSecret,
     /// The previous secret during a rotation, and until when it is accepted.
     pub previous_webhook_secret: Option<(WebhookSecret, Option<chrono::DateTime<chrono::Utc>>)>,
@@ -37,6 +40,7 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Must run inside a Tokio runtime: it starts the group committer's writer tasks.
     pub fn new(config: Config, pool: Pool) -> anyhow::Result<Self> {
         use secrecy::ExposeSecret;
         let key_checker = KeyChecker::new(&config)?;
@@ -45,7 +49,9 @@ impl AppState {
             .filter_map(|ip| ip.parse().ok())
             .chain(config.ip_policy.allowlist.iter().flatten().copied())
             .collect();
+        let signals = GroupCommitter::start(pool.clone(), group::WRITERS, group::MAX_BATCH);
         Ok(AppState {
+            signals,
             pool,
             admin_token_digest: humbex_shared::token::digest(config.admin_token.expose_secret()),
             webhook_secret: config.tradingview_secret,

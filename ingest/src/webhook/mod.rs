@@ -2,6 +2,7 @@
 //! de-duplicate, store and announce a signal, and answer within milliseconds.
 
 pub mod body;
+pub mod group;
 pub mod signature;
 pub mod store;
 
@@ -394,27 +395,28 @@ async fn accept_signal(
     let quantity = parsed.quantity.map(|q| q.get());
     let price = parsed.price.map(|p| p.get());
 
-    let signal = NewSignal {
+    let signal = Arc::new(NewSignal {
         source,
         action: parsed.action.as_str(),
-        symbol: parsed.symbol.as_str(),
+        symbol: parsed.symbol.as_str().to_owned(),
         quantity,
-        client_id: parsed.client_id.as_deref(),
+        client_id: parsed.client_id,
         price,
         signal_time: parsed.signal_time,
-        comment: parsed.comment.as_deref(),
-        raw_body: &raw_body,
+        comment: parsed.comment,
+        raw_body,
         key,
-    };
+    });
     let work = async {
-        let client = state.pool.get().await?;
-        let stored = match store::submit(&client, token.kind(), &digest, &signal).await? {
+        let submission = state.signals.submit(token.kind(), digest, signal.clone()).await?;
+        let stored = match submission {
             Submission::New { id, owner } => {
                 count_signal(state, digest, owner.id());
                 Stored::New { id }
             }
             Submission::UnknownToken => return Ok::<_, anyhow::Error>(unknown_token()),
             Submission::Refused { owner, reason } => {
+                let client = state.pool.get().await?;
                 let id = store::insert_rejected(&client, owner, &signal, &reason).await?;
                 tracing::Span::current().record("signal_id", tracing::field::display(id));
                 return Ok(WebhookResponse::Forbidden(ErrorBody::new(
@@ -423,6 +425,7 @@ async fn accept_signal(
                 )));
             }
             Submission::KeyTaken { owner } => {
+                let client = state.pool.get().await?;
                 let stored =
                     store::insert_signal(&client, owner, &signal, state.dedupe_window.as_secs_f64()).await?;
                 if matches!(stored, Stored::New { .. }) {

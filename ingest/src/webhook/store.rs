@@ -1,5 +1,5 @@
 //! Storing signals: token lookup, subscription check, INSERT and NOTIFY in one statement, with
-//! idempotency.
+//! idempotency. (`group` decides which transaction that statement runs in.)
 //!
 //! Idempotency rides on the unique `signals.idempotency_key`, so concurrent copies of one request
 //! race on the constraint, never on a read-then-write. Body-hash keys expire after the dedupe
@@ -13,6 +13,7 @@ use humbex_shared::domain::{SignalSource, signal_status};
 use humbex_shared::token::TokenKind;
 use rust_decimal::Decimal;
 use tokio_postgres::types::ToSql;
+use tokio_postgres::{GenericClient, Statement};
 use uuid::Uuid;
 
 /// Who a token belongs to.
@@ -65,18 +66,18 @@ impl IdempotencyKey {
     }
 }
 
-/// A signal ready to be stored.
+/// A signal ready to be stored. Owned, because it waits in the group committer's queue.
 #[derive(Debug)]
-pub struct NewSignal<'a> {
+pub struct NewSignal {
     pub source: SignalSource,
-    pub action: &'a str,
-    pub symbol: &'a str,
+    pub action: &'static str,
+    pub symbol: String,
     pub quantity: Option<Decimal>,
-    pub client_id: Option<&'a str>,
+    pub client_id: Option<String>,
     pub price: Option<Decimal>,
     pub signal_time: Option<DateTime<Utc>>,
-    pub comment: Option<&'a str>,
-    pub raw_body: &'a str,
+    pub comment: Option<String>,
+    pub raw_body: String,
     pub key: IdempotencyKey,
 }
 
@@ -136,31 +137,50 @@ fn fast_statement(kind: TokenKind) -> String {
     )
 }
 
-/// The one-round-trip path every accepted signal takes.
-#[tracing::instrument(skip_all, fields(kind = ?kind, signal_id = tracing::field::Empty))]
+/// The fast statement's text for a user or a strategy token.
+pub fn fast_sql(kind: TokenKind) -> &'static str {
+    // Built once per process: the statement cache is keyed by this text.
+    static USER_SQL: LazyLock<String> = LazyLock::new(|| fast_statement(TokenKind::User));
+    static STRATEGY_SQL: LazyLock<String> = LazyLock::new(|| fast_statement(TokenKind::Strategy));
+    if kind == TokenKind::User {
+        &USER_SQL
+    } else {
+        &STRATEGY_SQL
+    }
+}
+
+/// The one-round-trip path every accepted signal takes, in autocommit.
 pub async fn submit(
     client: &Object,
     kind: TokenKind,
     digest: &[u8; 32],
-    fields: &NewSignal<'_>,
+    fields: &NewSignal,
 ) -> Result<Submission, tokio_postgres::Error> {
     if kind == TokenKind::Admin {
         return Ok(Submission::UnknownToken);
     }
-    // Built once per process: the statement cache is keyed by this text.
-    static USER_SQL: LazyLock<String> = LazyLock::new(|| fast_statement(TokenKind::User));
-    static STRATEGY_SQL: LazyLock<String> = LazyLock::new(|| fast_statement(TokenKind::Strategy));
-    let sql = if kind == TokenKind::User {
-        &USER_SQL
-    } else {
-        &STRATEGY_SQL
-    };
-    let stmt = client.prepare_cached(sql).await?;
+    let stmt = client.prepare_cached(fast_sql(kind)).await?;
+    let plain: &tokio_postgres::Client = client;
+    run_fast(plain, &stmt, kind, digest, fields).await
+}
+
+/// Run the prepared fast statement (`fast_sql(kind)`) on a client or inside a transaction.
+#[tracing::instrument(skip_all, fields(kind = ?kind, signal_id = tracing::field::Empty))]
+pub async fn run_fast<C: GenericClient>(
+    client: &C,
+    stmt: &Statement,
+    kind: TokenKind,
+    digest: &[u8; 32],
+    fields: &NewSignal,
+) -> Result<Submission, tokio_postgres::Error> {
+    if kind == TokenKind::Admin {
+        return Ok(Submission::UnknownToken);
+    }
     let id = Uuid::now_v7();
     let (key_kind, key_value) = fields.key.parts();
     let row = client
         .query_opt(
-            &stmt,
+            stmt,
             &[
                 &digest.as_slice(),
                 &id,
@@ -230,7 +250,7 @@ const INSERT_AND_NOTIFY: &str = "\
 pub async fn insert_signal(
     client: &Object,
     owner: Owner,
-    signal: &NewSignal<'_>,
+    signal: &NewSignal,
     dedupe_window_secs: f64,
 ) -> Result<Stored, StoreError> {
     let key = signal.key.storage_key(owner);
@@ -290,7 +310,7 @@ pub async fn insert_signal(
 pub async fn insert_rejected(
     client: &Object,
     owner: Owner,
-    signal: &NewSignal<'_>,
+    signal: &NewSignal,
     reason: &str,
 ) -> Result<Uuid, tokio_postgres::Error> {
     let id = Uuid::now_v7();
@@ -317,7 +337,7 @@ fn row_values<'a>(
     source: &'a &'static str,
     user_id: &'a Option<Uuid>,
     strategy_id: &'a Option<Uuid>,
-    signal: &'a NewSignal<'_>,
+    signal: &'a NewSignal,
     key: &'a String,
 ) -> [&'a (dyn ToSql + Sync); 13] {
     [
