@@ -5,6 +5,11 @@
 //! 10003/10004/10005/10010 does. A marked key is never sent another order (the send path reads
 //! `unusable_at` with the order row).
 //!
+//! The schedule is durable: a key is due once its `permissions_checked_at` (set when it was added,
+//! and by every passing re-check) is older than the interval, and the task looks for due keys every
+//! interval or every hour, whichever is shorter. So a restart neither skips a check nor re-checks
+//! every key at once (a freshly started executor with just-registered keys asks nothing).
+//!
 //! It runs in the executor because the executor is what trades with the keys: it already holds
 //! them decrypted, and its query-api call leaves from the address Bybit will see on orders, so an
 //! IP binding that no longer matches shows up as the same 10010 an order would get.
@@ -39,14 +44,15 @@ pub struct RecheckReport {
     pub unknown: usize,
 }
 
-/// Re-check at start-up and then every `interval`, until the task is dropped.
+/// Look for due keys at start-up and then every `interval` (at most an hour), until dropped.
 pub async fn run(ctx: Arc<Context>, interval: Duration, policy: KeyPolicy) {
-    let mut every = tokio::time::interval(interval);
+    let mut every = tokio::time::interval(interval.min(Duration::from_secs(3600)));
     // After a stall, one pass is enough; a burst of catch-up passes would only repeat it.
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        match recheck_all(&ctx, &policy).await {
+        match recheck_due(&ctx, &policy, interval).await {
+            Ok(report) if report.checked == 0 => tracing::debug!("no exchange key due for a re-check"),
             Ok(report) => tracing::info!(
                 checked = report.checked,
                 still_acceptable = report.still_acceptable,
@@ -59,17 +65,25 @@ pub async fn run(ctx: Arc<Context>, interval: Duration, policy: KeyPolicy) {
     }
 }
 
-/// One pass over every key that is neither revoked nor unusable.
+/// One pass over every key that is neither revoked nor unusable and was last checked more than
+/// `interval` ago.
 #[tracing::instrument(skip_all)]
-pub async fn recheck_all(ctx: &Context, policy: &KeyPolicy) -> anyhow::Result<RecheckReport> {
+pub async fn recheck_due(
+    ctx: &Context,
+    policy: &KeyPolicy,
+    interval: Duration,
+) -> anyhow::Result<RecheckReport> {
     let rows = ctx
         .pool
         .get()
         .await?
         .query(
             "SELECT id, user_id, api_key_enc, api_secret_enc FROM api_keys \
-             WHERE revoked_at IS NULL AND unusable_at IS NULL ORDER BY id",
-            &[],
+             WHERE revoked_at IS NULL AND unusable_at IS NULL \
+               AND (permissions_checked_at IS NULL \
+                    OR permissions_checked_at <= now() - make_interval(secs => $1)) \
+             ORDER BY id",
+            &[&interval.as_secs_f64()],
         )
         .await?;
     let mut report = RecheckReport::default();
@@ -103,7 +117,12 @@ async fn recheck_one(
     let credentials = match ctx.keys.credentials(api_key_id, user_id, key_enc, secret_enc) {
         Ok(c) => c,
         Err(e) => {
-            disable(ctx, api_key_id, &format!("the stored API key cannot be decrypted: {e}")).await?;
+            disable(
+                ctx,
+                api_key_id,
+                &format!("the stored API key cannot be decrypted: {e}"),
+            )
+            .await?;
             return Ok(Verdict::Disabled);
         }
     };

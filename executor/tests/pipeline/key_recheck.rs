@@ -24,7 +24,10 @@ async fn a_key_widened_after_registration_is_disabled_and_never_used_again() {
     // A re-check of the unchanged key leaves it usable (and records when it was checked) ...
     wait_for(Duration::from_secs(10), || async {
         let row = db
-            .query_one("SELECT permissions_checked_at, unusable_at IS NULL FROM api_keys", &[])
+            .query_one(
+                "SELECT permissions_checked_at, unusable_at IS NULL FROM api_keys",
+                &[],
+            )
             .await
             .unwrap();
         let checked: chrono::DateTime<chrono::Utc> = row.get(0);
@@ -35,7 +38,12 @@ async fn a_key_widened_after_registration_is_disabled_and_never_used_again() {
     .await
     .expect("a re-check ran");
     // ... and it trades.
-    let signal = p.signal(&token, json!({ "action": "buy", "quantity": "1", "id": "recheck-1" })).await;
+    let signal = p
+        .signal(
+            &token,
+            json!({ "action": "buy", "quantity": "1", "id": "recheck-1" }),
+        )
+        .await;
     assert_eq!(p.settled(&signal).await, "done");
     assert_eq!(p.exchange_orders(&api_key).len(), 1);
 
@@ -53,10 +61,13 @@ async fn a_key_widened_after_registration_is_disabled_and_never_used_again() {
     assert_eq!(resp.status().as_u16(), 200);
 
     let reason: String = wait_for(Duration::from_secs(10), || async {
-        db.query_one("SELECT unusable_reason FROM api_keys WHERE unusable_at IS NOT NULL", &[])
-            .await
-            .ok()
-            .map(|r| r.get(0))
+        db.query_one(
+            "SELECT unusable_reason FROM api_keys WHERE unusable_at IS NOT NULL",
+            &[],
+        )
+        .await
+        .ok()
+        .map(|r| r.get(0))
     })
     .await
     .expect("the re-check marked the key unusable");
@@ -64,12 +75,23 @@ async fn a_key_widened_after_registration_is_disabled_and_never_used_again() {
     assert!(!reason.contains(&api_key), "{reason}");
 
     // The next signal is settled without anything reaching the exchange.
-    let signal = p.signal(&token, json!({ "action": "sell", "quantity": "1", "id": "recheck-2" })).await;
+    let signal = p
+        .signal(
+            &token,
+            json!({ "action": "sell", "quantity": "1", "id": "recheck-2" }),
+        )
+        .await;
     p.settled(&signal).await;
     let orders = p.orders_of(&signal).await;
     assert!(
-        orders.iter().all(|(_, status, _, _)| status != "submitted" && status != "filled"),
+        orders
+            .iter()
+            .all(|(_, status, _, _)| status != "submitted" && status != "filled"),
         "{orders:?}"
     );
-    assert_eq!(p.exchange_orders(&api_key).len(), 1, "no order sent with the disabled key");
+    assert_eq!(
+        p.exchange_orders(&api_key).len(),
+        1,
+        "no order sent with the disabled key"
+    );
 }
