@@ -29,7 +29,9 @@ pub enum KeyProblem {
     /// The deployment's egress addresses are configured and the key's IP restriction names none
     /// of them (or there is none): Bybit would refuse our requests with 10010, or the key could be
     /// used from anywhere.
-    NotBoundToEgress { egress: Vec<String> },
+    NotBoundToEgress {
+        egress: Vec<String>,
+    },
 }
 
 impl fmt::Display for KeyProblem {
@@ -283,7 +285,11 @@ mod tests {
                 }],
                 "{ips}"
             );
-            assert!(verdict.message().contains("203.0.113.10"), "{}", verdict.message());
+            assert!(
+                verdict.message().contains("203.0.113.10"),
+                "{}",
+                verdict.message()
+            );
         }
         let missing = parse_api_key_info(json!({"readOnly": 0, "permissions": minimal()})).unwrap();
         assert!(!evaluate_api_key_for(&missing, &ours).is_acceptable());
@@ -291,7 +297,11 @@ mod tests {
         assert!(evaluate_api_key_for(&key(minimal(), json!(["*"]), 0), &[]).is_acceptable());
         // Bybit's documented example stays refused for its permissions, and now its binding too.
         let docs = evaluate_api_key_for(&fixture("bybit_docs_query_api_example.json"), &ours);
-        assert!(docs.problems.iter().any(|p| matches!(p, KeyProblem::NotBoundToEgress { .. })));
+        assert!(
+            docs.problems
+                .iter()
+                .any(|p| matches!(p, KeyProblem::NotBoundToEgress { .. }))
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub fn disable_core_dumps() -> std::io::Result<()> {
     }
 }
 
-/// The current (soft, hard) core-dump size limit.
+/// The current (soft, hard) core-dump size limit (`rlim_t` is `u64` on the Linux targets we build for).
 pub fn core_dump_limit() -> std::io::Result<(u64, u64)> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
@@ -25,7 +25,7 @@ pub fn core_dump_limit() -> std::io::Result<(u64, u64)> {
     };
     // SAFETY: getrlimit writes into the struct it is given, which lives for the call.
     if unsafe { libc::getrlimit(libc::RLIMIT_CORE, &mut limit) } == 0 {
-        Ok((limit.rlim_cur as u64, limit.rlim_max as u64))
+        Ok((limit.rlim_cur, limit.rlim_max))
     } else {
         Err(std::io::Error::last_os_error())
     }

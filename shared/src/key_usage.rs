@@ -34,11 +34,9 @@ pub async fn reserve(
     cap: u64,
 ) -> Result<u64, KeyUsageError> {
     let refused = KeyUsageError::CapReached { key_id, cap };
-    let (Ok(key), Ok(count_db), Ok(cap_db)) = (
-        i32::try_from(key_id),
-        i64::try_from(count),
-        i64::try_from(cap),
-    ) else {
+    let (Ok(key), Ok(count_db), Ok(cap_db)) =
+        (i32::try_from(key_id), i64::try_from(count), i64::try_from(cap))
+    else {
         return Err(refused);
     };
     let row = client

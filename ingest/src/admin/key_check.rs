@@ -276,9 +276,15 @@ mod tests {
             egress: vec!["203.0.113.10".into()],
         };
         assert_eq!(
-            verdict_code(&verdict(vec![not_ours.clone(), KeyProblem::MissingTradePermission])),
+            verdict_code(&verdict(vec![
+                not_ours.clone(),
+                KeyProblem::MissingTradePermission
+            ])),
             "key_cannot_trade"
         );
-        assert_eq!(verdict_code(&verdict(vec![not_ours])), "key_not_bound_to_egress_ip");
+        assert_eq!(
+            verdict_code(&verdict(vec![not_ours])),
+            "key_not_bound_to_egress_ip"
+        );
     }
 }

@@ -300,7 +300,10 @@ async fn egress_ips_must_be_in_the_keys_ip_restriction() {
         .await;
     assert_refused(&app, &answer, "key_not_bound_to_egress_ip").await;
     let message = answer.1["message"].as_str().unwrap();
-    assert!(message.contains("198.51.100.20") && message.contains("127.0.0.1"), "{message}");
+    assert!(
+        message.contains("198.51.100.20") && message.contains("127.0.0.1"),
+        "{message}"
+    );
 
     app.paper_account(
         "PAPERKEYBOUNDOURS1",
@@ -347,10 +350,14 @@ async fn encryption_cap_refuses_the_key_that_would_pass_it() {
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"], "encryption_key_exhausted", "{body}");
     let message = body["message"].as_str().unwrap();
-    assert!(message.contains("ENCRYPTION_MAX_PER_KEY") && message.contains("rewrap"), "{message}");
+    assert!(
+        message.contains("ENCRYPTION_MAX_PER_KEY") && message.contains("rewrap"),
+        "{message}"
+    );
     assert_eq!(app.count("SELECT count(*) FROM api_keys").await, 1);
     assert_eq!(
-        app.count("SELECT encryptions FROM encryption_key_usage WHERE key_id = 1").await,
+        app.count("SELECT encryptions FROM encryption_key_usage WHERE key_id = 1")
+            .await,
         2,
         "the refused key counted nothing"
     );

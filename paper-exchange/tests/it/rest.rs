@@ -928,7 +928,11 @@ async fn control_api_modifies_a_keys_permissions_and_ips() {
     assert_eq!(after.body["result"]["ips"], json!(["127.0.0.1", "198.51.100.20"]));
 
     let (status, _) = h
-        .control(Method::PATCH, "/paper/accounts/nosuchkey", Some(json!({"ips": ["*"]})))
+        .control(
+            Method::PATCH,
+            "/paper/accounts/nosuchkey",
+            Some(json!({"ips": ["*"]})),
+        )
         .await;
     assert_eq!(status, 404);
     let (status, bad) = h
