@@ -125,6 +125,11 @@ pub fn main() -> ExitCode {
         eprintln!("humbex: configuration error: {e}");
         return ExitCode::from(2);
     }
+    humbex_shared::hardening::install_panic_hook();
+    // A core dump would hold decrypted exchange keys (security.md §2.5).
+    if let Err(e) = humbex_shared::hardening::disable_core_dumps() {
+        tracing::warn!(error = %e, "could not disable core dumps");
+    }
     // Pin rustls to ring before any TLS client exists (see stack.md, gotcha 1).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -181,8 +186,13 @@ async fn rewrap(args: &RewrapArgs) -> anyhow::Result<()> {
     };
     let (config, _) = service.config()?;
     let mut client = humbex_shared::db::connect(&config.database_url.pg_config()).await?;
-    let report =
-        humbex_shared::rewrap::rewrap_api_keys(&mut client, &config.keyring, args.batch_size).await?;
+    let report = humbex_shared::rewrap::rewrap_api_keys(
+        &mut client,
+        &config.keyring,
+        args.batch_size,
+        config.encryption_max_per_key,
+    )
+    .await?;
     let primary = config.keyring.primary_key_id();
     println!(
         "rewrap: {} row(s) moved to key {primary}; {} already on it; {} failed",

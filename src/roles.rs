@@ -13,10 +13,16 @@ pub fn build_executor(config: Config) -> anyhow::Result<Executor> {
     let rest_url = config.bybit.rest_url.clone();
     let rest = BybitRest::new(&rest_url).map_err(|e| anyhow::anyhow!("Bybit client for {rest_url}: {e}"))?;
     tracing::info!(rest_url = %rest_url, ws_url = %config.bybit.ws_private_url, "executor places orders at");
-    let settings = ExecutorSettings::new(
+    let mut settings = ExecutorSettings::new(
         config.worker_poll_interval,
         config.symbols.iter().map(|s| s.as_str().to_owned()).collect(),
     );
+    settings.key_recheck_interval = config.key_recheck_interval;
+    settings.key_policy = humbex_executor::key_recheck::KeyPolicy {
+        egress_ips: config.bybit_egress_ips.clone(),
+        require_ip_binding: config.bybit_env == humbex_shared::config::BybitEnv::Mainnet
+            && !config.allow_unbound_keys,
+    };
     let pg = config.database_url.pg_config();
     let ws_url = config.bybit.ws_private_url.clone();
     Ok(Executor::new(

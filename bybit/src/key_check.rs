@@ -1,8 +1,10 @@
 //! Decides whether a user's Bybit API key is safe to trade with, from its `query-api` answer, with
 //! the fail-closed allow-list of security.md §5.1: only contract-trading permissions, never
-//! withdraw/transfer or anything unknown, never read-only; reports whether the key is IP-bound.
+//! withdraw/transfer or anything unknown, never read-only; reports whether the key is IP-bound
+//! and, when the deployment names its egress addresses, refuses a key not bound to one of them.
 
 use std::fmt;
+use std::net::IpAddr;
 
 use crate::model::ApiKeyInfo;
 
@@ -24,6 +26,12 @@ pub enum KeyProblem {
     },
     /// The key cannot place linear orders.
     MissingTradePermission,
+    /// The deployment's egress addresses are configured and the key's IP restriction names none
+    /// of them (or there is none): Bybit would refuse our requests with 10010, or the key could be
+    /// used from anywhere.
+    NotBoundToEgress {
+        egress: Vec<String>,
+    },
 }
 
 impl fmt::Display for KeyProblem {
@@ -37,6 +45,11 @@ impl fmt::Display for KeyProblem {
             KeyProblem::MissingTradePermission => {
                 write!(f, "the key lacks the ContractTrade:Order permission")
             }
+            KeyProblem::NotBoundToEgress { egress } => write!(
+                f,
+                "the key's IP restriction does not include this server's address ({}); add it in Bybit's API management",
+                egress.join(", ")
+            ),
         }
     }
 }
@@ -73,7 +86,14 @@ impl KeyVerdict {
     }
 }
 
+/// The allow-list alone, for deployments that do not name their egress addresses.
 pub fn evaluate_api_key(info: &ApiKeyInfo) -> KeyVerdict {
+    evaluate_api_key_for(info, &[])
+}
+
+/// The allow-list, plus (when `egress` is not empty) security.md §5.2's binding rule: the key
+/// must be IP-bound and its `ips` must contain at least one of `egress`.
+pub fn evaluate_api_key_for(info: &ApiKeyInfo, egress: &[IpAddr]) -> KeyVerdict {
     let mut problems = Vec::new();
     if info.read_only {
         problems.push(KeyProblem::ReadOnly);
@@ -108,6 +128,20 @@ pub fn evaluate_api_key(info: &ApiKeyInfo) -> KeyVerdict {
         .filter(|ip| !ip.is_empty())
         .collect();
     let ip_bound = !bound_ips.is_empty() && !bound_ips.iter().any(|ip| ip == "*");
+
+    if !egress.is_empty() {
+        // Compared as addresses, so `2001:db8::1` and `2001:DB8:0::1` agree; an entry that is not
+        // an address (a range, a typo) matches nothing.
+        let names_ours = bound_ips
+            .iter()
+            .filter_map(|ip| ip.parse::<IpAddr>().ok())
+            .any(|ip| egress.contains(&ip));
+        if !ip_bound || !names_ours {
+            problems.push(KeyProblem::NotBoundToEgress {
+                egress: egress.iter().map(ToString::to_string).collect(),
+            });
+        }
+    }
 
     let mut warnings = Vec::new();
     if !ip_bound {
@@ -221,6 +255,53 @@ mod tests {
     fn key_without_order_permission_is_refused() {
         let verdict = evaluate_api_key(&key(json!({"ContractTrade": ["Position"]}), json!([]), 0));
         assert_eq!(verdict.problems, vec![KeyProblem::MissingTradePermission]);
+    }
+
+    #[test]
+    fn egress_rule_needs_one_of_our_addresses_in_a_real_binding() {
+        let ours: Vec<IpAddr> = vec!["203.0.113.10".parse().unwrap(), "2001:db8::1".parse().unwrap()];
+        // The restricted fixture is bound to 203.0.113.10.
+        let fixture_key = fixture("query_api_restricted_bot_key.json");
+        assert!(evaluate_api_key_for(&fixture_key, &ours).is_acceptable());
+        assert!(!evaluate_api_key_for(&fixture_key, &["198.51.100.7".parse().unwrap()]).is_acceptable());
+        let accepted = [json!(["203.0.113.10"]), json!(["198.51.100.7", "2001:DB8:0::1"])];
+        for ips in accepted {
+            let verdict = evaluate_api_key_for(&key(minimal(), ips.clone(), 0), &ours);
+            assert!(verdict.is_acceptable(), "{ips}: {}", verdict.message());
+        }
+        let refused = [
+            json!(["*"]),
+            json!([]),
+            json!(["203.0.113.10", "*"]),
+            json!(["198.51.100.7"]),
+            json!(["203.0.113.0/24"]),
+        ];
+        for ips in refused {
+            let verdict = evaluate_api_key_for(&key(minimal(), ips.clone(), 0), &ours);
+            assert_eq!(
+                verdict.problems,
+                vec![KeyProblem::NotBoundToEgress {
+                    egress: vec!["203.0.113.10".into(), "2001:db8::1".into()]
+                }],
+                "{ips}"
+            );
+            assert!(
+                verdict.message().contains("203.0.113.10"),
+                "{}",
+                verdict.message()
+            );
+        }
+        let missing = parse_api_key_info(json!({"readOnly": 0, "permissions": minimal()})).unwrap();
+        assert!(!evaluate_api_key_for(&missing, &ours).is_acceptable());
+        // Without configured egress addresses the binding stays the caller's decision.
+        assert!(evaluate_api_key_for(&key(minimal(), json!(["*"]), 0), &[]).is_acceptable());
+        // Bybit's documented example stays refused for its permissions, and now its binding too.
+        let docs = evaluate_api_key_for(&fixture("bybit_docs_query_api_example.json"), &ours);
+        assert!(
+            docs.problems
+                .iter()
+                .any(|p| matches!(p, KeyProblem::NotBoundToEgress { .. }))
+        );
     }
 
     #[test]

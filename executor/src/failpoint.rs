@@ -1,8 +1,11 @@
 //! Named crash points for the fault-injection suite: with `HUMBEX_FAILPOINT=<name>` the process
 //! aborts, like a `kill -9`, the first time it passes that point. Unset (always, in production),
-//! a check is one comparison against `None`.
+//! a check is one comparison against `None`. `HUMBEX_FAILPOINT=panic:<name>` panics there once
+//! instead, for the leak test's induced panic (the signal task dies, its lease expires, and the
+//! signal is retried).
 
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 static ARMED: LazyLock<Option<String>> = LazyLock::new(|| {
     std::env::var("HUMBEX_FAILPOINT")
@@ -17,10 +20,18 @@ pub const BEFORE_POST: &str = "before_post";
 /// After the exchange answered, before the answer is committed to the database.
 pub const AFTER_ANSWER: &str = "after_answer";
 
-/// Abort the process here if this failpoint is armed.
+static PANICKED: AtomicBool = AtomicBool::new(false);
+
+/// Abort the process here if this failpoint is armed (or panic, once, if armed as `panic:<name>`).
 pub fn hit(name: &str) {
-    if ARMED.as_deref() == Some(name) {
+    let Some(armed) = ARMED.as_deref() else {
+        return;
+    };
+    if armed == name {
         eprintln!("failpoint {name}: aborting the process");
         std::process::abort();
+    }
+    if armed.strip_prefix("panic:") == Some(name) && !PANICKED.swap(true, Ordering::SeqCst) {
+        panic!("failpoint {name}: induced panic");
     }
 }

@@ -6,6 +6,7 @@ pub mod claim;
 pub mod confirm;
 pub mod failpoint;
 pub mod instruments;
+pub mod key_recheck;
 pub mod keys;
 pub mod orders;
 pub mod pipeline;
@@ -38,6 +39,10 @@ pub struct ExecutorSettings {
     pub concurrency: usize,
     /// Symbols whose instrument rules are loaded at start-up.
     pub symbols: Vec<String>,
+    /// How often every usable key is asked about again (KEY_RECHECK_INTERVAL_SECS).
+    pub key_recheck_interval: Duration,
+    /// The rule those re-checks apply (the one ingest applies when a key is added).
+    pub key_policy: key_recheck::KeyPolicy,
 }
 
 impl ExecutorSettings {
@@ -55,6 +60,8 @@ impl ExecutorSettings {
             lease: Duration::from_secs(10),
             concurrency: 64,
             symbols,
+            key_recheck_interval: Duration::from_secs(86_400),
+            key_policy: key_recheck::KeyPolicy::default(),
         }
     }
 }
@@ -103,6 +110,11 @@ impl Executor {
         let _listener = AbortOnDrop(tokio::spawn(wakeup::run(pg, settings.poll_interval, wake_tx)));
         let _renewer = AbortOnDrop(tokio::spawn(renew_leases(ctx.clone(), settings.lease)));
         let _streams = AbortOnDrop(tokio::spawn(open_streams(ctx.clone())));
+        let _rechecks = AbortOnDrop(tokio::spawn(key_recheck::run(
+            ctx.clone(),
+            settings.key_recheck_interval,
+            settings.key_policy.clone(),
+        )));
         let permits = Arc::new(Semaphore::new(settings.concurrency));
         let mut in_flight = JoinSet::new();
         tracing::info!(executor_id = %settings.executor_id, "executor running");

@@ -1,6 +1,8 @@
 //! No secret reaches a log line while orders flow: exchange keys and secrets, webhook tokens, the
 //! TradingView secret, the admin token and the encryption key, across ingest, the executor, the
-//! Bybit client and the paper exchange, with every humbex crate logging at trace level.
+//! Bybit client and the paper exchange, with every humbex crate logging at trace level. A panic is
+//! induced in a signal task (failpoint `panic:after_claim`) and reported through `humbex`'s panic
+//! hook, so the panic output is in the capture too.
 
 #[path = "pipeline/harness.rs"]
 #[allow(dead_code)]
@@ -39,6 +41,9 @@ async fn no_secret_reaches_any_log_line_while_orders_flow() {
         .with_span_events(tracing_subscriber::fmt::format::FmtSpan::NEW | tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .with_ansi(false)
         .init();
+    // SAFETY: the only test in this binary, and no other thread reads the environment yet.
+    unsafe { std::env::set_var("HUMBEX_FAILPOINT", "panic:after_claim") };
+    humbex_shared::hardening::install_panic_hook();
 
     let p = Pipeline::start(1).await;
     let (_, token, key) = p.trader("leak@example.com", json!({}), "10000").await;
@@ -101,6 +106,14 @@ async fn no_secret_reaches_any_log_line_while_orders_flow() {
         text.contains("executor running") && text.contains(&buy),
         "the capture missed the flow"
     );
+    // The induced panic happened, went through the hook into the log, and the signal still settled.
+    for expected in [
+        "a thread panicked",
+        "failpoint after_claim: induced panic",
+        "a signal task panicked",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not captured");
+    }
     for secret in p.secrets.lock().unwrap().iter() {
         if let Some(line) = text.lines().find(|l| l.contains(secret.as_str())) {
             panic!(

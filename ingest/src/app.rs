@@ -8,7 +8,7 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 use humbex_shared::config::Config;
 use poem::listener::{Acceptor, Listener, TcpListener};
-use poem::middleware::Cors;
+use poem::middleware::{CatchPanic, Cors};
 use poem::{EndpointExt, Route, Server};
 
 use crate::middleware::{RouteTable, around};
@@ -82,8 +82,13 @@ impl Application {
         let app = Route::new()
             .nest("/", service)
             .nest("/docs", docs)
-            .at("/openapi.json", spec)
-            .data(self.state.clone());
+            .at("/openapi.json", spec);
+        #[cfg(feature = "test-hooks")]
+        let app = app.at("/__test/panic", poem::post(crate::test_hooks::panic));
+        // Inside `around`, so a panic's 500 still gets the security headers and the request log.
+        let app = app
+            .data(self.state.clone())
+            .with(CatchPanic::new().with_handler(panic_response));
         let cors =
             (!self.cors_origins.is_empty()).then(|| Cors::new().allow_origins(self.cors_origins.clone()));
         let app = app.with_if(cors.is_some(), cors.unwrap_or_default()).around({
@@ -95,4 +100,17 @@ impl Application {
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(5)))
             .await
     }
+}
+
+/// A handler that panicked gets the JSON 500 of every other server error. The panic hook has
+/// already reported where and why; neither the message nor the request reaches the client.
+fn panic_response(_payload: Box<dyn std::any::Any + Send>) -> poem::Response {
+    use poem::IntoResponse;
+    tracing::error!("a request handler panicked; answered 500");
+    poem::web::Json(serde_json::json!({
+        "error": "internal_error",
+        "message": "the server failed to handle the request",
+    }))
+    .with_status(poem::http::StatusCode::INTERNAL_SERVER_ERROR)
+    .into_response()
 }

@@ -8,6 +8,8 @@ pub mod error;
 pub mod middleware;
 pub mod rate_limit;
 pub mod state;
+#[cfg(feature = "test-hooks")]
+pub mod test_hooks;
 pub mod webhook;
 
 pub use app::Application;

@@ -22,6 +22,8 @@ pub struct AppState {
     /// The previous secret during a rotation, and until when it is accepted.
     pub previous_webhook_secret: Option<(WebhookSecret, Option<chrono::DateTime<chrono::Utc>>)>,
     pub keyring: Keyring,
+    /// ENCRYPTION_MAX_PER_KEY: encryptions allowed per encryption key id, counted in the database.
+    pub encryption_max_per_key: u64,
     /// SHA-256 of ADMIN_TOKEN: compared by digest, so the comparison leaks nothing usable.
     pub admin_token_digest: [u8; 32],
     pub symbols: HashSet<Symbol>,
@@ -57,6 +59,7 @@ impl AppState {
             webhook_secret: config.tradingview_secret,
             previous_webhook_secret: config.previous_tradingview_secret,
             keyring: config.keyring,
+            encryption_max_per_key: config.encryption_max_per_key,
             symbols: config.symbols.into_iter().collect(),
             dedupe_window: config.dedupe_window,
             ip_policy: config.ip_policy,

@@ -158,6 +158,34 @@ async fn no_secret_reaches_any_log_line() {
         .unwrap();
     assert!(resp.status().is_client_error());
 
+    // An induced panic in a request that carries the admin token and an exchange key and secret:
+    // the client gets the JSON 500, and the panic is reported once, through the same tracing
+    // hook as `humbex` installs (instead of the default hook's stderr), with no secret in either.
+    let default_hook = std::panic::take_hook();
+    humbex_shared::hardening::install_panic_hook();
+    let resp = app
+        .http
+        .post(app.url("/__test/panic"))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("content-type", "application/json")
+        .body(json!({ "api_key": EXCHANGE_KEY, "api_secret": EXCHANGE_SECRET, "token": token }).to_string())
+        .send()
+        .await
+        .unwrap();
+    std::panic::set_hook(default_hook);
+    assert_eq!(
+        resp.headers()["content-type"].to_str().unwrap(),
+        "application/json; charset=utf-8"
+    );
+    assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+    let (status, answer) = read(resp).await;
+    assert_eq!(status, 500, "{answer}");
+    assert_eq!(answer["error"], "internal_error", "{answer}");
+    assert!(!answer.to_string().contains("induced"), "{answer}");
+    for secret in [EXCHANGE_KEY, EXCHANGE_SECRET, token.as_str(), ADMIN_TOKEN] {
+        assert!(!answer.to_string().contains(secret));
+    }
+
     // The database down: the same signal and an admin call, each a 503 with its reason logged.
     let dead = TestApp::spawn_with(Options {
         dead_database: true,
@@ -191,6 +219,10 @@ async fn no_secret_reaches_any_log_line() {
         "status=401",
         "status=503",
         "status=202",
+        "status=500",
+        "a thread panicked",
+        "induced panic (test hook)",
+        "a request handler panicked",
     ] {
         assert!(logged.contains(expected), "{expected:?} not captured");
     }

@@ -144,6 +144,45 @@ pub async fn create_account(body: Body, Data(exchange): Data<&Arc<PaperExchange>
     json_response(StatusCode::CREATED, account_view(exchange, &body.api_key))
 }
 
+/// What a user can change on Bybit's site after the key was registered with HUMBEX.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModifyAccountBody {
+    permissions: Option<Permissions>,
+    ips: Option<Vec<String>>,
+    read_only: Option<bool>,
+}
+
+/// PATCH /paper/accounts/{api_key}: change a key's permissions, IP binding or read-only flag, as a
+/// user can in Bybit's API management; query-api reports the change from the next call on.
+#[handler]
+pub async fn modify_account(
+    Path(api_key): Path<String>,
+    body: Body,
+    Data(exchange): Data<&Arc<PaperExchange>>,
+) -> Response {
+    let body: ModifyAccountBody = match parse_body(body).await {
+        Ok(b) => b,
+        Err(response) => return response,
+    };
+    {
+        let mut state = exchange.lock();
+        let Some(account) = state.accounts.get_mut(&api_key) else {
+            return account_not_found(&api_key);
+        };
+        if let Some(permissions) = body.permissions {
+            account.spec.permissions = permissions;
+        }
+        if let Some(ips) = body.ips {
+            account.spec.ips = ips;
+        }
+        if let Some(read_only) = body.read_only {
+            account.spec.read_only = read_only;
+        }
+    }
+    json_response(StatusCode::OK, account_view(exchange, &api_key))
+}
+
 #[handler]
 pub fn get_account(Path(api_key): Path<String>, Data(exchange): Data<&Arc<PaperExchange>>) -> Response {
     match account_view(exchange, &api_key) {

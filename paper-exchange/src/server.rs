@@ -65,7 +65,10 @@ fn app(exchange: Arc<PaperExchange>) -> impl poem::Endpoint {
         .at("/v5/private", get(ws::private_ws))
         .at("/v5/*path", get(rest::v5).post(rest::v5))
         .at("/paper/accounts", post(control::create_account))
-        .at("/paper/accounts/:api_key", get(control::get_account))
+        .at(
+            "/paper/accounts/:api_key",
+            get(control::get_account).patch(control::modify_account),
+        )
         .at("/paper/accounts/:api_key/orders", get(control::account_orders))
         .at(
             "/paper/accounts/:api_key/executions",

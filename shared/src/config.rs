@@ -337,6 +337,13 @@ pub struct Config {
     /// Accept API keys with no IP binding on mainnet (ALLOW_UNBOUND_KEYS); elsewhere they are
     /// always accepted, with a warning.
     pub allow_unbound_keys: bool,
+    /// This deployment's outbound addresses as Bybit sees them (BYBIT_EGRESS_IPS); when set, a key
+    /// is accepted, and stays usable, only while its IP restriction names one of them.
+    pub bybit_egress_ips: Vec<IpAddr>,
+    /// How often the executor asks Bybit again what each usable key may do (KEY_RECHECK_INTERVAL_SECS).
+    pub key_recheck_interval: Duration,
+    /// Hard cap on encryptions per encryption key id (ENCRYPTION_MAX_PER_KEY).
+    pub encryption_max_per_key: u64,
     pub worker_poll_interval: Duration,
     pub symbols: Vec<Symbol>,
     pub log_format: LogFormat,
@@ -361,6 +368,9 @@ impl fmt::Debug for Config {
             .field("bybit", &self.bybit)
             .field("paper_balance_usdt", &self.paper_balance_usdt)
             .field("allow_unbound_keys", &self.allow_unbound_keys)
+            .field("bybit_egress_ips", &self.bybit_egress_ips)
+            .field("key_recheck_interval", &self.key_recheck_interval)
+            .field("encryption_max_per_key", &self.encryption_max_per_key)
             .field("worker_poll_interval", &self.worker_poll_interval)
             .field("symbols", &self.symbols)
             .field("log_format", &self.log_format)
@@ -487,6 +497,50 @@ impl Config {
         };
         let allow_unbound_keys = parse_bool("ALLOW_UNBOUND_KEYS", get("ALLOW_UNBOUND_KEYS"), false)?;
 
+        let ip_list = |var: &'static str, text: &str| -> Result<Vec<IpAddr>, ConfigError> {
+            text.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse()
+                        .map_err(|_| bad(var, format!("{s:?} is not an IP address")))
+                })
+                .collect()
+        };
+        let bybit_egress_ips = match get("BYBIT_EGRESS_IPS") {
+            None => Vec::new(),
+            Some(list) => ip_list("BYBIT_EGRESS_IPS", &list)?,
+        };
+        let key_recheck_interval = match get("KEY_RECHECK_INTERVAL_SECS") {
+            None => Duration::from_secs(86_400),
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|secs| (1..=30 * 86_400).contains(secs))
+                .map(Duration::from_secs)
+                .ok_or_else(|| {
+                    bad(
+                        "KEY_RECHECK_INTERVAL_SECS",
+                        format!("{v:?} is not a whole number of seconds between 1 and 2592000"),
+                    )
+                })?,
+        };
+        let encryption_max_per_key = match get("ENCRYPTION_MAX_PER_KEY") {
+            None => crate::key_usage::DEFAULT_MAX_PER_KEY,
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=crate::key_usage::MAX_CAP).contains(n))
+                .ok_or_else(|| {
+                    bad(
+                        "ENCRYPTION_MAX_PER_KEY",
+                        format!("{v:?} is not a whole number between 1 and 4294967296 (2^32)"),
+                    )
+                })?,
+        };
+
         let admin_token = required("ADMIN_TOKEN")?;
         if admin_token.len() < 16 {
             return Err(bad("ADMIN_TOKEN", "must be at least 16 characters"));
@@ -550,16 +604,6 @@ impl Config {
             }
         };
 
-        let ip_list = |var: &'static str, text: &str| -> Result<Vec<IpAddr>, ConfigError> {
-            text.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| {
-                    s.parse()
-                        .map_err(|_| bad(var, format!("{s:?} is not an IP address")))
-                })
-                .collect()
-        };
         let allowlist = match get("TRADINGVIEW_IP_ALLOWLIST").as_deref().map(str::trim) {
             None | Some("off") | Some("false") | Some("0") => None,
             Some("on") | Some("true") | Some("1") => Some(
@@ -620,6 +664,9 @@ impl Config {
             bybit,
             paper_balance_usdt,
             allow_unbound_keys,
+            bybit_egress_ips,
+            key_recheck_interval,
+            encryption_max_per_key,
             worker_poll_interval,
             symbols,
             log_format,
@@ -678,6 +725,39 @@ mod tests {
         assert!(config.ip_policy.allowlist.is_none());
         assert_eq!(config.database_url.expose_secret(), DEFAULT_DATABASE_URL);
         assert_eq!(config.rate_limits, RateLimits::default());
+        assert!(config.bybit_egress_ips.is_empty());
+        assert_eq!(config.key_recheck_interval, Duration::from_secs(86_400));
+        assert_eq!(config.encryption_max_per_key, 1 << 30);
+    }
+
+    #[test]
+    fn key_hygiene_settings_are_read_and_checked() {
+        let mut vars = base();
+        vars.insert("BYBIT_EGRESS_IPS", "203.0.113.10, 2001:db8::1".into());
+        vars.insert("KEY_RECHECK_INTERVAL_SECS", "60".into());
+        vars.insert("ENCRYPTION_MAX_PER_KEY", "4".into());
+        let config = parse(&vars).unwrap();
+        assert_eq!(
+            config.bybit_egress_ips,
+            vec![
+                "203.0.113.10".parse::<IpAddr>().unwrap(),
+                "2001:db8::1".parse().unwrap()
+            ]
+        );
+        assert_eq!(config.key_recheck_interval, Duration::from_secs(60));
+        assert_eq!(config.encryption_max_per_key, 4);
+        for (var, value) in [
+            ("BYBIT_EGRESS_IPS", "203.0.113.10,nope"),
+            ("KEY_RECHECK_INTERVAL_SECS", "0"),
+            ("KEY_RECHECK_INTERVAL_SECS", "daily"),
+            ("ENCRYPTION_MAX_PER_KEY", "0"),
+            ("ENCRYPTION_MAX_PER_KEY", "4294967297"),
+        ] {
+            let mut vars = base();
+            vars.insert(var, value.into());
+            let err = parse(&vars).unwrap_err();
+            assert_eq!(err.var, var, "{value}: {err}");
+        }
     }
 
     #[test]

@@ -4,6 +4,8 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod domain;
+pub mod hardening;
+pub mod key_usage;
 pub mod rewrap;
 pub mod token;
 

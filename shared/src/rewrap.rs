@@ -6,10 +6,15 @@
 //! Each UPDATE is guarded by the old key id and ciphertext, so a row changed meanwhile (a
 //! concurrent rewrap, a re-added key) is left alone rather than overwritten; running it again moves
 //! only what is left, which makes it idempotent and resumable after an interruption.
+//!
+//! Every re-seal counts two encryptions under the primary key id (crate::key_usage) in the batch's
+//! transaction; at the cap the batch rolls back and the run stops with that error, keeping what
+//! earlier batches moved.
 
 use uuid::Uuid;
 
 use crate::crypto::{CellRef, CryptoError, Keyring};
+use crate::key_usage::{self, KeyUsageError};
 
 pub const TABLE: &str = "api_keys";
 pub const KEY_COLUMN: &str = "api_key_enc";
@@ -34,12 +39,15 @@ pub struct RewrapReport {
     pub failed: Vec<RewrapFailure>,
 }
 
-/// Re-seal every `api_keys` row not on the primary key, `batch_size` rows per transaction.
+/// Re-seal every `api_keys` row not on the primary key, `batch_size` rows per transaction, with at
+/// most `max_per_key` encryptions ever counted under the primary key id.
+#[tracing::instrument(skip(client, keyring), fields(primary = keyring.primary_key_id()))]
 pub async fn rewrap_api_keys(
     client: &mut tokio_postgres::Client,
     keyring: &Keyring,
     batch_size: i64,
-) -> Result<RewrapReport, tokio_postgres::Error> {
+    max_per_key: u64,
+) -> Result<RewrapReport, KeyUsageError> {
     let primary = keyring.primary_key_id();
     let primary_db = primary as i32;
     let batch_size = batch_size.max(1);
@@ -79,6 +87,7 @@ pub async fn rewrap_api_keys(
                 row_id,
                 user_id,
             };
+            key_usage::reserve(&tx, primary, 2, max_per_key).await?;
             let resealed = keyring
                 .rewrap(cell(KEY_COLUMN), &key_enc)
                 .and_then(|k| Ok((k, keyring.rewrap(cell(SECRET_COLUMN), &secret_enc)?)));

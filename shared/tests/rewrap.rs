@@ -5,11 +5,13 @@ use std::collections::BTreeMap;
 
 use humbex_shared::crypto::{CellRef, CryptoError, Keyring, blob_key_id};
 use humbex_shared::db::{TestDatabase, connect};
+use humbex_shared::key_usage::{KeyUsageError, usage};
 use humbex_shared::rewrap::{KEY_COLUMN, SECRET_COLUMN, TABLE, rewrap_api_keys, rows_per_key};
 use uuid::Uuid;
 
 const K1: [u8; 32] = [0x11; 32];
 const K2: [u8; 32] = [0x22; 32];
+const NO_CAP: u64 = humbex_shared::key_usage::DEFAULT_MAX_PER_KEY;
 
 fn ring(keys: &[(u32, [u8; 32])], primary: u32) -> Keyring {
     Keyring::new(keys.iter().copied().collect::<BTreeMap<_, _>>(), primary).unwrap()
@@ -104,11 +106,11 @@ async fn rotation_rewrap_then_removal() {
     assert!(opened.iter().all(|(_, r)| r.is_ok()));
 
     // Step 3: rewrap in small batches; a second run moves nothing.
-    let report = rewrap_api_keys(&mut client, &both, 3).await.unwrap();
+    let report = rewrap_api_keys(&mut client, &both, 3, NO_CAP).await.unwrap();
     assert_eq!((report.moved, report.already_primary), (7, 0));
     assert!(report.failed.is_empty());
     assert_eq!(rows_per_key(&client).await.unwrap(), vec![(2, 7)]);
-    let again = rewrap_api_keys(&mut client, &both, 3).await.unwrap();
+    let again = rewrap_api_keys(&mut client, &both, 3, NO_CAP).await.unwrap();
     assert_eq!((again.moved, again.already_primary), (0, 7));
 
     // Step 4: key 1 removed; everything opens, with the same plaintexts as before.
@@ -132,7 +134,7 @@ async fn rotation_rewrap_then_removal() {
             assert!(result.is_ok());
         }
     }
-    let report = rewrap_api_keys(&mut client, &only_k2, 3).await.unwrap();
+    let report = rewrap_api_keys(&mut client, &only_k2, 3, NO_CAP).await.unwrap();
     assert_eq!(report.moved, 0);
     assert_eq!(report.failed.len(), 1);
     assert_eq!(report.failed[0].api_key_id, leftover);
@@ -141,7 +143,35 @@ async fn rotation_rewrap_then_removal() {
     assert_eq!(rows_per_key(&client).await.unwrap(), vec![(1, 1), (2, 7)]);
 
     // Put key 1 back (decrypt-only) and the leftover moves too.
-    let report = rewrap_api_keys(&mut client, &both, 100).await.unwrap();
+    let report = rewrap_api_keys(&mut client, &both, 100, NO_CAP).await.unwrap();
     assert_eq!((report.moved, report.failed.len()), (1, 0));
     assert!(open_all(&client, &only_k2).await.iter().all(|(_, r)| r.is_ok()));
+}
+
+/// §6 #11: with a tiny cap, the rewrap that would pass it is refused, its batch rolls back (the
+/// row stays on the old key, nothing new is stored) and the count stays at the cap.
+#[tokio::test]
+async fn rewrap_stops_at_the_encryption_cap() {
+    let db = TestDatabase::create().await.unwrap();
+    let mut client = connect(&db.url.pg_config()).await.unwrap();
+    let only_k1 = ring(&[(1, K1)], 1);
+    for n in 0..3 {
+        insert_key(&client, &only_k1, n).await;
+    }
+    let both = ring(&[(1, K1), (2, K2)], 2);
+    // Room for two rows (four encryptions) under key 2; batches of one row each.
+    let err = rewrap_api_keys(&mut client, &both, 1, 4).await.unwrap_err();
+    assert!(
+        matches!(err, KeyUsageError::CapReached { key_id: 2, cap: 4 }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("ENCRYPTION_MAX_PER_KEY"), "{err}");
+    assert_eq!(rows_per_key(&client).await.unwrap(), vec![(1, 1), (2, 2)]);
+    assert_eq!(usage(&client).await.unwrap(), vec![(2, 4)]);
+    // Every row still opens: the refused one is untouched on key 1.
+    assert!(open_all(&client, &both).await.iter().all(|(_, r)| r.is_ok()));
+    // A higher cap lets the run finish.
+    let report = rewrap_api_keys(&mut client, &both, 1, 6).await.unwrap();
+    assert_eq!(report.moved, 1);
+    assert_eq!(usage(&client).await.unwrap(), vec![(2, 6)]);
 }

@@ -82,10 +82,16 @@ impl Pipeline {
     }
 
     pub fn start_executor(&mut self) {
+        self.start_executor_with(|_| {});
+    }
+
+    /// Start an executor whose settings `adjust` changes first.
+    pub fn start_executor_with(&mut self, adjust: impl FnOnce(&mut ExecutorSettings)) {
         let pool = humbex_shared::db::pool(&self.db.url, 8).expect("pool");
         let rest = BybitRest::new(self.paper.base_url()).expect("rest client");
         let mut settings = ExecutorSettings::new(Duration::from_millis(500), vec!["AVAXUSDT".into()]);
         settings.lease = Duration::from_secs(3);
+        adjust(&mut settings);
         let executor = Executor::new(
             settings,
             pool,

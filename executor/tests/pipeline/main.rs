@@ -2,4 +2,5 @@
 //! fresh database. The paper exchange's own order list is the witness for "exactly one".
 
 mod harness;
+mod key_recheck;
 mod scenarios;

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use humbex_shared::crypto::CellRef;
+use humbex_shared::key_usage::{self, KeyUsageError};
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
@@ -52,7 +53,8 @@ pub enum ApiKeyError {
         #[oai(header = "Retry-After")]
         u64,
     ),
-    /// The database or the exchange is unreachable; nothing was stored.
+    /// The database or the exchange is unreachable, or the encryption key is at its cap; nothing
+    /// was stored.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),
     /// The body is not JSON (or has no Content-Type).
@@ -177,26 +179,38 @@ pub async fn add_api_key(
         row_id,
         user_id,
     };
-    let seal_failed = |_| {
-        tracing::error!("sealing an API key failed");
+    let seal_failed = || {
+        tracing::error!(user_id = %user_id, api_key_id = %row_id, "sealing an API key failed");
         ApiKeyError::Unavailable(ErrorBody::new(
             "encryption_failed",
             "the key could not be encrypted; nothing was stored",
         ))
     };
-    let key_enc = state
-        .keyring
-        .seal(cell(KEY_COLUMN), api_key.as_bytes())
-        .map_err(seal_failed)?;
-    let secret_enc = state
-        .keyring
-        .seal(cell(SECRET_COLUMN), api_secret.as_bytes())
-        .map_err(seal_failed)?;
-    let enc_key_id = state.keyring.primary_key_id() as i32;
+    let enc_key_id = state.keyring.primary_key_id();
     let masked = mask_api_key(api_key);
     let mut stored = within_budget(async {
-        let client = state.pool.get().await?;
-        let row = client
+        let mut client = state.pool.get().await?;
+        let tx = client.transaction().await?;
+        // Counted before sealing and in the transaction that stores the two ciphertexts: at the cap
+        // nothing is sealed or stored, and an insert that fails gives its count back.
+        match key_usage::reserve(&*tx, enc_key_id, 2, state.encryption_max_per_key).await {
+            Ok(_) => {}
+            Err(e @ KeyUsageError::CapReached { .. }) => {
+                tracing::error!(user_id = %user_id, enc_key_id, error = %e, "API key refused: encryption key at its cap");
+                return Ok(Err(ApiKeyError::Unavailable(ErrorBody::new(
+                    "encryption_key_exhausted",
+                    format!("{e}; nothing was stored"),
+                ))));
+            }
+            Err(KeyUsageError::Database(e)) => return Err(e.into()),
+        }
+        let (Ok(key_enc), Ok(secret_enc)) = (
+            state.keyring.seal(cell(KEY_COLUMN), api_key.as_bytes()),
+            state.keyring.seal(cell(SECRET_COLUMN), api_secret.as_bytes()),
+        ) else {
+            return Ok(Err(seal_failed()));
+        };
+        let row = tx
             .query_opt(
                 &format!(
                     "INSERT INTO api_keys (id, user_id, label, api_key_enc, api_secret_enc, enc_key_id, api_key_masked, \
@@ -210,7 +224,7 @@ pub async fn add_api_key(
                     &label,
                     &key_enc,
                     &secret_enc,
-                    &enc_key_id,
+                    &(enc_key_id as i32),
                     &masked,
                     &checked.permissions,
                 ],
@@ -218,9 +232,10 @@ pub async fn add_api_key(
             .await?
             // Deleted while the exchange was being asked.
             .ok_or_else(|| AdminError::not_found("user"))?;
-        Ok(key_from_row(&row))
+        tx.commit().await?;
+        Ok(Ok(key_from_row(&row)))
     })
-    .await?;
+    .await??;
     if checked.warnings.is_empty() {
         tracing::info!(user_id = %user_id, api_key_id = %row_id, env = state.key_checker.env().as_str(), "exchange key checked and stored");
     } else {
@@ -261,7 +276,12 @@ impl ApiKeysApi {
     ///   `invalid_api_secret` (10004, the secret does not match), `ip_not_allowed` (10010, this
     ///   server's address is not in the key's IP list), `api_key_refused` (any other refusal).
     ///
+    /// - `key_not_bound_to_egress_ip`: BYBIT_EGRESS_IPS is set and the key's IP restriction names
+    ///   none of those addresses.
+    ///
     /// `exchange_unavailable` (503): the exchange could not be reached; nothing was stored.
+    /// `encryption_key_exhausted` (503): the primary encryption key has sealed
+    /// ENCRYPTION_MAX_PER_KEY values; nothing was stored until an operator rotates the key.
     #[oai(
         path = "/admin/users/:id/api-keys",
         method = "post",

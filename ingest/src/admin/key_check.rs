@@ -2,10 +2,11 @@
 //! created on the paper exchange, then GET /v5/user/query-api runs with the key itself and the
 //! answer goes through humbex-bybit's allow-list (security.md §5).
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use humbex_bybit::{
-    ApiKeyInfo, BybitError, BybitRest, Credentials, KeyProblem, KeyVerdict, evaluate_api_key,
+    ApiKeyInfo, BybitError, BybitRest, Credentials, KeyProblem, KeyVerdict, evaluate_api_key_for,
 };
 use humbex_shared::config::{BybitEnv, Config};
 use rust_decimal::Decimal;
@@ -24,6 +25,8 @@ pub struct KeyChecker {
     bybit: BybitRest,
     env: BybitEnv,
     allow_unbound: bool,
+    /// BYBIT_EGRESS_IPS: when not empty, a key must be bound to one of them.
+    egress_ips: Vec<IpAddr>,
     paper: Option<PaperAccounts>,
 }
 
@@ -69,6 +72,7 @@ impl KeyChecker {
             bybit,
             env: config.bybit.env,
             allow_unbound: config.allow_unbound_keys,
+            egress_ips: config.bybit_egress_ips.clone(),
             paper,
         })
     }
@@ -89,7 +93,7 @@ impl KeyChecker {
             .await
             .map_err(|e| self.explain(e))?
             .value;
-        let verdict = evaluate_api_key(&info);
+        let verdict = evaluate_api_key_for(&info, &self.egress_ips);
         if !verdict.is_acceptable() {
             return Err(refused(verdict_code(&verdict), verdict.message()));
         }
@@ -154,8 +158,10 @@ fn verdict_code(verdict: &KeyVerdict) -> &'static str {
         "key_permissions_too_broad"
     } else if problems.contains(&KeyProblem::ReadOnly) {
         "key_read_only"
-    } else {
+    } else if problems.contains(&KeyProblem::MissingTradePermission) {
         "key_cannot_trade"
+    } else {
+        "key_not_bound_to_egress_ip"
     }
 }
 
@@ -265,6 +271,20 @@ mod tests {
         assert_eq!(
             verdict_code(&verdict(vec![KeyProblem::MissingTradePermission])),
             "key_cannot_trade"
+        );
+        let not_ours = KeyProblem::NotBoundToEgress {
+            egress: vec!["203.0.113.10".into()],
+        };
+        assert_eq!(
+            verdict_code(&verdict(vec![
+                not_ours.clone(),
+                KeyProblem::MissingTradePermission
+            ])),
+            "key_cannot_trade"
+        );
+        assert_eq!(
+            verdict_code(&verdict(vec![not_ours])),
+            "key_not_bound_to_egress_ip"
         );
     }
 }

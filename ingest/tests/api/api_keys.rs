@@ -282,3 +282,83 @@ async fn exchange_unreachable_is_503_and_stores_nothing() {
         assert_eq!(app.count("SELECT count(*) FROM api_keys").await, 0);
     }
 }
+
+/// §5.2 / §6 #18: with BYBIT_EGRESS_IPS set, only a key bound to one of those addresses is stored.
+#[tokio::test]
+async fn egress_ips_must_be_in_the_keys_ip_restriction() {
+    let app = paper_app(vec![("BYBIT_EGRESS_IPS", "198.51.100.20, 127.0.0.1".into())]).await;
+    let (user, _) = app.active_user("egress@example.com").await;
+    let permissions = trading_permissions();
+    app.paper_account(
+        "PAPERKEYUNBOUND001",
+        "paper-secret-unbound-0123456789ab",
+        json!({ "permissions": permissions, "ips": ["*"] }),
+    )
+    .await;
+    let answer = app
+        .add_key(&user, "PAPERKEYUNBOUND001", "paper-secret-unbound-0123456789ab")
+        .await;
+    assert_refused(&app, &answer, "key_not_bound_to_egress_ip").await;
+    let message = answer.1["message"].as_str().unwrap();
+    assert!(
+        message.contains("198.51.100.20") && message.contains("127.0.0.1"),
+        "{message}"
+    );
+
+    app.paper_account(
+        "PAPERKEYBOUNDOURS1",
+        "paper-secret-bound-ours-0123456789",
+        json!({ "permissions": permissions, "ips": ["127.0.0.1"] }),
+    )
+    .await;
+    let (status, key) = app
+        .add_key(&user, "PAPERKEYBOUNDOURS1", "paper-secret-bound-ours-0123456789")
+        .await;
+    assert_eq!(status, 201, "{key}");
+
+    // Bound to an address the paper exchange accepts requests from, but not one we named: still
+    // refused, by our rule rather than by the exchange.
+    let elsewhere = paper_app(vec![("BYBIT_EGRESS_IPS", "198.51.100.20".into())]).await;
+    let (user, _) = elsewhere.active_user("egress2@example.com").await;
+    elsewhere
+        .paper_account(
+            "PAPERKEYBOUNDOTHR1",
+            "paper-secret-bound-other-012345678",
+            json!({ "permissions": permissions, "ips": ["127.0.0.1"] }),
+        )
+        .await;
+    let answer = elsewhere
+        .add_key(&user, "PAPERKEYBOUNDOTHR1", "paper-secret-bound-other-012345678")
+        .await;
+    assert_refused(&elsewhere, &answer, "key_not_bound_to_egress_ip").await;
+}
+
+/// §6 #11: the per-key encryption counter is durable and capped; the key that would pass the cap
+/// is refused with a JSON 503 and nothing is stored.
+#[tokio::test]
+async fn encryption_cap_refuses_the_key_that_would_pass_it() {
+    // Each key seals two values (key and secret): room for exactly one key.
+    let app = paper_app(vec![("ENCRYPTION_MAX_PER_KEY", "3".into())]).await;
+    let (user, _) = app.active_user("cap@example.com").await;
+    let (status, key) = app
+        .add_key(&user, "PAPERKEYCAPFIRST01", "paper-secret-cap-first-0123456789")
+        .await;
+    assert_eq!(status, 201, "{key}");
+    let (status, body) = app
+        .add_key(&user, "PAPERKEYCAPSECOND1", "paper-secret-cap-second-012345678")
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "encryption_key_exhausted", "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("ENCRYPTION_MAX_PER_KEY") && message.contains("rewrap"),
+        "{message}"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM api_keys").await, 1);
+    assert_eq!(
+        app.count("SELECT encryptions FROM encryption_key_usage WHERE key_id = 1")
+            .await,
+        2,
+        "the refused key counted nothing"
+    );
+}

@@ -898,3 +898,50 @@ async fn random_walk_moves_prices() {
     .await
     .expect("price moved");
 }
+
+/// PATCH /paper/accounts/{api_key}: what a user changes in Bybit's API management after the key was
+/// registered shows in query-api from the next call on; unknown keys and fields are refused.
+#[tokio::test]
+async fn control_api_modifies_a_keys_permissions_and_ips() {
+    let h = start().await;
+    let account = h
+        .account_with(json!({"permissions": {"ContractTrade": ["Order", "Position"]}, "ips": ["127.0.0.1"]}))
+        .await;
+    let before = account.get("/v5/user/query-api", "").await;
+    assert_eq!(before.ret_code(), 0);
+    let (status, view) = h
+        .control(
+            Method::PATCH,
+            &format!("/paper/accounts/{}", account.key),
+            Some(json!({
+                "permissions": {"ContractTrade": ["Order", "Position"], "Wallet": ["Withdraw"]},
+                "ips": ["127.0.0.1", "198.51.100.20"]
+            })),
+        )
+        .await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["permissions"]["Wallet"], json!(["Withdraw"]));
+    assert!(!view.to_string().contains(&account.secret));
+    let after = account.get("/v5/user/query-api", "").await;
+    assert_eq!(after.ret_code(), 0);
+    assert_eq!(after.body["result"]["permissions"]["Wallet"], json!(["Withdraw"]));
+    assert_eq!(after.body["result"]["ips"], json!(["127.0.0.1", "198.51.100.20"]));
+
+    let (status, _) = h
+        .control(
+            Method::PATCH,
+            "/paper/accounts/nosuchkey",
+            Some(json!({"ips": ["*"]})),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, bad) = h
+        .control(
+            Method::PATCH,
+            &format!("/paper/accounts/{}", account.key),
+            Some(json!({"api_secret": "other"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(bad["error"], "invalid_body");
+}
