@@ -94,8 +94,24 @@ async fn no_secret_reaches_any_log_line_while_orders_flow() {
         )
         .await;
     assert_eq!(p.settled(&refused).await, "done");
-    // Let the confirmations and reconciliation log what they log.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Let the confirmations and reconciliation log what they log: wait until no order is open and
+    // every filled order has its fills recorded.
+    let db = p.db().await;
+    harness::wait_for(Duration::from_secs(20), || async {
+        let row = db
+            .query_one(
+                "SELECT count(*) FILTER (WHERE status IN ('pending', 'submitted', 'new', 'partially_filled')) \
+                      + count(*) FILTER (WHERE status = 'filled' \
+                                           AND NOT EXISTS (SELECT 1 FROM fills f WHERE f.order_id = o.id)) \
+                 FROM orders o",
+                &[],
+            )
+            .await
+            .unwrap();
+        (row.get::<_, i64>(0) == 0).then_some(())
+    })
+    .await
+    .expect("the orders were not all confirmed");
 
     let text = String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned();
     assert!(
