@@ -362,6 +362,35 @@ mod tests {
     }
 
     #[test]
+    fn gcm_known_answers_with_empty_plaintext_and_with_aad() {
+        // McGrew–Viega test case 13: key = 0^32, IV = 0^12, P and A empty: only the tag.
+        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[0u8; 32]).unwrap());
+        let mut buf = Vec::new();
+        key.seal_in_place_append_tag(Nonce::assume_unique_for_key([0u8; 12]), Aad::empty(), &mut buf)
+            .unwrap();
+        assert_eq!(hex::encode(&buf), "530f8afbc74536b9a963b4f1c4cb738b");
+
+        // Test case 16: 60-byte plaintext with 20 bytes of associated data (our blobs carry AAD).
+        let k = hex::decode("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308").unwrap();
+        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &k).unwrap());
+        let iv: [u8; 12] = hex::decode("cafebabefacedbaddecaf888").unwrap().try_into().unwrap();
+        let aad = hex::decode("feedfacedeadbeeffeedfacedeadbeefabaddad2").unwrap();
+        let mut buf = hex::decode(
+            "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72\
+             1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39",
+        )
+        .unwrap();
+        key.seal_in_place_append_tag(Nonce::assume_unique_for_key(iv), Aad::from(&aad), &mut buf)
+            .unwrap();
+        assert_eq!(
+            hex::encode(&buf),
+            "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa\
+             8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662\
+             76fc6ece0f4e1768cddf8853bb2d551b"
+        );
+    }
+
+    #[test]
     fn config_parsing() {
         let k1 = "11".repeat(32);
         let k2 = "22".repeat(32);
