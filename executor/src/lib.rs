@@ -11,6 +11,7 @@ pub mod keys;
 pub mod orders;
 pub mod pipeline;
 pub mod plan;
+pub mod settle;
 pub mod submit;
 pub mod wakeup;
 
@@ -58,7 +59,9 @@ impl ExecutorSettings {
             // renews every third of it. Even a wrongly expired lease cannot double an order: the
             // order rows and their orderLinkIds are fixed, so a second try is found, not re-sent.
             lease: Duration::from_secs(10),
-            concurrency: 64,
+            // Signals, not connections: a signal holds a pooled connection only for its grouped
+            // writes, and waits on the exchange (and its account's pace) without one.
+            concurrency: 256,
             symbols,
             key_recheck_interval: Duration::from_secs(86_400),
             key_policy: key_recheck::KeyPolicy::default(),
@@ -87,11 +90,12 @@ impl Executor {
             executor_id: settings.executor_id.clone(),
             in_flight: Default::default(),
             confirmer: confirm::Confirmer::new(pool.clone(), rest.clone(), private_ws_url),
-            pool,
+            pool: pool.clone(),
             keys: keys::KeyCache::new(keyring),
             instruments: instruments::InstrumentCache::new(rest.clone()),
             rest,
             pacer: submit::AccountPacer::default(),
+            settler: settle::Settler::start(pool.clone(), settings.executor_id.clone()),
         };
         Executor {
             ctx: Arc::new(ctx),
@@ -129,10 +133,20 @@ impl Executor {
                 }
                 wake = wakeups.recv() => {
                     let Some(wake) = wake else { break };
-                    let only = match wake {
-                        Wakeup::Signal(id) => Some(id),
-                        Wakeup::Sweep => None,
-                    };
+                    // Every wake-up already queued is served by one claim: under load, one
+                    // statement claims the signals of many notifications.
+                    let mut named = Vec::new();
+                    let mut sweep = false;
+                    for wake in std::iter::once(wake).chain(std::iter::from_fn(|| wakeups.try_recv().ok())) {
+                        match wake {
+                            Wakeup::Signal(id) => named.push(id),
+                            Wakeup::Sweep => sweep = true,
+                        }
+                        if named.len() >= CLAIM_BATCH as usize {
+                            break;
+                        }
+                    }
+                    let only = (!sweep).then_some(named.as_slice());
                     if let Err(e) = claim_and_spawn(&ctx, &settings, only, &permits, &mut in_flight).await {
                         tracing::warn!(error = ?e, "claiming signals failed; the next wake-up retries");
                     }
@@ -152,17 +166,6 @@ impl Executor {
     }
 }
 
-/// While alive, the signal's lease is renewed; dropped, it is left to expire.
-struct WorkingOn(Arc<Context>, uuid::Uuid);
-
-impl Drop for WorkingOn {
-    fn drop(&mut self) {
-        if let Ok(mut set) = self.0.in_flight.lock() {
-            set.remove(&self.1);
-        }
-    }
-}
-
 /// Aborts the task when dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -172,37 +175,49 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// Signals claimed by one statement at most.
+const CLAIM_BATCH: i64 = 128;
+
+/// Claim what can be worked on now (only among `only`, when given) and start each claimed batch
+/// as one task. Permits are taken before the claim, so nothing is claimed that must then wait.
 async fn claim_and_spawn(
     ctx: &Arc<Context>,
     settings: &ExecutorSettings,
-    only: Option<uuid::Uuid>,
+    only: Option<&[uuid::Uuid]>,
     permits: &Arc<Semaphore>,
     in_flight: &mut JoinSet<()>,
 ) -> anyhow::Result<()> {
-    const BATCH: i64 = 100;
     loop {
-        let available = permits.available_permits().max(1) as i64;
-        let limit = if only.is_some() { 1 } else { BATCH.min(available) };
+        let wanted = match only {
+            Some(ids) => ids.len().max(1),
+            None => CLAIM_BATCH as usize,
+        };
+        let mut held = vec![permits.clone().acquire_owned().await?];
+        while held.len() < wanted {
+            match permits.clone().try_acquire_owned() {
+                Ok(permit) => held.push(permit),
+                Err(_) => break,
+            }
+        }
+        let limit = held.len() as i64;
         let claimed = {
             let client = ctx.pool.get().await?;
             claim::claim(&client, &settings.executor_id, limit, only, settings.lease).await?
         };
         let count = claimed.len() as i64;
-        for signal in claimed {
-            let permit = permits.clone().acquire_owned().await?;
-            let ctx = ctx.clone();
-            ctx.in_flight.lock().expect("in-flight lock").insert(signal.id);
-            in_flight.spawn(async move {
-                let id = signal.id;
-                // Removed from the renewal set however the task ends, even by a panic.
-                let _working = WorkingOn(ctx.clone(), id);
-                if let Err(e) = pipeline::process(ctx, signal).await {
-                    tracing::warn!(signal_id = %id, error = ?e, "signal not finished; its lease will expire and it is retried");
-                }
-                drop(permit);
-            });
+        if count > 0 {
+            let batch = claimed
+                .into_iter()
+                .zip(held.drain(..))
+                .map(|(work, permit)| {
+                    let id = work.signal.id;
+                    (work, pipeline::Held::new(ctx.clone(), id, permit))
+                })
+                .collect();
+            in_flight.spawn(pipeline::process_batch(ctx.clone(), batch));
         }
-        if only.is_some() || count < limit {
+        // Unused permits go back with `held`.
+        if count < limit || only.is_some_and(|ids| limit as usize >= ids.len()) {
             return Ok(());
         }
     }

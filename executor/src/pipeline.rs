@@ -1,5 +1,6 @@
-//! One claimed signal, start to finish: find its target accounts, size each order, commit every
-//! order row, then send the pending ones (accounts in parallel) and record what the exchange said.
+//! A batch of claimed signals, start to finish: size each target's order, commit every order row
+//! of the batch at once, then send the pending ones (accounts in parallel) and settle each signal
+//! with what the exchange said.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,11 +10,18 @@ use humbex_bybit::BybitRest;
 use humbex_shared::domain::Action;
 use rust_decimal::Decimal;
 
-use crate::claim::{self, ClaimedSignal};
+use std::collections::HashMap;
+
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+use crate::claim::{ClaimedSignal, ClaimedWork};
 use crate::instruments::InstrumentCache;
 use crate::keys::KeyCache;
-use crate::orders::{self, Outcome, PlannedOrder, Target};
+use crate::orders::{self, Outcome, PendingOrder, PlannedOrder, SignalOrder, Target};
 use crate::plan::{self, ClosePlan, PlannedQty, Sizing};
+use crate::settle::{OrderAnswer, Settlement, Settler, SignalEnd};
 use crate::submit::{self, AccountPacer};
 
 /// How soon a signal with unsettled orders is tried again.
@@ -31,68 +39,192 @@ pub struct Context {
     pub keys: KeyCache,
     pub instruments: InstrumentCache,
     pub pacer: AccountPacer,
+    /// Writes order answers and signal ends in groups.
+    pub settler: Settler,
 }
 
-/// Process one claimed signal. Errors leave the claim to expire, so another pass retries it.
-#[tracing::instrument(skip_all, fields(signal_id = %signal.id, attempt = signal.attempts))]
-pub async fn process(ctx: Arc<Context>, signal: ClaimedSignal) -> anyhow::Result<()> {
+/// While alive, the signal's lease is renewed and its concurrency permit held; dropped (however
+/// its processing ends, even by a panic), the signal is left to its lease.
+pub struct Held {
+    ctx: Arc<Context>,
+    signal_id: Uuid,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Held {
+    pub fn new(ctx: Arc<Context>, signal_id: Uuid, permit: OwnedSemaphorePermit) -> Self {
+        ctx.in_flight.lock().expect("in-flight lock").insert(signal_id);
+        Held {
+            ctx,
+            signal_id,
+            _permit: permit,
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.ctx.in_flight.lock() {
+            set.remove(&self.signal_id);
+        }
+    }
+}
+
+/// What planning made of one signal.
+enum Planned {
+    Orders(Vec<PlannedOrder>),
+    /// Finished as rejected: nobody to trade for.
+    Nothing(String),
+    /// Could not plan now: given back for a retry.
+    Retry,
+}
+
+/// Process a batch of claimed signals: plan them all, commit all their order rows in one statement,
+/// then send each signal's orders and settle it as soon as they are answered. Errors leave the
+/// affected claims to expire, so another pass retries them.
+#[tracing::instrument(skip_all, fields(signals = batch.len()))]
+pub async fn process_batch(ctx: Arc<Context>, batch: Vec<(ClaimedWork, Held)>) {
     crate::failpoint::hit(crate::failpoint::AFTER_CLAIM);
+    // Concurrently: a close reads each account's position over REST.
+    let plans = futures_util::future::join_all(batch.iter().map(|(work, _)| plan_signal(&ctx, work))).await;
+    let mut settling = JoinSet::new();
+    let mut to_send = Vec::with_capacity(batch.len());
+    let mut planned: Vec<(ClaimedWork, Vec<PlannedOrder>, Held)> = Vec::with_capacity(batch.len());
+    for ((work, held), plan) in batch.into_iter().zip(plans) {
+        let end = match plan {
+            Ok(Planned::Orders(orders)) => {
+                planned.push((work, orders, held));
+                continue;
+            }
+            Ok(Planned::Nothing(reason)) => SignalEnd::Rejected(reason),
+            Ok(Planned::Retry) => SignalEnd::Release(UNSETTLED_RETRY),
+            Err(e) => {
+                tracing::warn!(signal_id = %work.signal.id, error = ?e, "signal not planned; its lease will expire and it is retried");
+                continue;
+            }
+        };
+        let ctx = ctx.clone();
+        settling.spawn(async move {
+            let signal_id = work.signal.id;
+            let settled = ctx
+                .settler
+                .settle(Settlement {
+                    signal_id,
+                    answers: Vec::new(),
+                    end,
+                })
+                .await;
+            drop(held);
+            settled.map_err(|e| (signal_id, e))
+        });
+    }
+
+    let rows: Vec<SignalOrder<'_>> = planned
+        .iter()
+        .flat_map(|(work, orders, _)| {
+            orders.iter().map(|order| SignalOrder {
+                signal_id: work.signal.id,
+                symbol: &work.signal.symbol,
+                order,
+            })
+        })
+        .collect();
+    let signal_ids: Vec<Uuid> = planned.iter().map(|(work, _, _)| work.signal.id).collect();
+    let pending = match insert(&ctx, &rows, &signal_ids).await {
+        Ok(pending) => Some(pending),
+        Err(e) => {
+            tracing::warn!(signals = signal_ids.len(), error = ?e, "order rows not written; the leases will expire and the signals are retried");
+            None
+        }
+    };
+    drop(rows);
+    if let Some(pending) = pending {
+        // A signal with no row to send (all skipped, or all settled by an earlier claim) is done.
+        let mut by_signal: HashMap<Uuid, Vec<PendingOrder>> = HashMap::with_capacity(signal_ids.len());
+        for order in pending {
+            by_signal.entry(order.signal_id).or_default().push(order);
+        }
+        for (work, _, held) in planned {
+            to_send.push((
+                work.signal.id,
+                by_signal.remove(&work.signal.id).unwrap_or_default(),
+                held,
+            ));
+        }
+    }
+    for (signal_id, orders, held) in to_send {
+        let ctx = ctx.clone();
+        settling.spawn(async move {
+            let sends = orders.into_iter().map(|order| send_one(&ctx, order));
+            let answers = futures_util::future::join_all(sends).await;
+            let unsettled = answers
+                .iter()
+                .any(|a| matches!(a.outcome, Outcome::Unsettled { .. }));
+            let end = if unsettled {
+                SignalEnd::Release(UNSETTLED_RETRY)
+            } else {
+                SignalEnd::Done
+            };
+            let settled = ctx
+                .settler
+                .settle(Settlement {
+                    signal_id,
+                    answers,
+                    end,
+                })
+                .await;
+            drop(held);
+            settled.map_err(|e| (signal_id, e))
+        });
+    }
+    while let Some(done) = settling.join_next().await {
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err((signal_id, e))) => {
+                tracing::warn!(signal_id = %signal_id, error = ?e, "signal not settled; its lease will expire and it is retried");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "a signal task panicked; its lease will expire and it is retried");
+            }
+        }
+    }
+}
+
+async fn insert(
+    ctx: &Context,
+    rows: &[SignalOrder<'_>],
+    signal_ids: &[Uuid],
+) -> anyhow::Result<Vec<PendingOrder>> {
     let client = ctx.pool.get().await?;
+    Ok(orders::insert_planned(&client, rows, signal_ids).await?)
+}
+
+/// Plan every target of one signal.
+async fn plan_signal(ctx: &Context, work: &ClaimedWork) -> anyhow::Result<Planned> {
+    let signal = &work.signal;
     let action =
         Action::parse(&signal.action).ok_or_else(|| anyhow::anyhow!("unknown action {}", signal.action))?;
-    let targets = orders::targets(&client, signal.user_id, signal.strategy_id).await?;
-    if targets.is_empty() {
+    if work.targets.is_empty() {
         let reason = if signal.strategy_id.is_some() {
             "the strategy has no subscribers with an active subscription"
         } else {
             "the user no longer exists"
         };
-        claim::finish(&client, &ctx.executor_id, signal.id, Some(reason)).await?;
-        return Ok(());
+        return Ok(Planned::Nothing(reason.into()));
     }
-
-    let mut planned = Vec::with_capacity(targets.len());
-    for target in &targets {
-        match plan_one(&ctx, &signal, action, target).await {
+    let mut planned = Vec::with_capacity(work.targets.len());
+    for target in &work.targets {
+        match plan_one(ctx, signal, action, target).await {
             Ok(p) => planned.push(p),
             Err(e) => {
                 // Could not plan (exchange unreachable for a position read, say): try the signal
                 // again soon rather than guess.
-                tracing::warn!(user_id = %target.user_id, error = %e, "planning failed; signal released for a retry");
-                claim::release(&client, &ctx.executor_id, signal.id, UNSETTLED_RETRY).await?;
-                return Ok(());
+                tracing::warn!(signal_id = %signal.id, user_id = %target.user_id, error = %e, "planning failed; signal released for a retry");
+                return Ok(Planned::Retry);
             }
         }
     }
-    orders::insert_planned(&client, signal.id, &signal.symbol, &planned).await?;
-    drop(client);
-
-    let pending = {
-        let client = ctx.pool.get().await?;
-        orders::pending_for_signal(&client, signal.id).await?
-    };
-    let sends = pending.into_iter().map(|order| {
-        let ctx = ctx.clone();
-        async move { send_one(&ctx, order).await }
-    });
-    let results = futures_util::future::join_all(sends).await;
-    let mut unsettled = false;
-    for result in results {
-        match result {
-            Ok(settled) => unsettled |= !settled,
-            Err(e) => {
-                tracing::warn!(error = ?e, "recording an order outcome failed");
-                unsettled = true;
-            }
-        }
-    }
-    let client = ctx.pool.get().await?;
-    if unsettled {
-        claim::release(&client, &ctx.executor_id, signal.id, UNSETTLED_RETRY).await?;
-    } else {
-        claim::finish(&client, &ctx.executor_id, signal.id, None).await?;
-    }
-    Ok(())
+    Ok(Planned::Orders(planned))
 }
 
 /// One target's order row: what to send, or why nothing is sent.
@@ -168,16 +300,19 @@ async fn plan_one(
     }
 }
 
-/// Send one pending order and record the outcome. Returns false when it is still unsettled.
-async fn send_one(ctx: &Context, order: orders::PendingOrder) -> anyhow::Result<bool> {
-    let client = ctx.pool.get().await?;
+/// Send one pending order; the answer is settled with its signal's others.
+async fn send_one(ctx: &Context, order: PendingOrder) -> OrderAnswer {
+    let answer = |outcome, attempts| OrderAnswer {
+        order_id: order.id,
+        outcome,
+        attempts,
+    };
     if !order.key_usable {
         let outcome = Outcome::Rejected {
             code: None,
             message: "the API key was revoked or marked unusable before the order was sent".into(),
         };
-        orders::record(&client, order.id, &outcome, order.attempts).await?;
-        return Ok(true);
+        return answer(outcome, order.attempts);
     }
     let credentials =
         match ctx
@@ -187,18 +322,10 @@ async fn send_one(ctx: &Context, order: orders::PendingOrder) -> anyhow::Result<
             Ok(c) => c,
             Err(e) => {
                 let message = format!("the stored API key cannot be decrypted: {e}");
-                orders::mark_key_unusable(&client, order.api_key_id, &message).await?;
-                orders::record(
-                    &client,
-                    order.id,
-                    &Outcome::Rejected { code: None, message },
-                    order.attempts,
-                )
-                .await?;
-                return Ok(true);
+                mark_key_unusable(ctx, order.api_key_id, &message).await;
+                return answer(Outcome::Rejected { code: None, message }, order.attempts);
             }
         };
-    drop(client); // no pooled connection is held across the exchange call
     // The account's private stream is open before its first order, so the fill push is not missed;
     // if it cannot open now, reconciliation over REST still confirms the order.
     if let Err(e) = ctx
@@ -211,11 +338,23 @@ async fn send_one(ctx: &Context, order: orders::PendingOrder) -> anyhow::Result<
     crate::failpoint::hit(crate::failpoint::BEFORE_POST);
     let submission = submit::submit(&ctx.rest, &ctx.pacer, &credentials, &order).await;
     crate::failpoint::hit(crate::failpoint::AFTER_ANSWER);
-    let client = ctx.pool.get().await?;
     if let Some(reason) = &submission.key_unusable {
-        orders::mark_key_unusable(&client, order.api_key_id, reason).await?;
+        mark_key_unusable(ctx, order.api_key_id, reason).await;
         ctx.keys.forget(order.api_key_id);
     }
-    orders::record(&client, order.id, &submission.outcome, submission.attempts).await?;
-    Ok(!matches!(submission.outcome, Outcome::Unsettled { .. }))
+    answer(submission.outcome, submission.attempts)
+}
+
+/// Best effort: the order's own answer is recorded either way, and the exchange refuses the key
+/// again next time, which marks it then.
+async fn mark_key_unusable(ctx: &Context, api_key_id: Uuid, reason: &str) {
+    let marked = match ctx.pool.get().await {
+        Ok(client) => orders::mark_key_unusable(&client, api_key_id, reason)
+            .await
+            .map_err(anyhow::Error::from),
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = marked {
+        tracing::warn!(api_key_id = %api_key_id, error = ?e, "could not mark the API key unusable");
+    }
 }

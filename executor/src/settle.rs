@@ -1,0 +1,209 @@
+//! Settling signals in groups: what the exchange answered for each order and how each signal ended
+//! (done, rejected, or given back for a retry), many signals per statement and per commit.
+//!
+//! One writer task takes whatever settlements are waiting and writes them in one statement; while
+//! it waits for that commit the next group gathers. A lone signal is written at once (no timer),
+//! so grouping costs latency nothing, and under load one WAL flush serves hundreds of orders.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use deadpool_postgres::Pool;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::orders::Outcome;
+
+/// Settlements written by one statement at most.
+const MAX_GROUP: usize = 512;
+/// Tries of a group that PostgreSQL aborted as a deadlock (order rows are also written by the
+/// confirmer, in its own order).
+const DEADLOCK_TRIES: usize = 3;
+
+/// How a claimed signal ends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SignalEnd {
+    /// Every order settled.
+    Done,
+    /// Nothing to trade, for this reason.
+    Rejected(String),
+    /// Some order is unsettled: the claim is given back and the signal tried again after this.
+    Release(Duration),
+}
+
+/// One order's answer.
+#[derive(Debug, Clone)]
+pub struct OrderAnswer {
+    pub order_id: Uuid,
+    pub outcome: Outcome,
+    pub attempts: i32,
+}
+
+/// Everything to write for one signal.
+#[derive(Debug, Clone)]
+pub struct Settlement {
+    pub signal_id: Uuid,
+    pub answers: Vec<OrderAnswer>,
+    pub end: SignalEnd,
+}
+
+struct Job {
+    settlement: Settlement,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// Handle to the writer task; the task ends when the last handle is dropped.
+#[derive(Clone)]
+pub struct Settler {
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+impl Settler {
+    /// Start the writer. Needs a Tokio runtime.
+    pub fn start(pool: Pool, executor_id: String) -> Self {
+        let (jobs, rx) = mpsc::unbounded_channel();
+        tokio::spawn(writer(pool, executor_id, rx));
+        Settler { jobs }
+    }
+
+    /// Write `settlement` and return once it is committed (with its group).
+    pub async fn settle(&self, settlement: Settlement) -> anyhow::Result<()> {
+        let (done, committed) = oneshot::channel();
+        self.jobs
+            .send(Job { settlement, done })
+            .map_err(|_| anyhow::anyhow!("the settlement writer has stopped"))?;
+        committed
+            .await
+            .context("the settlement writer has stopped")?
+            .map_err(|e| anyhow::anyhow!("settling failed: {e}"))
+    }
+}
+
+async fn writer(pool: Pool, executor_id: String, mut rx: mpsc::UnboundedReceiver<Job>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let settlements: Vec<&Settlement> = group.iter().map(|j| &j.settlement).collect();
+        let mut result = Err(String::new());
+        for _ in 0..DEADLOCK_TRIES {
+            result = write(&pool, &executor_id, &settlements).await;
+            match &result {
+                Err(e) if e.contains("deadlock") => continue,
+                _ => break,
+            }
+        }
+        if let Err(e) = &result {
+            tracing::warn!(signals = group.len(), error = %e, "settling a group failed; its leases expire and the signals are retried");
+        }
+        for job in group.drain(..) {
+            let _ = job.done.send(result.clone());
+        }
+    }
+}
+
+/// Order answers: the status moves only from 'pending' (a fill push can arrive before the create
+/// call returns, and a row never goes backwards), while the exchange id and the submission time are
+/// kept whichever came first. Signals: finished or released only if this executor still holds them
+/// (a lost lease means another executor owns it now, and its outcome wins). One statement, so a
+/// signal is never finished without its answers. It commits with the WAL flush: the answers are
+/// what the confirmer and the operator read.
+const SETTLE: &str = "\
+    WITH answers AS ( \
+        UPDATE orders o SET \
+            status = CASE WHEN o.status = 'pending' THEN a.status ELSE o.status END, \
+            exchange_order_id = COALESCE(o.exchange_order_id, a.exchange_order_id), \
+            error_code = CASE WHEN o.status = 'pending' THEN a.code ELSE o.error_code END, \
+            error = CASE WHEN o.status = 'pending' THEN a.message ELSE o.error END, \
+            attempts = GREATEST(o.attempts, a.attempts), \
+            submitted_at = CASE WHEN a.status = 'submitted' THEN COALESCE(o.submitted_at, now()) \
+                                ELSE o.submitted_at END, \
+            updated_at = now() \
+        FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[]) \
+             AS a (id, status, exchange_order_id, code, message, attempts) \
+        WHERE o.id = a.id \
+        RETURNING o.id), \
+    ended AS ( \
+        UPDATE signals s SET \
+            status = CASE WHEN e.status = 'release' THEN s.status ELSE e.status END, \
+            reject_reason = CASE WHEN e.status = 'release' THEN s.reject_reason ELSE e.reason END, \
+            processed_at = CASE WHEN e.status = 'release' THEN s.processed_at ELSE now() END, \
+            claimed_by = CASE WHEN e.status = 'release' THEN NULL ELSE s.claimed_by END, \
+            claimed_until = CASE WHEN e.status = 'release' THEN now() + make_interval(secs => e.retry_in) \
+                                 ELSE NULL END, \
+            updated_at = now() \
+        FROM UNNEST($8::uuid[], $9::text[], $10::text[], $11::float8[]) AS e (id, status, reason, retry_in) \
+        WHERE s.id = e.id AND s.claimed_by = $1 AND s.status = 'processing' \
+        RETURNING s.id) \
+    SELECT (SELECT count(*) FROM answers), (SELECT count(*) FROM ended)";
+
+#[tracing::instrument(skip_all, fields(signals = settlements.len(), orders))]
+async fn write(pool: &Pool, executor_id: &str, settlements: &[&Settlement]) -> Result<(), String> {
+    // Rows are locked in id order, so two groups never wait on each other in a cycle.
+    let mut answers: Vec<&OrderAnswer> = settlements.iter().flat_map(|s| &s.answers).collect();
+    answers.sort_by_key(|a| a.order_id);
+    tracing::Span::current().record("orders", answers.len());
+    let mut signals: Vec<&Settlement> = settlements.to_vec();
+    signals.sort_by_key(|s| s.signal_id);
+
+    let mut order_ids = Vec::with_capacity(answers.len());
+    let mut statuses = Vec::with_capacity(answers.len());
+    let mut exchange_ids = Vec::with_capacity(answers.len());
+    let mut codes = Vec::with_capacity(answers.len());
+    let mut messages = Vec::with_capacity(answers.len());
+    let mut attempts = Vec::with_capacity(answers.len());
+    for a in &answers {
+        let (status, exchange_id, code, message): (&str, Option<&str>, Option<&str>, Option<&str>) = match &a
+            .outcome
+        {
+            Outcome::Submitted { exchange_order_id } => ("submitted", Some(exchange_order_id), None, None),
+            Outcome::Rejected { code, message } => ("rejected", None, code.as_deref(), Some(message)),
+            Outcome::Failed { message } => ("failed", None, None, Some(message)),
+            Outcome::Unsettled { message } => ("pending", None, None, Some(message)),
+        };
+        order_ids.push(a.order_id);
+        statuses.push(status);
+        exchange_ids.push(exchange_id);
+        codes.push(code);
+        messages.push(message);
+        attempts.push(a.attempts);
+    }
+    let signal_ids: Vec<Uuid> = signals.iter().map(|s| s.signal_id).collect();
+    let mut ends = Vec::with_capacity(signals.len());
+    let mut reasons = Vec::with_capacity(signals.len());
+    let mut retry_in = Vec::with_capacity(signals.len());
+    for s in &signals {
+        let (end, reason, retry): (&str, Option<&str>, f64) = match &s.end {
+            SignalEnd::Done => ("done", None, 0.0),
+            SignalEnd::Rejected(reason) => ("rejected", Some(reason), 0.0),
+            SignalEnd::Release(after) => ("release", None, after.as_secs_f64()),
+        };
+        ends.push(end);
+        reasons.push(reason);
+        retry_in.push(retry);
+    }
+
+    let client = pool.get().await.map_err(|e| e.to_string())?;
+    let stmt = client.prepare_cached(SETTLE).await.map_err(|e| e.to_string())?;
+    client
+        .query_one(
+            &stmt,
+            &[
+                &executor_id,
+                &order_ids,
+                &statuses,
+                &exchange_ids,
+                &codes,
+                &messages,
+                &attempts,
+                &signal_ids,
+                &ends,
+                &reasons,
+                &retry_in,
+            ],
+        )
+        .await
+        .map_err(|e| match e.as_db_error() {
+            Some(db) => format!("{}: {}", db.code().code(), db.message()),
+            None => e.to_string(),
+        })?;
+    Ok(())
+}
