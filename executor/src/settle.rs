@@ -87,7 +87,10 @@ async fn writer(pool: Pool, executor_id: String, mut rx: mpsc::UnboundedReceiver
         for _ in 0..DEADLOCK_TRIES {
             result = write(&pool, &executor_id, &settlements).await;
             match &result {
-                Err(e) if e.contains("deadlock") => continue,
+                // `write` puts the SQLSTATE first for database errors.
+                Err(e) if e.starts_with(tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED.code()) => {
+                    continue;
+                }
                 _ => break,
             }
         }

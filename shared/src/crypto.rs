@@ -373,7 +373,10 @@ mod tests {
         // Test case 16: 60-byte plaintext with 20 bytes of associated data (our blobs carry AAD).
         let k = hex::decode("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308").unwrap();
         let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &k).unwrap());
-        let iv: [u8; 12] = hex::decode("cafebabefacedbaddecaf888").unwrap().try_into().unwrap();
+        let iv: [u8; 12] = hex::decode("cafebabefacedbaddecaf888")
+            .unwrap()
+            .try_into()
+            .unwrap();
         let aad = hex::decode("feedfacedeadbeeffeedfacedeadbeefabaddad2").unwrap();
         let mut buf = hex::decode(
             "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72\
