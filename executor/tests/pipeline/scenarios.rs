@@ -402,3 +402,62 @@ async fn a_fill_whose_push_was_lost_is_still_recorded() {
         "the order is filled but its fill was never fetched"
     );
 }
+
+/// security.md §6 #12: a ciphertext moved to another user's row does not open there (the AAD binds
+/// it to its row and user), so the executor records why, marks the key unusable and sends nothing,
+/// on either account.
+#[tokio::test]
+async fn swapped_key_ciphertexts_do_not_trade_and_mark_the_key_unusable() {
+    let p = Pipeline::start(1).await;
+    let (victim, victim_token, victim_key) = p.trader("victim@example.com", json!({}), "10000").await;
+    let (thief, _, thief_key) = p.trader("thief@example.com", json!({}), "10000").await;
+    let db = p.db().await;
+    // The thief's row gets the victim's ciphertexts and the other way round, as an attacker with
+    // write access to the table (but not the encryption key) could do.
+    let swapped = db
+        .execute(
+            "UPDATE api_keys a SET api_key_enc = b.api_key_enc, api_secret_enc = b.api_secret_enc \
+             FROM api_keys b \
+             WHERE (a.user_id, b.user_id) IN (($1::text::uuid, $2::text::uuid), ($2::text::uuid, $1::text::uuid))",
+            &[&victim, &thief],
+        )
+        .await
+        .unwrap();
+    assert_eq!(swapped, 2);
+
+    let s = p
+        .signal(
+            &victim_token,
+            json!({ "action": "buy", "quantity": "1", "id": "swap1" }),
+        )
+        .await;
+    assert_eq!(p.settled(&s).await, "done");
+    let rows = p.orders_of(&s).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].1, "rejected", "{rows:?}");
+    assert!(
+        rows[0]
+            .3
+            .as_deref()
+            .unwrap_or_default()
+            .contains("cannot be decrypted"),
+        "{rows:?}"
+    );
+    let reason: Option<String> = db
+        .query_one(
+            "SELECT unusable_reason FROM api_keys WHERE user_id = $1::text::uuid",
+            &[&victim],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("cannot be decrypted"),
+        "{reason:?}"
+    );
+    assert!(p.exchange_orders(&victim_key).is_empty());
+    assert!(p.exchange_orders(&thief_key).is_empty());
+}
