@@ -5,6 +5,10 @@
 //! A batch is whatever queued while the previous one was being written: a lone event is written
 //! at once, with no timer. One task and one FIFO queue keep each account's events in the order
 //! its stream delivered them.
+//!
+//! The writer keeps its pool connection between batches: during a fan-out the order path holds
+//! every other connection and queues for more, and a writer queueing behind it for each batch
+//! recorded no fill until the last order was acknowledged.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -39,6 +43,7 @@ pub(super) fn channel() -> (Writes, mpsc::Receiver<Request>) {
 pub(super) async fn run(inner: Arc<Inner>, mut queue: mpsc::Receiver<Request>) {
     let mut shutdown = inner.shutdown.subscribe();
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut connection = None;
     loop {
         let stopping = tokio::select! {
             biased;
@@ -53,16 +58,16 @@ pub(super) async fn run(inner: Arc<Inner>, mut queue: mpsc::Receiver<Request>) {
             // What was queued before the shutdown is still written.
             queue.close();
             while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                write(&inner, &mut batch).await;
+                write(&inner, &mut connection, &mut batch).await;
             }
             return;
         }
-        write(&inner, &mut batch).await;
+        write(&inner, &mut connection, &mut batch).await;
     }
 }
 
 /// Writes and answers the batch, leaving it empty.
-async fn write(inner: &Inner, batch: &mut Vec<Request>) {
+async fn write(inner: &Inner, connection: &mut Option<deadpool_postgres::Client>, batch: &mut Vec<Request>) {
     let started = Instant::now();
     let waited = batch
         .iter()
@@ -75,7 +80,7 @@ async fn write(inner: &Inner, batch: &mut Vec<Request>) {
     counters
         .largest_batch
         .fetch_max(events.len() as u64, Ordering::Relaxed);
-    let outcomes = match write_in_one_transaction(inner, &events).await {
+    let outcomes = match write_in_one_transaction(inner, connection, &events).await {
         Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
         Err(e) if batch.len() > 1 => {
             // One bad event (or a lost connection) must not cost the others their write.
@@ -88,7 +93,7 @@ async fn write(inner: &Inner, batch: &mut Vec<Request>) {
             let mut outcomes = Vec::with_capacity(events.len());
             for event in &events {
                 outcomes.push(
-                    write_in_one_transaction(inner, std::slice::from_ref(event))
+                    write_in_one_transaction(inner, connection, std::slice::from_ref(event))
                         .await
                         .map(|mut one| one.remove(0)),
                 );
@@ -109,9 +114,21 @@ async fn write(inner: &Inner, batch: &mut Vec<Request>) {
     );
 }
 
-async fn write_in_one_transaction(inner: &Inner, events: &[(Uuid, &Event)]) -> anyhow::Result<Vec<Outcome>> {
-    let mut client = inner.pool.get().await.context("database pool")?;
-    Ok(store::apply_batch(&mut client, events).await?)
+async fn write_in_one_transaction(
+    inner: &Inner,
+    connection: &mut Option<deadpool_postgres::Client>,
+    events: &[(Uuid, &Event)],
+) -> anyhow::Result<Vec<Outcome>> {
+    let client = match connection {
+        Some(client) => client,
+        None => connection.insert(inner.pool.get().await.context("database pool")?),
+    };
+    let written = store::apply_batch(client, events).await;
+    if written.is_err() {
+        // Back to the pool, which checks it before lending it again (it may be broken).
+        *connection = None;
+    }
+    Ok(written?)
 }
 
 fn answer(inner: &Inner, request: Request, outcome: anyhow::Result<Outcome>) {
