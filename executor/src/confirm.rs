@@ -4,9 +4,11 @@
 //! a dropped socket never loses a fill. Keys the exchange refuses are marked unusable.
 //!
 //! Every write is monotone (see [`store`]): pushes, replays and REST snapshots can arrive in any
-//! order and any number of times and the row still ends where the exchange is.
+//! order and any number of times and the row still ends where the exchange is. All of them go
+//! through one [`writer`] task that commits whatever queued meanwhile in one transaction.
 
 pub mod store;
+mod writer;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,12 +22,16 @@ use humbex_bybit::{
     BybitError, BybitRest, Credentials, Execution, ExecutionFilter, Order, OrderLinkId, PrivateStream,
     PrivateStreamConfig, StreamEvent,
 };
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use uuid::Uuid;
 
 pub use store::{AppliedOrder, OpenOrder};
+use store::{Event, Outcome};
+
+/// The queue of the [`writer`] task.
+type Writes = mpsc::Sender<writer::Request>;
 
 #[derive(Clone, Debug)]
 pub struct ConfirmerConfig {
@@ -92,6 +98,12 @@ pub struct ConfirmStats {
     pub order_lookups: u64,
     /// Completed background passes.
     pub background_passes: u64,
+    /// Batches the writer took from its queue.
+    pub write_batches: u64,
+    /// Events in the largest of them.
+    pub largest_batch: u64,
+    /// Batches whose transaction failed and whose events were then written one by one.
+    pub batches_split: u64,
 }
 
 #[derive(Default)]
@@ -100,6 +112,9 @@ struct Counters {
     fills_inserted: AtomicU64,
     order_lookups: AtomicU64,
     background_passes: AtomicU64,
+    write_batches: AtomicU64,
+    largest_batch: AtomicU64,
+    batches_split: AtomicU64,
 }
 
 struct AccountEntry {
@@ -117,6 +132,7 @@ struct Inner {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     shutdown: watch::Sender<bool>,
     counters: Counters,
+    writes: Writes,
 }
 
 /// Keeps `orders` and `fills` true to the exchange. Cheap to clone; call [`Confirmer::shutdown`]
@@ -133,6 +149,7 @@ impl Confirmer {
     }
 
     pub fn with_config(pool: Pool, rest: BybitRest, config: ConfirmerConfig) -> Confirmer {
+        let (writes, queue) = writer::channel();
         let inner = Arc::new(Inner {
             pool,
             rest,
@@ -141,9 +158,11 @@ impl Confirmer {
             tasks: Mutex::new(Vec::new()),
             shutdown: watch::channel(false).0,
             counters: Counters::default(),
+            writes,
         });
         let background = tokio::spawn(run_background(inner.clone()));
-        lock(&inner.tasks).push(background);
+        let writer = tokio::spawn(writer::run(inner.clone(), queue));
+        lock(&inner.tasks).extend([background, writer]);
         Confirmer { inner }
     }
 
@@ -201,17 +220,21 @@ impl Confirmer {
             fills_inserted: c.fills_inserted.load(Ordering::Relaxed),
             order_lookups: c.order_lookups.load(Ordering::Relaxed),
             background_passes: c.background_passes.load(Ordering::Relaxed),
+            write_batches: c.write_batches.load(Ordering::Relaxed),
+            largest_batch: c.largest_batch.load(Ordering::Relaxed),
+            batches_split: c.batches_split.load(Ordering::Relaxed),
         }
     }
 
     /// Applies one exchange order state (a push, or a REST answer the caller already has, such as
-    /// the lookup after a 110072) to the row with that orderLinkId of that account. `None` when no
-    /// such row exists.
+    /// the lookup after a 110072) to the row with that orderLinkId of that account, returning once
+    /// committed. `None` when no such row exists.
     pub async fn apply_order(&self, api_key_id: Uuid, order: &Order) -> anyhow::Result<Option<AppliedOrder>> {
         self.inner.apply_order(api_key_id, order).await
     }
 
-    /// Records one fill; false when it was already recorded or the order is not ours.
+    /// Records one fill, returning once committed; false when it was already recorded or the
+    /// order is not ours.
     pub async fn apply_execution(&self, api_key_id: Uuid, execution: &Execution) -> anyhow::Result<bool> {
         self.inner.apply_execution(api_key_id, execution).await
     }
@@ -295,41 +318,52 @@ impl Inner {
         state_rx
     }
 
+    /// Queues one event for the writer; `reply` hears the outcome once it is committed.
+    async fn queue_write(
+        &self,
+        api_key_id: Uuid,
+        event: Event,
+        reply: Option<oneshot::Sender<anyhow::Result<Outcome>>>,
+    ) -> anyhow::Result<()> {
+        let request = writer::Request {
+            api_key_id,
+            event,
+            reply,
+            queued_at: Instant::now(),
+        };
+        self.writes
+            .send(request)
+            .await
+            .map_err(|_| anyhow::anyhow!("the confirmation writer has stopped"))
+    }
+
+    /// Queues the event and waits until it is committed.
+    async fn write(&self, api_key_id: Uuid, event: Event) -> anyhow::Result<Outcome> {
+        let (reply, outcome) = oneshot::channel();
+        self.queue_write(api_key_id, event, Some(reply)).await?;
+        outcome
+            .await
+            .map_err(|_| anyhow::anyhow!("the confirmation writer stopped before answering"))?
+    }
+
     async fn apply_order(&self, api_key_id: Uuid, order: &Order) -> anyhow::Result<Option<AppliedOrder>> {
-        let client = self.pool.get().await.context("database pool")?;
-        let applied = store::apply_order(&client, api_key_id, order).await?;
-        match &applied {
-            Some(row) => {
-                self.counters
-                    .order_updates_applied
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(order_id = %row.order_id, status = %row.status, order_link_id = %order.order_link_id, "order state applied");
-            }
-            None => {
-                tracing::debug!(order_link_id = %order.order_link_id, %api_key_id, "order update for an order that is not ours; ignored")
-            }
+        match self.write(api_key_id, Event::Order(order.clone())).await? {
+            Outcome::Order(applied) => Ok(applied),
+            Outcome::Fill(_) => bail!("the writer answered an order update with a fill outcome"),
         }
-        Ok(applied)
     }
 
     async fn apply_execution(&self, api_key_id: Uuid, execution: &Execution) -> anyhow::Result<bool> {
-        // Funding, ADL and settlement rows are not fills of an order we placed.
-        if execution.exec_type != "Trade" || execution.exec_qty <= rust_decimal::Decimal::ZERO {
-            tracing::debug!(exec_id = %execution.exec_id, exec_type = %execution.exec_type, "execution is not an order fill; ignored");
+        if !is_order_fill(execution) {
             return Ok(false);
         }
-        let client = self.pool.get().await.context("database pool")?;
-        let inserted = store::insert_fill(&client, api_key_id, execution).await?;
-        match inserted {
-            Some(order_id) => {
-                self.counters.fills_inserted.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(%order_id, exec_id = %execution.exec_id, "fill recorded");
-            }
-            None => {
-                tracing::debug!(exec_id = %execution.exec_id, order_link_id = %execution.order_link_id, "fill already recorded or not ours")
-            }
+        match self
+            .write(api_key_id, Event::Execution(execution.clone()))
+            .await?
+        {
+            Outcome::Fill(inserted) => Ok(inserted.is_some()),
+            Outcome::Order(_) => bail!("the writer answered a fill with an order outcome"),
         }
-        Ok(inserted.is_some())
     }
 
     /// Looks one order up by orderLinkId and applies what the exchange says, fills first, so
@@ -477,6 +511,15 @@ impl Inner {
     }
 }
 
+/// Funding, ADL and settlement rows are not fills of an order we placed.
+fn is_order_fill(execution: &Execution) -> bool {
+    let fill = execution.exec_type == "Trade" && execution.exec_qty > rust_decimal::Decimal::ZERO;
+    if !fill {
+        tracing::debug!(exec_id = %execution.exec_id, exec_type = %execution.exec_type, "execution is not an order fill; ignored");
+    }
+    fill
+}
+
 #[tracing::instrument(skip_all, fields(order_link_id = %link_id))]
 async fn execution_list(
     rest: &BybitRest,
@@ -564,14 +607,20 @@ async fn run_account(
                     }
                 }
             }
+            // Pushes are queued without waiting for their commit: the writer keeps their order and
+            // logs a failed write, which reconciliation then repairs.
             StreamEvent::OrderUpdate(order) => {
-                if let Err(e) = inner.apply_order(api_key_id, &order).await {
-                    tracing::error!(order_link_id = %order.order_link_id, error = %e, "order push not applied; reconciliation will catch up");
+                let link_id = order.order_link_id.clone();
+                if let Err(e) = inner.queue_write(api_key_id, Event::Order(order), None).await {
+                    tracing::error!(order_link_id = %link_id, error = %e, "order push not applied; reconciliation will catch up");
                 }
             }
             StreamEvent::Execution(fill) => {
-                if let Err(e) = inner.apply_execution(api_key_id, &fill).await {
-                    tracing::error!(exec_id = %fill.exec_id, error = %e, "fill push not recorded; reconciliation will catch up");
+                if is_order_fill(&fill) {
+                    let exec_id = fill.exec_id.clone();
+                    if let Err(e) = inner.queue_write(api_key_id, Event::Execution(fill), None).await {
+                        tracing::error!(%exec_id, error = %e, "fill push not recorded; reconciliation will catch up");
+                    }
                 }
             }
             StreamEvent::Unparsed { reason } => {

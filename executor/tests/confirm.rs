@@ -581,3 +581,209 @@ async fn status_changes_are_notified_on_humbex_orders() {
     assert_eq!(h.row(order_id).await.status, "filled");
     h.stop().await;
 }
+
+impl Harness {
+    /// What the exchange reports for one order: its fills and its state, over REST.
+    async fn exchange_view(
+        &self,
+        account: &Account,
+        link_id: &str,
+    ) -> (Vec<humbex_bybit::Execution>, humbex_bybit::Order) {
+        let link = OrderLinkId::parse(link_id).unwrap();
+        let fills = self
+            .rest
+            .execution_list(
+                &account.credentials,
+                SYMBOL,
+                &ExecutionFilter::OrderLinkId(link.clone()),
+            )
+            .await
+            .unwrap()
+            .value;
+        let order = self
+            .rest
+            .get_order_by_link_id(&account.credentials, SYMBOL, &link)
+            .await
+            .unwrap()
+            .value
+            .expect("the exchange knows the order");
+        (fills, order)
+    }
+
+    /// An account without a stream (nothing writes its rows but the test) and one market order
+    /// of it filled at the exchange; the row is left 'submitted'.
+    async fn filled_at_exchange_only(
+        &self,
+        api_key: &str,
+        link_id: &str,
+        qty: Decimal,
+    ) -> (Account, Uuid, String) {
+        let account = self.account(api_key).await;
+        let order_id = self.pending_order(&account, link_id, qty).await;
+        let exchange_id = self.place(&account, order_id, link_id, qty).await;
+        (account, order_id, exchange_id)
+    }
+}
+
+// The events below are all queued before the writer runs: the test runtime has one thread and
+// `join!`/`join_all` queue every event in their first poll, so the writer takes them as one batch
+// (the `largest_batch` assertions check that this is what happened).
+
+#[tokio::test]
+async fn many_accounts_fills_at_once_are_recorded_exactly_once() {
+    let h = Harness::start(Duration::from_secs(600)).await;
+    const ACCOUNTS: usize = 20;
+    let qty = Decimal::from(1);
+    let mut accounts = Vec::new();
+    for i in 0..ACCOUNTS {
+        let account = h.account(&format!("k-many-{i}")).await;
+        h.confirmer
+            .ensure_account(account.api_key_id, account.credentials.clone())
+            .await
+            .unwrap();
+        let link = format!("many-{i}");
+        let order_id = h.pending_order(&account, &link, qty).await;
+        accounts.push((account, link, order_id));
+    }
+    // Every account's order at once, so their pushes reach the writer together.
+    let exchange_ids = futures_util::future::join_all(
+        accounts
+            .iter()
+            .map(|(account, link, order_id)| h.place(account, *order_id, link, qty)),
+    )
+    .await;
+    let (price, fee) = h.expected(qty);
+    for ((_, _, order_id), exchange_id) in accounts.iter().zip(&exchange_ids) {
+        h.wait_for_status(*order_id, "filled").await;
+        let row = eventually("the fill row", || async {
+            let row = h.row(*order_id).await;
+            (row.fills >= 1).then_some(row)
+        })
+        .await;
+        assert_filled(&row, qty, price, fee, exchange_id);
+    }
+    assert_eq!(h.confirmer.stats().fills_inserted, ACCOUNTS as u64);
+
+    // Every account's fill and final state again, all in one batch: nothing is recorded twice.
+    let mut views = Vec::new();
+    for (account, link, _) in &accounts {
+        views.push(h.exchange_view(account, link).await);
+    }
+    let (fills, orders) =
+        tokio::join!(
+            futures_util::future::join_all(accounts.iter().zip(&views).map(
+                |((account, _, _), (fills, _))| h.confirmer.apply_execution(account.api_key_id, &fills[0])
+            ),),
+            futures_util::future::join_all(
+                accounts
+                    .iter()
+                    .zip(&views)
+                    .map(|((account, _, _), (_, order))| h.confirmer.apply_order(account.api_key_id, order)),
+            ),
+        );
+    assert!(fills.into_iter().all(|inserted| !inserted.unwrap()));
+    for ((_, _, order_id), applied) in accounts.iter().zip(orders) {
+        let applied = applied.unwrap().expect("our order");
+        assert_eq!((applied.order_id, applied.status.as_str()), (*order_id, "filled"));
+    }
+    let stats = h.confirmer.stats();
+    assert!(stats.largest_batch >= 2 * ACCOUNTS as u64, "{stats:?}");
+    assert_eq!(stats.fills_inserted, ACCOUNTS as u64);
+    let total: i64 = h
+        .pool
+        .get()
+        .await
+        .unwrap()
+        .query_one("SELECT count(*) FROM fills", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(total, ACCOUNTS as i64);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn one_batch_records_a_duplicate_execution_once_and_applies_order_states_in_order() {
+    let h = Harness::start(Duration::from_secs(600)).await;
+    let qty = Decimal::from(2);
+    let (account, order_id, exchange_id) = h.filled_at_exchange_only("k-batch-dup", "batch-dup-1", qty).await;
+    let (fills, order) = h.exchange_view(&account, "batch-dup-1").await;
+    assert_eq!(fills.len(), 1);
+    let mut stale = order.clone();
+    stale.order_status = humbex_bybit::OrderStatus::New;
+    stale.cum_exec_qty = Decimal::ZERO;
+    stale.avg_price = None;
+    stale.cum_exec_fee = Some(Decimal::ZERO);
+    let key = account.api_key_id;
+    let c = &h.confirmer;
+    let (first, second, before, filled, after) = tokio::join!(
+        c.apply_execution(key, &fills[0]),
+        c.apply_execution(key, &fills[0]),
+        c.apply_order(key, &stale),
+        c.apply_order(key, &order),
+        c.apply_order(key, &stale),
+    );
+    assert!(first.unwrap(), "the first copy is recorded");
+    assert!(!second.unwrap(), "the second copy is a duplicate");
+    // As if applied one by one: New, then Filled, then the late New changes nothing.
+    let status =
+        |r: anyhow::Result<Option<humbex_executor::confirm::AppliedOrder>>| r.unwrap().unwrap().status;
+    assert_eq!(status(before), "new");
+    assert_eq!(status(filled), "filled");
+    assert_eq!(status(after), "filled");
+    let stats = h.confirmer.stats();
+    assert!(stats.largest_batch >= 5, "{stats:?}");
+    assert_eq!(stats.fills_inserted, 1);
+    let (price, fee) = h.expected(qty);
+    assert_filled(&h.row(order_id).await, qty, price, fee, &exchange_id);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_event_in_a_batch_does_not_lose_the_others() {
+    let h = Harness::start(Duration::from_secs(600)).await;
+    let qty = Decimal::from(1);
+    let mut placed = Vec::new();
+    for i in 0..3 {
+        let link = format!("batch-bad-{i}");
+        let (account, order_id, exchange_id) = h
+            .filled_at_exchange_only(&format!("k-batch-bad-{i}"), &link, qty)
+            .await;
+        let view = h.exchange_view(&account, &link).await;
+        placed.push((account, order_id, exchange_id, view));
+    }
+    // A fill the database refuses (price 0 breaks its CHECK), amid good ones.
+    let mut bad = placed[1].3.0[0].clone();
+    bad.exec_id = format!("{}-bad", bad.exec_id);
+    bad.exec_price = Decimal::ZERO;
+    let c = &h.confirmer;
+    let (fills, refused, orders) = tokio::join!(
+        futures_util::future::join_all(
+            placed
+                .iter()
+                .map(|(account, _, _, (fills, _))| c.apply_execution(account.api_key_id, &fills[0])),
+        ),
+        c.apply_execution(placed[1].0.api_key_id, &bad),
+        futures_util::future::join_all(
+            placed
+                .iter()
+                .map(|(account, _, _, (_, order))| c.apply_order(account.api_key_id, order)),
+        ),
+    );
+    assert!(refused.is_err(), "the bad fill is refused");
+    assert!(fills.into_iter().all(|inserted| inserted.unwrap()));
+    assert!(
+        orders
+            .into_iter()
+            .all(|applied| applied.unwrap().unwrap().status == "filled")
+    );
+    let stats = h.confirmer.stats();
+    assert!(stats.largest_batch >= 7, "{stats:?}");
+    assert_eq!(stats.batches_split, 1);
+    assert_eq!(stats.fills_inserted, 3);
+    let (price, fee) = h.expected(qty);
+    for (_, order_id, exchange_id, _) in &placed {
+        assert_filled(&h.row(*order_id).await, qty, price, fee, exchange_id);
+    }
+    h.stop().await;
+}
