@@ -159,8 +159,11 @@ pub async fn renew(
     }
     client
         .execute(
-            "UPDATE signals SET claimed_until = now() + make_interval(secs => $3) \
-             WHERE id = ANY($2) AND claimed_by = $1 AND status = 'processing'",
+            // Locked in id order first, as the settle writer does, so the two never deadlock.
+            "WITH locked AS MATERIALIZED ( \
+                 SELECT id FROM signals WHERE id = ANY($2) ORDER BY id FOR NO KEY UPDATE) \
+             UPDATE signals SET claimed_until = now() + make_interval(secs => $3) \
+             WHERE id IN (SELECT id FROM locked) AND claimed_by = $1 AND status = 'processing'",
             &[&executor, &signals, &lease.as_secs_f64()],
         )
         .await

@@ -109,8 +109,17 @@ async fn writer(pool: Pool, executor_id: String, mut rx: mpsc::UnboundedReceiver
 /// (a lost lease means another executor owns it now, and its outcome wins). One statement, so a
 /// signal is never finished without its answers. It commits with the WAL flush: the answers are
 /// what the confirmer and the operator read.
+///
+/// Row locks are taken first, in id order (`locked_*`, materialised so they run before the updates):
+/// the confirmer's writer and lease renewal lock the same rows in the same order, so no two of them
+/// can wait on each other in a cycle. Sorting the input alone would not do: the join order of an
+/// `UPDATE … FROM unnest` is the planner's choice.
 const SETTLE: &str = "\
-    WITH answers AS ( \
+    WITH locked_orders AS MATERIALIZED ( \
+        SELECT id FROM orders WHERE id = ANY($2) ORDER BY id FOR NO KEY UPDATE), \
+    locked_signals AS MATERIALIZED ( \
+        SELECT id FROM signals WHERE id = ANY($8) ORDER BY id FOR NO KEY UPDATE), \
+    answers AS ( \
         UPDATE orders o SET \
             status = CASE WHEN o.status = 'pending' THEN a.status ELSE o.status END, \
             exchange_order_id = COALESCE(o.exchange_order_id, a.exchange_order_id), \
@@ -122,7 +131,7 @@ const SETTLE: &str = "\
             updated_at = now() \
         FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[]) \
              AS a (id, status, exchange_order_id, code, message, attempts) \
-        WHERE o.id = a.id \
+        WHERE o.id = a.id AND o.id IN (SELECT id FROM locked_orders) \
         RETURNING o.id), \
     ended AS ( \
         UPDATE signals s SET \
@@ -135,12 +144,12 @@ const SETTLE: &str = "\
             updated_at = now() \
         FROM UNNEST($8::uuid[], $9::text[], $10::text[], $11::float8[]) AS e (id, status, reason, retry_in) \
         WHERE s.id = e.id AND s.claimed_by = $1 AND s.status = 'processing' \
+          AND s.id IN (SELECT id FROM locked_signals) \
         RETURNING s.id) \
     SELECT (SELECT count(*) FROM answers), (SELECT count(*) FROM ended)";
 
 #[tracing::instrument(skip_all, fields(signals = settlements.len(), orders))]
 async fn write(pool: &Pool, executor_id: &str, settlements: &[&Settlement]) -> Result<(), String> {
-    // Rows are locked in id order, so two groups never wait on each other in a cycle.
     let mut answers: Vec<&OrderAnswer> = settlements.iter().flat_map(|s| &s.answers).collect();
     answers.sort_by_key(|a| a.order_id);
     tracing::Span::current().record("orders", answers.len());

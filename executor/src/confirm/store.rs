@@ -69,6 +69,12 @@ static APPLY_ORDERS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+const LOCK_ORDERS: &str = "\
+    SELECT o.id FROM orders o \
+    JOIN unnest($1::text[], $2::uuid[]) AS u(link_id, key_id) \
+      ON o.order_link_id = u.link_id AND o.api_key_id = u.key_id \
+    ORDER BY o.id FOR NO KEY UPDATE OF o";
+
 /// A fill whose order is not ours joins nothing and is not inserted; one already recorded (also
 /// earlier in the same statement) is skipped by its exec id.
 const INSERT_FILLS: &str = "\
@@ -273,6 +279,15 @@ pub async fn apply_batch(
         }
     }
     if !rounds.is_empty() {
+        // Lock the batch's order rows in id order before updating them: the settle writer locks
+        // the same way, and the join order of `UPDATE … FROM unnest` is the planner's, so without
+        // this two writers could each hold a row the other needs.
+        let lock = tx.prepare_cached(LOCK_ORDERS).await?;
+        let (links, keys): (Vec<&str>, Vec<Uuid>) = rounds
+            .iter()
+            .flat_map(|r| r.link_id.iter().copied().zip(r.key_id.iter().copied()))
+            .unzip();
+        tx.execute(&lock, &[&links, &keys]).await?;
         let stmt = tx.prepare_cached(&APPLY_ORDERS).await?;
         for round in &rounds {
             let rows = tx
