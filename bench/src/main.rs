@@ -107,6 +107,16 @@ async fn run_once(scenario: Scenario, args: &Args) -> anyhow::Result<(&'static s
 fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
+    // Profiling aid: HUMBEX_BENCH_TRACE=<filter> prints every closed span with its busy and idle
+    // time to stderr (off by default: logging costs time the figures should not include).
+    if let Ok(filter) = std::env::var("HUMBEX_BENCH_TRACE") {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .init();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let mut all_runs = Vec::new();
     let mut name = "";

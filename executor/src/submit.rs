@@ -39,7 +39,11 @@ impl AccountPacer {
             slots.insert(api_key_id, at + spacing);
             at
         };
-        tokio::time::sleep_until(at).await;
+        // Only a slot in the future is slept for: Tokio's timer rounds a deadline up to its next
+        // millisecond tick, so sleeping "until now" would cost up to a millisecond on every order.
+        if at > Instant::now() {
+            tokio::time::sleep_until(at).await;
+        }
     }
 
     /// Read the exchange's own count: with nothing left in the window, wait for its reset.
