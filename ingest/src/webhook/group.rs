@@ -189,11 +189,15 @@ async fn together(client: &mut Object, batch: &[Job]) -> Result<Vec<Submission>,
         .prepare_cached(store::fast_sql(TokenKind::Strategy))
         .await
         .map_err(Failed::Statement)?;
-    let tx = client.transaction().await.map_err(Failed::Statement)?;
-    let outcomes = {
-        let plain: &tokio_postgres::Transaction<'_> = &tx;
-        // All statements go out before the first answer comes back: one connection, one
-        // backend, in the batch's (sorted) order.
+    let plain: &tokio_postgres::Client = client;
+    // BEGIN, every statement and COMMIT are all sent before the first answer comes back (one
+    // connection, one backend, in the batch's sorted order): one round trip for the whole batch.
+    // Tokio-postgres sends a request when its future is first polled, and `join!` and `join_all`
+    // poll in order. Sending COMMIT before knowing the statements' outcomes is safe: after a
+    // failed statement the transaction is aborted, the rest fail, and PostgreSQL turns COMMIT into
+    // a rollback, so either every statement succeeded and COMMIT decides, or nothing is stored.
+    let (begun, outcomes, committed) = tokio::join!(
+        plain.batch_execute("BEGIN"),
         join_all(batch.iter().map(|job| {
             let stmt = if job.kind == TokenKind::User {
                 &user
@@ -201,20 +205,19 @@ async fn together(client: &mut Object, batch: &[Job]) -> Result<Vec<Submission>,
                 &strategy
             };
             store::run_fast(plain, stmt, job.kind, &job.digest, &job.signal)
-        }))
-        .await
-    };
+        })),
+        plain.batch_execute("COMMIT"),
+    );
+    begun.map_err(Failed::Statement)?;
     let outcomes: Result<Vec<_>, _> = outcomes.into_iter().collect();
     match outcomes {
         Ok(outcomes) => {
-            tx.commit().await.map_err(Failed::Commit)?;
+            committed.map_err(Failed::Commit)?;
             Ok(outcomes)
         }
-        Err(e) => {
-            // A failed rollback leaves a broken connection; the solo attempts will report it.
-            let _ = tx.rollback().await;
-            Err(Failed::Statement(e))
-        }
+        // The COMMIT above was a rollback; a failed one leaves a broken connection, which the
+        // solo attempts will report.
+        Err(e) => Err(Failed::Statement(e)),
     }
 }
 
