@@ -246,7 +246,12 @@ pub async fn backlog(signals: usize) -> anyhow::Result<Vec<Row>> {
     sorted.sort_unstable();
     let at = |q: f64| sorted[((sorted.len() as f64 - 1.0) * q).round() as usize];
     let (t10, t90) = (at(0.1), at(0.9));
-    let mut steady = row("backlog: steady drain, 10% → 90% done", 1, vec![t10, t90], elapsed);
+    let mut steady = row(
+        "backlog: steady drain, 10% → 90% done",
+        1,
+        vec![t10, t90],
+        elapsed,
+    );
     steady.per_second = 0.8 * signals as f64 / (t90 - t10).as_secs_f64().max(1e-9);
     steady.p50_ms = t10.as_secs_f64() * 1000.0;
     steady.p90_ms = t90.as_secs_f64() * 1000.0;
