@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# security.md §6 #17, in a real browser: the docs UI renders under its own Content-Security-Policy,
+# and `?url=` / `?configUrl=` cannot make it load a foreign spec. Starts `humbex ingest` on a fresh
+# database and a second local origin serving a decoy spec, loads /docs in headless Chromium, and
+# checks the rendered page (operations drawn, our title, no decoy). Saves a screenshot. Not part of
+# CI (it needs Chromium: `apt-get install chromium`); run it by hand after touching the docs or CSP.
+#   HUMBEX_BIN  the humbex binary (default: the workspace's target/debug/humbex)
+#   CHROMIUM    the browser (default: chromium)
+#   SHOT        where the screenshot goes (default: a temporary file, path printed)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+chromium="${CHROMIUM:-chromium}"
+command -v "$chromium" >/dev/null || { echo "no $chromium: apt-get install chromium" >&2; exit 2; }
+if [ -z "${HUMBEX_BIN:-}" ]; then
+    target_dir="$(cargo metadata --quiet --format-version 1 --no-deps --manifest-path "$root/Cargo.toml" |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+    HUMBEX_BIN="$target_dir/debug/humbex"
+fi
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port="$(free_port)"
+decoy_port="$(free_port)"
+db="humbex_docs_render_$$"
+work="$(mktemp -d)"
+export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
+export BACKEND_HOST=127.0.0.1 BACKEND_PORT="$port" BYBIT_ENV=paper PAPER_HOST=127.0.0.1 PAPER_PORT="$(free_port)" RUST_LOG=error
+export TRADINGVIEW_SECRET="docs-render-secret-0123456789"
+export ENCRYPTION_KEY_HEX="4242424242424242424242424242424242424242424242424242424242424242"
+export ADMIN_TOKEN="docs-render-admin-token-0123456789"
+"$HUMBEX_BIN" migrate >/dev/null
+"$HUMBEX_BIN" ingest >"$work/ingest.log" 2>&1 &
+pid=$!
+# The decoy: another origin serving a spec (and a Swagger config) that name it.
+mkdir -p "$work/decoy"
+printf '{"openapi":"3.0.0","info":{"title":"DECOY-SPEC","version":"1"},"paths":{}}' >"$work/decoy/spec.json"
+printf '{"url":"http://127.0.0.1:%s/spec.json"}' "$decoy_port" >"$work/decoy/config.json"
+python3 -m http.server "$decoy_port" --bind 127.0.0.1 --directory "$work/decoy" >/dev/null 2>&1 &
+decoy_pid=$!
+cleanup() {
+    kill "$pid" "$decoy_pid" 2>/dev/null || true
+    wait "$pid" "$decoy_pid" 2>/dev/null || true
+    psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$port/health" >/dev/null && curl -sf "http://127.0.0.1:$decoy_port/spec.json" >/dev/null && break
+    sleep 0.1
+done
+
+decoy="http://127.0.0.1:$decoy_port"
+page="http://127.0.0.1:$port/docs?url=$decoy/spec.json&configUrl=$decoy/config.json"
+browser=("$chromium" --headless=new --no-sandbox --disable-gpu --no-first-run --virtual-time-budget=15000
+         --window-size=1280,1600)
+"${browser[@]}" --dump-dom "$page" >"$work/dom.html" 2>"$work/chromium.log"
+shot="${SHOT:-$(mktemp --suffix=.png)}"
+"${browser[@]}" --screenshot="$shot" "$page" >/dev/null 2>&1
+
+fail=0
+check() { if eval "$2"; then echo "ok: $1"; else echo "FAILED: $1"; fail=1; fi; }
+check "Swagger UI drew the operations (its scripts ran under the CSP)" "grep -q 'opblock' '$work/dom.html'"
+check "the page shows HUMBEX's own spec" "grep -q 'HUMBEX' '$work/dom.html'"
+check "the decoy spec named in ?url= / ?configUrl= was not loaded" "! grep -q 'DECOY-SPEC' '$work/dom.html'"
+echo "screenshot: $shot"
+exit "$fail"
