@@ -51,10 +51,11 @@ pub fn row(what: &str, connections: usize, mut latencies: Vec<Duration>, elapsed
 pub fn compare_with_floor(rows: &mut [Row]) {
     let floors: Vec<(usize, f64)> = rows
         .iter()
-        .filter(|r| r.what.starts_with("floor"))
+        .filter(|r| r.what.starts_with("floor: "))
         .map(|r| (r.connections, r.per_second))
         .collect();
-    for r in rows.iter_mut().filter(|r| r.what.starts_with("ingest")) {
+    // Only the webhook rows: `all` also holds resource rows named after the ingest threads.
+    for r in rows.iter_mut().filter(|r| r.what.starts_with("ingest: ")) {
         r.share_of_floor = floors
             .iter()
             .find(|(c, _)| *c == r.connections)
@@ -222,4 +223,29 @@ pub fn load_average() -> String {
         .ok()
         .and_then(|l| l.split_whitespace().next().map(str::to_owned))
         .unwrap_or_else(|| "?".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rate(what: &str, connections: usize, per_second: f64) -> Row {
+        let mut r = row(what, connections, Vec::new(), Duration::from_secs(1));
+        r.per_second = per_second;
+        r
+    }
+
+    #[test]
+    fn only_webhook_rows_are_compared_with_the_floor_at_their_concurrency() {
+        let mut rows = vec![
+            rate("floor: INSERT+NOTIFY (1 statement)", 1, 2000.0),
+            rate("floor: INSERT+NOTIFY (1 statement)", 8, 4000.0),
+            rate("ingest: POST /webhook → 202", 8, 3000.0),
+            rate("ingest: POST /webhook → 202", 128, 3000.0),
+            rate("ingest threads, during fan-out 1,000", 1, 1000.0),
+        ];
+        compare_with_floor(&mut rows);
+        let shares: Vec<Option<f64>> = rows.iter().map(|r| r.share_of_floor).collect();
+        assert_eq!(shares, vec![None, None, Some(0.75), None, None]);
+    }
 }
