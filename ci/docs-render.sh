@@ -11,22 +11,10 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 chromium="${CHROMIUM:-chromium}"
 command -v "$chromium" >/dev/null || { echo "no $chromium: apt-get install chromium" >&2; exit 2; }
-if [ -z "${HUMBEX_BIN:-}" ]; then
-    target_dir="$(cargo metadata --quiet --format-version 1 --no-deps --manifest-path "$root/Cargo.toml" |
-        python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
-    HUMBEX_BIN="$target_dir/debug/humbex"
-fi
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-port="$(free_port)"
+# shellcheck source=throwaway-ingest.sh
+. "$root/ci/throwaway-ingest.sh" docs_render
 decoy_port="$(free_port)"
-db="humbex_docs_render_$$"
 work="$(mktemp -d)"
-export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
-export BACKEND_HOST=127.0.0.1 BACKEND_PORT="$port" BYBIT_ENV=paper PAPER_HOST=127.0.0.1 PAPER_PORT="$(free_port)" RUST_LOG=error
-export TRADINGVIEW_SECRET="docs-render-secret-0123456789"
-export ENCRYPTION_KEY_HEX="4242424242424242424242424242424242424242424242424242424242424242"
-export ADMIN_TOKEN="docs-render-admin-token-0123456789"
 "$HUMBEX_BIN" migrate >/dev/null
 "$HUMBEX_BIN" ingest >"$work/ingest.log" 2>&1 &
 pid=$!

@@ -11,22 +11,9 @@ if [ ! -x "$venv/bin/schemathesis" ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis>=4.3,<5"
 fi
-if [ -z "${HUMBEX_BIN:-}" ]; then
-    target_dir="$(cargo metadata --quiet --format-version 1 --no-deps --manifest-path "$root/Cargo.toml" |
-        python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
-    HUMBEX_BIN="$target_dir/debug/humbex"
-fi
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-port="$(free_port)"
-paper_port="$(free_port)"
-db="humbex_schemathesis_$$"
-export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
 # Paper mode with a paper exchange of its own, so adding an API key exercises the real key check.
-export BACKEND_HOST=127.0.0.1 BACKEND_PORT="$port" BYBIT_ENV=paper PAPER_HOST=127.0.0.1 PAPER_PORT="$paper_port" RUST_LOG=error
-export TRADINGVIEW_SECRET="schemathesis-secret-0123456789"
-export ENCRYPTION_KEY_HEX="4242424242424242424242424242424242424242424242424242424242424242"
-export ADMIN_TOKEN="schemathesis-admin-token-0123456789"
+# shellcheck source=throwaway-ingest.sh
+. "$root/ci/throwaway-ingest.sh" schemathesis
 # Generated traffic all comes from one address: lift the business limits for the run.
 export RATE_LIMIT_AUTH_FAILURES_PER_MINUTE=1000000 RATE_LIMIT_TOKEN_REQUESTS_PER_MINUTE=1000000 \
        RATE_LIMIT_SIGNALS_PER_MINUTE=1000000
