@@ -254,6 +254,20 @@ impl Harness {
     }
 
     /// The expected numbers for a market buy of `qty` at the current paper price, taker fee 0.055 %.
+    /// Open the account's private stream, as the executor does before its first order.
+    async fn stream(&self, account: &Account) {
+        self.confirmer
+            .ensure_account(account.api_key_id, account.credentials.clone())
+            .await
+            .unwrap();
+    }
+
+    /// The row is filled once, at the exchange's price and fee for `qty`.
+    fn assert_filled(&self, row: &OrderRow, qty: Decimal, exchange_order_id: &str) {
+        let (price, fee) = self.expected(qty);
+        assert_filled(row, qty, price, fee, exchange_order_id);
+    }
+
     fn expected(&self, qty: Decimal) -> (Decimal, Decimal) {
         let price = self.paper.exchange().price(SYMBOL).unwrap();
         (price, qty * price * Decimal::new(55, 5))
@@ -290,17 +304,13 @@ async fn push_fills_the_order_row_and_its_fill() {
         Some(StreamState::Connected { session: 1 })
     ));
     // A second call reuses the open stream.
-    h.confirmer
-        .ensure_account(account.api_key_id, account.credentials.clone())
-        .await
-        .unwrap();
+    h.stream(&account).await;
 
     let qty = Decimal::from(2);
     let order_id = h.pending_order(&account, "push-1", qty).await;
     let exchange_id = h.place(&account, order_id, "push-1", qty).await;
     let row = h.wait_for_status(order_id, "filled").await;
-    let (price, fee) = h.expected(qty);
-    assert_filled(&row, qty, price, fee, &exchange_id);
+    h.assert_filled(&row, qty, &exchange_id);
     assert_eq!(h.confirmer.stats().order_lookups, 0, "no REST lookup was needed");
     h.stop().await;
 }
@@ -309,10 +319,7 @@ async fn push_fills_the_order_row_and_its_fill() {
 async fn duplicate_pushes_and_reconciliation_do_not_duplicate_fills() {
     let h = Harness::start(Duration::from_secs(600)).await;
     let account = h.account("k-dup").await;
-    h.confirmer
-        .ensure_account(account.api_key_id, account.credentials.clone())
-        .await
-        .unwrap();
+    h.stream(&account).await;
     let qty = Decimal::from(3);
     let order_id = h.pending_order(&account, "dup-1", qty).await;
     let exchange_id = h.place(&account, order_id, "dup-1", qty).await;
@@ -367,8 +374,7 @@ async fn duplicate_pushes_and_reconciliation_do_not_duplicate_fills() {
     h.confirmer.apply_order(account.api_key_id, &stale).await.unwrap();
 
     let after = h.row(order_id).await;
-    let (price, fee) = h.expected(qty);
-    assert_filled(&after, qty, price, fee, &exchange_id);
+    h.assert_filled(&after, qty, &exchange_id);
     assert_eq!(after.acknowledged_at, before.acknowledged_at);
     assert_eq!(after.filled_at, before.filled_at);
     h.stop().await;
@@ -378,17 +384,13 @@ async fn duplicate_pushes_and_reconciliation_do_not_duplicate_fills() {
 async fn withheld_pushes_are_recovered_by_background_reconciliation() {
     let h = Harness::start(Duration::from_millis(300)).await;
     let account = h.account("k-withhold").await;
-    h.confirmer
-        .ensure_account(account.api_key_id, account.credentials.clone())
-        .await
-        .unwrap();
+    h.stream(&account).await;
     h.fault(json!({"kind": "withhold_pushes", "api_key": "k-withhold"}));
     let qty = Decimal::from(2);
     let order_id = h.pending_order(&account, "withheld-1", qty).await;
     let exchange_id = h.place(&account, order_id, "withheld-1", qty).await;
     let row = h.wait_for_status(order_id, "filled").await;
-    let (price, fee) = h.expected(qty);
-    assert_filled(&row, qty, price, fee, &exchange_id);
+    h.assert_filled(&row, qty, &exchange_id);
     let stats = h.confirmer.stats();
     assert!(stats.order_lookups >= 1, "{stats:?}");
     assert_eq!(stats.order_updates_applied, 1, "no push arrived: {stats:?}");
@@ -400,17 +402,13 @@ async fn dropped_websocket_reconnects_and_the_fill_is_recorded() {
     // No background pass: the fill must come from the reconnected stream or its reconciliation.
     let h = Harness::start(Duration::from_secs(600)).await;
     let account = h.account("k-drop").await;
-    h.confirmer
-        .ensure_account(account.api_key_id, account.credentials.clone())
-        .await
-        .unwrap();
+    h.stream(&account).await;
     let qty = Decimal::from(2);
     let order_id = h.pending_order(&account, "drop-1", qty).await;
     h.fault(json!({"kind": "drop_ws_connections", "api_key": "k-drop"}));
     let exchange_id = h.place(&account, order_id, "drop-1", qty).await;
     let row = h.wait_for_status(order_id, "filled").await;
-    let (price, fee) = h.expected(qty);
-    assert_filled(&row, qty, price, fee, &exchange_id);
+    h.assert_filled(&row, qty, &exchange_id);
     eventually("a second session", || async {
         match h.confirmer.stream_state(account.api_key_id) {
             Some(StreamState::Connected { session }) if session >= 2 => Some(()),
@@ -426,10 +424,7 @@ async fn reconnect_reconciles_orders_whose_pushes_were_lost() {
     // No background pass and no pushes: only the REST pass after the reconnect can fill the row.
     let h = Harness::start(Duration::from_secs(600)).await;
     let account = h.account("k-resync").await;
-    h.confirmer
-        .ensure_account(account.api_key_id, account.credentials.clone())
-        .await
-        .unwrap();
+    h.stream(&account).await;
     h.fault(json!({"kind": "withhold_pushes", "api_key": "k-resync"}));
     let qty = Decimal::from(2);
     let order_id = h.pending_order(&account, "resync-1", qty).await;
@@ -437,8 +432,7 @@ async fn reconnect_reconciles_orders_whose_pushes_were_lost() {
     assert_eq!(h.row(order_id).await.status, "submitted");
     h.fault(json!({"kind": "drop_ws_connections", "api_key": "k-resync"}));
     let row = h.wait_for_status(order_id, "filled").await;
-    let (price, fee) = h.expected(qty);
-    assert_filled(&row, qty, price, fee, &exchange_id);
+    h.assert_filled(&row, qty, &exchange_id);
     assert!(matches!(
         h.confirmer.stream_state(account.api_key_id),
         Some(StreamState::Connected { session }) if session >= 2
@@ -490,10 +484,7 @@ async fn bad_secret_marks_the_key_unusable_and_stops_its_stream() {
 async fn pending_order_unknown_to_the_exchange_is_left_pending() {
     let h = Harness::start(Duration::from_millis(100)).await;
     let account = h.account("k-unknown").await;
-    h.confirmer
-        .ensure_account(account.api_key_id, account.credentials.clone())
-        .await
-        .unwrap();
+    h.stream(&account).await;
     let order_id = h.pending_order(&account, "never-sent-1", Decimal::from(1)).await;
     // Several lookups, the later ones after the recheck backoff, all finding nothing.
     eventually("three lookups", || async {
@@ -511,10 +502,7 @@ async fn pending_order_unknown_to_the_exchange_is_left_pending() {
 async fn orders_of_someone_else_are_ignored() {
     let h = Harness::start(Duration::from_secs(600)).await;
     let account = h.account("k-other").await;
-    h.confirmer
-        .ensure_account(account.api_key_id, account.credentials.clone())
-        .await
-        .unwrap();
+    h.stream(&account).await;
     // Placed on the account directly (a manual trade): no row has this orderLinkId.
     let request = CreateOrderRequest::market(
         SYMBOL,
@@ -563,10 +551,7 @@ async fn listen(
 async fn status_changes_are_notified_on_humbex_orders() {
     let h = Harness::start(Duration::from_secs(600)).await;
     let account = h.account("k-notify").await;
-    h.confirmer
-        .ensure_account(account.api_key_id, account.credentials.clone())
-        .await
-        .unwrap();
+    h.stream(&account).await;
     let qty = Decimal::from(1);
     let order_id = h.pending_order(&account, "notify-1", qty).await;
     let (_listener, mut notes) = listen(&h.pg, "humbex_orders").await;
@@ -637,10 +622,7 @@ async fn many_accounts_fills_at_once_are_recorded_exactly_once() {
     let mut accounts = Vec::new();
     for i in 0..ACCOUNTS {
         let account = h.account(&format!("k-many-{i}")).await;
-        h.confirmer
-            .ensure_account(account.api_key_id, account.credentials.clone())
-            .await
-            .unwrap();
+        h.stream(&account).await;
         let link = format!("many-{i}");
         let order_id = h.pending_order(&account, &link, qty).await;
         accounts.push((account, link, order_id));
@@ -734,8 +716,7 @@ async fn one_batch_records_a_duplicate_execution_once_and_applies_order_states_i
     let stats = h.confirmer.stats();
     assert!(stats.largest_batch >= 5, "{stats:?}");
     assert_eq!(stats.fills_inserted, 1);
-    let (price, fee) = h.expected(qty);
-    assert_filled(&h.row(order_id).await, qty, price, fee, &exchange_id);
+    h.assert_filled(&h.row(order_id).await, qty, &exchange_id);
     h.stop().await;
 }
 
