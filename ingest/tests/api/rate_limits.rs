@@ -17,6 +17,16 @@ async fn spawn(env: Vec<(&'static str, String)>) -> TestApp {
     .await
 }
 
+/// Status, body and the `Retry-After` header, if any.
+async fn with_retry_after(resp: reqwest::Response) -> (u16, Value, Option<String>) {
+    let retry = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let (status, body) = read(resp).await;
+    (status, body, retry)
+}
+
 async fn admin_from(app: &TestApp, source: &str, token: &str) -> (u16, Value, Option<String>) {
     let resp = app
         .http
@@ -26,12 +36,7 @@ async fn admin_from(app: &TestApp, source: &str, token: &str) -> (u16, Value, Op
         .send()
         .await
         .unwrap();
-    let retry = resp
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let (status, body) = read(resp).await;
-    (status, body, retry)
+    with_retry_after(resp).await
 }
 
 async fn tradingview_from(app: &TestApp, source: &str, body: &str) -> (u16, Value, Option<String>) {
@@ -44,12 +49,7 @@ async fn tradingview_from(app: &TestApp, source: &str, body: &str) -> (u16, Valu
         .send()
         .await
         .unwrap();
-    let retry = resp
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let (status, body) = read(resp).await;
-    (status, body, retry)
+    with_retry_after(resp).await
 }
 
 fn assert_rate_limited(status: u16, body: &Value, retry: &Option<String>) {
