@@ -15,26 +15,15 @@ command -v "$chromium" >/dev/null || { echo "no $chromium: apt-get install chrom
 . "$root/ci/throwaway-ingest.sh" docs_render
 decoy_port="$(free_port)"
 work="$(mktemp -d)"
-"$HUMBEX_BIN" migrate >/dev/null
-"$HUMBEX_BIN" ingest >"$work/ingest.log" 2>&1 &
-pid=$!
+start_ingest
+also_remove+=("$work")
 # The decoy: another origin serving a spec (and a Swagger config) that name it.
 mkdir -p "$work/decoy"
 printf '{"openapi":"3.0.0","info":{"title":"DECOY-SPEC","version":"1"},"paths":{}}' >"$work/decoy/spec.json"
 printf '{"url":"http://127.0.0.1:%s/spec.json"}' "$decoy_port" >"$work/decoy/config.json"
 python3 -m http.server "$decoy_port" --bind 127.0.0.1 --directory "$work/decoy" >/dev/null 2>&1 &
-decoy_pid=$!
-cleanup() {
-    kill "$pid" "$decoy_pid" 2>/dev/null || true
-    wait "$pid" "$decoy_pid" 2>/dev/null || true
-    psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-for _ in $(seq 1 100); do
-    curl -sf "http://127.0.0.1:$port/health" >/dev/null && curl -sf "http://127.0.0.1:$decoy_port/spec.json" >/dev/null && break
-    sleep 0.1
-done
+also_kill+=($!)
+wait_for "http://127.0.0.1:$decoy_port/spec.json"
 
 decoy="http://127.0.0.1:$decoy_port"
 page="http://127.0.0.1:$port/docs?url=$decoy/spec.json&configUrl=$decoy/config.json"

@@ -17,24 +17,7 @@ fi
 # Generated traffic all comes from one address: lift the business limits for the run.
 export RATE_LIMIT_AUTH_FAILURES_PER_MINUTE=1000000 RATE_LIMIT_TOKEN_REQUESTS_PER_MINUTE=1000000 \
        RATE_LIMIT_SIGNALS_PER_MINUTE=1000000
-"$HUMBEX_BIN" migrate
-log="$(mktemp)"
-"$HUMBEX_BIN" paper-exchange >"$log" 2>&1 &
-paper_pid=$!
-"$HUMBEX_BIN" ingest >>"$log" 2>&1 &
-pid=$!
-cleanup() {
-    kill "$pid" "$paper_pid" 2>/dev/null || true
-    wait "$pid" "$paper_pid" 2>/dev/null || true
-    psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
-    rm -f "$log"
-}
-trap cleanup EXIT
-for _ in $(seq 1 100); do
-    curl -sf "http://127.0.0.1:$port/health" >/dev/null &&
-        curl -sf "http://127.0.0.1:$paper_port/v5/market/time" >/dev/null && break
-    sleep 0.1
-done
+start_ingest
 
 common=(run "$root/openapi.json" --url "http://127.0.0.1:$port" --max-examples "${SCHEMATHESIS_EXAMPLES:-40}"
         --checks all --generation-allow-x00 false --request-timeout 10 --seed 1)
