@@ -126,10 +126,10 @@ async fn concurrent_migrations_apply_once() {
     }
     let db = humbex_shared::db::connect(&url.parse().unwrap()).await.unwrap();
     let applied: i64 = db
-        .query_one("SELECT count(*) FROM refinery_schema_history", &[])
+        .query_one("SELECT count(*) AS n FROM refinery_schema_history", &[])
         .await
         .unwrap()
-        .get(0);
+        .get("n");
     assert_eq!(applied as i32, humbex_shared::db::latest_migration_version());
     drop(db);
     client

@@ -58,7 +58,12 @@ pub async fn latency(signals: usize) -> anyhow::Result<Vec<Row>> {
         )
         .await?
         .iter()
-        .map(|r| (r.get(0), (r.get(1), r.get(2))))
+        .map(|r| {
+            (
+                r.get("order_link_id"),
+                (r.get("received_at"), r.get("created_at")),
+            )
+        })
         .collect();
     let mut round_trips = Vec::new();
     let mut to_exchange = Vec::new();
@@ -130,7 +135,7 @@ pub async fn fan_out(subscribers: usize) -> anyhow::Result<Vec<Row>> {
             )
             .await?
             .iter()
-            .map(|r| between(r.get(0), r.get(1)))
+            .map(|r| between(r.get("exec_time"), r.get("created_at")))
             .collect();
         let label = if round == 0 { " (cold)" } else { "" };
         let mut a = row(
@@ -207,11 +212,11 @@ pub async fn backlog(signals: usize) -> anyhow::Result<Vec<Row>> {
     // The clock includes start-up: instrument rules and opening the 1,000 private streams.
     p.start_executor(0).await?;
     let settled = db
-        .prepare("SELECT count(*) FROM signals WHERE status IN ('done', 'rejected')")
+        .prepare("SELECT count(*) AS n FROM signals WHERE status IN ('done', 'rejected')")
         .await?;
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        let n: i64 = db.query_one(&settled, &[]).await?.get(0);
+        let n: i64 = db.query_one(&settled, &[]).await?.get("n");
         if n as usize >= signals {
             break;
         }
@@ -222,7 +227,7 @@ pub async fn backlog(signals: usize) -> anyhow::Result<Vec<Row>> {
         .query("SELECT processed_at FROM signals", &[])
         .await?
         .iter()
-        .map(|r| between(at, r.get(0)))
+        .map(|r| between(at, r.get("processed_at")))
         .collect();
     let fills = wait_for_fills(
         &db,

@@ -349,13 +349,13 @@ pub async fn wait_for_fills(
 ) -> anyhow::Result<Vec<(String, DateTime<Utc>)>> {
     let count = db
         .prepare(
-            "SELECT count(DISTINCT o.id) FROM orders o JOIN fills f ON f.order_id = o.id \
+            "SELECT count(DISTINCT o.id) AS n FROM orders o JOIN fills f ON f.order_id = o.id \
              WHERE o.signal_id = ANY($1)",
         )
         .await?;
     let deadline = Instant::now() + timeout;
     loop {
-        let n: i64 = db.query_one(&count, &[&signals]).await?.get(0);
+        let n: i64 = db.query_one(&count, &[&signals]).await?.get("n");
         if n as usize >= expected {
             break;
         }
@@ -367,12 +367,15 @@ pub async fn wait_for_fills(
     }
     let rows = db
         .query(
-            "SELECT o.order_link_id, min(f.created_at) FROM orders o JOIN fills f ON f.order_id = o.id \
+            "SELECT o.order_link_id, min(f.created_at) AS first_fill FROM orders o JOIN fills f ON f.order_id = o.id \
              WHERE o.signal_id = ANY($1) GROUP BY o.order_link_id",
             &[&signals],
         )
         .await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    Ok(rows
+        .iter()
+        .map(|r| (r.get("order_link_id"), r.get("first_fill")))
+        .collect())
 }
 
 /// `later - earlier` as a duration (zero if the clocks disagree by a hair the wrong way).

@@ -231,8 +231,8 @@ async fn open_streams(ctx: Arc<Context>) {
             .query(
                 "SELECT k.id, k.user_id, k.api_key_enc, k.api_secret_enc FROM api_keys k \
                  JOIN subscriptions s ON s.user_id = k.user_id \
-                 WHERE k.revoked_at IS NULL AND k.unusable_at IS NULL AND s.status = 'active' \
-                   AND (s.expires_at IS NULL OR s.expires_at > now())",
+                 WHERE k.revoked_at IS NULL AND k.unusable_at IS NULL \
+                   AND humbex_subscription_active(s.status, s.expires_at)",
                 &[],
             )
             .await

@@ -3,6 +3,7 @@
 //! outcome of a submission (recorded in groups by `settle`).
 
 use deadpool_postgres::GenericClient;
+use humbex_shared::store::orders;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -68,33 +69,7 @@ pub async fn insert_planned(
     if signal_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let stmt = client
-        .prepare_cached(
-            "WITH inserted AS ( \
-                 INSERT INTO orders (id, signal_id, user_id, api_key_id, order_link_id, symbol, side, qty, \
-                                     reduce_only, status, error) \
-                 SELECT t.id, t.signal_id, t.user_id, t.api_key_id, t.order_link_id, t.symbol, t.side, t.qty, \
-                        t.reduce_only, t.status, t.error \
-                 FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], \
-                             $7::text[], $8::numeric[], $9::bool[], $10::text[], $11::text[]) \
-                      AS t (id, signal_id, user_id, api_key_id, order_link_id, symbol, side, qty, reduce_only, \
-                            status, error) \
-                 ON CONFLICT (signal_id, user_id) DO NOTHING \
-                 RETURNING id, signal_id, user_id, api_key_id, order_link_id, symbol, side, qty, reduce_only, \
-                           attempts, status), \
-             to_send AS ( \
-                 SELECT id, signal_id, user_id, api_key_id, order_link_id, symbol, side, qty, reduce_only, attempts \
-                 FROM inserted WHERE status = 'pending' \
-                 UNION ALL \
-                 SELECT id, signal_id, user_id, api_key_id, order_link_id, symbol, side, qty, reduce_only, attempts \
-                 FROM orders WHERE signal_id = ANY($12) AND status = 'pending') \
-             SELECT o.id, o.signal_id, o.user_id, o.api_key_id, o.order_link_id, o.symbol, o.side, o.qty, \
-                    o.reduce_only, o.attempts, k.api_key_enc, k.api_secret_enc, \
-                    (k.revoked_at IS NULL AND k.unusable_at IS NULL) \
-             FROM to_send o JOIN api_keys k ON k.id = o.api_key_id \
-             ORDER BY o.signal_id, o.id",
-        )
-        .await?;
+    let stmt = client.prepare_cached(orders::INSERT_PLANNED).await?;
     let ids: Vec<Uuid> = planned.iter().map(|_| Uuid::now_v7()).collect();
     let link_ids: Vec<String> = ids.iter().map(|id| order_link_id(*id)).collect();
     let signals: Vec<Uuid> = planned.iter().map(|p| p.signal_id).collect();
@@ -137,19 +112,19 @@ pub async fn insert_planned(
     Ok(rows
         .iter()
         .map(|r| PendingOrder {
-            id: r.get(0),
-            signal_id: r.get(1),
-            user_id: r.get(2),
-            api_key_id: r.get(3),
-            order_link_id: r.get(4),
-            symbol: r.get(5),
-            side: r.get(6),
-            qty: r.get(7),
-            reduce_only: r.get(8),
-            attempts: r.get(9),
-            key_enc: r.get(10),
-            secret_enc: r.get(11),
-            key_usable: r.get(12),
+            id: r.get("id"),
+            signal_id: r.get("signal_id"),
+            user_id: r.get("user_id"),
+            api_key_id: r.get("api_key_id"),
+            order_link_id: r.get("order_link_id"),
+            symbol: r.get("symbol"),
+            side: r.get("side"),
+            qty: r.get("qty"),
+            reduce_only: r.get("reduce_only"),
+            attempts: r.get("attempts"),
+            key_enc: r.get("api_key_enc"),
+            secret_enc: r.get("api_secret_enc"),
+            key_usable: r.get("key_usable"),
         })
         .collect())
 }

@@ -12,6 +12,8 @@ use deadpool_postgres::Pool;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use humbex_shared::store::orders;
+
 use crate::orders::Outcome;
 
 /// Settlements written by one statement at most.
@@ -103,51 +105,6 @@ async fn writer(pool: Pool, executor_id: String, mut rx: mpsc::UnboundedReceiver
     }
 }
 
-/// Order answers: the status moves only from 'pending' (a fill push can arrive before the create
-/// call returns, and a row never goes backwards), while the exchange id and the submission time are
-/// kept whichever came first. Signals: finished or released only if this executor still holds them
-/// (a lost lease means another executor owns it now, and its outcome wins). One statement, so a
-/// signal is never finished without its answers. It commits with the WAL flush: the answers are
-/// what the confirmer and the operator read.
-///
-/// Row locks are taken first, in id order (`locked_*`, materialised so they run before the updates):
-/// the confirmer's writer and lease renewal lock the same rows in the same order, so no two of them
-/// can wait on each other in a cycle. Sorting the input alone would not do: the join order of an
-/// `UPDATE … FROM unnest` is the planner's choice.
-const SETTLE: &str = "\
-    WITH locked_orders AS MATERIALIZED ( \
-        SELECT id FROM orders WHERE id = ANY($2) ORDER BY id FOR NO KEY UPDATE), \
-    locked_signals AS MATERIALIZED ( \
-        SELECT id FROM signals WHERE id = ANY($8) ORDER BY id FOR NO KEY UPDATE), \
-    answers AS ( \
-        UPDATE orders o SET \
-            status = CASE WHEN o.status = 'pending' THEN a.status ELSE o.status END, \
-            exchange_order_id = COALESCE(o.exchange_order_id, a.exchange_order_id), \
-            error_code = CASE WHEN o.status = 'pending' THEN a.code ELSE o.error_code END, \
-            error = CASE WHEN o.status = 'pending' THEN a.message ELSE o.error END, \
-            attempts = GREATEST(o.attempts, a.attempts), \
-            submitted_at = CASE WHEN a.status = 'submitted' THEN COALESCE(o.submitted_at, now()) \
-                                ELSE o.submitted_at END, \
-            updated_at = now() \
-        FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[]) \
-             AS a (id, status, exchange_order_id, code, message, attempts) \
-        WHERE o.id = a.id AND o.id IN (SELECT id FROM locked_orders) \
-        RETURNING o.id), \
-    ended AS ( \
-        UPDATE signals s SET \
-            status = CASE WHEN e.status = 'release' THEN s.status ELSE e.status END, \
-            reject_reason = CASE WHEN e.status = 'release' THEN s.reject_reason ELSE e.reason END, \
-            processed_at = CASE WHEN e.status = 'release' THEN s.processed_at ELSE now() END, \
-            claimed_by = CASE WHEN e.status = 'release' THEN NULL ELSE s.claimed_by END, \
-            claimed_until = CASE WHEN e.status = 'release' THEN now() + make_interval(secs => e.retry_in) \
-                                 ELSE NULL END, \
-            updated_at = now() \
-        FROM UNNEST($8::uuid[], $9::text[], $10::text[], $11::float8[]) AS e (id, status, reason, retry_in) \
-        WHERE s.id = e.id AND s.claimed_by = $1 AND s.status = 'processing' \
-          AND s.id IN (SELECT id FROM locked_signals) \
-        RETURNING s.id) \
-    SELECT (SELECT count(*) FROM answers), (SELECT count(*) FROM ended)";
-
 #[tracing::instrument(skip_all, fields(signals = settlements.len(), orders))]
 async fn write(pool: &Pool, executor_id: &str, settlements: &[&Settlement]) -> Result<(), String> {
     let mut answers: Vec<&OrderAnswer> = settlements.iter().flat_map(|s| &s.answers).collect();
@@ -194,7 +151,10 @@ async fn write(pool: &Pool, executor_id: &str, settlements: &[&Settlement]) -> R
     }
 
     let client = pool.get().await.map_err(|e| e.to_string())?;
-    let stmt = client.prepare_cached(SETTLE).await.map_err(|e| e.to_string())?;
+    let stmt = client
+        .prepare_cached(orders::SETTLE)
+        .await
+        .map_err(|e| e.to_string())?;
     client
         .query_one(
             &stmt,

@@ -222,21 +222,21 @@ impl Harness {
             .unwrap()
             .query_one(
                 "SELECT status, filled_qty, avg_price, fee, exchange_order_id, acknowledged_at, filled_at, \
-                    (SELECT count(*) FROM fills f WHERE f.order_id = o.id) \
+                    (SELECT count(*) FROM fills f WHERE f.order_id = o.id) AS fills \
                  FROM orders o WHERE id = $1",
                 &[&order_id],
             )
             .await
             .unwrap();
         OrderRow {
-            status: row.get(0),
-            filled_qty: row.get(1),
-            avg_price: row.get(2),
-            fee: row.get(3),
-            exchange_order_id: row.get(4),
-            acknowledged_at: row.get(5),
-            filled_at: row.get(6),
-            fills: row.get(7),
+            status: row.get("status"),
+            filled_qty: row.get("filled_qty"),
+            avg_price: row.get("avg_price"),
+            fee: row.get("fee"),
+            exchange_order_id: row.get("exchange_order_id"),
+            acknowledged_at: row.get("acknowledged_at"),
+            filled_at: row.get("filled_at"),
+            fills: row.get("fills"),
         }
     }
 
@@ -463,7 +463,7 @@ async fn bad_secret_marks_the_key_unusable_and_stops_its_stream() {
             )
             .await
             .unwrap();
-        (row.get(0), row.get(1))
+        (row.get("unusable_reason"), row.get("unusable_at"))
     };
     assert!(at.is_some());
     let reason = reason.expect("a reason");
@@ -520,10 +520,10 @@ async fn orders_of_someone_else_are_ignored() {
         .get()
         .await
         .unwrap()
-        .query_one("SELECT count(*) FROM fills", &[])
+        .query_one("SELECT count(*) AS n FROM fills", &[])
         .await
         .unwrap()
-        .get(0);
+        .get("n");
     assert_eq!(fills, 1);
     h.stop().await;
 }
@@ -676,10 +676,10 @@ async fn many_accounts_fills_at_once_are_recorded_exactly_once() {
         .get()
         .await
         .unwrap()
-        .query_one("SELECT count(*) FROM fills", &[])
+        .query_one("SELECT count(*) AS n FROM fills", &[])
         .await
         .unwrap()
-        .get(0);
+        .get("n");
     assert_eq!(total, ACCOUNTS as i64);
     h.stop().await;
 }

@@ -126,11 +126,11 @@ pub async fn listen_terminated(cluster: &mut Cluster, _scale: Scale) -> anyhow::
     while probe_sent.elapsed() < Duration::from_secs(10) {
         let n: i64 = db
             .query_one(
-                "SELECT count(*) FROM orders WHERE signal_id = $1 AND status <> 'pending'",
+                "SELECT count(*) AS n FROM orders WHERE signal_id = $1 AND status <> 'pending'",
                 &[&probe],
             )
             .await?
-            .get(0);
+            .get("n");
         if n as usize == traders.api_keys.len() {
             caught_up = Some(probe_sent.elapsed());
             break;
@@ -187,9 +187,9 @@ pub async fn postgres_restart(cluster: &mut Cluster, scale: Scale) -> anyhow::Re
     let stored: i64 = cluster
         .db()
         .await?
-        .query_one("SELECT count(*) FROM signals WHERE id = ANY($1)", &[&ids])
+        .query_one("SELECT count(*) AS n FROM signals WHERE id = ANY($1)", &[&ids])
         .await?
-        .get(0);
+        .get("n");
     let note = format!(
         "{restarts} restart(s) + backends terminated; {} answered 503; {} of {} accepted signals stored",
         sent.unavailable_503,

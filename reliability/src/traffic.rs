@@ -204,13 +204,13 @@ pub async fn witness(
         let row = db
             .query_one(
                 "SELECT \
-                   (SELECT count(*) FROM signals WHERE id = ANY($1) AND status IN ('received','processing')), \
+                   (SELECT count(*) FROM signals WHERE id = ANY($1) AND status IN ('received','processing')) AS open_signals, \
                    (SELECT count(*) FROM orders o WHERE o.signal_id = ANY($1) AND (o.status IN ('pending','submitted','new','partially_filled') \
-                      OR (o.status = 'filled' AND o.filled_qty <> COALESCE((SELECT sum(f.qty) FROM fills f WHERE f.order_id = o.id), 0))))",
+                      OR (o.status = 'filled' AND o.filled_qty <> COALESCE((SELECT sum(f.qty) FROM fills f WHERE f.order_id = o.id), 0)))) AS open_orders",
                 &[&ids],
             )
             .await?;
-        let (open_signals, open_orders): (i64, i64) = (row.get(0), row.get(1));
+        let (open_signals, open_orders): (i64, i64) = (row.get("open_signals"), row.get("open_orders"));
         let open = (open_signals + open_orders) as usize;
         if open == 0 || started.elapsed() > limit {
             break open;
@@ -226,14 +226,19 @@ pub async fn witness(
             "SELECT order_link_id, signal_id, user_id, \
                     CASE WHEN status = 'filled' AND filled_qty <> COALESCE( \
                              (SELECT sum(f.qty) FROM fills f WHERE f.order_id = orders.id), 0) \
-                         THEN 'filled-without-fills' ELSE status END \
+                         THEN 'filled-without-fills' ELSE status END AS state \
              FROM orders WHERE signal_id = ANY($1)",
             &[&ids],
         )
         .await?;
     let ours: HashMap<String, (uuid::Uuid, uuid::Uuid, String)> = rows
         .iter()
-        .map(|r| (r.get(0), (r.get(1), r.get(2), r.get(3))))
+        .map(|r| {
+            (
+                r.get("order_link_id"),
+                (r.get("signal_id"), r.get("user_id"), r.get("state")),
+            )
+        })
         .collect();
     let http = reqwest::Client::new();
     let mut at_exchange = 0;

@@ -128,10 +128,10 @@ pub async fn is_ready(pool: &Pool) -> bool {
     let check = async {
         let client = pool.get().await.ok()?;
         let row = client
-            .query_opt("SELECT max(version) FROM refinery_schema_history", &[])
+            .query_opt("SELECT max(version) AS version FROM refinery_schema_history", &[])
             .await
             .ok()??;
-        let version: Option<i32> = row.get(0);
+        let version: Option<i32> = row.get("version");
         Some(version.unwrap_or(0) >= latest_migration_version())
     };
     tokio::time::timeout(DB_WAIT, check)

@@ -229,6 +229,58 @@ pub mod order_status {
         SKIPPED,
         FAILED,
     ];
+
+    /// The statuses in which the exchange may still change a row, in the order a row moves
+    /// through them. The partial index `orders_open` (sql/V2) is on exactly these.
+    pub const OPEN: &[&str] = &[PENDING, SUBMITTED, NEW, PARTIALLY_FILLED];
+
+    /// The rank every other (terminal) status shares.
+    pub const TERMINAL_RANK: i32 = OPEN.len() as i32;
+
+    /// A row's rank: a row only ever moves to an equal or higher one, so a late or replayed
+    /// update cannot undo a later state. Open statuses rank by their place in [`OPEN`].
+    pub fn rank(status: &str) -> i32 {
+        OPEN.iter()
+            .position(|open| *open == status)
+            .map_or(TERMINAL_RANK, |place| place as i32)
+    }
+}
+
+/// Why a user may not trade now: the codes of the SQL function `humbex_trading_refusal`
+/// (sql/V4__subscription_rule.sql), the one home of the "active subscription" rule. Each service
+/// words it for its own reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TradingRefusal {
+    UserDeactivated,
+    NoSubscription,
+    SubscriptionInactive,
+    SubscriptionExpired,
+}
+
+impl TradingRefusal {
+    pub fn from_code(code: &str) -> Option<Self> {
+        match code {
+            "user_deactivated" => Some(Self::UserDeactivated),
+            "no_subscription" => Some(Self::NoSubscription),
+            "subscription_inactive" => Some(Self::SubscriptionInactive),
+            "subscription_expired" => Some(Self::SubscriptionExpired),
+            _ => None,
+        }
+    }
+}
+
+impl<'a> tokio_postgres::types::FromSql<'a> for TradingRefusal {
+    fn from_sql(
+        ty: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        let code = <&str as tokio_postgres::types::FromSql>::from_sql(ty, raw)?;
+        Self::from_code(code).ok_or_else(|| format!("unknown trading refusal code {code:?}").into())
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        <&str as tokio_postgres::types::FromSql>::accepts(ty)
+    }
 }
 
 #[cfg(test)]

@@ -1,13 +1,14 @@
-//! SQL of fill confirmation: apply exchange order states and fills to the `orders`/`fills` rows
-//! (a whole batch in one transaction, one multi-row statement per kind), find the orders to
-//! reconcile, disable keys.
+//! Fill confirmation's database work: apply exchange order states and fills to the `orders`/`fills`
+//! rows (a whole batch in one transaction, one multi-row statement per kind), find the orders to
+//! reconcile, disable keys. The orders' and fills' statements live in `humbex_shared::store`.
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use humbex_bybit::{Execution, Order, OrderStatus};
+use humbex_shared::domain::order_status;
+use humbex_shared::store::{fills, orders};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -16,96 +17,18 @@ use uuid::Uuid;
 /// this pipeline never produces (conditional orders, unknown values): those change nothing and
 /// the order is re-checked by reconciliation.
 pub fn row_status(status: OrderStatus) -> Option<(&'static str, i32)> {
-    match status {
-        OrderStatus::New | OrderStatus::Untriggered | OrderStatus::Triggered => Some(("new", 2)),
-        OrderStatus::PartiallyFilled => Some(("partially_filled", 3)),
-        OrderStatus::Filled => Some(("filled", 4)),
+    let row = match status {
+        OrderStatus::New | OrderStatus::Untriggered | OrderStatus::Triggered => order_status::NEW,
+        OrderStatus::PartiallyFilled => order_status::PARTIALLY_FILLED,
+        OrderStatus::Filled => order_status::FILLED,
         OrderStatus::Cancelled | OrderStatus::Deactivated | OrderStatus::PartiallyFilledCanceled => {
-            Some(("cancelled", 4))
+            order_status::CANCELLED
         }
-        OrderStatus::Rejected => Some(("rejected", 4)),
-        OrderStatus::Unknown => None,
-    }
+        OrderStatus::Rejected => order_status::REJECTED,
+        OrderStatus::Unknown => return None,
+    };
+    Some((row, order_status::rank(row)))
 }
-
-// Written out in SQL (not a function in a migration) so the statement needs nothing beyond V2.
-const IS_OPEN: &str = "o.status IN ('pending', 'submitted', 'new', 'partially_filled')";
-const RANK: &str = "(CASE o.status WHEN 'pending' THEN 0 WHEN 'submitted' THEN 1 WHEN 'new' THEN 2 \
-                    WHEN 'partially_filled' THEN 3 ELSE 4 END)";
-
-/// One row of `u` per order update: `u.idx` its place in the batch, `u.link_id`, `u.key_id`,
-/// `u.status` with its rank `u.rnk`, `u.cum_qty` (cumExecQty), `u.avg`, `u.fee`, `u.xid` (exchange
-/// order id), `u.xtime` (exchange update time), `u.reason` (reject reason). No two rows of one
-/// statement may name the same order (PostgreSQL would apply only one of them): the batch writer
-/// sends an order's second update in the next statement of the same transaction.
-///
-/// Every assignment is guarded by the row being open, so a terminal row is frozen; numbers follow
-/// only a cumulative quantity that did not go down, so an older snapshot never overwrites a newer
-/// one. Because the guards read the row being updated, a concurrent writer is re-checked by
-/// PostgreSQL's READ COMMITTED re-evaluation instead of needing a SELECT ... FOR UPDATE first.
-static APPLY_ORDERS: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "UPDATE orders o SET \
-            status = CASE WHEN {IS_OPEN} AND u.rnk >= {RANK} THEN u.status ELSE o.status END, \
-            filled_qty = CASE WHEN {IS_OPEN} AND u.cum_qty > o.filled_qty THEN u.cum_qty ELSE o.filled_qty END, \
-            avg_price = CASE WHEN {IS_OPEN} AND u.cum_qty >= o.filled_qty THEN COALESCE(u.avg, o.avg_price) \
-                        ELSE o.avg_price END, \
-            fee = CASE WHEN {IS_OPEN} AND u.cum_qty >= o.filled_qty THEN COALESCE(u.fee, o.fee) ELSE o.fee END, \
-            exchange_order_id = CASE WHEN {IS_OPEN} THEN COALESCE(o.exchange_order_id, u.xid) \
-                                ELSE o.exchange_order_id END, \
-            acknowledged_at = CASE WHEN {IS_OPEN} THEN COALESCE(o.acknowledged_at, now()) \
-                              ELSE o.acknowledged_at END, \
-            filled_at = CASE WHEN {IS_OPEN} AND u.status = 'filled' THEN COALESCE(o.filled_at, u.xtime, now()) \
-                        ELSE o.filled_at END, \
-            error_code = CASE WHEN {IS_OPEN} AND u.status = 'rejected' THEN u.reason ELSE o.error_code END, \
-            error = CASE WHEN {IS_OPEN} AND u.status = 'rejected' THEN 'rejected by the exchange: ' || u.reason \
-                    ELSE o.error END, \
-            updated_at = now() \
-         FROM unnest($1::int4[], $2::text[], $3::uuid[], $4::text[], $5::int4[], $6::numeric[], \
-                     $7::numeric[], $8::numeric[], $9::text[], $10::timestamptz[], $11::text[]) \
-              AS u(idx, link_id, key_id, status, rnk, cum_qty, avg, fee, xid, xtime, reason) \
-         WHERE o.order_link_id = u.link_id AND o.api_key_id = u.key_id \
-         RETURNING u.idx, o.id, o.status"
-    )
-});
-
-const LOCK_ORDERS: &str = "\
-    SELECT o.id FROM orders o \
-    JOIN unnest($1::text[], $2::uuid[]) AS u(link_id, key_id) \
-      ON o.order_link_id = u.link_id AND o.api_key_id = u.key_id \
-    ORDER BY o.id FOR NO KEY UPDATE OF o";
-
-/// A fill whose order is not ours joins nothing and is not inserted; one already recorded (also
-/// earlier in the same statement) is skipped by its exec id.
-const INSERT_FILLS: &str = "\
-    INSERT INTO fills (exec_id, order_id, qty, price, fee, exec_time) \
-    SELECT u.exec_id, o.id, u.qty, u.price, u.fee, u.exec_time \
-    FROM unnest($1::text[], $2::numeric[], $3::numeric[], $4::numeric[], $5::timestamptz[], \
-                $6::text[], $7::uuid[]) AS u(exec_id, qty, price, fee, exec_time, link_id, key_id) \
-    JOIN orders o ON o.order_link_id = u.link_id AND o.api_key_id = u.key_id \
-    ON CONFLICT (exec_id) DO NOTHING \
-    RETURNING exec_id, order_id";
-
-const OPEN_ORDERS_OF_ACCOUNT: &str = "\
-    SELECT id, api_key_id, order_link_id, symbol, status FROM orders \
-    WHERE api_key_id = $1 AND status IN ('pending', 'submitted', 'new', 'partially_filled') \
-    ORDER BY created_at";
-
-// pending/submitted age from submission (or creation); new/partially_filled from their last
-// change, so a market order whose terminal push was lost is still found. A filled order whose fill
-// rows do not add up to its filled quantity (its execution push was lost after the order push) is
-// looked up too, for an hour, so its fills are fetched over REST.
-const UNCONFIRMED: &str = "\
-    SELECT id, api_key_id, order_link_id, symbol, status FROM orders \
-    WHERE api_key_id = ANY($1) \
-      AND ((status IN ('pending', 'submitted') \
-            AND COALESCE(submitted_at, created_at) < now() - make_interval(secs => $2)) \
-        OR (status IN ('new', 'partially_filled') AND updated_at < now() - make_interval(secs => $2)) \
-        OR (status IN ('filled', 'cancelled') AND filled_qty > 0 \
-            AND updated_at < now() - make_interval(secs => $2) AND updated_at > now() - interval '1 hour' \
-            AND filled_qty > COALESCE((SELECT sum(f.qty) FROM fills f WHERE f.order_id = orders.id), 0))) \
-    ORDER BY created_at \
-    LIMIT $3";
 
 const MARK_UNUSABLE: &str = "\
     UPDATE api_keys SET unusable_reason = $2, unusable_at = now() \
@@ -256,7 +179,7 @@ pub async fn apply_batch(
     }
     let tx = client.transaction().await?;
     if !fills.exec_id.is_empty() {
-        let stmt = tx.prepare_cached(INSERT_FILLS).await?;
+        let stmt = tx.prepare_cached(fills::INSERT).await?;
         let rows = tx
             .query(
                 &stmt,
@@ -272,9 +195,9 @@ pub async fn apply_batch(
             )
             .await?;
         for row in rows {
-            let exec_id: &str = row.get(0);
+            let exec_id: &str = row.get("exec_id");
             if let Some(&i) = fill_event.get(exec_id) {
-                outcomes[i] = Outcome::Fill(Some(row.get(1)));
+                outcomes[i] = Outcome::Fill(Some(row.get("order_id")));
             }
         }
     }
@@ -282,13 +205,13 @@ pub async fn apply_batch(
         // Lock the batch's order rows in id order before updating them: the settle writer locks
         // the same way, and the join order of `UPDATE … FROM unnest` is the planner's, so without
         // this two writers could each hold a row the other needs.
-        let lock = tx.prepare_cached(LOCK_ORDERS).await?;
+        let lock = tx.prepare_cached(orders::LOCK_BY_LINK).await?;
         let (links, keys): (Vec<&str>, Vec<Uuid>) = rounds
             .iter()
             .flat_map(|r| r.link_id.iter().copied().zip(r.key_id.iter().copied()))
             .unzip();
         tx.execute(&lock, &[&links, &keys]).await?;
-        let stmt = tx.prepare_cached(&APPLY_ORDERS).await?;
+        let stmt = tx.prepare_cached(&orders::APPLY_UPDATES).await?;
         for round in &rounds {
             let rows = tx
                 .query(
@@ -309,10 +232,10 @@ pub async fn apply_batch(
                 )
                 .await?;
             for row in rows {
-                let i: i32 = row.get(0);
+                let i: i32 = row.get("idx");
                 outcomes[i as usize] = Outcome::Order(Some(AppliedOrder {
-                    order_id: row.get(1),
-                    status: row.get(2),
+                    order_id: row.get("id"),
+                    status: row.get("status"),
                 }));
             }
         }
@@ -323,11 +246,11 @@ pub async fn apply_batch(
 
 fn open_order(row: &tokio_postgres::Row) -> OpenOrder {
     OpenOrder {
-        id: row.get(0),
-        api_key_id: row.get(1),
-        order_link_id: row.get(2),
-        symbol: row.get(3),
-        status: row.get(4),
+        id: row.get("id"),
+        api_key_id: row.get("api_key_id"),
+        order_link_id: row.get("order_link_id"),
+        symbol: row.get("symbol"),
+        status: row.get("status"),
     }
 }
 
@@ -336,7 +259,7 @@ pub async fn open_orders_of_account(
     client: &impl GenericClient,
     api_key_id: Uuid,
 ) -> Result<Vec<OpenOrder>, tokio_postgres::Error> {
-    let stmt = client.prepare_cached(OPEN_ORDERS_OF_ACCOUNT).await?;
+    let stmt = client.prepare_cached(&orders::OPEN_OF_ACCOUNT).await?;
     let rows = client.query(&stmt, &[&api_key_id]).await?;
     Ok(rows.iter().map(open_order).collect())
 }
@@ -348,7 +271,7 @@ pub async fn unconfirmed_orders(
     older_than: std::time::Duration,
     limit: i64,
 ) -> Result<Vec<OpenOrder>, tokio_postgres::Error> {
-    let stmt = client.prepare_cached(UNCONFIRMED).await?;
+    let stmt = client.prepare_cached(orders::UNCONFIRMED).await?;
     let rows = client
         .query(&stmt, &[&api_key_ids, &older_than.as_secs_f64(), &limit])
         .await?;

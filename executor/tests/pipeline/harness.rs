@@ -244,7 +244,7 @@ impl Pipeline {
                 .query_one("SELECT status FROM signals WHERE id = $1", &[&id])
                 .await
                 .unwrap();
-            let status: String = row.get(0);
+            let status: String = row.get("status");
             (status == "done" || status == "rejected").then_some(status)
         })
         .await
@@ -257,13 +257,13 @@ impl Pipeline {
         self.db()
             .await
             .query(
-                "SELECT user_id::text, status, qty, error FROM orders WHERE signal_id = $1 ORDER BY user_id",
+                "SELECT user_id::text AS user_id, status, qty, error FROM orders WHERE signal_id = $1 ORDER BY user_id",
                 &[&id],
             )
             .await
             .unwrap()
             .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .map(|r| (r.get("user_id"), r.get("status"), r.get("qty"), r.get("error")))
             .collect()
     }
 }

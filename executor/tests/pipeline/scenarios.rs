@@ -56,15 +56,24 @@ async fn buy_sell_and_close_become_one_order_each() {
         let filled = wait_for(Duration::from_secs(10), || async {
             let row = db
                 .query_one(
-                    "SELECT o.status, o.filled_qty = o.qty, o.avg_price IS NOT NULL, o.submitted_at IS NOT NULL, \
-                            o.filled_at IS NOT NULL, (SELECT count(*) FROM fills f WHERE f.order_id = o.id) \
+                    "SELECT o.status, o.filled_qty = o.qty AS all_filled, o.avg_price IS NOT NULL AS priced, \
+                            o.submitted_at IS NOT NULL AS submitted, o.filled_at IS NOT NULL AS filled, \
+                            (SELECT count(*) FROM fills f WHERE f.order_id = o.id) AS fills \
                      FROM orders o WHERE o.signal_id = $1",
                     &[&id],
                 )
                 .await
                 .unwrap();
-            let status: String = row.get(0);
-            (status == "filled").then(|| (row.get::<_, bool>(1), row.get::<_, bool>(2), row.get::<_, bool>(3), row.get::<_, bool>(4), row.get::<_, i64>(5)))
+            let status: String = row.get("status");
+            (status == "filled").then(|| {
+                (
+                    row.get::<_, bool>("all_filled"),
+                    row.get::<_, bool>("priced"),
+                    row.get::<_, bool>("submitted"),
+                    row.get::<_, bool>("filled"),
+                    row.get::<_, i64>("fills"),
+                )
+            })
         })
         .await;
         assert_eq!(filled, Some((true, true, true, true, 1)), "signal {signal}");
@@ -213,7 +222,7 @@ async fn refusals_are_recorded_with_their_reason_and_nothing_is_sent() {
         .query_one("SELECT id FROM signals WHERE idempotency_key = 'late-1'", &[])
         .await
         .unwrap()
-        .get(0);
+        .get("id");
     assert_eq!(p.settled(&late_id.to_string()).await, "done");
     let rows = p.orders_of(&late_id.to_string()).await;
     assert_eq!(rows[0].1, "skipped");
@@ -450,7 +459,7 @@ async fn swapped_key_ciphertexts_do_not_trade_and_mark_the_key_unusable() {
         )
         .await
         .unwrap()
-        .get(0);
+        .get("unusable_reason");
     assert!(
         reason
             .as_deref()

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use deadpool_postgres::Object;
 use humbex_shared::domain::order_status;
+use humbex_shared::store::{fills, orders, signals};
 use poem::web::Data;
 use poem_openapi::OpenApi;
 use poem_openapi::param::{Path, Query};
@@ -19,60 +20,52 @@ use super::{AdminError, page_limit, within_budget};
 use crate::api::ApiTags;
 use crate::state::AppState;
 
-const SIGNAL_COLUMNS: &str = "id, received_at, source, user_id, strategy_id, action, symbol, quantity, \
-     client_id, price, signal_time, comment, status, reject_reason, raw_body";
-
 fn decimal_text(d: Option<Decimal>) -> Option<String> {
     d.map(|d| d.normalize().to_string())
 }
 
 fn signal_from_row(r: &Row) -> Signal {
     Signal {
-        id: r.get(0),
-        received_at: r.get(1),
-        source: r.get(2),
-        user_id: r.get(3),
-        strategy_id: r.get(4),
-        action: r.get(5),
-        symbol: r.get(6),
-        quantity: decimal_text(r.get(7)),
-        client_id: r.get(8),
-        price: decimal_text(r.get(9)),
-        signal_time: r.get(10),
-        comment: r.get(11),
-        status: r.get(12),
-        reject_reason: r.get(13),
-        raw_body: r.get(14),
+        id: r.get("id"),
+        received_at: r.get("received_at"),
+        source: r.get("source"),
+        user_id: r.get("user_id"),
+        strategy_id: r.get("strategy_id"),
+        action: r.get("action"),
+        symbol: r.get("symbol"),
+        quantity: decimal_text(r.get("quantity")),
+        client_id: r.get("client_id"),
+        price: decimal_text(r.get("price")),
+        signal_time: r.get("signal_time"),
+        comment: r.get("comment"),
+        status: r.get("status"),
+        reject_reason: r.get("reject_reason"),
+        raw_body: r.get("raw_body"),
     }
 }
 
-const ORDER_COLUMNS: &str = "o.id, o.signal_id, o.user_id, o.api_key_id, o.order_link_id, o.exchange_order_id, \
-     o.symbol, o.side, o.qty, o.reduce_only, o.status, o.error, o.avg_price, o.filled_qty, o.fee, \
-     o.created_at, o.submitted_at, o.acknowledged_at, o.filled_at, \
-     CASE WHEN o.side = 'buy' THEN o.avg_price - s.price ELSE s.price - o.avg_price END";
-
 fn order_from_row(r: &Row) -> Order {
     Order {
-        id: r.get(0),
-        signal_id: r.get(1),
-        user_id: r.get(2),
-        api_key_id: r.get(3),
-        order_link_id: r.get(4),
-        exchange_order_id: r.get(5),
-        symbol: r.get(6),
-        side: r.get(7),
-        qty: decimal_text(r.get(8)),
-        reduce_only: r.get(9),
-        status: r.get(10),
-        error: r.get(11),
-        avg_price: decimal_text(r.get(12)),
-        filled_qty: r.get::<_, Decimal>(13).normalize().to_string(),
-        fee: r.get::<_, Decimal>(14).normalize().to_string(),
-        created_at: r.get(15),
-        submitted_at: r.get(16),
-        acknowledged_at: r.get(17),
-        filled_at: r.get(18),
-        slippage: decimal_text(r.get(19)),
+        id: r.get("id"),
+        signal_id: r.get("signal_id"),
+        user_id: r.get("user_id"),
+        api_key_id: r.get("api_key_id"),
+        order_link_id: r.get("order_link_id"),
+        exchange_order_id: r.get("exchange_order_id"),
+        symbol: r.get("symbol"),
+        side: r.get("side"),
+        qty: decimal_text(r.get("qty")),
+        reduce_only: r.get("reduce_only"),
+        status: r.get("status"),
+        error: r.get("error"),
+        avg_price: decimal_text(r.get("avg_price")),
+        filled_qty: r.get::<_, Decimal>("filled_qty").normalize().to_string(),
+        fee: r.get::<_, Decimal>("fee").normalize().to_string(),
+        created_at: r.get("created_at"),
+        submitted_at: r.get("submitted_at"),
+        acknowledged_at: r.get("acknowledged_at"),
+        filled_at: r.get("filled_at"),
+        slippage: decimal_text(r.get("slippage")),
         fills: Vec::new(),
     }
 }
@@ -83,21 +76,15 @@ async fn with_fills(client: &Object, mut orders: Vec<Order>) -> Result<Vec<Order
         return Ok(orders);
     }
     let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
-    let rows = client
-        .query(
-            "SELECT order_id, exec_id, qty, price, fee, exec_time FROM fills \
-             WHERE order_id = ANY($1) ORDER BY exec_time, exec_id",
-            &[&ids],
-        )
-        .await?;
+    let rows = client.query(fills::OF_ORDERS, &[&ids]).await?;
     let mut by_order: HashMap<Uuid, Vec<Fill>> = HashMap::new();
     for r in rows {
-        by_order.entry(r.get(0)).or_default().push(Fill {
-            exec_id: r.get(1),
-            qty: r.get::<_, Decimal>(2).normalize().to_string(),
-            price: r.get::<_, Decimal>(3).normalize().to_string(),
-            fee: r.get::<_, Decimal>(4).normalize().to_string(),
-            exec_time: r.get(5),
+        by_order.entry(r.get("order_id")).or_default().push(Fill {
+            exec_id: r.get("exec_id"),
+            qty: r.get::<_, Decimal>("qty").normalize().to_string(),
+            price: r.get::<_, Decimal>("price").normalize().to_string(),
+            fee: r.get::<_, Decimal>("fee").normalize().to_string(),
+            exec_time: r.get("exec_time"),
         });
     }
     for order in &mut orders {
@@ -159,15 +146,7 @@ impl ActivityApi {
         within_budget(async {
             let client = state.pool.get().await?;
             let rows = client
-                .query(
-                    &format!(
-                        "SELECT {SIGNAL_COLUMNS} FROM signals \
-                         WHERE $1::uuid IS NULL OR (received_at, id) < \
-                               (SELECT received_at, id FROM signals WHERE id = $1) \
-                         ORDER BY received_at DESC, id DESC LIMIT $2"
-                    ),
-                    &[&before.0, &(limit + 1)],
-                )
+                .query(signals::PAGE.as_str(), &[&before.0, &(limit + 1)])
                 .await?;
             let mut items: Vec<Signal> = rows.iter().map(signal_from_row).collect();
             let next_before = (items.len() as i64 > limit).then(|| {
@@ -193,21 +172,10 @@ impl ActivityApi {
         within_budget(async {
             let client = state.pool.get().await?;
             let row = client
-                .query_opt(
-                    &format!("SELECT {SIGNAL_COLUMNS} FROM signals WHERE id = $1"),
-                    &[&id.0],
-                )
+                .query_opt(signals::GET.as_str(), &[&id.0])
                 .await?
                 .ok_or_else(|| AdminError::not_found("signal"))?;
-            let rows = client
-                .query(
-                    &format!(
-                        "SELECT {ORDER_COLUMNS} FROM orders o JOIN signals s ON s.id = o.signal_id \
-                         WHERE o.signal_id = $1 ORDER BY o.created_at, o.id"
-                    ),
-                    &[&id.0],
-                )
-                .await?;
+            let rows = client.query(orders::OF_SIGNAL.as_str(), &[&id.0]).await?;
             let orders = with_fills(&client, rows.iter().map(order_from_row).collect()).await?;
             Ok(Json(SignalDetail {
                 signal: signal_from_row(&row),
@@ -236,16 +204,7 @@ impl ActivityApi {
         within_budget(async {
             let client = state.pool.get().await?;
             let rows = client
-                .query(
-                    &format!(
-                        "SELECT {ORDER_COLUMNS} FROM orders o JOIN signals s ON s.id = o.signal_id \
-                         WHERE ($1::text IS NULL OR o.status = $1) \
-                           AND ($2::uuid IS NULL OR (o.created_at, o.id) < \
-                                (SELECT created_at, id FROM orders WHERE id = $2)) \
-                         ORDER BY o.created_at DESC, o.id DESC LIMIT $3"
-                    ),
-                    &[&status, &before.0, &(limit + 1)],
-                )
+                .query(orders::PAGE.as_str(), &[&status, &before.0, &(limit + 1)])
                 .await?;
             let mut items: Vec<Order> = rows.iter().map(order_from_row).collect();
             let mut next_before = None;

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use humbex_shared::store::strategies;
 use humbex_shared::token::{TokenKind, WebhookToken};
 use poem::web::Data;
 use poem_openapi::param::Path;
@@ -46,8 +47,7 @@ impl StrategiesApi {
             let client = state.pool.get().await?;
             let row = client
                 .query_one(
-                    "INSERT INTO strategies (id, name, webhook_token_digest, webhook_token_prefix) \
-                     VALUES ($1, $2, $3, $4) RETURNING created_at",
+                    strategies::INSERT,
                     &[&id, &name, &token.digest().as_slice(), &token.display_prefix()],
                 )
                 .await
@@ -64,7 +64,7 @@ impl StrategiesApi {
                 name: name.clone(),
                 webhook_token: token.expose_secret().to_owned(),
                 webhook_token_prefix: token.display_prefix(),
-                created_at: row.get(0),
+                created_at: row.get("created_at"),
             })))
         })
         .await
@@ -79,24 +79,16 @@ impl StrategiesApi {
     ) -> Result<Json<Vec<Strategy>>, AdminError> {
         within_budget(async {
             let client = state.pool.get().await?;
-            let rows = client
-                .query(
-                    "SELECT st.id, st.name, st.active, st.webhook_token_prefix, st.created_at, \
-                            (SELECT count(*) FROM subscriptions s WHERE s.strategy_id = st.id AND s.status = 'active' \
-                               AND (s.expires_at IS NULL OR s.expires_at > now())) \
-                     FROM strategies st ORDER BY st.created_at, st.id",
-                    &[],
-                )
-                .await?;
+            let rows = client.query(strategies::LIST, &[]).await?;
             Ok(Json(
                 rows.iter()
                     .map(|r| Strategy {
-                        id: r.get(0),
-                        name: r.get(1),
-                        active: r.get(2),
-                        webhook_token_prefix: r.get(3),
-                        created_at: r.get(4),
-                        active_subscribers: r.get(5),
+                        id: r.get("id"),
+                        name: r.get("name"),
+                        active: r.get("active"),
+                        webhook_token_prefix: r.get("webhook_token_prefix"),
+                        created_at: r.get("created_at"),
+                        active_subscribers: r.get("active_subscribers"),
                     })
                     .collect(),
             ))
@@ -121,8 +113,7 @@ impl StrategiesApi {
             let client = state.pool.get().await?;
             let row = client
                 .query_opt(
-                    "UPDATE strategies SET webhook_token_digest = $2, webhook_token_prefix = $3, \
-                     token_rotated_at = now(), updated_at = now() WHERE id = $1 RETURNING token_rotated_at",
+                    strategies::ROTATE_TOKEN,
                     &[&id.0, &token.digest().as_slice(), &token.display_prefix()],
                 )
                 .await?
@@ -131,7 +122,7 @@ impl StrategiesApi {
                 id: id.0,
                 webhook_token: token.expose_secret().to_owned(),
                 webhook_token_prefix: token.display_prefix(),
-                rotated_at: row.get(0),
+                rotated_at: row.get("token_rotated_at"),
             }))
         })
         .await

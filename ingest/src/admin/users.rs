@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use humbex_shared::domain::parse_positive_decimal;
+use humbex_shared::store::{strategies, subscriptions, users};
 use humbex_shared::token::{TokenKind, WebhookToken};
 use poem::web::Data;
 use poem_openapi::param::Path;
@@ -29,37 +30,35 @@ pub enum CreateUserResponse {
 
 pub struct UsersApi;
 
-const USER_COLUMNS: &str = "u.id, u.email, u.active, u.webhook_token_prefix, u.token_rotated_at, \
-     u.created_at, u.updated_at, s.id, s.strategy_id, s.status, s.expires_at, s.size_multiplier, \
-     s.max_qty, s.payment_ref, s.activated_at, s.activated_by, s.updated_at, \
-     (s.status = 'active' AND (s.expires_at IS NULL OR s.expires_at > now()))";
-
 fn user_from_row(row: &Row) -> User {
-    let user_id: Uuid = row.get(0);
-    let subscription = row.get::<_, Option<Uuid>>(7).map(|id| Subscription {
+    let user_id: Uuid = row.get("id");
+    let subscription = row.get::<_, Option<Uuid>>("sub_id").map(|id| Subscription {
         id,
         user_id,
-        strategy_id: row.get(8),
-        status: row.get(9),
-        active_now: row.get::<_, Option<bool>>(17).unwrap_or(false),
-        expires_at: row.get(10),
-        size_multiplier: row.get::<_, Decimal>(11).normalize().to_string(),
+        strategy_id: row.get("sub_strategy_id"),
+        status: row.get("sub_status"),
+        active_now: row.get::<_, Option<bool>>("sub_active_now").unwrap_or(false),
+        expires_at: row.get("sub_expires_at"),
+        size_multiplier: row
+            .get::<_, Decimal>("sub_size_multiplier")
+            .normalize()
+            .to_string(),
         max_qty: row
-            .get::<_, Option<Decimal>>(12)
+            .get::<_, Option<Decimal>>("sub_max_qty")
             .map(|d| d.normalize().to_string()),
-        payment_ref: row.get(13),
-        activated_at: row.get(14),
-        activated_by: row.get(15),
-        updated_at: row.get(16),
+        payment_ref: row.get("sub_payment_ref"),
+        activated_at: row.get("sub_activated_at"),
+        activated_by: row.get("sub_activated_by"),
+        updated_at: row.get("sub_updated_at"),
     });
     User {
         id: user_id,
-        email: row.get(1),
-        active: row.get(2),
-        webhook_token_prefix: row.get(3),
-        token_rotated_at: row.get(4),
-        created_at: row.get(5),
-        updated_at: row.get(6),
+        email: row.get("email"),
+        active: row.get("active"),
+        webhook_token_prefix: row.get("webhook_token_prefix"),
+        token_rotated_at: row.get("token_rotated_at"),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
         subscription,
     }
 }
@@ -85,10 +84,7 @@ pub fn normalise_email(input: &str) -> Result<String, AdminError> {
 async fn load_user(state: &AppState, id: Uuid) -> Result<User, AdminError> {
     let client = state.pool.get().await?;
     let row = client
-        .query_opt(
-            &format!("SELECT {USER_COLUMNS} FROM users u LEFT JOIN subscriptions s ON s.user_id = u.id WHERE u.id = $1"),
-            &[&id],
-        )
+        .query_opt(users::GET.as_str(), &[&id])
         .await?
         .ok_or_else(|| AdminError::not_found("user"))?;
     Ok(user_from_row(&row))
@@ -113,8 +109,7 @@ impl UsersApi {
             let client = state.pool.get().await?;
             let row = client
                 .query_one(
-                    "INSERT INTO users (id, email, webhook_token_digest, webhook_token_prefix) \
-                     VALUES ($1, $2, $3, $4) RETURNING created_at",
+                    users::INSERT,
                     &[&id, &email, &token.digest().as_slice(), &token.display_prefix()],
                 )
                 .await
@@ -131,7 +126,7 @@ impl UsersApi {
                 email: email.clone(),
                 webhook_token: token.expose_secret().to_owned(),
                 webhook_token_prefix: token.display_prefix(),
-                created_at: row.get(0),
+                created_at: row.get("created_at"),
             })))
         })
         .await
@@ -146,15 +141,7 @@ impl UsersApi {
     ) -> Result<Json<Vec<User>>, AdminError> {
         within_budget(async {
             let client = state.pool.get().await?;
-            let rows = client
-                .query(
-                    &format!(
-                        "SELECT {USER_COLUMNS} FROM users u LEFT JOIN subscriptions s ON s.user_id = u.id \
-                         ORDER BY u.created_at, u.id"
-                    ),
-                    &[],
-                )
-                .await?;
+            let rows = client.query(users::LIST.as_str(), &[]).await?;
             Ok(Json(rows.iter().map(user_from_row).collect()))
         })
         .await
@@ -190,8 +177,7 @@ impl UsersApi {
             let client = state.pool.get().await?;
             let row = client
                 .query_opt(
-                    "UPDATE users SET webhook_token_digest = $2, webhook_token_prefix = $3, \
-                     token_rotated_at = now(), updated_at = now() WHERE id = $1 RETURNING token_rotated_at",
+                    users::ROTATE_TOKEN,
                     &[&id.0, &token.digest().as_slice(), &token.display_prefix()],
                 )
                 .await?
@@ -201,7 +187,7 @@ impl UsersApi {
                 id: id.0,
                 webhook_token: token.expose_secret().to_owned(),
                 webhook_token_prefix: token.display_prefix(),
-                rotated_at: row.get(0),
+                rotated_at: row.get("token_rotated_at"),
             }))
         })
         .await
@@ -241,12 +227,12 @@ impl UsersApi {
         }
         within_budget(async {
             let client = state.pool.get().await?;
-            if client.query_opt("SELECT 1 FROM users WHERE id = $1", &[&id.0]).await?.is_none() {
+            if client.query_opt(users::EXISTS, &[&id.0]).await?.is_none() {
                 return Err(AdminError::not_found("user"));
             }
             if let Some(strategy_id) = body.strategy_id
                 && client
-                    .query_opt("SELECT 1 FROM strategies WHERE id = $1", &[&strategy_id])
+                    .query_opt(strategies::EXISTS, &[&strategy_id])
                     .await?
                     .is_none()
             {
@@ -260,18 +246,7 @@ impl UsersApi {
             let activating = body.status == SubscriptionStatus::Active;
             client
                 .execute(
-                    "INSERT INTO subscriptions (id, user_id, strategy_id, status, expires_at, size_multiplier, \
-                                                max_qty, payment_ref, activated_at, activated_by) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $9 THEN now() END, CASE WHEN $9 THEN 'admin' END) \
-                     ON CONFLICT (user_id) DO UPDATE SET \
-                         strategy_id = EXCLUDED.strategy_id, status = EXCLUDED.status, \
-                         expires_at = EXCLUDED.expires_at, size_multiplier = EXCLUDED.size_multiplier, \
-                         max_qty = EXCLUDED.max_qty, payment_ref = EXCLUDED.payment_ref, \
-                         activated_at = CASE WHEN $9 AND subscriptions.status <> 'active' THEN now() \
-                                             WHEN $9 THEN subscriptions.activated_at END, \
-                         activated_by = CASE WHEN $9 AND subscriptions.status <> 'active' THEN 'admin' \
-                                             WHEN $9 THEN subscriptions.activated_by END, \
-                         updated_at = now()",
+                    subscriptions::UPSERT,
                     &[
                         &Uuid::now_v7(),
                         &id.0,
@@ -315,30 +290,24 @@ pub async fn ensure_demo_user(
     if let Some(text) = existing
         && let Ok(token) = WebhookToken::parse(text)
         && let Some(row) = client
-            .query_opt(
-                "SELECT id FROM users WHERE webhook_token_digest = $1",
-                &[&token.digest().as_slice()],
-            )
+            .query_opt(users::ID_BY_TOKEN, &[&token.digest().as_slice()])
             .await?
     {
         return Ok(Some(DemoUser {
-            id: row.get(0),
+            id: row.get("id"),
             token: text.to_owned(),
             created: false,
         }));
     }
-    let users: i64 = client.query_one("SELECT count(*) FROM users", &[]).await?.get(0);
-    if users > 0 {
+    let count: i64 = client.query_one(users::COUNT, &[]).await?.get("users");
+    if count > 0 {
         return Ok(None);
     }
     let token = WebhookToken::generate(TokenKind::User);
     let id = Uuid::now_v7();
     client
         .execute(
-            "WITH u AS (INSERT INTO users (id, email, webhook_token_digest, webhook_token_prefix) \
-                        VALUES ($1, 'demo@humbex.local', $2, $3) RETURNING id) \
-             INSERT INTO subscriptions (id, user_id, status, activated_at, activated_by, payment_ref) \
-             SELECT $4, id, 'active', now(), 'humbex up (paper demo)', 'paper-demo' FROM u",
+            users::INSERT_DEMO,
             &[
                 &id,
                 &token.digest().as_slice(),

@@ -319,7 +319,9 @@ mod tests {
     }
 
     async fn count(sql: &tokio_postgres::Client, query: &str) -> i64 {
-        sql.query_one(query, &[]).await.expect("count").get(0)
+        let row = sql.query_one(query, &[]).await.expect("count");
+        assert_eq!(row.len(), 1, "a count query answers one column: {query}");
+        row.get(0)
     }
 
     #[tokio::test]

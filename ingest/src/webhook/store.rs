@@ -5,11 +5,10 @@
 //! race on the constraint, never on a read-then-write. Body-hash keys expire after the dedupe
 //! window: an expired holder is renamed out of the way and the insert is tried again.
 
-use std::sync::LazyLock;
-
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Object;
-use humbex_shared::domain::{SignalSource, signal_status};
+use humbex_shared::domain::{SignalSource, TradingRefusal, signal_status};
+use humbex_shared::store::signals;
 use humbex_shared::token::TokenKind;
 use rust_decimal::Decimal;
 use tokio_postgres::types::ToSql;
@@ -95,57 +94,12 @@ pub enum Submission {
     KeyTaken { owner: Owner },
 }
 
-/// Columns and values shared by the user and the strategy statement ($2 … $12).
-const FAST_INSERT_COLUMNS: &str =
-    "id, source, action, symbol, quantity, client_id, price, signal_time, comment, raw_body";
-
-fn fast_statement(kind: TokenKind) -> String {
-    let (owner_cte, owner_column, key_owner) = match kind {
-        TokenKind::User => (
-            "SELECT u.id, CASE \
-                 WHEN NOT u.active THEN 'the user is deactivated' \
-                 WHEN s.id IS NULL THEN 'the user has no subscription' \
-                 WHEN s.status <> 'active' THEN 'the user''s subscription is inactive' \
-                 WHEN s.expires_at IS NOT NULL AND s.expires_at <= now() THEN \
-                     'the user''s subscription expired at ' || \
-                     to_char(s.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
-                 END AS refusal \
-             FROM users u LEFT JOIN subscriptions s ON s.user_id = u.id \
-             WHERE u.webhook_token_digest = $1",
-            "user_id",
-            "user",
-        ),
-        _ => (
-            "SELECT st.id, CASE WHEN NOT st.active THEN 'the strategy is deactivated' END AS refusal \
-             FROM strategies st WHERE st.webhook_token_digest = $1",
-            "strategy_id",
-            "strategy",
-        ),
-    };
-    format!(
-        "WITH owner AS ({owner_cte}), \
-         ins AS ( \
-             INSERT INTO signals ({FAST_INSERT_COLUMNS}, {owner_column}, idempotency_key) \
-             SELECT $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, owner.id, \
-                    $12 || '{key_owner}:' || owner.id::text || ':' || $13 \
-             FROM owner WHERE owner.refusal IS NULL \
-             ON CONFLICT (idempotency_key) DO NOTHING \
-             RETURNING id) \
-         SELECT owner.id, owner.refusal, ins.id, \
-                CASE WHEN ins.id IS NOT NULL THEN pg_notify('humbex_signals', ins.id::text) END \
-         FROM owner LEFT JOIN ins ON true"
-    )
-}
-
 /// The fast statement's text for a user or a strategy token.
 pub fn fast_sql(kind: TokenKind) -> &'static str {
-    // Built once per process: the statement cache is keyed by this text.
-    static USER_SQL: LazyLock<String> = LazyLock::new(|| fast_statement(TokenKind::User));
-    static STRATEGY_SQL: LazyLock<String> = LazyLock::new(|| fast_statement(TokenKind::Strategy));
     if kind == TokenKind::User {
-        &USER_SQL
+        &signals::SUBMIT_USER
     } else {
-        &STRATEGY_SQL
+        &signals::SUBMIT_STRATEGY
     }
 }
 
@@ -201,20 +155,40 @@ pub async fn run_fast<C: GenericClient>(
     let Some(row) = row else {
         return Ok(Submission::UnknownToken);
     };
-    let owner_id: Uuid = row.get(0);
+    let owner_id: Uuid = row.get("owner_id");
     let owner = match kind {
         TokenKind::User => Owner::User(owner_id),
         _ => Owner::Strategy(owner_id),
     };
-    if let Some(reason) = row.get::<_, Option<String>>(1) {
+    if let Some(code) = row.get::<_, Option<&str>>("refusal") {
+        let reason = refusal_reason(code, row.get("expires_at"));
         return Ok(Submission::Refused { owner, reason });
     }
-    match row.get::<_, Option<Uuid>>(2) {
+    match row.get::<_, Option<Uuid>>("signal_id") {
         Some(id) => {
             tracing::Span::current().record("signal_id", tracing::field::display(id));
             Ok(Submission::New { id, owner })
         }
         None => Ok(Submission::KeyTaken { owner }),
+    }
+}
+
+/// How the fast statement's refusal code reads to the sender: `strategy_deactivated`, or a
+/// [`TradingRefusal`] code (the user's expiry is then named, to the second, in UTC).
+fn refusal_reason(code: &str, expires_at: Option<DateTime<Utc>>) -> String {
+    match (code, TradingRefusal::from_code(code)) {
+        ("strategy_deactivated", _) => "the strategy is deactivated".to_owned(),
+        (_, Some(TradingRefusal::UserDeactivated)) => "the user is deactivated".to_owned(),
+        (_, Some(TradingRefusal::NoSubscription)) => "the user has no subscription".to_owned(),
+        (_, Some(TradingRefusal::SubscriptionInactive)) => "the user's subscription is inactive".to_owned(),
+        (_, Some(TradingRefusal::SubscriptionExpired)) => match expires_at {
+            Some(at) => format!(
+                "the user's subscription expired at {}",
+                at.format("%Y-%m-%dT%H:%M:%SZ")
+            ),
+            None => "the user's subscription expired".to_owned(),
+        },
+        (other, None) => format!("refused ({other})"),
     }
 }
 
@@ -234,15 +208,6 @@ pub enum Stored {
     Duplicate { id: Uuid, status: String },
 }
 
-const INSERT_AND_NOTIFY: &str = "\
-    WITH ins AS ( \
-        INSERT INTO signals (id, source, user_id, strategy_id, action, symbol, quantity, client_id, \
-                             price, signal_time, comment, raw_body, idempotency_key) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-        ON CONFLICT (idempotency_key) DO NOTHING \
-        RETURNING id) \
-    SELECT id, pg_notify('humbex_signals', id::text) FROM ins";
-
 /// The slow path, once the owner is known: store a new signal and announce it in the same
 /// statement, or find the signal that already holds its idempotency key, retiring an expired
 /// body-hash holder on the way.
@@ -255,13 +220,8 @@ pub async fn insert_signal(
 ) -> Result<Stored, StoreError> {
     let key = signal.key.storage_key(owner);
     let (user_id, strategy_id) = owner_columns(owner);
-    let insert = client.prepare_cached(INSERT_AND_NOTIFY).await?;
-    let find = client
-        .prepare_cached(
-            "SELECT id, status, received_at < now() - make_interval(secs => $2) \
-             FROM signals WHERE idempotency_key = $1",
-        )
-        .await?;
+    let insert = client.prepare_cached(signals::INSERT_AND_NOTIFY).await?;
+    let find = client.prepare_cached(signals::FIND_BY_KEY).await?;
     // Each pass either inserts, finds a live holder, or retires an expired one; a third pass is
     // only reached under a race with another retirement, and then it settles.
     for _ in 0..3 {
@@ -274,29 +234,24 @@ pub async fn insert_signal(
             )
             .await?;
         if let Some(row) = rows.first() {
-            let id: Uuid = row.get(0);
+            let id: Uuid = row.get("id");
             tracing::Span::current().record("signal_id", tracing::field::display(id));
             return Ok(Stored::New { id });
         }
         let Some(existing) = client.query_opt(&find, &[&key, &dedupe_window_secs]).await? else {
             continue; // the holder was retired between our insert and our read
         };
-        let existing_id: Uuid = existing.get(0);
-        let expired: bool = existing.get(2);
+        let existing_id: Uuid = existing.get("id");
+        let expired: bool = existing.get("expired");
         if expired && matches!(signal.key, IdempotencyKey::BodyHash(_)) {
-            let retire = client
-                .prepare_cached(
-                    "UPDATE signals SET idempotency_key = idempotency_key || ':expired:' || id::text \
-                     WHERE id = $1 AND idempotency_key = $2",
-                )
-                .await?;
+            let retire = client.prepare_cached(signals::RETIRE_KEY).await?;
             client.execute(&retire, &[&existing_id, &key]).await?;
             continue;
         }
         tracing::Span::current().record("signal_id", tracing::field::display(existing_id));
         return Ok(Stored::Duplicate {
             id: existing_id,
-            status: existing.get(1),
+            status: existing.get("status"),
         });
     }
     // Three races in a row are not plausible; report it as a storage failure (503, retried).
@@ -316,13 +271,7 @@ pub async fn insert_rejected(
     let id = Uuid::now_v7();
     let key = format!("rejected:{id}:{}", signal.key.storage_key(owner));
     let (user_id, strategy_id) = owner_columns(owner);
-    let stmt = client
-        .prepare_cached(
-            "INSERT INTO signals (id, source, user_id, strategy_id, action, symbol, quantity, client_id, \
-                                  price, signal_time, comment, raw_body, idempotency_key, status, reject_reason) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
-        .await?;
+    let stmt = client.prepare_cached(signals::INSERT_REJECTED).await?;
     let source = signal.source.as_str();
     let mut values = row_values(&id, &source, &user_id, &strategy_id, signal, &key).to_vec();
     values.extend([&signal_status::REJECTED as &(dyn ToSql + Sync), &reason]);

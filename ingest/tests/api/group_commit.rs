@@ -66,12 +66,12 @@ async fn webhooks_held_at_commit_are_answered_only_after_it_and_each_as_if_alone
         loop {
             let waiting: i64 = sql
                 .query_one(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+                    "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
                     &[],
                 )
                 .await
                 .unwrap()
-                .get(0);
+                .get("n");
             if waiting > 0 {
                 break;
             }

@@ -165,8 +165,12 @@ impl TestApp {
             .await
             .query_one(sql, &[])
             .await
+            .map(|row| {
+                // A scalar query by contract: one column, so reading it by place cannot shift.
+                assert_eq!(row.len(), 1, "a count query answers one column: {sql}");
+                row.get(0)
+            })
             .expect("count query")
-            .get(0)
     }
 
     pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {

@@ -49,20 +49,21 @@ async fn openssl_signed_signal_is_stored_and_answered_202() {
     let db = app.db().await;
     let row = db
         .query_one(
-            "SELECT source, user_id::text, action, symbol, quantity::text, price::text, client_id, raw_body, status \
+            "SELECT source, user_id::text AS user_id, action, symbol, quantity::text AS quantity, price::text AS price, \
+                    client_id, raw_body, status \
              FROM signals WHERE id = $1",
             &[&id],
         )
         .await
         .unwrap();
-    assert_eq!(row.get::<_, String>(0), "signed");
-    assert_eq!(row.get::<_, String>(1), user_id);
-    assert_eq!(row.get::<_, String>(2), "buy");
-    assert_eq!(row.get::<_, String>(3), "AVAXUSDT");
-    assert_eq!(row.get::<_, String>(4), "1.50000000");
-    assert_eq!(row.get::<_, String>(5), "31.25000000");
-    assert_eq!(row.get::<_, String>(6), "alert-1");
-    let raw: String = row.get(7);
+    assert_eq!(row.get::<_, String>("source"), "signed");
+    assert_eq!(row.get::<_, String>("user_id"), user_id);
+    assert_eq!(row.get::<_, String>("action"), "buy");
+    assert_eq!(row.get::<_, String>("symbol"), "AVAXUSDT");
+    assert_eq!(row.get::<_, String>("quantity"), "1.50000000");
+    assert_eq!(row.get::<_, String>("price"), "31.25000000");
+    assert_eq!(row.get::<_, String>("client_id"), "alert-1");
+    let raw: String = row.get("raw_body");
     assert!(!raw.contains(&token), "the stored body must not hold the token");
     assert!(raw.contains("[redacted]") && raw.contains("alert-1"));
     assert_eq!(row.get::<_, String>(8), "received");
@@ -414,12 +415,12 @@ async fn token_rotation_stops_the_old_token_at_once() {
     let db = app.db().await;
     let leaked: i64 = db
         .query_one(
-            "SELECT count(*) FROM users WHERE webhook_token_prefix = $1 OR encode(webhook_token_digest, 'escape') LIKE '%' || $1 || '%'",
+            "SELECT count(*) AS n FROM users WHERE webhook_token_prefix = $1 OR encode(webhook_token_digest, 'escape') LIKE '%' || $1 || '%'",
             &[&new],
         )
         .await
         .unwrap()
-        .get(0);
+        .get("n");
     assert_eq!(leaked, 0);
 }
 

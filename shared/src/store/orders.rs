@@ -1,0 +1,227 @@
+//! Statements on `orders`: writing planned rows, settling submissions (with their signals), applying
+//! exchange states, reconciliation's reads and the admin reads.
+
+use std::sync::LazyLock;
+
+use crate::domain::order_status;
+
+/// `{column} IN (<open statuses>)`, the condition of the partial index `orders_open`.
+fn is_open(column: &str) -> String {
+    let list: Vec<String> = order_status::OPEN.iter().map(|s| format!("'{s}'")).collect();
+    format!("{column} IN ({})", list.join(", "))
+}
+
+/// The rank of the status in `column`, as [`order_status::rank`] gives it.
+fn rank(column: &str) -> String {
+    let whens: Vec<String> = order_status::OPEN
+        .iter()
+        .map(|s| format!("WHEN '{s}' THEN {}", order_status::rank(s)))
+        .collect();
+    format!(
+        "(CASE {column} {} ELSE {} END)",
+        whens.join(" "),
+        order_status::TERMINAL_RANK
+    )
+}
+
+/// Write the planned rows of a batch of signals ($1 … $11, one array per column) and return every
+/// row of signals $12 still to be sent, with the key material the POST needs: new rows from
+/// `RETURNING`, rows an earlier claim wrote from the statement's snapshot.
+pub const INSERT_PLANNED: &str = "WITH inserted AS ( \
+         INSERT INTO orders (id, signal_id, user_id, api_key_id, order_link_id, symbol, side, qty, \
+                             reduce_only, status, error) \
+         SELECT t.id, t.signal_id, t.user_id, t.api_key_id, t.order_link_id, t.symbol, t.side, t.qty, \
+                t.reduce_only, t.status, t.error \
+         FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], \
+                     $7::text[], $8::numeric[], $9::bool[], $10::text[], $11::text[]) \
+              AS t (id, signal_id, user_id, api_key_id, order_link_id, symbol, side, qty, reduce_only, \
+                    status, error) \
+         ON CONFLICT (signal_id, user_id) DO NOTHING \
+         RETURNING id, signal_id, user_id, api_key_id, order_link_id, symbol, side, qty, reduce_only, \
+                   attempts, status), \
+     to_send AS ( \
+         SELECT id, signal_id, user_id, api_key_id, order_link_id, symbol, side, qty, reduce_only, attempts \
+         FROM inserted WHERE status = 'pending' \
+         UNION ALL \
+         SELECT id, signal_id, user_id, api_key_id, order_link_id, symbol, side, qty, reduce_only, attempts \
+         FROM orders WHERE signal_id = ANY($12) AND status = 'pending') \
+     SELECT o.id, o.signal_id, o.user_id, o.api_key_id, o.order_link_id, o.symbol, o.side, o.qty, \
+            o.reduce_only, o.attempts, k.api_key_enc, k.api_secret_enc, \
+            (k.revoked_at IS NULL AND k.unusable_at IS NULL) AS key_usable \
+     FROM to_send o JOIN api_keys k ON k.id = o.api_key_id \
+     ORDER BY o.signal_id, o.id";
+
+/// Order answers: the status moves only from 'pending' (a fill push can arrive before the create
+/// call returns, and a row never goes backwards), while the exchange id and the submission time are
+/// kept whichever came first. Signals: finished or released only if this executor still holds them
+/// (a lost lease means another executor owns it now, and its outcome wins). One statement, so a
+/// signal is never finished without its answers. It commits with the WAL flush: the answers are
+/// what the confirmer and the operator read.
+///
+/// Row locks are taken first, in id order (`locked_*`, materialised so they run before the updates):
+/// the confirmer's writer and lease renewal lock the same rows in the same order, so no two of them
+/// can wait on each other in a cycle. Sorting the input alone would not do: the join order of an
+/// `UPDATE … FROM unnest` is the planner's choice.
+pub const SETTLE: &str = "\
+    WITH locked_orders AS MATERIALIZED ( \
+        SELECT id FROM orders WHERE id = ANY($2) ORDER BY id FOR NO KEY UPDATE), \
+    locked_signals AS MATERIALIZED ( \
+        SELECT id FROM signals WHERE id = ANY($8) ORDER BY id FOR NO KEY UPDATE), \
+    answers AS ( \
+        UPDATE orders o SET \
+            status = CASE WHEN o.status = 'pending' THEN a.status ELSE o.status END, \
+            exchange_order_id = COALESCE(o.exchange_order_id, a.exchange_order_id), \
+            error_code = CASE WHEN o.status = 'pending' THEN a.code ELSE o.error_code END, \
+            error = CASE WHEN o.status = 'pending' THEN a.message ELSE o.error END, \
+            attempts = GREATEST(o.attempts, a.attempts), \
+            submitted_at = CASE WHEN a.status = 'submitted' THEN COALESCE(o.submitted_at, now()) \
+                                ELSE o.submitted_at END, \
+            updated_at = now() \
+        FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[]) \
+             AS a (id, status, exchange_order_id, code, message, attempts) \
+        WHERE o.id = a.id AND o.id IN (SELECT id FROM locked_orders) \
+        RETURNING o.id), \
+    ended AS ( \
+        UPDATE signals s SET \
+            status = CASE WHEN e.status = 'release' THEN s.status ELSE e.status END, \
+            reject_reason = CASE WHEN e.status = 'release' THEN s.reject_reason ELSE e.reason END, \
+            processed_at = CASE WHEN e.status = 'release' THEN s.processed_at ELSE now() END, \
+            claimed_by = CASE WHEN e.status = 'release' THEN NULL ELSE s.claimed_by END, \
+            claimed_until = CASE WHEN e.status = 'release' THEN now() + make_interval(secs => e.retry_in) \
+                                 ELSE NULL END, \
+            updated_at = now() \
+        FROM UNNEST($8::uuid[], $9::text[], $10::text[], $11::float8[]) AS e (id, status, reason, retry_in) \
+        WHERE s.id = e.id AND s.claimed_by = $1 AND s.status = 'processing' \
+          AND s.id IN (SELECT id FROM locked_signals) \
+        RETURNING s.id) \
+    SELECT (SELECT count(*) FROM answers) AS answered, (SELECT count(*) FROM ended) AS ended";
+
+/// One row of `u` per order update: `u.idx` its place in the batch, `u.link_id`, `u.key_id`,
+/// `u.status` with its rank `u.rnk`, `u.cum_qty` (cumExecQty), `u.avg`, `u.fee`, `u.xid` (exchange
+/// order id), `u.xtime` (exchange update time), `u.reason` (reject reason). No two rows of one
+/// statement may name the same order (PostgreSQL would apply only one of them): the batch writer
+/// sends an order's second update in the next statement of the same transaction.
+///
+/// Every assignment is guarded by the row being open, so a terminal row is frozen; numbers follow
+/// only a cumulative quantity that did not go down, so an older snapshot never overwrites a newer
+/// one. Because the guards read the row being updated, a concurrent writer is re-checked by
+/// PostgreSQL's READ COMMITTED re-evaluation instead of needing a SELECT ... FOR UPDATE first.
+pub static APPLY_UPDATES: LazyLock<String> = LazyLock::new(|| {
+    let is_open = is_open("o.status");
+    let rank = rank("o.status");
+    format!(
+        "UPDATE orders o SET \
+            status = CASE WHEN {is_open} AND u.rnk >= {rank} THEN u.status ELSE o.status END, \
+            filled_qty = CASE WHEN {is_open} AND u.cum_qty > o.filled_qty THEN u.cum_qty ELSE o.filled_qty END, \
+            avg_price = CASE WHEN {is_open} AND u.cum_qty >= o.filled_qty THEN COALESCE(u.avg, o.avg_price) \
+                        ELSE o.avg_price END, \
+            fee = CASE WHEN {is_open} AND u.cum_qty >= o.filled_qty THEN COALESCE(u.fee, o.fee) ELSE o.fee END, \
+            exchange_order_id = CASE WHEN {is_open} THEN COALESCE(o.exchange_order_id, u.xid) \
+                                ELSE o.exchange_order_id END, \
+            acknowledged_at = CASE WHEN {is_open} THEN COALESCE(o.acknowledged_at, now()) \
+                              ELSE o.acknowledged_at END, \
+            filled_at = CASE WHEN {is_open} AND u.status = 'filled' THEN COALESCE(o.filled_at, u.xtime, now()) \
+                        ELSE o.filled_at END, \
+            error_code = CASE WHEN {is_open} AND u.status = 'rejected' THEN u.reason ELSE o.error_code END, \
+            error = CASE WHEN {is_open} AND u.status = 'rejected' THEN 'rejected by the exchange: ' || u.reason \
+                    ELSE o.error END, \
+            updated_at = now() \
+         FROM unnest($1::int4[], $2::text[], $3::uuid[], $4::text[], $5::int4[], $6::numeric[], \
+                     $7::numeric[], $8::numeric[], $9::text[], $10::timestamptz[], $11::text[]) \
+              AS u(idx, link_id, key_id, status, rnk, cum_qty, avg, fee, xid, xtime, reason) \
+         WHERE o.order_link_id = u.link_id AND o.api_key_id = u.key_id \
+         RETURNING u.idx, o.id, o.status"
+    )
+});
+
+/// Lock the orders named by ($1 order link id, $2 key id) pairs, in id order.
+pub const LOCK_BY_LINK: &str = "\
+    SELECT o.id FROM orders o \
+    JOIN unnest($1::text[], $2::uuid[]) AS u(link_id, key_id) \
+      ON o.order_link_id = u.link_id AND o.api_key_id = u.key_id \
+    ORDER BY o.id FOR NO KEY UPDATE OF o";
+
+/// The open orders of an account ($1 key id), oldest first.
+pub static OPEN_OF_ACCOUNT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT id, api_key_id, order_link_id, symbol, status FROM orders \
+         WHERE api_key_id = $1 AND {} \
+         ORDER BY created_at",
+        is_open("status")
+    )
+});
+
+// pending/submitted age from submission (or creation); new/partially_filled from their last
+// change, so a market order whose terminal push was lost is still found. A filled order whose fill
+// rows do not add up to its filled quantity (its execution push was lost after the order push) is
+// looked up too, for an hour, so its fills are fetched over REST.
+/// Orders of accounts $1 to look up over REST ($2 seconds without news), at most $3.
+pub const UNCONFIRMED: &str = "\
+    SELECT id, api_key_id, order_link_id, symbol, status FROM orders \
+    WHERE api_key_id = ANY($1) \
+      AND ((status IN ('pending', 'submitted') \
+            AND COALESCE(submitted_at, created_at) < now() - make_interval(secs => $2)) \
+        OR (status IN ('new', 'partially_filled') AND updated_at < now() - make_interval(secs => $2)) \
+        OR (status IN ('filled', 'cancelled') AND filled_qty > 0 \
+            AND updated_at < now() - make_interval(secs => $2) AND updated_at > now() - interval '1 hour' \
+            AND filled_qty > COALESCE((SELECT sum(f.qty) FROM fills f WHERE f.order_id = orders.id), 0))) \
+    ORDER BY created_at \
+    LIMIT $3";
+
+/// What the admin API shows of an order (`s` is its signal, for the slippage).
+pub const COLUMNS: &str = "o.id, o.signal_id, o.user_id, o.api_key_id, o.order_link_id, o.exchange_order_id, \
+     o.symbol, o.side, o.qty, o.reduce_only, o.status, o.error, o.avg_price, o.filled_qty, o.fee, \
+     o.created_at, o.submitted_at, o.acknowledged_at, o.filled_at, \
+     CASE WHEN o.side = 'buy' THEN o.avg_price - s.price ELSE s.price - o.avg_price END AS slippage";
+
+/// The orders of signal $1, oldest first, as [`COLUMNS`].
+pub static OF_SIGNAL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {COLUMNS} FROM orders o JOIN signals s ON s.id = o.signal_id \
+         WHERE o.signal_id = $1 ORDER BY o.created_at, o.id"
+    )
+});
+
+/// A page of orders, newest first, in status $1 (or any), before order $2 (or from the newest), at
+/// most $3, as [`COLUMNS`].
+pub static PAGE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {COLUMNS} FROM orders o JOIN signals s ON s.id = o.signal_id \
+         WHERE ($1::text IS NULL OR o.status = $1) \
+           AND ($2::uuid IS NULL OR (o.created_at, o.id) < \
+                (SELECT created_at, id FROM orders WHERE id = $2)) \
+         ORDER BY o.created_at DESC, o.id DESC LIMIT $3"
+    )
+});
+
+/// Every statement above, for the test that prepares them all.
+pub fn all() -> Vec<&'static str> {
+    vec![
+        INSERT_PLANNED,
+        SETTLE,
+        APPLY_UPDATES.as_str(),
+        LOCK_BY_LINK,
+        OPEN_OF_ACCOUNT.as_str(),
+        UNCONFIRMED,
+        OF_SIGNAL.as_str(),
+        PAGE.as_str(),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fragments_match_the_orders_open_index_and_the_ranks() {
+        assert_eq!(
+            is_open("o.status"),
+            "o.status IN ('pending', 'submitted', 'new', 'partially_filled')"
+        );
+        assert_eq!(
+            rank("o.status"),
+            "(CASE o.status WHEN 'pending' THEN 0 WHEN 'submitted' THEN 1 WHEN 'new' THEN 2 \
+             WHEN 'partially_filled' THEN 3 ELSE 4 END)"
+        );
+    }
+}

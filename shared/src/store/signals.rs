@@ -1,0 +1,171 @@
+//! Statements on `signals`: storing one from a webhook, claiming and leasing, and the admin reads.
+//! Settling a signal with its orders' answers is one statement with the orders: see
+//! `orders::SETTLE`.
+
+use std::sync::LazyLock;
+
+use crate::token::TokenKind;
+
+/// Columns and values shared by the user and the strategy statement ($2 … $11).
+const FAST_INSERT_COLUMNS: &str =
+    "id, source, action, symbol, quantity, client_id, price, signal_time, comment, raw_body";
+
+fn submit_statement(kind: TokenKind) -> String {
+    let (owner_cte, owner_column, key_owner) = match kind {
+        TokenKind::User => (
+            "SELECT u.id, humbex_trading_refusal(u.active, s.status, s.expires_at) AS refusal, \
+                    s.expires_at \
+             FROM users u LEFT JOIN subscriptions s ON s.user_id = u.id \
+             WHERE u.webhook_token_digest = $1",
+            "user_id",
+            "user",
+        ),
+        _ => (
+            "SELECT st.id, CASE WHEN NOT st.active THEN 'strategy_deactivated' END AS refusal, \
+                    NULL::timestamptz AS expires_at \
+             FROM strategies st WHERE st.webhook_token_digest = $1",
+            "strategy_id",
+            "strategy",
+        ),
+    };
+    format!(
+        "WITH owner AS ({owner_cte}), \
+         ins AS ( \
+             INSERT INTO signals ({FAST_INSERT_COLUMNS}, {owner_column}, idempotency_key) \
+             SELECT $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, owner.id, \
+                    $12 || '{key_owner}:' || owner.id::text || ':' || $13 \
+             FROM owner WHERE owner.refusal IS NULL \
+             ON CONFLICT (idempotency_key) DO NOTHING \
+             RETURNING id) \
+         SELECT owner.id AS owner_id, owner.refusal, owner.expires_at, ins.id AS signal_id, \
+                CASE WHEN ins.id IS NOT NULL THEN pg_notify('humbex_signals', ins.id::text) END AS notified \
+         FROM owner LEFT JOIN ins ON true"
+    )
+}
+
+/// The one-round-trip webhook statement for a user token: look the token up, apply the one
+/// "may trade now" rule (`humbex_trading_refusal`, sql/V4), insert unless refused or the
+/// idempotency key is taken, and notify. $1 token digest, $2 … $11 the signal, $12 the key's kind
+/// prefix, $13 its value. Built once per process: the statement cache is keyed by this text.
+pub static SUBMIT_USER: LazyLock<String> = LazyLock::new(|| submit_statement(TokenKind::User));
+
+/// [`SUBMIT_USER`] for a strategy token (refused only when the strategy is deactivated).
+pub static SUBMIT_STRATEGY: LazyLock<String> = LazyLock::new(|| submit_statement(TokenKind::Strategy));
+
+/// Insert a signal whose owner is known and announce it; nothing when the key is taken.
+pub const INSERT_AND_NOTIFY: &str = "\
+    WITH ins AS ( \
+        INSERT INTO signals (id, source, user_id, strategy_id, action, symbol, quantity, client_id, \
+                             price, signal_time, comment, raw_body, idempotency_key) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+        ON CONFLICT (idempotency_key) DO NOTHING \
+        RETURNING id) \
+    SELECT id, pg_notify('humbex_signals', id::text) AS notified FROM ins";
+
+/// The signal holding an idempotency key ($1), and whether it is older than $2 seconds.
+pub const FIND_BY_KEY: &str = "SELECT id, status, received_at < now() - make_interval(secs => $2) AS expired \
+     FROM signals WHERE idempotency_key = $1";
+
+/// Move an expired body-hash holder ($1) out of its key's ($2) way.
+pub const RETIRE_KEY: &str = "UPDATE signals SET idempotency_key = idempotency_key || ':expired:' || id::text \
+     WHERE id = $1 AND idempotency_key = $2";
+
+/// A refused signal, kept for the audit trail: the thirteen values of [`INSERT_AND_NOTIFY`], then
+/// $14 status and $15 reject reason.
+pub const INSERT_REJECTED: &str = "\
+    INSERT INTO signals (id, source, user_id, strategy_id, action, symbol, quantity, client_id, \
+                         price, signal_time, comment, raw_body, idempotency_key, status, reject_reason) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+
+/// Claims commit without waiting for the WAL flush (`synchronous_commit` off for that statement's
+/// transaction only). Safe: a claim lost in a crash only means the signal is claimed again and finds
+/// its order rows. The order rows, whose durability "never twice" rests on, are written by another
+/// statement with the flush, and WAL is flushed in order, so a flushed order row implies its claim.
+///
+/// The same statement reads each claimed signal's targets (a lateral join over the claimed rows),
+/// so the planner has everything after one round trip. Two branches rather than one `OR`, so each
+/// uses its index: the token's user by primary key, a strategy's active subscribers by
+/// `subscriptions_strategy_active`.
+pub const CLAIM: &str = "\
+    WITH no_flush AS (SELECT set_config('synchronous_commit', 'off', true)), \
+    next AS ( \
+        SELECT id FROM signals \
+        WHERE (status = 'received' OR (status = 'processing' AND claimed_until < now())) \
+          AND ($3::uuid[] IS NULL OR id = ANY($3)) \
+        ORDER BY received_at \
+        LIMIT $2 \
+        FOR UPDATE SKIP LOCKED), \
+    claimed AS ( \
+        UPDATE signals s SET status = 'processing', claimed_by = $1, \
+            claimed_until = now() + make_interval(secs => $4), attempts = s.attempts + 1, updated_at = now() \
+        FROM next, no_flush WHERE s.id = next.id \
+        RETURNING s.id, s.user_id, s.strategy_id, s.action, s.symbol, s.quantity, s.price, s.received_at, \
+                  s.attempts) \
+    SELECT c.id, c.user_id, c.strategy_id, c.action, c.symbol, c.quantity, c.price, c.received_at, c.attempts, \
+           t.user_id AS target_user_id, t.size_multiplier, t.max_qty, t.refusal, t.key_id, t.api_key_enc, \
+           t.api_secret_enc \
+    FROM claimed c \
+    LEFT JOIN LATERAL ( \
+        SELECT u.id AS user_id, COALESCE(s.size_multiplier, 1) AS size_multiplier, s.max_qty, \
+               humbex_trading_refusal(u.active, s.status, s.expires_at) AS refusal, \
+               k.id AS key_id, k.api_key_enc, k.api_secret_enc \
+        FROM users u \
+        LEFT JOIN subscriptions s ON s.user_id = u.id \
+        LEFT JOIN LATERAL ( \
+            SELECT id, api_key_enc, api_secret_enc FROM api_keys \
+            WHERE user_id = u.id AND revoked_at IS NULL AND unusable_at IS NULL \
+            ORDER BY created_at DESC LIMIT 1) k ON true \
+        WHERE u.id = c.user_id \
+        UNION ALL \
+        SELECT u.id, s.size_multiplier, s.max_qty, \
+               humbex_trading_refusal(u.active, s.status, s.expires_at), \
+               k.id, k.api_key_enc, k.api_secret_enc \
+        FROM subscriptions s \
+        JOIN users u ON u.id = s.user_id \
+        LEFT JOIN LATERAL ( \
+            SELECT id, api_key_enc, api_secret_enc FROM api_keys \
+            WHERE user_id = u.id AND revoked_at IS NULL AND unusable_at IS NULL \
+            ORDER BY created_at DESC LIMIT 1) k ON true \
+        WHERE s.strategy_id = c.strategy_id AND s.status = 'active') t ON true \
+    ORDER BY c.received_at, c.id, t.user_id";
+
+/// Extend the leases of executor $1 on signals $2 by $3 seconds. Locked in id order first, as the
+/// settle writer does, so the two never deadlock.
+pub const RENEW_LEASES: &str = "\
+    WITH locked AS MATERIALIZED ( \
+        SELECT id FROM signals WHERE id = ANY($2) ORDER BY id FOR NO KEY UPDATE) \
+    UPDATE signals SET claimed_until = now() + make_interval(secs => $3) \
+    WHERE id IN (SELECT id FROM locked) AND claimed_by = $1 AND status = 'processing'";
+
+/// What the admin API shows of a signal.
+pub const COLUMNS: &str = "id, received_at, source, user_id, strategy_id, action, symbol, quantity, \
+     client_id, price, signal_time, comment, status, reject_reason, raw_body";
+
+/// One signal by id ($1), as [`COLUMNS`].
+pub static GET: LazyLock<String> = LazyLock::new(|| format!("SELECT {COLUMNS} FROM signals WHERE id = $1"));
+
+/// A page of signals, newest first, before signal $1 (or from the newest), at most $2.
+pub static PAGE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {COLUMNS} FROM signals \
+         WHERE $1::uuid IS NULL OR (received_at, id) < \
+               (SELECT received_at, id FROM signals WHERE id = $1) \
+         ORDER BY received_at DESC, id DESC LIMIT $2"
+    )
+});
+
+/// Every statement above, for the test that prepares them all.
+pub fn all() -> Vec<&'static str> {
+    vec![
+        SUBMIT_USER.as_str(),
+        SUBMIT_STRATEGY.as_str(),
+        INSERT_AND_NOTIFY,
+        FIND_BY_KEY,
+        RETIRE_KEY,
+        INSERT_REJECTED,
+        CLAIM,
+        RENEW_LEASES,
+        GET.as_str(),
+        PAGE.as_str(),
+    ]
+}
