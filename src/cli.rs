@@ -49,7 +49,7 @@ pub enum Command {
     Ingest(ServiceArgs),
     /// Run the executor: LISTEN, claim signals, place orders on Bybit (or the paper exchange).
     Executor(ServiceArgs),
-    /// Encryption-key maintenance (see the README's key rotation runbook).
+    /// Encryption-key maintenance (runbook: docs/security.md#rotating-the-encryption-key).
     #[command(subcommand)]
     Keys(KeysCommand),
     /// Print the OpenAPI document (openapi.json is exactly this output).
@@ -126,11 +126,12 @@ pub fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     humbex_shared::hardening::install_panic_hook();
-    // A core dump would hold decrypted exchange keys (security.md §2.5).
+    // A core dump would hold decrypted exchange keys
+    // (docs/security.md#secrets-in-memory-and-core-dumps).
     if let Err(e) = humbex_shared::hardening::disable_core_dumps() {
         tracing::warn!(error = %e, "could not disable core dumps");
     }
-    // Pin rustls to ring before any TLS client exists (see stack.md, gotcha 1).
+    // Pin rustls to ring before any TLS client exists (docs/design.md#rustls-uses-ring).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

@@ -1,7 +1,8 @@
 //! Decides whether a user's Bybit API key is safe to trade with, from its `query-api` answer, with
-//! the fail-closed allow-list of security.md §5.1: only contract-trading permissions, never
-//! withdraw/transfer or anything unknown, never read-only; reports whether the key is IP-bound
-//! and, when the deployment names its egress addresses, refuses a key not bound to one of them.
+//! the fail-closed allow-list of docs/security.md#exchange-key-allow-list: only contract-trading
+//! permissions, never withdraw/transfer or anything unknown, never read-only; reports whether the
+//! key is IP-bound and, when the deployment names its egress addresses, refuses a key not bound to
+//! one of them.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -91,7 +92,8 @@ pub fn evaluate_api_key(info: &ApiKeyInfo) -> KeyVerdict {
     evaluate_api_key_for(info, &[])
 }
 
-/// The allow-list, plus (when `egress` is not empty) security.md §5.2's binding rule: the key
+/// The allow-list, plus (when `egress` is not empty) the binding rule of
+/// docs/security.md#ip-binding-and-the-periodic-re-check: the key
 /// must be IP-bound and its `ips` must contain at least one of `egress`.
 pub fn evaluate_api_key_for(info: &ApiKeyInfo, egress: &[IpAddr]) -> KeyVerdict {
     let mut problems = Vec::new();

@@ -53,7 +53,7 @@ pub enum TimeInForce {
     PostOnly,
 }
 
-/// Order life-cycle states (bybit-v5.md §6.6).
+/// Order life-cycle states (docs/bybit.md#order-statuses).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum OrderStatus {
     New,

@@ -90,7 +90,7 @@ impl fmt::Debug for Credentials {
 mod tests {
     use super::*;
 
-    // Inputs and expected signatures from bybit-v5.md §2.4.
+    // Inputs and expected signatures from docs/bybit.md#test-vectors.
     const KEY: &str = "TESTAPIKEY0000000001";
     const SECRET: &str = "TESTSECRETabcdefghijklmnopqrstuvwxyz0123";
     const TS: &str = "1700000000000";

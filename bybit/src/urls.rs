@@ -1,4 +1,5 @@
-//! Where Bybit lives: REST and private WebSocket base URLs per environment (bybit-v5.md §1).
+//! Where Bybit lives: REST and private WebSocket base URLs per environment
+//! (docs/bybit.md#base-urls).
 
 /// A Bybit environment. Paper mode has no variant: its URLs come from the paper exchange.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,9 +1,9 @@
-//! The periodic re-check of every usable exchange key (security.md §5.2, §6 #18): a user can widen a
-//! key on Bybit's site after registering it (add Withdraw, drop the IP binding), so every
-//! KEY_RECHECK_INTERVAL_SECS the executor asks GET /v5/user/query-api again, signed with each key,
-//! and marks unusable any key the allow-list now refuses, exactly as an order refused with
-//! 10003/10004/10005/10010 does. A marked key is never sent another order (the send path reads
-//! `unusable_at` with the order row).
+//! The periodic re-check of every usable exchange key
+//! (docs/security.md#ip-binding-and-the-periodic-re-check): a user can widen a key on Bybit's site
+//! after registering it (add Withdraw, drop the IP binding), so every KEY_RECHECK_INTERVAL_SECS the
+//! executor asks GET /v5/user/query-api again, signed with each key, and marks unusable any key the
+//! allow-list now refuses, exactly as an order refused with 10003/10004/10005/10010 does. A marked
+//! key is never sent another order (the send path reads `unusable_at` with the order row).
 //!
 //! The schedule is durable: a key is due once its `permissions_checked_at` (set when it was added,
 //! and by every passing re-check) is older than the interval, and the task looks for due keys every

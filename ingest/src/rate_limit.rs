@@ -1,8 +1,8 @@
 //! In-memory token-bucket rate limits, one set per ingest process (several ingest replicas each
 //! apply their own budget; a shared store would be needed for a global one).
 //!
-//! Three limits (security.md §3.4): failed authentications per source address, webhook requests
-//! per token, and new signals per owner. Each bucket holds `per_minute` units and refills
+//! Three limits (docs/security.md#rate-limits): failed authentications per source address, webhook
+//! requests per token, and new signals per owner. Each bucket holds `per_minute` units and refills
 //! continuously, so a burst up to the budget passes and the long-run rate is the budget per minute.
 
 use std::collections::HashMap;

@@ -1,5 +1,6 @@
-//! Property tests (security.md §4.3): the signal parser and both signature verifiers never panic
-//! on arbitrary input, and every one-bit change of a signed request is refused.
+//! Property tests (docs/security.md#property-tests-and-fuzzing): the signal parser and both
+//! signature verifiers never panic on arbitrary input, and every one-bit change of a signed request
+//! is refused.
 
 use std::collections::HashSet;
 

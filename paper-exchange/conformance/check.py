@@ -3,7 +3,7 @@
 
 Usage: check.py BASE_URL   (e.g. http://127.0.0.1:8001)
 
-Only the clients' URLs are changed (bybit-v5.md section 7). The check creates its own account through
+Only the clients' URLs are changed (docs/bybit.md#pointing-ccxt-and-pybit-at-another-url). The check creates its own account through
 the control API, so it can run against a paper exchange that is already in use. Exits non-zero on the
 first failed expectation.
 """

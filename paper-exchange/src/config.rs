@@ -169,7 +169,8 @@ pub struct PaperExchangeConfig {
     pub default_balance_usdt: Decimal,
     /// Order-create limit of accounts created without one.
     pub default_order_create_limit_per_second: u32,
-    /// pybit 5.17 drops the connection if a subscribe ack beats its own bookkeeping (bybit-v5.md §7.4).
+    /// pybit 5.17 drops the connection if a subscribe ack beats its own bookkeeping
+    /// (docs/bybit.md#subscribe-acks-and-pybit).
     pub ws_subscribe_ack_delay: Duration,
     /// Accounts that exist from the start.
     pub accounts: Vec<AccountSpec>,

@@ -839,7 +839,8 @@ impl ExchangeState {
     }
 
     /// Validates and places an order, filling it at once when it can. Checks run in the order
-    /// bybit-v5.md §8 suggests, so the first failing rule decides the code.
+    /// docs/bybit.md#order-create-validation-order lists, so the first failing rule decides the
+    /// code.
     pub fn create_order(
         &mut self,
         api_key: &str,

@@ -67,7 +67,7 @@ mod tests {
     const SECRET: &str = "TESTSECRETabcdefghijklmnopqrstuvwxyz0123";
     const TS: &str = "1700000000000";
 
-    // Test vectors from bybit-v5.md §2.4.
+    // Test vectors from docs/bybit.md#test-vectors.
     #[test]
     fn rest_vectors() {
         let cases = [

@@ -53,7 +53,7 @@ impl BybitEnv {
         }
     }
 
-    /// Bybit's REST base (bybit-v5.md §1); None for paper, whose address is configured.
+    /// Bybit's REST base (docs/bybit.md#base-urls); None for paper, whose address is configured.
     pub fn rest_url(self) -> Option<&'static str> {
         match self {
             BybitEnv::Paper => None,
@@ -63,7 +63,7 @@ impl BybitEnv {
         }
     }
 
-    /// Bybit's private WebSocket (bybit-v5.md §1); None for paper.
+    /// Bybit's private WebSocket (docs/bybit.md#base-urls); None for paper.
     pub fn private_ws_url(self) -> Option<&'static str> {
         match self {
             BybitEnv::Paper => None,
@@ -201,8 +201,9 @@ pub struct WebhookSecret {
 }
 
 impl WebhookSecret {
-    /// Per contract.md: X-Signature keys with the secret's bytes as given; Standard Webhooks uses
-    /// the base64-decoded remainder of a `whsec_` secret, or else the bytes as given.
+    /// Per docs/design.md#the-webhook-signing-secret: X-Signature keys with the secret's bytes as
+    /// given; Standard Webhooks uses the base64-decoded remainder of a `whsec_` secret, or else the
+    /// bytes as given.
     pub fn parse(text: &str) -> Result<Self, String> {
         if text.is_empty() {
             return Err("is empty".into());

@@ -207,7 +207,7 @@ pub mod signal_status {
     pub const REJECTED: &str = "rejected";
 }
 
-/// An order's life, as contract.md fixes it.
+/// An order's life, as docs/design.md#signal-and-order-statuses fixes it.
 pub mod order_status {
     pub const PENDING: &str = "pending";
     pub const SUBMITTED: &str = "submitted";

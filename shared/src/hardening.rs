@@ -1,5 +1,6 @@
 //! Process hardening at start-up: no core dumps (a dump would hold decrypted exchange keys,
-//! security.md §2.5) and panics reported as one tracing event instead of raw text on stderr.
+//! docs/security.md#secrets-in-memory-and-core-dumps) and panics reported as one tracing event
+//! instead of raw text on stderr.
 
 use std::panic::PanicHookInfo;
 

@@ -1,4 +1,5 @@
-//! The durable per-key-id encryption counter and its hard cap (security.md §2.1, §6 #11).
+//! The durable per-key-id encryption counter and its hard cap
+//! (docs/security.md#nonces-and-the-per-key-cap, checklist row 11).
 //!
 //! Random 96-bit nonces make a key safe for about 2^32 encryptions, so every write that stores new
 //! ciphertexts first reserves them here, in its own transaction: the count survives restarts, a

@@ -1,4 +1,5 @@
-//! Property tests (security.md §4.3) for the sealed-blob format and webhook tokens.
+//! Property tests (docs/security.md#property-tests-and-fuzzing) for the sealed-blob format and
+//! webhook tokens.
 
 use std::collections::BTreeMap;
 

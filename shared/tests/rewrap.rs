@@ -148,8 +148,9 @@ async fn rotation_rewrap_then_removal() {
     assert!(open_all(&client, &only_k2).await.iter().all(|(_, r)| r.is_ok()));
 }
 
-/// §6 #11: with a tiny cap, the rewrap that would pass it is refused, its batch rolls back (the
-/// row stays on the old key, nothing new is stored) and the count stays at the cap.
+/// docs/security.md#nonces-and-the-per-key-cap: with a tiny cap, the rewrap that would pass it is
+/// refused, its batch rolls back (the row stays on the old key, nothing new is stored) and the
+/// count stays at the cap.
 #[tokio::test]
 async fn rewrap_stops_at_the_encryption_cap() {
     let db = TestDatabase::create().await.unwrap();

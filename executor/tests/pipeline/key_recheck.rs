@@ -1,6 +1,7 @@
-//! §5.2 / §6 #18: the periodic key re-check. A key that was fine when added and is later widened on
-//! the exchange (here: Withdraw added through the paper exchange's control API) is marked unusable
-//! by the executor's re-check, and no further order is sent with it.
+//! docs/security.md#ip-binding-and-the-periodic-re-check: the periodic key re-check. A key that was
+//! fine when added and is later widened on the exchange (here: Withdraw added through the paper
+//! exchange's control API) is marked unusable by the executor's re-check, and no further order is
+//! sent with it.
 
 use std::time::Duration;
 

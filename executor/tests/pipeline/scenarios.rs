@@ -412,9 +412,9 @@ async fn a_fill_whose_push_was_lost_is_still_recorded() {
     );
 }
 
-/// security.md §6 #12: a ciphertext moved to another user's row does not open there (the AAD binds
-/// it to its row and user), so the executor records why, marks the key unusable and sends nothing,
-/// on either account.
+/// docs/security.md#ciphertexts-bound-to-their-row: a ciphertext moved to another user's row does
+/// not open there (the AAD binds it to its row and user), so the executor records why, marks the
+/// key unusable and sends nothing, on either account.
 #[tokio::test]
 async fn swapped_key_ciphertexts_do_not_trade_and_mark_the_key_unusable() {
     let p = Pipeline::start(1).await;

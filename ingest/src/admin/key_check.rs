@@ -1,6 +1,6 @@
 //! Proving a submitted Bybit key is safe before it is stored: in paper mode the key is first
 //! created on the paper exchange, then GET /v5/user/query-api runs with the key itself and the
-//! answer goes through humbex-bybit's allow-list (security.md §5).
+//! answer goes through humbex-bybit's allow-list (docs/security.md#exchange-key-allow-list).
 
 use std::net::IpAddr;
 use std::time::Duration;

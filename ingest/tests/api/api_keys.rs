@@ -283,7 +283,8 @@ async fn exchange_unreachable_is_503_and_stores_nothing() {
     }
 }
 
-/// §5.2 / §6 #18: with BYBIT_EGRESS_IPS set, only a key bound to one of those addresses is stored.
+/// docs/security.md#ip-binding-and-the-periodic-re-check: with BYBIT_EGRESS_IPS set, only a key
+/// bound to one of those addresses is stored.
 #[tokio::test]
 async fn egress_ips_must_be_in_the_keys_ip_restriction() {
     let app = paper_app(vec![("BYBIT_EGRESS_IPS", "198.51.100.20, 127.0.0.1".into())]).await;
@@ -333,8 +334,8 @@ async fn egress_ips_must_be_in_the_keys_ip_restriction() {
     assert_refused(&elsewhere, &answer, "key_not_bound_to_egress_ip").await;
 }
 
-/// §6 #11: the per-key encryption counter is durable and capped; the key that would pass the cap
-/// is refused with a JSON 503 and nothing is stored.
+/// docs/security.md#nonces-and-the-per-key-cap: the per-key encryption counter is durable and
+/// capped; the key that would pass the cap is refused with a JSON 503 and nothing is stored.
 #[tokio::test]
 async fn encryption_cap_refuses_the_key_that_would_pass_it() {
     // Each key seals two values (key and secret): room for exactly one key.

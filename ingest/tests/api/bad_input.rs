@@ -1,5 +1,5 @@
-//! The negative-input table (security.md §4.4) over both webhook routes: every row a 4xx with a
-//! JSON error naming the problem, never a 5xx, and never a stored signal.
+//! The negative-input table (docs/security.md#strict-input) over both webhook routes: every row a
+//! 4xx with a JSON error naming the problem, never a 5xx, and never a stored signal.
 
 use serde_json::json;
 

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::harness::{Options, SECRET, TestApp, read, signal};
 
-/// The README's recipe: `openssl dgst -sha256 -hmac "$TRADINGVIEW_SECRET"` over the exact body.
+/// docs/api.md's recipe: `openssl dgst -sha256 -hmac "$TRADINGVIEW_SECRET"` over the exact body.
 fn openssl_signature(secret: &str, body: &str) -> String {
     let mut child = Command::new("openssl")
         .args(["dgst", "-sha256", "-hmac", secret])
@@ -174,8 +174,9 @@ async fn database_that_hangs_still_gets_a_503_inside_three_seconds() {
 
 #[tokio::test]
 async fn standard_webhooks_vectors_and_webhook_id_idempotency() {
-    // SW-2 of security.md at its own timestamp: the signature passes (the body is then refused as
-    // a signal, 400, not 401), and the vector with its last character changed fails (401).
+    // SW-2 of docs/security.md#webhook-signatures at its own timestamp: the signature passes (the
+    // body is then refused as a signal, 400, not 401), and the vector with its last character
+    // changed fails (401).
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     let at = 1_614_265_330;
     let app = TestApp::spawn_with(Options {
