@@ -16,8 +16,8 @@ use uuid::Uuid;
 use super::auth::AdminAuth;
 use super::models::{Fill, Order, OrderPage, Signal, SignalDetail, SignalPage};
 use super::{AdminError, page_limit, within_budget};
-use crate::api::ApiTags;
 use crate::state::AppState;
+use crate::tags::ApiTags;
 
 const SIGNAL_COLUMNS: &str = "id, received_at, source, user_id, strategy_id, action, symbol, quantity, \
      client_id, price, signal_time, comment, status, reject_reason, raw_body";

@@ -15,9 +15,9 @@ use super::auth::AdminAuth;
 use super::key_check::KeyCheckError;
 use super::models::{ApiKey, ApiKeyCreate};
 use super::{AdminError, within_budget};
-use crate::api::ApiTags;
 use crate::error::ErrorBody;
 use crate::state::AppState;
+use crate::tags::ApiTags;
 
 pub const TABLE: &str = "api_keys";
 pub const KEY_COLUMN: &str = "api_key_enc";

@@ -12,8 +12,8 @@ use uuid::Uuid;
 use super::auth::AdminAuth;
 use super::models::{Strategy, StrategyCreate, StrategyCreated, TokenRotated};
 use super::{AdminError, is_unique_violation, within_budget};
-use crate::api::ApiTags;
 use crate::state::AppState;
+use crate::tags::ApiTags;
 
 #[derive(ApiResponse)]
 pub enum CreateStrategyResponse {

@@ -17,8 +17,8 @@ use super::models::{
     Subscription, SubscriptionStatus, SubscriptionUpdate, TokenRotated, User, UserCreate, UserCreated,
 };
 use super::{AdminError, is_unique_violation, within_budget};
-use crate::api::ApiTags;
 use crate::state::AppState;
+use crate::tags::ApiTags;
 
 #[derive(ApiResponse)]
 pub enum CreateUserResponse {
