@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::auth::AdminAuth;
 use super::models::{Fill, Order, OrderPage, Signal, SignalDetail, SignalPage};
+use super::responses::{admin_response, respond};
 use super::{AdminError, page_limit, within_budget};
 use crate::state::AppState;
 use crate::tags::ApiTags;
@@ -137,6 +138,27 @@ impl OrderStatusFilter {
     }
 }
 
+admin_response! {
+    pub enum ListSignalsResponse {
+        200 Ok(Json<SignalPage>),
+        BadRequest, Unauthorized, TooManyRequests, Unavailable,
+    }
+}
+
+admin_response! {
+    pub enum GetSignalResponse {
+        200 Ok(Json<SignalDetail>),
+        BadRequest, Unauthorized, NotFound, TooManyRequests, Unavailable,
+    }
+}
+
+admin_response! {
+    pub enum ListOrdersResponse {
+        200 Ok(Json<OrderPage>),
+        BadRequest, Unauthorized, TooManyRequests, Unavailable,
+    }
+}
+
 pub struct ActivityApi;
 
 #[OpenApi(tag = "ApiTags::Admin")]
@@ -154,30 +176,33 @@ impl ActivityApi {
         limit: Query<Option<i64>>,
         /// Only signals older than this signal id.
         before: Query<Option<Uuid>>,
-    ) -> Result<Json<SignalPage>, AdminError> {
-        let limit = page_limit(limit.0)?;
-        within_budget(async {
-            let client = state.pool.get().await?;
-            let rows = client
-                .query(
-                    &format!(
-                        "SELECT {SIGNAL_COLUMNS} FROM signals \
+    ) -> poem::Result<ListSignalsResponse> {
+        respond(async {
+            let limit = page_limit(limit.0)?;
+            within_budget(async {
+                let client = state.pool.get().await?;
+                let rows = client
+                    .query(
+                        &format!(
+                            "SELECT {SIGNAL_COLUMNS} FROM signals \
                          WHERE $1::uuid IS NULL OR (received_at, id) < \
                                (SELECT received_at, id FROM signals WHERE id = $1) \
                          ORDER BY received_at DESC, id DESC LIMIT $2"
-                    ),
-                    &[&before.0, &(limit + 1)],
-                )
-                .await?;
-            let mut items: Vec<Signal> = rows.iter().map(signal_from_row).collect();
-            let next_before = (items.len() as i64 > limit).then(|| {
-                items.truncate(limit as usize);
-                items.last().map(|s| s.id)
-            });
-            Ok(Json(SignalPage {
-                items,
-                next_before: next_before.flatten(),
-            }))
+                        ),
+                        &[&before.0, &(limit + 1)],
+                    )
+                    .await?;
+                let mut items: Vec<Signal> = rows.iter().map(signal_from_row).collect();
+                let next_before = (items.len() as i64 > limit).then(|| {
+                    items.truncate(limit as usize);
+                    items.last().map(|s| s.id)
+                });
+                Ok(ListSignalsResponse::Ok(Json(SignalPage {
+                    items,
+                    next_before: next_before.flatten(),
+                })))
+            })
+            .await
         })
         .await
     }
@@ -189,8 +214,8 @@ impl ActivityApi {
         _auth: AdminAuth,
         state: Data<&Arc<AppState>>,
         id: Path<Uuid>,
-    ) -> Result<Json<SignalDetail>, AdminError> {
-        within_budget(async {
+    ) -> poem::Result<GetSignalResponse> {
+        respond(within_budget(async {
             let client = state.pool.get().await?;
             let row = client
                 .query_opt(
@@ -209,11 +234,11 @@ impl ActivityApi {
                 )
                 .await?;
             let orders = with_fills(&client, rows.iter().map(order_from_row).collect()).await?;
-            Ok(Json(SignalDetail {
+            Ok(GetSignalResponse::Ok(Json(SignalDetail {
                 signal: signal_from_row(&row),
                 orders,
-            }))
-        })
+            })))
+        }))
         .await
     }
 
@@ -230,31 +255,34 @@ impl ActivityApi {
         limit: Query<Option<i64>>,
         /// Only orders older than this order id.
         before: Query<Option<Uuid>>,
-    ) -> Result<Json<OrderPage>, AdminError> {
-        let limit = page_limit(limit.0)?;
-        let status = status.0.map(OrderStatusFilter::as_str);
-        within_budget(async {
-            let client = state.pool.get().await?;
-            let rows = client
-                .query(
-                    &format!(
-                        "SELECT {ORDER_COLUMNS} FROM orders o JOIN signals s ON s.id = o.signal_id \
+    ) -> poem::Result<ListOrdersResponse> {
+        respond(async {
+            let limit = page_limit(limit.0)?;
+            let status = status.0.map(OrderStatusFilter::as_str);
+            within_budget(async {
+                let client = state.pool.get().await?;
+                let rows = client
+                    .query(
+                        &format!(
+                            "SELECT {ORDER_COLUMNS} FROM orders o JOIN signals s ON s.id = o.signal_id \
                          WHERE ($1::text IS NULL OR o.status = $1) \
                            AND ($2::uuid IS NULL OR (o.created_at, o.id) < \
                                 (SELECT created_at, id FROM orders WHERE id = $2)) \
                          ORDER BY o.created_at DESC, o.id DESC LIMIT $3"
-                    ),
-                    &[&status, &before.0, &(limit + 1)],
-                )
-                .await?;
-            let mut items: Vec<Order> = rows.iter().map(order_from_row).collect();
-            let mut next_before = None;
-            if items.len() as i64 > limit {
-                items.truncate(limit as usize);
-                next_before = items.last().map(|o| o.id);
-            }
-            let items = with_fills(&client, items).await?;
-            Ok(Json(OrderPage { items, next_before }))
+                        ),
+                        &[&status, &before.0, &(limit + 1)],
+                    )
+                    .await?;
+                let mut items: Vec<Order> = rows.iter().map(order_from_row).collect();
+                let mut next_before = None;
+                if items.len() as i64 > limit {
+                    items.truncate(limit as usize);
+                    next_before = items.last().map(|o| o.id);
+                }
+                let items = with_fills(&client, items).await?;
+                Ok(ListOrdersResponse::Ok(Json(OrderPage { items, next_before })))
+            })
+            .await
         })
         .await
     }
