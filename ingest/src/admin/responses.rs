@@ -103,6 +103,8 @@ macro_rules! admin_response {
     };
     (@munch [$(#[$attr:meta])* $vis:vis enum $name:ident] [$($v:tt)*] [$($arm:tt)*]) => {
         $(#[$attr])*
+        // Built once per request and moved straight into the response; boxing would buy nothing.
+        #[allow(clippy::large_enum_variant)]
         #[derive(poem_openapi::ApiResponse, Debug)]
         $vis enum $name { $($v)* }
 
