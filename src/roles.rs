@@ -1,6 +1,9 @@
 //! Building the executor role from the configuration, for `humbex executor` and `humbex up`.
 
+use std::future::Future;
 use std::sync::Arc;
+
+use anyhow::Context as _;
 
 use humbex_bybit::BybitRest;
 use humbex_executor::{Executor, ExecutorSettings};
@@ -35,21 +38,111 @@ pub fn build_executor(config: Config) -> anyhow::Result<Executor> {
     ))
 }
 
-/// A shutdown that many roles can wait on: resolves for all once SIGINT or SIGTERM arrives.
+/// A shutdown that many roles can wait on: resolves for all once it is requested.
 #[derive(Clone)]
 pub struct Shutdown(tokio::sync::watch::Receiver<bool>);
 
 impl Shutdown {
+    /// Requested when SIGINT or SIGTERM arrives.
     pub fn on_signal() -> Shutdown {
-        let (tx, rx) = tokio::sync::watch::channel(false);
+        let (tx, shutdown) = Shutdown::new();
         tokio::spawn(async move {
             crate::cli::shutdown_signal().await;
             let _ = tx.send(true);
         });
-        Shutdown(rx)
+        shutdown
+    }
+
+    /// A shutdown requested by sending `true` on the returned sender.
+    pub fn new() -> (tokio::sync::watch::Sender<bool>, Shutdown) {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        (tx, Shutdown(rx))
+    }
+
+    pub fn requested(&self) -> bool {
+        *self.0.borrow()
     }
 
     pub async fn wait(mut self) {
         let _ = self.0.wait_for(|stop| *stop).await;
+    }
+}
+
+/// A role of `humbex up` (ingest, executor): its name and the future that runs it until shutdown.
+pub type Role = (
+    &'static str,
+    std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>,
+);
+
+/// Run every role until each has stopped for `shutdown`. The first role to fail, or to stop
+/// without a shutdown request, ends the others (their futures are dropped) and its error is
+/// returned, so the process exits with it instead of limping on with a role missing.
+pub async fn run_roles(shutdown: Shutdown, roles: Vec<Role>) -> anyhow::Result<()> {
+    let watched = roles.into_iter().map(|(name, role)| {
+        let shutdown = shutdown.clone();
+        async move {
+            role.await.with_context(|| format!("{name} stopped"))?;
+            if !shutdown.requested() {
+                anyhow::bail!("{name} stopped without a shutdown request");
+            }
+            Ok(())
+        }
+    });
+    futures_util::future::try_join_all(watched).await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Role, Shutdown, run_roles};
+
+    /// A role that runs until shutdown, and reports whether it was still running when dropped.
+    fn until_shutdown(shutdown: &Shutdown) -> (Role, tokio::sync::oneshot::Receiver<()>) {
+        let (dropped_tx, dropped) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = shutdown.clone();
+        let role = Box::pin(async move {
+            let _guard = dropped_tx;
+            shutdown.wait().await;
+            Ok(())
+        });
+        (("ingest", role), dropped)
+    }
+
+    #[tokio::test]
+    async fn a_failing_role_stops_the_others_with_its_error() {
+        let (_tx, shutdown) = Shutdown::new();
+        let (ingest, mut ingest_dropped) = until_shutdown(&shutdown);
+        let executor: Role = (
+            "executor",
+            Box::pin(async {
+                tokio::task::yield_now().await;
+                anyhow::bail!("the database listener died")
+            }),
+        );
+        let err = run_roles(shutdown, vec![ingest, executor]).await.unwrap_err();
+        let text = format!("{err:#}");
+        assert_eq!(text, "executor stopped: the database listener died");
+        // The running role was ended (dropped), not left behind.
+        assert!(matches!(
+            ingest_dropped.try_recv(),
+            Err(tokio::sync::oneshot::error::TryRecvError::Closed)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_role_ending_without_shutdown_is_an_error() {
+        let (_tx, shutdown) = Shutdown::new();
+        let (ingest, _) = until_shutdown(&shutdown);
+        let executor: Role = ("executor", Box::pin(async { Ok(()) }));
+        let err = run_roles(shutdown, vec![ingest, executor]).await.unwrap_err();
+        assert_eq!(err.to_string(), "executor stopped without a shutdown request");
+    }
+
+    #[tokio::test]
+    async fn a_requested_shutdown_ends_every_role_cleanly() {
+        let (tx, shutdown) = Shutdown::new();
+        let (ingest, _) = until_shutdown(&shutdown);
+        let (executor, _) = until_shutdown(&shutdown);
+        tx.send(true).unwrap();
+        run_roles(shutdown, vec![ingest, executor]).await.unwrap();
     }
 }

@@ -1,4 +1,6 @@
-//! Logging set-up: pretty or JSON lines, filtered by RUST_LOG.
+//! Logging set-up: pretty or JSON lines, filtered by RUST_LOG, coloured only on a terminal.
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
@@ -9,11 +11,34 @@ pub fn init() -> Result<(), String> {
     let format = std::env::var("LOG_FORMAT").unwrap_or_default();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(colour(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR"),
+        ));
     match format.trim() {
         "" | "pretty" => builder.init(),
         "json" => builder.json().flatten_event(true).with_current_span(true).init(),
         other => return Err(format!("LOG_FORMAT: {other:?} is not pretty or json")),
     }
     Ok(())
+}
+
+/// Colour codes are for people at a terminal: in a file or a pipe they are noise a log reader must
+/// strip. NO_COLOR (any non-empty value, see no-color.org) turns them off even there.
+fn colour(is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colour;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(colour(true, None));
+        assert!(colour(true, Some("".into())));
+        assert!(!colour(true, Some("1".into())));
+        assert!(!colour(false, None));
+    }
 }

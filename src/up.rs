@@ -135,12 +135,18 @@ pub async fn run(cli: &ServiceArgs) -> anyhow::Result<()> {
         paper.as_ref().map(|p| p.base_url()),
     );
     let shutdown = crate::roles::Shutdown::on_signal();
-    let (served, executed) = tokio::join!(
-        app.run_until(shutdown.clone().wait()),
-        executor.run_until(shutdown.wait())
-    );
-    served?;
-    executed?;
+    let (ingest_stop, executor_stop) = (shutdown.clone().wait(), shutdown.clone().wait());
+    crate::roles::run_roles(
+        shutdown,
+        vec![
+            (
+                "ingest",
+                Box::pin(async move { Ok(app.run_until(ingest_stop).await?) }),
+            ),
+            ("executor", Box::pin(executor.run_until(executor_stop))),
+        ],
+    )
+    .await?;
     if let Some(paper) = paper {
         paper.shutdown().await?;
     }

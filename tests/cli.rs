@@ -122,7 +122,11 @@ async fn concurrent_migrations_apply_once() {
         .collect();
     for child in children {
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        // Logs into a pipe carry no ANSI colour codes.
+        assert!(stderr.contains("migrations applied"), "{stderr}");
+        assert!(!stderr.contains('\x1b'), "colour codes in piped logs: {stderr:?}");
     }
     let db = humbex_shared::db::connect(&url.parse().unwrap()).await.unwrap();
     let applied: i64 = db

@@ -19,6 +19,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use deadpool_postgres::Pool;
 use humbex_bybit::BybitRest;
 use humbex_shared::crypto::Keyring;
@@ -113,7 +114,7 @@ impl Executor {
         // keep a dead executor's leases alive.
         let _listener = AbortOnDrop(tokio::spawn(wakeup::run(pg, settings.poll_interval, wake_tx)));
         let _renewer = AbortOnDrop(tokio::spawn(renew_leases(ctx.clone(), settings.lease)));
-        let _streams = AbortOnDrop(tokio::spawn(open_streams(ctx.clone())));
+        let _streams = AbortOnDrop(tokio::spawn(open_streams_at_start(ctx.clone())));
         let _rechecks = AbortOnDrop(tokio::spawn(key_recheck::run(
             ctx.clone(),
             settings.key_recheck_interval,
@@ -224,24 +225,21 @@ async fn claim_and_spawn(
 }
 
 /// Open the private stream of every account that can trade now, so no order waits for one; keys
-/// added later get theirs before their first order.
-async fn open_streams(ctx: Arc<Context>) {
-    let rows = match ctx.pool.get().await {
-        Ok(client) => client
-            .query(
-                "SELECT k.id, k.user_id, k.api_key_enc, k.api_secret_enc FROM api_keys k \
-                 JOIN subscriptions s ON s.user_id = k.user_id \
-                 WHERE k.revoked_at IS NULL AND k.unusable_at IS NULL \
-                   AND humbex_subscription_active(s.status, s.expires_at)",
-                &[],
-            )
-            .await
-            .unwrap_or_default(),
-        Err(e) => {
-            tracing::warn!(error = ?e, "cannot list accounts to open their streams");
-            return;
-        }
-    };
+/// added later get theirs before their first order. Returns how many accounts were listed; a
+/// database error is an error (not "0 streams opened").
+async fn open_streams(ctx: Arc<Context>) -> anyhow::Result<usize> {
+    let client = ctx.pool.get().await.context("no database connection")?;
+    let rows = client
+        .query(
+            "SELECT k.id, k.user_id, k.api_key_enc, k.api_secret_enc FROM api_keys k \
+             JOIN subscriptions s ON s.user_id = k.user_id \
+             WHERE k.revoked_at IS NULL AND k.unusable_at IS NULL \
+               AND humbex_subscription_active(s.status, s.expires_at)",
+            &[],
+        )
+        .await
+        .context("listing the accounts that can trade")?;
+    drop(client);
     let opens = rows.iter().filter_map(|r| {
         let (id, user) = (r.get(0), r.get(1));
         let credentials = ctx.keys.credentials(id, user, r.get(2), r.get(3)).ok()?;
@@ -253,7 +251,19 @@ async fn open_streams(ctx: Arc<Context>) {
         })
     });
     futures_util::future::join_all(opens).await;
-    tracing::info!(accounts = rows.len(), "private streams opened");
+    Ok(rows.len())
+}
+
+/// [`open_streams`] at start, its outcome logged: a failure is not fatal, since every account's
+/// stream is opened again before its first order, but it is reported as the error it is.
+async fn open_streams_at_start(ctx: Arc<Context>) {
+    match open_streams(ctx).await {
+        Ok(accounts) => tracing::info!(accounts, "private streams opened"),
+        Err(e) => tracing::error!(
+            error = format!("{e:#}"),
+            "cannot open the private streams at start; each opens before its account's first order"
+        ),
+    }
 }
 
 async fn renew_leases(ctx: Arc<Context>, lease: Duration) {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use poem::web::Data;
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi, OpenApiService, Tags};
+use poem_openapi::{ApiResponse, Object, OpenApi, OpenApiService};
 
 use crate::admin::activity::ActivityApi;
 use crate::admin::api_keys::ApiKeysApi;
@@ -12,17 +12,8 @@ use crate::admin::strategies::StrategiesApi;
 use crate::admin::users::UsersApi;
 use crate::error::ErrorBody;
 use crate::state::AppState;
+use crate::tags::ApiTags;
 use crate::webhook::WebhookApi;
-
-#[derive(Tags)]
-pub enum ApiTags {
-    /// Signals from TradingView alerts and signed API clients.
-    Webhooks,
-    /// Operator endpoints (Authorization: Bearer ADMIN_TOKEN).
-    Admin,
-    /// Liveness and readiness.
-    Health,
-}
 
 #[derive(Debug, Object)]
 pub struct HealthStatus {

@@ -8,6 +8,7 @@ pub mod error;
 pub mod middleware;
 pub mod rate_limit;
 pub mod state;
+pub mod tags;
 #[cfg(feature = "test-hooks")]
 pub mod test_hooks;
 pub mod webhook;

@@ -16,9 +16,10 @@ use uuid::Uuid;
 
 use super::auth::AdminAuth;
 use super::models::{Fill, Order, OrderPage, Signal, SignalDetail, SignalPage};
+use super::responses::{admin_response, respond};
 use super::{AdminError, page_limit, within_budget};
-use crate::api::ApiTags;
 use crate::state::AppState;
+use crate::tags::ApiTags;
 
 fn decimal_text(d: Option<Decimal>) -> Option<String> {
     d.map(|d| d.normalize().to_string())
@@ -124,6 +125,27 @@ impl OrderStatusFilter {
     }
 }
 
+admin_response! {
+    pub enum ListSignalsResponse {
+        200 Ok(Json<SignalPage>),
+        BadRequest, Unauthorized, TooManyRequests, Unavailable,
+    }
+}
+
+admin_response! {
+    pub enum GetSignalResponse {
+        200 Ok(Json<SignalDetail>),
+        BadRequest, Unauthorized, NotFound, TooManyRequests, Unavailable,
+    }
+}
+
+admin_response! {
+    pub enum ListOrdersResponse {
+        200 Ok(Json<OrderPage>),
+        BadRequest, Unauthorized, TooManyRequests, Unavailable,
+    }
+}
+
 pub struct ActivityApi;
 
 #[OpenApi(tag = "ApiTags::Admin")]
@@ -141,22 +163,25 @@ impl ActivityApi {
         limit: Query<Option<i64>>,
         /// Only signals older than this signal id.
         before: Query<Option<Uuid>>,
-    ) -> Result<Json<SignalPage>, AdminError> {
-        let limit = page_limit(limit.0)?;
-        within_budget(async {
-            let client = state.pool.get().await?;
-            let rows = client
-                .query(signals::PAGE.as_str(), &[&before.0, &(limit + 1)])
-                .await?;
-            let mut items: Vec<Signal> = rows.iter().map(signal_from_row).collect();
-            let next_before = (items.len() as i64 > limit).then(|| {
-                items.truncate(limit as usize);
-                items.last().map(|s| s.id)
-            });
-            Ok(Json(SignalPage {
-                items,
-                next_before: next_before.flatten(),
-            }))
+    ) -> poem::Result<ListSignalsResponse> {
+        respond(async {
+            let limit = page_limit(limit.0)?;
+            within_budget(async {
+                let client = state.pool.get().await?;
+                let rows = client
+                    .query(signals::PAGE.as_str(), &[&before.0, &(limit + 1)])
+                    .await?;
+                let mut items: Vec<Signal> = rows.iter().map(signal_from_row).collect();
+                let next_before = (items.len() as i64 > limit).then(|| {
+                    items.truncate(limit as usize);
+                    items.last().map(|s| s.id)
+                });
+                Ok(ListSignalsResponse::Ok(Json(SignalPage {
+                    items,
+                    next_before: next_before.flatten(),
+                })))
+            })
+            .await
         })
         .await
     }
@@ -168,8 +193,8 @@ impl ActivityApi {
         _auth: AdminAuth,
         state: Data<&Arc<AppState>>,
         id: Path<Uuid>,
-    ) -> Result<Json<SignalDetail>, AdminError> {
-        within_budget(async {
+    ) -> poem::Result<GetSignalResponse> {
+        respond(within_budget(async {
             let client = state.pool.get().await?;
             let row = client
                 .query_opt(signals::GET.as_str(), &[&id.0])
@@ -177,11 +202,11 @@ impl ActivityApi {
                 .ok_or_else(|| AdminError::not_found("signal"))?;
             let rows = client.query(orders::OF_SIGNAL.as_str(), &[&id.0]).await?;
             let orders = with_fills(&client, rows.iter().map(order_from_row).collect()).await?;
-            Ok(Json(SignalDetail {
+            Ok(GetSignalResponse::Ok(Json(SignalDetail {
                 signal: signal_from_row(&row),
                 orders,
-            }))
-        })
+            })))
+        }))
         .await
     }
 
@@ -198,22 +223,25 @@ impl ActivityApi {
         limit: Query<Option<i64>>,
         /// Only orders older than this order id.
         before: Query<Option<Uuid>>,
-    ) -> Result<Json<OrderPage>, AdminError> {
-        let limit = page_limit(limit.0)?;
-        let status = status.0.map(OrderStatusFilter::as_str);
-        within_budget(async {
-            let client = state.pool.get().await?;
-            let rows = client
-                .query(orders::PAGE.as_str(), &[&status, &before.0, &(limit + 1)])
-                .await?;
-            let mut items: Vec<Order> = rows.iter().map(order_from_row).collect();
-            let mut next_before = None;
-            if items.len() as i64 > limit {
-                items.truncate(limit as usize);
-                next_before = items.last().map(|o| o.id);
-            }
-            let items = with_fills(&client, items).await?;
-            Ok(Json(OrderPage { items, next_before }))
+    ) -> poem::Result<ListOrdersResponse> {
+        respond(async {
+            let limit = page_limit(limit.0)?;
+            let status = status.0.map(OrderStatusFilter::as_str);
+            within_budget(async {
+                let client = state.pool.get().await?;
+                let rows = client
+                    .query(orders::PAGE.as_str(), &[&status, &before.0, &(limit + 1)])
+                    .await?;
+                let mut items: Vec<Order> = rows.iter().map(order_from_row).collect();
+                let mut next_before = None;
+                if items.len() as i64 > limit {
+                    items.truncate(limit as usize);
+                    next_before = items.last().map(|o| o.id);
+                }
+                let items = with_fills(&client, items).await?;
+                Ok(ListOrdersResponse::Ok(Json(OrderPage { items, next_before })))
+            })
+            .await
         })
         .await
     }

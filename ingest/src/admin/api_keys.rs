@@ -14,10 +14,11 @@ use uuid::Uuid;
 use super::auth::AdminAuth;
 use super::key_check::KeyCheckError;
 use super::models::{ApiKey, ApiKeyCreate};
+use super::responses::{admin_response, respond};
 use super::{AdminError, within_budget};
-use crate::api::ApiTags;
 use crate::error::ErrorBody;
 use crate::state::AppState;
+use crate::tags::ApiTags;
 
 pub const TABLE: &str = "api_keys";
 pub const KEY_COLUMN: &str = "api_key_enc";
@@ -88,11 +89,8 @@ impl From<AdminError> for ApiKeyError {
         match e {
             // Nothing on this path conflicts; a 400 is the closest honest answer if it ever did.
             AdminError::BadRequest(b) | AdminError::Conflict(b) => ApiKeyError::BadRequest(b),
-            AdminError::Unauthorized(b) => ApiKeyError::Unauthorized(b),
             AdminError::NotFound(b) => ApiKeyError::NotFound(b),
-            AdminError::TooManyRequests(b, wait) => ApiKeyError::TooManyRequests(b, wait),
             AdminError::Unavailable(b) => ApiKeyError::Unavailable(b),
-            AdminError::UnsupportedMediaType(b) => ApiKeyError::UnsupportedMediaType(b),
         }
     }
 }
@@ -251,6 +249,20 @@ pub async fn add_api_key(
     Ok(stored)
 }
 
+admin_response! {
+    pub enum ListApiKeysResponse {
+        200 Ok(Json<Vec<ApiKey>>),
+        BadRequest, Unauthorized, NotFound, TooManyRequests, Unavailable,
+    }
+}
+
+admin_response! {
+    pub enum RevokeApiKeyResponse {
+        200 Ok(Json<ApiKey>),
+        BadRequest, Unauthorized, NotFound, TooManyRequests, Unavailable,
+    }
+}
+
 pub struct ApiKeysApi;
 
 #[OpenApi(tag = "ApiTags::Admin")]
@@ -316,8 +328,8 @@ impl ApiKeysApi {
         _auth: AdminAuth,
         state: Data<&Arc<AppState>>,
         id: Path<Uuid>,
-    ) -> Result<Json<Vec<ApiKey>>, AdminError> {
-        within_budget(async {
+    ) -> poem::Result<ListApiKeysResponse> {
+        respond(within_budget(async {
             let client = state.pool.get().await?;
             if client.query_opt("SELECT 1 FROM users WHERE id = $1", &[&id.0]).await?.is_none() {
                 return Err(AdminError::not_found("user"));
@@ -328,8 +340,8 @@ impl ApiKeysApi {
                     &[&id.0],
                 )
                 .await?;
-            Ok(Json(rows.iter().map(key_from_row).collect()))
-        })
+            Ok(ListApiKeysResponse::Ok(Json(rows.iter().map(key_from_row).collect())))
+        }))
         .await
     }
 
@@ -344,8 +356,8 @@ impl ApiKeysApi {
         _auth: AdminAuth,
         state: Data<&Arc<AppState>>,
         id: Path<Uuid>,
-    ) -> Result<Json<ApiKey>, AdminError> {
-        within_budget(async {
+    ) -> poem::Result<RevokeApiKeyResponse> {
+        respond(within_budget(async {
             let client = state.pool.get().await?;
             let row = client
                 .query_opt(
@@ -357,8 +369,8 @@ impl ApiKeysApi {
                 .await?
                 .ok_or_else(|| AdminError::not_found("API key"))?;
             tracing::info!(api_key_id = %id.0, "exchange key revoked");
-            Ok(Json(key_from_row(&row)))
-        })
+            Ok(RevokeApiKeyResponse::Ok(Json(key_from_row(&row))))
+        }))
         .await
     }
 }

@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod auth;
 pub mod key_check;
 pub mod models;
+pub mod responses;
 pub mod strategies;
 pub mod users;
 
@@ -21,35 +22,23 @@ use crate::error::ErrorBody;
 /// Bound on any admin database work, so an operator's request never hangs on a dead database.
 const ADMIN_DB_BUDGET: Duration = Duration::from_secs(5);
 
-/// Every way an admin operation can fail, each a JSON `{error, message}`.
+/// Every way an admin operation's own code can fail, each a JSON `{error, message}`. Operations
+/// answer with their own response type (see [`responses`]), which lists only the statuses that
+/// operation can return; 401, 415 and 429 come from the framework and the middleware.
 #[derive(ApiResponse, Debug)]
 pub enum AdminError {
     /// The request is malformed; the message names the field.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
-    /// Missing or wrong admin token.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
     /// No such user, strategy, key, signal or order.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
     /// It already exists (duplicate email or strategy name).
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
-    /// Too many failed authentications from this address; retry after `Retry-After` seconds.
-    #[oai(status = 429)]
-    TooManyRequests(
-        Json<ErrorBody>,
-        /// Seconds to wait before the next attempt.
-        #[oai(header = "Retry-After")]
-        u64,
-    ),
     /// The database is unreachable; nothing was changed.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),
-    /// The body is not JSON (or has no Content-Type).
-    #[oai(status = 415)]
-    UnsupportedMediaType(Json<ErrorBody>),
 }
 
 impl AdminError {

@@ -5,22 +5,38 @@ use std::sync::Arc;
 use humbex_shared::store::strategies;
 use humbex_shared::token::{TokenKind, WebhookToken};
 use poem::web::Data;
+use poem_openapi::OpenApi;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, OpenApi};
 use uuid::Uuid;
 
 use super::auth::AdminAuth;
 use super::models::{Strategy, StrategyCreate, StrategyCreated, TokenRotated};
+use super::responses::{admin_response, respond};
 use super::{AdminError, is_unique_violation, within_budget};
-use crate::api::ApiTags;
 use crate::state::AppState;
+use crate::tags::ApiTags;
 
-#[derive(ApiResponse)]
-pub enum CreateStrategyResponse {
-    /// The strategy was created; its webhook token is shown this once.
-    #[oai(status = 201)]
-    Created(Json<StrategyCreated>),
+admin_response! {
+    pub enum CreateStrategyResponse {
+        /// The strategy was created; its webhook token is shown this once.
+        201 Created(Json<StrategyCreated>),
+        BadRequest, Unauthorized, Conflict, TooManyRequests, Unavailable, UnsupportedMediaType,
+    }
+}
+
+admin_response! {
+    pub enum ListStrategiesResponse {
+        200 Ok(Json<Vec<Strategy>>),
+        Unauthorized, TooManyRequests, Unavailable,
+    }
+}
+
+admin_response! {
+    pub enum RotateStrategyTokenResponse {
+        200 Ok(Json<TokenRotated>),
+        BadRequest, Unauthorized, NotFound, TooManyRequests, Unavailable,
+    }
 }
 
 pub struct StrategiesApi;
@@ -36,36 +52,39 @@ impl StrategiesApi {
         _auth: AdminAuth,
         state: Data<&Arc<AppState>>,
         body: Json<StrategyCreate>,
-    ) -> Result<CreateStrategyResponse, AdminError> {
-        let name = body.name.trim().to_owned();
-        if name.is_empty() || name.chars().any(char::is_control) {
-            return Err(AdminError::field("name", "must be 1 to 100 printable characters"));
-        }
-        let token = WebhookToken::generate(TokenKind::Strategy);
-        let id = Uuid::now_v7();
-        within_budget(async {
-            let client = state.pool.get().await?;
-            let row = client
-                .query_one(
-                    strategies::INSERT,
-                    &[&id, &name, &token.digest().as_slice(), &token.display_prefix()],
-                )
-                .await
-                .map_err(|e| {
-                    if is_unique_violation(&e) {
-                        AdminError::conflict(format!("a strategy named {name:?} already exists"))
-                    } else {
-                        e.into()
-                    }
-                })?;
-            tracing::info!(strategy_id = %id, "strategy created");
-            Ok(CreateStrategyResponse::Created(Json(StrategyCreated {
-                id,
-                name: name.clone(),
-                webhook_token: token.expose_secret().to_owned(),
-                webhook_token_prefix: token.display_prefix(),
-                created_at: row.get("created_at"),
-            })))
+    ) -> poem::Result<CreateStrategyResponse> {
+        respond(async {
+            let name = body.name.trim().to_owned();
+            if name.is_empty() || name.chars().any(char::is_control) {
+                return Err(AdminError::field("name", "must be 1 to 100 printable characters"));
+            }
+            let token = WebhookToken::generate(TokenKind::Strategy);
+            let id = Uuid::now_v7();
+            within_budget(async {
+                let client = state.pool.get().await?;
+                let row = client
+                    .query_one(
+                        strategies::INSERT,
+                        &[&id, &name, &token.digest().as_slice(), &token.display_prefix()],
+                    )
+                    .await
+                    .map_err(|e| {
+                        if is_unique_violation(&e) {
+                            AdminError::conflict(format!("a strategy named {name:?} already exists"))
+                        } else {
+                            e.into()
+                        }
+                    })?;
+                tracing::info!(strategy_id = %id, "strategy created");
+                Ok(CreateStrategyResponse::Created(Json(StrategyCreated {
+                    id,
+                    name: name.clone(),
+                    webhook_token: token.expose_secret().to_owned(),
+                    webhook_token_prefix: token.display_prefix(),
+                    created_at: row.get("created_at"),
+                })))
+            })
+            .await
         })
         .await
     }
@@ -76,11 +95,11 @@ impl StrategiesApi {
         &self,
         _auth: AdminAuth,
         state: Data<&Arc<AppState>>,
-    ) -> Result<Json<Vec<Strategy>>, AdminError> {
-        within_budget(async {
+    ) -> poem::Result<ListStrategiesResponse> {
+        respond(within_budget(async {
             let client = state.pool.get().await?;
             let rows = client.query(strategies::LIST, &[]).await?;
-            Ok(Json(
+            Ok(ListStrategiesResponse::Ok(Json(
                 rows.iter()
                     .map(|r| Strategy {
                         id: r.get("id"),
@@ -91,8 +110,8 @@ impl StrategiesApi {
                         active_subscribers: r.get("active_subscribers"),
                     })
                     .collect(),
-            ))
-        })
+            )))
+        }))
         .await
     }
 
@@ -107,9 +126,9 @@ impl StrategiesApi {
         _auth: AdminAuth,
         state: Data<&Arc<AppState>>,
         id: Path<Uuid>,
-    ) -> Result<Json<TokenRotated>, AdminError> {
+    ) -> poem::Result<RotateStrategyTokenResponse> {
         let token = WebhookToken::generate(TokenKind::Strategy);
-        within_budget(async {
+        respond(within_budget(async {
             let client = state.pool.get().await?;
             let row = client
                 .query_opt(
@@ -118,13 +137,13 @@ impl StrategiesApi {
                 )
                 .await?
                 .ok_or_else(|| AdminError::not_found("strategy"))?;
-            Ok(Json(TokenRotated {
+            Ok(RotateStrategyTokenResponse::Ok(Json(TokenRotated {
                 id: id.0,
                 webhook_token: token.expose_secret().to_owned(),
                 webhook_token_prefix: token.display_prefix(),
                 rotated_at: row.get("token_rotated_at"),
-            }))
-        })
+            })))
+        }))
         .await
     }
 }

@@ -6,9 +6,9 @@ use humbex_shared::domain::parse_positive_decimal;
 use humbex_shared::store::{strategies, subscriptions, users};
 use humbex_shared::token::{TokenKind, WebhookToken};
 use poem::web::Data;
+use poem_openapi::OpenApi;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, OpenApi};
 use rust_decimal::Decimal;
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -17,15 +17,45 @@ use super::auth::AdminAuth;
 use super::models::{
     Subscription, SubscriptionStatus, SubscriptionUpdate, TokenRotated, User, UserCreate, UserCreated,
 };
+use super::responses::{admin_response, respond};
 use super::{AdminError, is_unique_violation, within_budget};
-use crate::api::ApiTags;
 use crate::state::AppState;
+use crate::tags::ApiTags;
 
-#[derive(ApiResponse)]
-pub enum CreateUserResponse {
-    /// The user was created; the webhook token is shown this once.
-    #[oai(status = 201)]
-    Created(Json<UserCreated>),
+admin_response! {
+    pub enum CreateUserResponse {
+        /// The user was created; the webhook token is shown this once.
+        201 Created(Json<UserCreated>),
+        BadRequest, Unauthorized, Conflict, TooManyRequests, Unavailable, UnsupportedMediaType,
+    }
+}
+
+admin_response! {
+    pub enum ListUsersResponse {
+        200 Ok(Json<Vec<User>>),
+        Unauthorized, TooManyRequests, Unavailable,
+    }
+}
+
+admin_response! {
+    pub enum GetUserResponse {
+        200 Ok(Json<User>),
+        BadRequest, Unauthorized, NotFound, TooManyRequests, Unavailable,
+    }
+}
+
+admin_response! {
+    pub enum RotateUserTokenResponse {
+        200 Ok(Json<TokenRotated>),
+        BadRequest, Unauthorized, NotFound, TooManyRequests, Unavailable,
+    }
+}
+
+admin_response! {
+    pub enum PutSubscriptionResponse {
+        200 Ok(Json<Subscription>),
+        BadRequest, Unauthorized, NotFound, TooManyRequests, Unavailable, UnsupportedMediaType,
+    }
 }
 
 pub struct UsersApi;
@@ -101,33 +131,36 @@ impl UsersApi {
         _auth: AdminAuth,
         state: Data<&Arc<AppState>>,
         body: Json<UserCreate>,
-    ) -> Result<CreateUserResponse, AdminError> {
-        let email = normalise_email(&body.email)?;
-        let token = WebhookToken::generate(TokenKind::User);
-        let id = Uuid::now_v7();
-        within_budget(async {
-            let client = state.pool.get().await?;
-            let row = client
-                .query_one(
-                    users::INSERT,
-                    &[&id, &email, &token.digest().as_slice(), &token.display_prefix()],
-                )
-                .await
-                .map_err(|e| {
-                    if is_unique_violation(&e) {
-                        AdminError::conflict(format!("a user with email {email} already exists"))
-                    } else {
-                        e.into()
-                    }
-                })?;
-            tracing::info!(user_id = %id, "user created");
-            Ok(CreateUserResponse::Created(Json(UserCreated {
-                id,
-                email: email.clone(),
-                webhook_token: token.expose_secret().to_owned(),
-                webhook_token_prefix: token.display_prefix(),
-                created_at: row.get("created_at"),
-            })))
+    ) -> poem::Result<CreateUserResponse> {
+        respond(async {
+            let email = normalise_email(&body.email)?;
+            let token = WebhookToken::generate(TokenKind::User);
+            let id = Uuid::now_v7();
+            within_budget(async {
+                let client = state.pool.get().await?;
+                let row = client
+                    .query_one(
+                        users::INSERT,
+                        &[&id, &email, &token.digest().as_slice(), &token.display_prefix()],
+                    )
+                    .await
+                    .map_err(|e| {
+                        if is_unique_violation(&e) {
+                            AdminError::conflict(format!("a user with email {email} already exists"))
+                        } else {
+                            e.into()
+                        }
+                    })?;
+                tracing::info!(user_id = %id, "user created");
+                Ok(CreateUserResponse::Created(Json(UserCreated {
+                    id,
+                    email: email.clone(),
+                    webhook_token: token.expose_secret().to_owned(),
+                    webhook_token_prefix: token.display_prefix(),
+                    created_at: row.get("created_at"),
+                })))
+            })
+            .await
         })
         .await
     }
@@ -138,12 +171,14 @@ impl UsersApi {
         &self,
         _auth: AdminAuth,
         state: Data<&Arc<AppState>>,
-    ) -> Result<Json<Vec<User>>, AdminError> {
-        within_budget(async {
+    ) -> poem::Result<ListUsersResponse> {
+        respond(within_budget(async {
             let client = state.pool.get().await?;
             let rows = client.query(users::LIST.as_str(), &[]).await?;
-            Ok(Json(rows.iter().map(user_from_row).collect()))
-        })
+            Ok(ListUsersResponse::Ok(Json(
+                rows.iter().map(user_from_row).collect(),
+            )))
+        }))
         .await
     }
 
@@ -154,8 +189,13 @@ impl UsersApi {
         _auth: AdminAuth,
         state: Data<&Arc<AppState>>,
         id: Path<Uuid>,
-    ) -> Result<Json<User>, AdminError> {
-        within_budget(async { load_user(&state, id.0).await.map(Json) }).await
+    ) -> poem::Result<GetUserResponse> {
+        respond(within_budget(async {
+            load_user(&state, id.0)
+                .await
+                .map(|u| GetUserResponse::Ok(Json(u)))
+        }))
+        .await
     }
 
     /// Rotate a user's webhook token.
@@ -171,9 +211,9 @@ impl UsersApi {
         _auth: AdminAuth,
         state: Data<&Arc<AppState>>,
         id: Path<Uuid>,
-    ) -> Result<Json<TokenRotated>, AdminError> {
+    ) -> poem::Result<RotateUserTokenResponse> {
         let token = WebhookToken::generate(TokenKind::User);
-        within_budget(async {
+        respond(within_budget(async {
             let client = state.pool.get().await?;
             let row = client
                 .query_opt(
@@ -183,13 +223,13 @@ impl UsersApi {
                 .await?
                 .ok_or_else(|| AdminError::not_found("user"))?;
             tracing::info!(user_id = %id.0, "user webhook token rotated");
-            Ok(Json(TokenRotated {
+            Ok(RotateUserTokenResponse::Ok(Json(TokenRotated {
                 id: id.0,
                 webhook_token: token.expose_secret().to_owned(),
                 webhook_token_prefix: token.display_prefix(),
                 rotated_at: row.get("token_rotated_at"),
-            }))
-        })
+            })))
+        }))
         .await
     }
 
@@ -208,7 +248,8 @@ impl UsersApi {
         state: Data<&Arc<AppState>>,
         id: Path<Uuid>,
         body: Json<SubscriptionUpdate>,
-    ) -> Result<Json<Subscription>, AdminError> {
+    ) -> poem::Result<PutSubscriptionResponse> {
+        respond(async {
         let size_multiplier = match &body.size_multiplier {
             None => Decimal::ONE,
             Some(text) => {
@@ -263,8 +304,10 @@ impl UsersApi {
             tracing::info!(user_id = %id.0, status, "subscription set");
             let user = load_user(&state, id.0).await?;
             user.subscription
-                .map(Json)
+                .map(|sub| PutSubscriptionResponse::Ok(Json(sub)))
                 .ok_or_else(|| AdminError::not_found("subscription"))
+        })
+        .await
         })
         .await
     }

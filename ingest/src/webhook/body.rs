@@ -57,12 +57,15 @@ pub enum BodyError {
     Field { field: &'static str, problem: String },
     #[error("timestamp: {0}")]
     Stale(String),
+    /// A field holds a value of the wrong JSON type; the message starts with the field's name.
+    #[error("{0}")]
+    FieldType(String),
 }
 
 impl BodyError {
     pub fn code(&self) -> &'static str {
         match self {
-            BodyError::Json(_) => "invalid_body",
+            BodyError::Json(_) | BodyError::FieldType(_) => "invalid_body",
             BodyError::Field { .. } => "invalid_field",
             BodyError::Stale(_) => "stale_signal",
         }
@@ -82,8 +85,7 @@ pub fn parse_signal(
     allowed_symbols: &HashSet<Symbol>,
     now: DateTime<Utc>,
 ) -> Result<ParsedSignal, BodyError> {
-    let wire: WireSignal<'_> =
-        serde_json::from_slice(bytes).map_err(|e| BodyError::Json(json_message(&e)))?;
+    let wire = deserialize_wire(bytes)?;
 
     for (name, value) in [
         ("token", wire.token.as_ref()),
@@ -172,10 +174,33 @@ pub fn parse_signal(
     })
 }
 
-/// serde_json's message without its "at line 1 column 7" tail for one-line bodies is still useful,
-/// so it is kept as is; only the category prefix is added.
-fn json_message(e: &serde_json::Error) -> String {
-    e.to_string()
+/// The wire form of a body. A value of the wrong type for its field is answered with the field's
+/// name first (`action: invalid type: integer `1`, expected a string`), like every other refusal;
+/// syntax errors, unknown and duplicate fields keep serde_json's message, which names them.
+fn deserialize_wire(bytes: &[u8]) -> Result<WireSignal<'_>, BodyError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let wire: WireSignal<'_> = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        // Only a top-level key is a field of the signal (a sequence would be read positionally).
+        let field = match e.path().iter().collect::<Vec<_>>().as_slice() {
+            [serde_path_to_error::Segment::Map { key }] => Some(key.clone()),
+            _ => None,
+        };
+        let inner = e.into_inner();
+        let located = format!(" at line {} column {}", inner.line(), inner.column());
+        let message = inner.to_string();
+        let message = message.strip_suffix(&located).unwrap_or(&message);
+        match field {
+            Some(field)
+                if inner.classify() == serde_json::error::Category::Data
+                    && message.starts_with("invalid ") =>
+            {
+                BodyError::FieldType(format!("{field}: {message}"))
+            }
+            _ => BodyError::Json(inner.to_string()),
+        }
+    })?;
+    de.end().map_err(|e| BodyError::Json(e.to_string()))?;
+    Ok(wire)
 }
 
 /// The decimal text of a number or string field; `null` and absence are both None.
@@ -401,7 +426,6 @@ mod tests {
             r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":NaN}"#,
             r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":Infinity}"#,
             r#"{"token":"\ud800","action":"buy","symbol":"AVAXUSDT","quantity":1}"#,
-            r#"{"token":1,"action":"buy","symbol":"AVAXUSDT","quantity":1}"#,
             r#"["token"]"#,
             nested.as_str(),
         ] {
@@ -416,6 +440,38 @@ mod tests {
         let err = parse(r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":1,"quantity":1000}"#)
             .unwrap_err();
         assert!(err.to_string().contains("duplicate field"), "{err}");
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_names_its_field() {
+        for (body, message) in [
+            (
+                r#"{"token":"t","action":1,"symbol":"AVAXUSDT","quantity":1}"#,
+                "action: invalid type: integer `1`, expected a string",
+            ),
+            (
+                r#"{"token":1,"action":"buy","symbol":"AVAXUSDT","quantity":1}"#,
+                "token: invalid type: integer `1`, expected a string",
+            ),
+            (
+                r#"{"token":"t","action":"buy","symbol":["AVAXUSDT"],"quantity":1}"#,
+                "symbol: invalid type: sequence, expected a string",
+            ),
+            (
+                r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":1,"id":7}"#,
+                "id: invalid type: integer `7`, expected a string",
+            ),
+            (
+                r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":1,"comment":{}}"#,
+                "comment: invalid type: map, expected a string",
+            ),
+        ] {
+            let err = parse(body).unwrap_err();
+            assert_eq!(err.to_string(), message, "{body}");
+            assert_eq!(err.code(), "invalid_body", "{body}");
+        }
+        // A body that is not an object names no field.
+        assert!(matches!(parse(r#"["token"]"#), Err(BodyError::Json(_))));
     }
 
     #[test]

@@ -23,9 +23,9 @@ use poem_openapi::{ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOpti
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::api::ApiTags;
 use crate::error::ErrorBody;
 use crate::state::AppState;
+use crate::tags::ApiTags;
 use signature::{SignatureError, StandardHeaders};
 use store::{IdempotencyKey, NewSignal, Stored, Submission};
 

@@ -22,6 +22,11 @@ async fn every_bad_body_is_a_4xx_and_stores_nothing() {
         (format!(r#"{{"token":"{t}","action":"buy","symbol":"AVAXUSDT","quantity":1e400}}"#), 400, "invalid_field"),
         (format!(r#"{{"token":"{t}","action":"buy","symbol":"AVAXUSDT","quantity":1,"comment":"\ud800"}}"#), 400, "invalid_body"),
         (format!(r#"{{"token":"{t}","action":"hodl","symbol":"AVAXUSDT","quantity":1}}"#), 400, "invalid_field"),
+        (format!(r#"{{"token":"{t}","action":1,"symbol":"AVAXUSDT","quantity":1}}"#), 400, "invalid_body"),
+        (format!(r#"{{"token":"{t}","action":"buy","symbol":true,"quantity":1}}"#), 400, "invalid_body"),
+        (format!(r#"{{"token":"{t}","action":"buy","symbol":"AVAXUSDT","quantity":1,"id":7}}"#), 400, "invalid_body"),
+        (format!(r#"{{"token":"{t}","action":"buy","symbol":"AVAXUSDT","quantity":1,"comment":[]}}"#), 400, "invalid_body"),
+        (r#"{"token":1,"action":"buy","symbol":"AVAXUSDT","quantity":1}"#.into(), 400, "invalid_body"),
         (format!(r#"{{"token":"{t}","action":"buy","symbol":"ETHUSDT","quantity":1}}"#), 400, "invalid_field"),
         (format!(r#"{{"token":"{t}","action":"buy","symbol":"BTC\u0000USDT","quantity":1}}"#), 400, "invalid_field"),
         (format!(r#"{{"token":"{t}","action":"buy","symbol":"\u202eAVAXUSDT","quantity":1}}"#), 400, "invalid_field"),
@@ -74,6 +79,26 @@ async fn every_bad_body_is_a_4xx_and_stores_nothing() {
         answer["message"].as_str().unwrap().contains("quantiy"),
         "{answer}"
     );
+    // A value of the wrong type names its field, without serde's line and column.
+    for (body, message) in [
+        (
+            format!(r#"{{"token":"{t}","action":1,"symbol":"AVAXUSDT","quantity":1}}"#),
+            "action: invalid type: integer `1`, expected a string",
+        ),
+        (
+            format!(r#"{{"token":"{t}","action":"buy","symbol":"AVAXUSDT","quantity":1,"comment":[]}}"#),
+            "comment: invalid type: sequence, expected a string",
+        ),
+    ] {
+        for route in ["signed", "tradingview"] {
+            let (_, answer) = if route == "signed" {
+                app.signed(&body).await
+            } else {
+                app.tradingview(&body).await
+            };
+            assert_eq!(answer["message"], message, "{route} {body}");
+        }
+    }
     assert_eq!(app.count("SELECT count(*) FROM signals").await, 0);
 }
 
