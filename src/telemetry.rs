@@ -1,4 +1,5 @@
-//! Logging set-up: pretty or JSON lines, filtered by RUST_LOG.
+//! Process set-up before any role runs: logging (pretty or JSON lines, filtered by RUST_LOG), the
+//! panic hook, no core dumps, and the TLS crypto provider.
 
 use tracing_subscriber::EnvFilter;
 
@@ -16,4 +17,14 @@ pub fn init() -> Result<(), String> {
         other => return Err(format!("LOG_FORMAT: {other:?} is not pretty or json")),
     }
     Ok(())
+}
+
+/// Harden the process once logging works: report panics through tracing, refuse core dumps (one
+/// would hold decrypted exchange keys) and pin rustls to ring before any TLS client exists.
+pub fn harden() {
+    humbex_shared::hardening::install_panic_hook();
+    if let Err(e) = humbex_shared::hardening::disable_core_dumps() {
+        tracing::warn!(error = %e, "could not disable core dumps");
+    }
+    humbex_bybit::ensure_crypto_provider();
 }

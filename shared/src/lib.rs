@@ -7,6 +7,7 @@ pub mod domain;
 pub mod hardening;
 pub mod key_usage;
 pub mod rewrap;
+pub mod shutdown;
 pub mod token;
 
 pub use secrecy;

@@ -60,7 +60,7 @@ impl Pipeline {
             .await
             .expect("ingest");
         let base = format!("http://{}", app.local_addr());
-        let keyring = Arc::new(config(&db, &paper.base_url()).keyring);
+        let keyring = config(&db, &paper.base_url()).secrets.keyring;
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(app.run_until(async {
             let _ = stopped.await;
