@@ -1,6 +1,7 @@
 //! Process set-up before any role runs: logging (pretty or JSON lines, filtered by RUST_LOG), the
 //! panic hook, no core dumps, and the TLS crypto provider.
 
+pub use humbex_bybit::ensure_crypto_provider;
 use tracing_subscriber::EnvFilter;
 
 /// Install the global subscriber. LOG_FORMAT is read here, before the rest of the configuration,
@@ -26,5 +27,5 @@ pub fn harden() {
     if let Err(e) = humbex_shared::hardening::disable_core_dumps() {
         tracing::warn!(error = %e, "could not disable core dumps");
     }
-    humbex_bybit::ensure_crypto_provider();
+    ensure_crypto_provider();
 }

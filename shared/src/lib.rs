@@ -1,5 +1,6 @@
 //! HUMBEX's shared ground: configuration, database access, encryption, tokens and domain types.
 
+pub mod channels;
 pub mod config;
 pub mod crypto;
 pub mod db;

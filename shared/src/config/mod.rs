@@ -28,7 +28,7 @@ pub use executor::ExecutorConfig;
 pub use http::{HttpConfig, IpPolicy, RateLimits, TRADINGVIEW_IPS};
 pub use lookup::Lookup;
 pub use parse::ConfigError;
-pub use secrets::{GENERATED_SECRETS, SecretsConfig, WebhookSecret};
+pub use secrets::{GENERATED_SECRETS, PreviousSecret, SecretsConfig, WebhookSecret};
 
 use parse::bad;
 

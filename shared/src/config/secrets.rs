@@ -14,6 +14,10 @@ use crate::crypto::Keyring;
 /// The secrets that paper mode may generate when they are missing.
 pub const GENERATED_SECRETS: [&str; 3] = ["TRADINGVIEW_SECRET", "ENCRYPTION_KEY_HEX", "ADMIN_TOKEN"];
 
+/// The previous webhook secret during a rotation, and until when it is accepted (None: until it is
+/// removed from the configuration).
+pub type PreviousSecret = (WebhookSecret, Option<chrono::DateTime<chrono::Utc>>);
+
 /// The shared secret behind X-Signature and the Standard Webhooks signature.
 #[derive(Clone)]
 pub struct WebhookSecret {
@@ -76,7 +80,7 @@ pub struct SecretsConfig {
     pub tradingview_secret: WebhookSecret,
     /// During a rotation: the previous secret, still accepted until the given time (or until it is
     /// removed from the configuration, when no time is given).
-    pub previous_tradingview_secret: Option<(WebhookSecret, Option<chrono::DateTime<chrono::Utc>>)>,
+    pub previous_tradingview_secret: Option<PreviousSecret>,
     /// Shared, so the configuration stays cheap to clone while the keys exist once.
     pub keyring: Arc<Keyring>,
     pub admin_token: SecretString,
@@ -99,9 +103,7 @@ pub(crate) fn required(get: Get, env: BybitEnv, name: &'static str) -> Result<St
 }
 
 /// TRADINGVIEW_SECRET_PREVIOUS and its end, TRADINGVIEW_SECRET_PREVIOUS_UNTIL.
-pub(crate) fn previous_tradingview_secret(
-    get: Get,
-) -> Result<Option<(WebhookSecret, Option<chrono::DateTime<chrono::Utc>>)>, ConfigError> {
+pub(crate) fn previous_tradingview_secret(get: Get) -> Result<Option<PreviousSecret>, ConfigError> {
     let Some(text) = get("TRADINGVIEW_SECRET_PREVIOUS") else {
         return Ok(None);
     };
