@@ -1,11 +1,11 @@
-//! `humbex <command>`: up (the default), migrate, ingest, executor, keys rewrap, openapi. Every option also reads its
-//! environment variable; a bad value stops start-up with one line naming the variable.
+//! `humbex <command>`: up (the default), migrate, ingest, executor, keys rewrap, openapi,
+//! config-vars, paper-exchange. Parsing and dispatch only; every option also reads its environment
+//! variable, and a bad value stops start-up with one line naming the variable.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use humbex_shared::config::{self, Config, ConfigError};
+use humbex_shared::config::{ConfigError, Lookup};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -54,6 +54,8 @@ pub enum Command {
     Keys(KeysCommand),
     /// Print the OpenAPI document (openapi.json is exactly this output).
     Openapi,
+    /// Print the table of configuration variables (docs/configuration.md holds exactly this output).
+    ConfigVars,
     /// Run the local paper exchange (Bybit V5 REST and private WebSocket, in memory).
     PaperExchange(humbex_paper_exchange::PaperExchangeArgs),
 }
@@ -74,65 +76,40 @@ pub struct RewrapArgs {
     pub batch_size: i64,
 }
 
-/// Names the secrets file may supply (paper mode only).
-pub const FILE_SUPPLIED: [&str; 4] = [
-    "TRADINGVIEW_SECRET",
-    "ENCRYPTION_KEY_HEX",
-    "ADMIN_TOKEN",
-    "DEMO_WEBHOOK_TOKEN",
-];
-
 impl ServiceArgs {
-    /// A variable's value: the command-line flag, else the environment, else (for secrets in
-    /// paper mode) ./.humbex/secrets.env.
-    pub fn lookup(&self, name: &str, file: &BTreeMap<String, String>) -> Option<String> {
-        let direct = match name {
-            "DATABASE_URL" => self.database_url.clone(),
-            "BACKEND_HOST" => self.host.clone(),
-            "BACKEND_PORT" => self.port.clone(),
-            _ => None,
-        }
-        .or_else(|| std::env::var(name).ok())
-        .filter(|v| !v.trim().is_empty());
-        direct.or_else(|| {
-            FILE_SUPPLIED
-                .contains(&name)
-                .then(|| file.get(name).cloned())
-                .flatten()
-        })
+    /// Where this command's values come from: these flags, then the environment, then the secrets file.
+    pub fn lookup(&self) -> Lookup {
+        Lookup::default()
+            .with_flag("DATABASE_URL", self.database_url.as_deref())
+            .with_flag("BACKEND_HOST", self.host.as_deref())
+            .with_flag("BACKEND_PORT", self.port.as_deref())
     }
+}
 
-    /// The full configuration, with paper mode's secrets file as a fallback when it exists.
-    pub fn config(&self) -> Result<(Config, BTreeMap<String, String>), ConfigError> {
-        let none = BTreeMap::new();
-        let file = if config::bybit_env(&|n| self.lookup(n, &none))? == config::BybitEnv::Paper {
-            crate::paper_secrets::read(&crate::paper_secrets::default_path()).unwrap_or_default()
-        } else {
-            BTreeMap::new()
-        };
-        let config = Config::from_lookup(&|n| self.lookup(n, &file))?;
-        Ok((config, file))
+impl DatabaseArgs {
+    pub fn lookup(&self) -> Lookup {
+        Lookup::default().with_flag("DATABASE_URL", self.database_url.as_deref())
     }
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::Openapi) = cli.command {
-        println!("{}", humbex_ingest::api::spec_json());
-        return ExitCode::SUCCESS;
+    match cli.command {
+        Some(Command::Openapi) => {
+            println!("{}", humbex_ingest::api::spec_json());
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::ConfigVars) => {
+            print!("{}", humbex_shared::config::vars::markdown_table());
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
     }
     if let Err(e) = crate::telemetry::init() {
         eprintln!("humbex: configuration error: {e}");
         return ExitCode::from(2);
     }
-    humbex_shared::hardening::install_panic_hook();
-    // A core dump would hold decrypted exchange keys
-    // (docs/security.md#secrets-in-memory-and-core-dumps).
-    if let Err(e) = humbex_shared::hardening::disable_core_dumps() {
-        tracing::warn!(error = %e, "could not disable core dumps");
-    }
-    // Pin rustls to ring before any TLS client exists (docs/design.md#rustls-uses-ring).
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::telemetry::harden();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -142,14 +119,16 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            None => crate::up::run(&ServiceArgs::default()).await,
-            Some(Command::Up(args)) => crate::up::run(&args).await,
-            Some(Command::Migrate(args)) => migrate(&args).await,
-            Some(Command::Ingest(args)) => ingest(&args).await,
-            Some(Command::Executor(args)) => executor(&args).await,
-            Some(Command::Keys(KeysCommand::Rewrap(args))) => rewrap(&args).await,
-            Some(Command::PaperExchange(args)) => humbex_paper_exchange::run_cli(args).await,
-            Some(Command::Openapi) => unreachable!("handled above"),
+            None => crate::up::run(ServiceArgs::default().lookup()).await,
+            Some(Command::Up(args)) => crate::up::run(args.lookup()).await,
+            Some(Command::Migrate(args)) => crate::maintenance::migrate(args.lookup()).await,
+            Some(Command::Ingest(args)) => crate::roles::run_ingest(args.lookup()).await,
+            Some(Command::Executor(args)) => crate::roles::run_executor(args.lookup()).await,
+            Some(Command::Keys(KeysCommand::Rewrap(args))) => {
+                crate::maintenance::rewrap(args.database.lookup(), args.batch_size).await
+            }
+            Some(Command::PaperExchange(args)) => crate::roles::run_paper_exchange(args).await,
+            Some(Command::Openapi | Command::ConfigVars) => unreachable!("handled above"),
         }
     });
     match result {
@@ -165,83 +144,21 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn migrate(args: &DatabaseArgs) -> anyhow::Result<()> {
-    let service = ServiceArgs {
-        database_url: args.database_url.clone(),
-        ..ServiceArgs::default()
-    };
-    let none = BTreeMap::new();
-    let url = config::database_url(&|n| service.lookup(n, &none))?;
-    humbex_shared::db::ensure_database(&url).await?;
-    let applied = humbex_shared::db::migrate(&url).await?;
-    tracing::info!(applied, database = %url.redacted(), "migrations applied");
-    Ok(())
-}
-
-/// `humbex keys rewrap`: move every api_keys row onto the primary key and print what moved. Exits
-/// non-zero while any row is left on another key, so a script never removes a key still in use.
-async fn rewrap(args: &RewrapArgs) -> anyhow::Result<()> {
-    let service = ServiceArgs {
-        database_url: args.database.database_url.clone(),
-        ..ServiceArgs::default()
-    };
-    let (config, _) = service.config()?;
-    let mut client = humbex_shared::db::connect(&config.database_url.pg_config()).await?;
-    let report = humbex_shared::rewrap::rewrap_api_keys(
-        &mut client,
-        &config.keyring,
-        args.batch_size,
-        config.encryption_max_per_key,
-    )
-    .await?;
-    let primary = config.keyring.primary_key_id();
-    println!(
-        "rewrap: {} row(s) moved to key {primary}; {} already on it; {} failed",
-        report.moved,
-        report.already_primary,
-        report.failed.len()
-    );
-    for failure in &report.failed {
-        println!(
-            "rewrap: api key {} (enc_key_id {}): {}",
-            failure.api_key_id, failure.enc_key_id, failure.error
+#[cfg(test)]
+mod tests {
+    /// docs/configuration.md carries exactly the generated table between its markers.
+    #[test]
+    fn the_documented_variable_table_is_the_generated_one() {
+        let doc = include_str!("../docs/configuration.md");
+        let begin = "<!-- BEGIN GENERATED: config-vars -->\n";
+        let start = doc.find(begin).expect("begin marker") + begin.len();
+        let end = doc
+            .find("<!-- END GENERATED: config-vars -->")
+            .expect("end marker");
+        assert_eq!(
+            &doc[start..end],
+            humbex_shared::config::vars::markdown_table(),
+            "docs/configuration.md is stale: put the output of `cargo run -- config-vars` between its markers"
         );
     }
-    for (key_id, rows) in humbex_shared::rewrap::rows_per_key(&client).await? {
-        println!("rows under key {key_id}: {rows}");
-    }
-    if !report.failed.is_empty() {
-        anyhow::bail!(
-            "{} row(s) could not be re-encrypted; keep their keys",
-            report.failed.len()
-        );
-    }
-    Ok(())
-}
-
-async fn ingest(args: &ServiceArgs) -> anyhow::Result<()> {
-    let (config, _) = args.config()?;
-    let app = humbex_ingest::Application::build(config).await?;
-    app.run_until(shutdown_signal()).await?;
-    Ok(())
-}
-
-async fn executor(args: &ServiceArgs) -> anyhow::Result<()> {
-    let (config, _) = args.config()?;
-    if config.bybit_env == config::BybitEnv::Mainnet {
-        tracing::warn!("BYBIT_ENV=mainnet: signals will trade REAL MONEY on Bybit");
-    }
-    let executor = crate::roles::build_executor(config)?;
-    executor.run_until(shutdown_signal()).await
-}
-
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("shutting down");
 }

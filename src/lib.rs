@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod local_postgres;
+pub mod maintenance;
 pub mod paper_secrets;
 pub mod roles;
 pub mod telemetry;

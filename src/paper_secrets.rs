@@ -5,34 +5,12 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use humbex_shared::token::{TokenKind, WebhookToken};
 use ring::rand::{SecureRandom, SystemRandom};
 
-pub const STATE_DIR: &str = ".humbex";
-pub const FILE_NAME: &str = "secrets.env";
-
-/// The secrets file of the current directory.
-pub fn default_path() -> PathBuf {
-    Path::new(STATE_DIR).join(FILE_NAME)
-}
-
-/// Read `KEY=value` lines; a missing file is empty.
-pub fn read(path: &Path) -> std::io::Result<BTreeMap<String, String>> {
-    let text = match fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-        Err(e) => return Err(e),
-    };
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('\'').to_owned()))
-        .collect())
-}
+pub use humbex_shared::config::secrets_file::{FILE_NAME, STATE_DIR, default_path, read};
 
 /// Write the whole file with mode 0600 (through a temporary file, so a crash never leaves half).
 pub fn write(path: &Path, values: &BTreeMap<String, String>) -> std::io::Result<()> {

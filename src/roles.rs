@@ -1,71 +1,67 @@
-//! Building the executor role from the configuration, for `humbex executor` and `humbex up`.
+//! Running one role from its configuration: `humbex ingest`, `humbex executor`, `humbex
+//! paper-exchange`, the executor `humbex up` builds, and how `up` runs its roles together.
 
 use std::future::Future;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 
 use humbex_bybit::BybitRest;
 use humbex_executor::{Executor, ExecutorSettings};
-use humbex_shared::config::Config;
+use humbex_shared::config::{Config, Lookup, POOL_SIZE};
+use humbex_shared::shutdown::{self, Shutdown};
 
 /// An executor for this configuration: orders go to `config.bybit` (BYBIT_ENV's endpoints, the
 /// local paper exchange in paper mode, or the BYBIT_REST_URL / BYBIT_WS_PRIVATE_URL overrides).
-pub fn build_executor(config: Config) -> anyhow::Result<Executor> {
-    let pool = humbex_shared::db::pool(&config.database_url, 16)?;
-    let rest_url = config.bybit.rest_url.clone();
-    let rest = BybitRest::new(&rest_url).map_err(|e| anyhow::anyhow!("Bybit client for {rest_url}: {e}"))?;
-    tracing::info!(rest_url = %rest_url, ws_url = %config.bybit.ws_private_url, "executor places orders at");
+pub fn build_executor(config: &Config) -> anyhow::Result<Executor> {
+    let pool = humbex_shared::db::pool(&config.database.url, POOL_SIZE)?;
+    let bybit = &config.bybit;
+    let rest = BybitRest::new(&bybit.rest_url)
+        .map_err(|e| anyhow::anyhow!("Bybit client for {}: {e}", bybit.rest_url))?;
+    tracing::info!(rest_url = %bybit.rest_url, ws_url = %bybit.ws_private_url, "executor places orders at");
     let mut settings = ExecutorSettings::new(
-        config.worker_poll_interval,
+        config.executor.worker_poll_interval,
         config.symbols.iter().map(|s| s.as_str().to_owned()).collect(),
     );
-    settings.key_recheck_interval = config.key_recheck_interval;
+    settings.key_recheck_interval = config.executor.key_recheck_interval;
     settings.key_policy = humbex_executor::key_recheck::KeyPolicy {
-        egress_ips: config.bybit_egress_ips.clone(),
-        require_ip_binding: config.bybit_env == humbex_shared::config::BybitEnv::Mainnet
-            && !config.allow_unbound_keys,
+        egress_ips: bybit.egress_ips.clone(),
+        require_ip_binding: bybit.requires_ip_binding(),
     };
-    let pg = config.database_url.pg_config();
-    let ws_url = config.bybit.ws_private_url.clone();
     Ok(Executor::new(
         settings,
         pool,
-        pg,
-        Arc::new(config.keyring),
+        config.database.url.pg_config(),
+        config.secrets.keyring.clone(),
         rest,
-        &ws_url,
+        &bybit.ws_private_url,
     ))
 }
 
-/// A shutdown that many roles can wait on: resolves for all once it is requested.
-#[derive(Clone)]
-pub struct Shutdown(tokio::sync::watch::Receiver<bool>);
+/// `humbex ingest`: serve until SIGINT or SIGTERM.
+pub async fn run_ingest(lookup: Lookup) -> anyhow::Result<()> {
+    let config = lookup.with_secrets_file()?.config()?;
+    let app = humbex_ingest::Application::build(config).await?;
+    app.run_until(shutdown::signal()).await?;
+    Ok(())
+}
 
-impl Shutdown {
-    /// Requested when SIGINT or SIGTERM arrives.
-    pub fn on_signal() -> Shutdown {
-        let (tx, shutdown) = Shutdown::new();
-        tokio::spawn(async move {
-            crate::cli::shutdown_signal().await;
-            let _ = tx.send(true);
-        });
-        shutdown
-    }
+/// `humbex executor`: place orders until SIGINT or SIGTERM.
+pub async fn run_executor(lookup: Lookup) -> anyhow::Result<()> {
+    let config = lookup.with_secrets_file()?.config()?;
+    config.bybit.env.warn_if_mainnet();
+    let executor = build_executor(&config)?;
+    executor.run_until(shutdown::signal()).await
+}
 
-    /// A shutdown requested by sending `true` on the returned sender.
-    pub fn new() -> (tokio::sync::watch::Sender<bool>, Shutdown) {
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        (tx, Shutdown(rx))
-    }
-
-    pub fn requested(&self) -> bool {
-        *self.0.borrow()
-    }
-
-    pub async fn wait(mut self) {
-        let _ = self.0.wait_for(|stop| *stop).await;
-    }
+/// `humbex paper-exchange`: serve until SIGINT or SIGTERM.
+pub async fn run_paper_exchange(args: humbex_paper_exchange::PaperExchangeArgs) -> anyhow::Result<()> {
+    let config = args.to_config()?;
+    let running = humbex_paper_exchange::spawn(config).await?;
+    println!("paper exchange listening on {}", running.base_url());
+    shutdown::signal().await;
+    running.shutdown().await?;
+    println!("paper exchange stopped");
+    Ok(())
 }
 
 /// A role of `humbex up` (ingest, executor): its name and the future that runs it until shutdown.

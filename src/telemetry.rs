@@ -1,7 +1,9 @@
-//! Logging set-up: pretty or JSON lines, filtered by RUST_LOG, coloured only on a terminal.
+//! Process set-up before any role runs: logging (pretty or JSON lines, filtered by RUST_LOG,
+//! coloured only on a terminal), the panic hook, no core dumps, and the TLS crypto provider.
 
 use std::io::IsTerminal;
 
+pub use humbex_bybit::ensure_crypto_provider;
 use tracing_subscriber::EnvFilter;
 
 /// Install the global subscriber. LOG_FORMAT is read here, before the rest of the configuration,
@@ -22,6 +24,17 @@ pub fn init() -> Result<(), String> {
         other => return Err(format!("LOG_FORMAT: {other:?} is not pretty or json")),
     }
     Ok(())
+}
+
+/// Harden the process once logging works: report panics through tracing, refuse core dumps (one
+/// would hold decrypted exchange keys: docs/security.md#secrets-in-memory-and-core-dumps) and pin
+/// rustls to ring before any TLS client exists (docs/design.md#rustls-uses-ring).
+pub fn harden() {
+    humbex_shared::hardening::install_panic_hook();
+    if let Err(e) = humbex_shared::hardening::disable_core_dumps() {
+        tracing::warn!(error = %e, "could not disable core dumps");
+    }
+    ensure_crypto_provider();
 }
 
 /// Colour codes are for people at a terminal: in a file or a pipe they are noise a log reader must

@@ -2,15 +2,12 @@
 //! secrets, a local PostgreSQL is started when none answers, migrations run, every role starts, and
 //! the banner says how to send a first signal.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use clap::Parser;
-use humbex_shared::config::{self, BybitEnv, DatabaseUrl, GENERATED_SECRETS};
-
-use crate::cli::ServiceArgs;
 use crate::local_postgres::LocalPostgres;
 use crate::paper_secrets;
+use clap::Parser;
+use humbex_shared::config::{BybitEnv, DatabaseUrl, GENERATED_SECRETS, Lookup};
 
 /// Stops the private PostgreSQL when `up` ends, however it ends.
 struct StopOnDrop(Option<LocalPostgres>);
@@ -44,23 +41,20 @@ fn local_port(url: &DatabaseUrl) -> Option<u16> {
     local.then(|| pg.get_ports().first().copied().unwrap_or(5432))
 }
 
-pub async fn run(cli: &ServiceArgs) -> anyhow::Result<()> {
-    let none = BTreeMap::new();
-    let bybit_env = config::bybit_env(&|n| cli.lookup(n, &none))?;
+pub async fn run(lookup: Lookup) -> anyhow::Result<()> {
+    let bybit_env = lookup.bybit_env()?;
     let secrets_path = paper_secrets::default_path();
     let mut generated = Vec::new();
     if bybit_env == BybitEnv::Paper {
-        let (_, names) = paper_secrets::ensure(&secrets_path, &GENERATED_SECRETS, |n| {
-            cli.lookup(n, &none).is_some()
-        })?;
+        let (_, names) =
+            paper_secrets::ensure(&secrets_path, &GENERATED_SECRETS, |n| lookup.get(n).is_some())?;
         generated = names;
     }
-    let (config, file) = cli.config()?;
-    if bybit_env == BybitEnv::Mainnet {
-        tracing::warn!("BYBIT_ENV=mainnet: signals will trade REAL MONEY on Bybit");
-    }
+    let lookup = lookup.with_secrets_file()?;
+    let config = lookup.config()?;
+    bybit_env.warn_if_mainnet();
 
-    let url = config.database_url.clone();
+    let url = config.database.url.clone();
     let mut local_pg = StopOnDrop(None);
     if !server_answers(&url).await {
         let port = local_port(&url).ok_or_else(|| {
@@ -94,8 +88,8 @@ pub async fn run(cli: &ServiceArgs) -> anyhow::Result<()> {
         None
     };
 
-    let executor = crate::roles::build_executor(cli.config()?.0)?;
-    let config_balance = config.paper_balance_usdt;
+    let executor = crate::roles::build_executor(&config)?;
+    let config_balance = config.bybit.paper_balance_usdt;
     let app = humbex_ingest::Application::build(config).await?;
     let addr = app.local_addr();
     if let Some(paper) = &paper {
@@ -106,8 +100,8 @@ pub async fn run(cli: &ServiceArgs) -> anyhow::Result<()> {
     }
     let demo_token = if bybit_env == BybitEnv::Paper {
         let state = app.state();
-        let existing = file.get("DEMO_WEBHOOK_TOKEN").cloned();
-        match humbex_ingest::admin::users::ensure_demo_user(&state.pool, existing.as_deref()).await? {
+        let existing = lookup.file_value("DEMO_WEBHOOK_TOKEN");
+        match humbex_ingest::admin::users::ensure_demo_user(&state.pool, existing).await? {
             Some(demo) => {
                 if demo.created {
                     let mut values = paper_secrets::read(&secrets_path)?;
@@ -134,7 +128,7 @@ pub async fn run(cli: &ServiceArgs) -> anyhow::Result<()> {
         demo_token.is_some(),
         paper.as_ref().map(|p| p.base_url()),
     );
-    let shutdown = crate::roles::Shutdown::on_signal();
+    let shutdown = humbex_shared::shutdown::Shutdown::on_signal();
     let (ingest_stop, executor_stop) = (shutdown.clone().wait(), shutdown.clone().wait());
     crate::roles::run_roles(
         shutdown,
@@ -284,7 +278,7 @@ fn print_banner(
             "  curl -sS -X POST {base}/webhook -H 'Content-Type: application/json' \\\n    -H \"X-Signature: $(printf %s \"$BODY\" | openssl dgst -sha256 -hmac \"$TRADINGVIEW_SECRET\" | awk '{{print $NF}}')\" \\\n    -d \"$BODY\"\n"
         ));
     } else {
-        out.push_str("\nCreate a user with the admin API (see README, \"Admin flow\").\n");
+        out.push_str("\nCreate a user with the admin API (see docs/api.md).\n");
     }
     println!("{out}");
 }

@@ -105,7 +105,7 @@ async fn run_once(scenario: Scenario, args: &Args) -> anyhow::Result<(&'static s
 }
 
 fn main() -> anyhow::Result<()> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    humbex_bybit::ensure_crypto_provider();
     let args = Args::parse();
     // Profiling aid: HUMBEX_BENCH_TRACE=<filter> prints every closed span with its busy and idle
     // time to stderr (off by default: logging costs time the figures should not include).

@@ -3,7 +3,6 @@
 //! database of the local PostgreSQL, driven over HTTP by the caller's runtime.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -118,9 +117,11 @@ impl Pipeline {
     /// private WebSocket open, so that no measurement includes connecting.
     pub async fn start_executor(&mut self, streams: usize) -> anyhow::Result<()> {
         let rt = runtime("executor")?;
-        let pool = humbex_shared::db::pool(&self.db.url, 16)?;
+        let pool = humbex_shared::db::pool(&self.db.url, humbex_shared::config::POOL_SIZE)?;
         let pg = self.db.url.pg_config();
-        let keyring = Arc::new(Config::from_lookup(&|n| self.vars.get(n).cloned())?.keyring);
+        let keyring = Config::from_lookup(&|n| self.vars.get(n).cloned())?
+            .secrets
+            .keyring;
         let rest = BybitRest::new(self.paper.base_url()).map_err(|e| anyhow::anyhow!("{e}"))?;
         let ws = self.paper.private_ws_url();
         let (stop, stopped) = oneshot::channel::<()>();

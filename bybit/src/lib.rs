@@ -9,7 +9,6 @@ pub mod model;
 pub mod parse;
 pub mod rest;
 pub mod signing;
-pub mod urls;
 pub mod ws;
 
 pub use error::BybitError;
@@ -17,5 +16,4 @@ pub use key_check::{KeyProblem, KeyVerdict, evaluate_api_key, evaluate_api_key_f
 pub use model::*;
 pub use rest::{BybitRest, BybitRestConfig, ensure_crypto_provider};
 pub use signing::Credentials;
-pub use urls::BybitEnvironment;
 pub use ws::{PrivateStream, PrivateStreamConfig, PrivateStreamHandle, StreamEvent};

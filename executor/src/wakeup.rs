@@ -20,7 +20,7 @@ pub enum Wakeup {
 
 /// application_name of the LISTEN connection, so an operator can find it in pg_stat_activity.
 pub const LISTEN_APPLICATION_NAME: &str = "humbex-executor-listen";
-pub const SIGNALS_CHANNEL: &str = "humbex_signals";
+pub use humbex_shared::channels::SIGNALS as SIGNALS_CHANNEL;
 
 /// Run until `wakeups` is closed: keep one LISTEN connection alive (reconnecting with capped
 /// backoff), forward notifications, and sweep on (re)connect and every `poll_interval`.

@@ -554,7 +554,7 @@ async fn status_changes_are_notified_on_humbex_orders() {
     h.stream(&account).await;
     let qty = Decimal::from(1);
     let order_id = h.pending_order(&account, "notify-1", qty).await;
-    let (_listener, mut notes) = listen(&h.pg, "humbex_orders").await;
+    let (_listener, mut notes) = listen(&h.pg, humbex_shared::channels::ORDERS).await;
     // Placed without touching the row, so the confirmer's pending -> filled is its only change.
     let request = CreateOrderRequest::market(SYMBOL, Side::Buy, qty, OrderLinkId::parse("notify-1").unwrap());
     h.rest.create_order(&account.credentials, &request).await.unwrap();

@@ -14,9 +14,6 @@ use poem::{EndpointExt, Route, Server};
 use crate::middleware::{RouteTable, around};
 use crate::state::AppState;
 
-/// Connections the ingest pool keeps: enough for concurrent webhooks on a small machine.
-pub const POOL_SIZE: usize = 16;
-
 /// A bound, not yet running, ingest service.
 pub struct Application {
     acceptor: poem::listener::TcpAcceptor,
@@ -28,13 +25,13 @@ pub struct Application {
 impl Application {
     /// Bind to the configured address (port 0 picks a free one) with a fresh pool.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let pool = humbex_shared::db::pool(&config.database_url, POOL_SIZE)?;
+        let pool = humbex_shared::db::pool(&config.database.url, humbex_shared::config::POOL_SIZE)?;
         Self::build_with_pool(config, pool).await
     }
 
     pub async fn build_with_pool(config: Config, pool: Pool) -> anyhow::Result<Self> {
-        let listen = SocketAddr::new(config.host, config.port);
-        let cors_origins = config.cors_origins.clone();
+        let listen = SocketAddr::new(config.http.host, config.http.port);
+        let cors_origins = config.http.cors_origins.clone();
         let acceptor = TcpListener::bind(listen)
             .into_acceptor()
             .await

@@ -21,7 +21,7 @@ pub struct AppState {
     pub webhook_secret: WebhookSecret,
     /// The previous secret during a rotation, and until when it is accepted.
     pub previous_webhook_secret: Option<(WebhookSecret, Option<chrono::DateTime<chrono::Utc>>)>,
-    pub keyring: Keyring,
+    pub keyring: Arc<Keyring>,
     /// ENCRYPTION_MAX_PER_KEY: encryptions allowed per encryption key id, counted in the database.
     pub encryption_max_per_key: u64,
     /// SHA-256 of ADMIN_TOKEN: compared by digest, so the comparison leaks nothing usable.
@@ -45,26 +45,26 @@ impl AppState {
     /// Must run inside a Tokio runtime: it starts the group committer's writer tasks.
     pub fn new(config: Config, pool: Pool) -> anyhow::Result<Self> {
         use secrecy::ExposeSecret;
-        let key_checker = KeyChecker::new(&config)?;
+        let key_checker = KeyChecker::new(&config.bybit)?;
         let auth_limit_exempt = humbex_shared::config::TRADINGVIEW_IPS
             .iter()
             .filter_map(|ip| ip.parse().ok())
-            .chain(config.ip_policy.allowlist.iter().flatten().copied())
+            .chain(config.http.ip_policy.allowlist.iter().flatten().copied())
             .collect();
         let signals = GroupCommitter::start(pool.clone(), group::WRITERS, group::MAX_BATCH);
         Ok(AppState {
             signals,
             pool,
-            admin_token_digest: humbex_shared::token::digest(config.admin_token.expose_secret()),
-            webhook_secret: config.tradingview_secret,
-            previous_webhook_secret: config.previous_tradingview_secret,
-            keyring: config.keyring,
-            encryption_max_per_key: config.encryption_max_per_key,
+            admin_token_digest: humbex_shared::token::digest(config.secrets.admin_token.expose_secret()),
+            webhook_secret: config.secrets.tradingview_secret,
+            previous_webhook_secret: config.secrets.previous_tradingview_secret,
+            keyring: config.secrets.keyring,
+            encryption_max_per_key: config.secrets.encryption_max_per_key,
             symbols: config.symbols.into_iter().collect(),
-            dedupe_window: config.dedupe_window,
-            ip_policy: config.ip_policy,
+            dedupe_window: config.http.dedupe_window,
+            ip_policy: config.http.ip_policy,
             key_checker,
-            rate_limits: RateLimiters::new(config.rate_limits),
+            rate_limits: RateLimiters::new(config.http.rate_limits),
             auth_limit_exempt,
             clock: Arc::new(chrono::Utc::now),
         })

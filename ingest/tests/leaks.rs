@@ -252,7 +252,7 @@ fn debug_of_every_secret_holding_type_is_redacted() {
     let token = WebhookToken::generate(TokenKind::User);
     let shown = [
         format!("{config:?}"),
-        format!("{:?}", config.keyring),
+        format!("{:?}", config.secrets.keyring),
         format!("{:?}", WebhookSecret::parse(SECRET).unwrap()),
         format!("{token:?}"),
         format!(

@@ -1,8 +1,8 @@
 //! HUMBEX's paper exchange: an in-memory Bybit V5 (REST and private WebSocket) that ccxt and pybit
 //! accept unchanged, plus a control API under `/paper/` for accounts, prices and fault injection.
 //!
-//! Embed it with [`spawn`], or run it as `humbex paper-exchange` through [`PaperExchangeArgs`] and
-//! [`run_cli`]. See PAPER_EXCHANGE.md for the control API and the fault JSON.
+//! Embed it with [`spawn`], or run it as `humbex paper-exchange`, whose flags are
+//! [`PaperExchangeArgs`]. See PAPER_EXCHANGE.md for the control API and the fault JSON.
 
 // Bybit's order objects have ~60 fields, more than json!'s default macro recursion allows.
 #![recursion_limit = "256"]
@@ -23,4 +23,4 @@ pub use config::{
 };
 pub use exchange::PaperExchange;
 pub use faults::Fault;
-pub use server::{RunningPaperExchange, run_cli, serve_until, spawn};
+pub use server::{RunningPaperExchange, serve_until, spawn};

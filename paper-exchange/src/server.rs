@@ -11,7 +11,7 @@ use poem::{EndpointExt, Route, Server, get, post, put};
 use rust_decimal::Decimal;
 use tokio::sync::oneshot;
 
-use crate::config::{PaperExchangeArgs, PaperExchangeConfig, PriceWalk};
+use crate::config::{PaperExchangeConfig, PriceWalk};
 use crate::exchange::PaperExchange;
 use crate::{control, rest, ws};
 
@@ -136,26 +136,6 @@ pub async fn serve_until(
     let running = spawn(config).await?;
     shutdown.await;
     running.shutdown().await
-}
-
-/// `humbex paper-exchange`: serves until SIGINT or SIGTERM.
-pub async fn run_cli(args: PaperExchangeArgs) -> anyhow::Result<()> {
-    let config = args.to_config()?;
-    let running = spawn(config).await?;
-    println!("paper exchange listening on {}", running.base_url());
-    shutdown_signal().await?;
-    running.shutdown().await?;
-    println!("paper exchange stopped");
-    Ok(())
-}
-
-async fn shutdown_signal() -> anyhow::Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result?,
-        _ = terminate.recv() => {}
-    }
-    Ok(())
 }
 
 /// xorshift64*: enough randomness for a price walk without another dependency.

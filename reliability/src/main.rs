@@ -58,7 +58,7 @@ fn scenarios() -> Vec<(&'static str, Scenario)> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    humbex::telemetry::ensure_crypto_provider();
     let args = Args::parse();
     let scale = Scale {
         kill_trials: args.kills.unwrap_or(if args.quick { 10 } else { 50 }),

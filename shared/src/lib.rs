@@ -1,5 +1,6 @@
 //! HUMBEX's shared ground: configuration, database access, encryption, tokens and domain types.
 
+pub mod channels;
 pub mod config;
 pub mod crypto;
 pub mod db;
@@ -7,6 +8,7 @@ pub mod domain;
 pub mod hardening;
 pub mod key_usage;
 pub mod rewrap;
+pub mod shutdown;
 pub mod store;
 pub mod token;
 

@@ -48,7 +48,7 @@ fn config(db: &TestDatabase, paper_url: &str) -> Config {
 impl Pipeline {
     /// Ingest, the paper exchange and `executors` executors on one fresh database.
     pub async fn start(executors: usize) -> Pipeline {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        humbex_bybit::ensure_crypto_provider();
         let db = TestDatabase::create().await.expect("database");
         let paper = humbex_paper_exchange::spawn(PaperExchangeConfig {
             port: 0,
@@ -60,7 +60,7 @@ impl Pipeline {
             .await
             .expect("ingest");
         let base = format!("http://{}", app.local_addr());
-        let keyring = Arc::new(config(&db, &paper.base_url()).keyring);
+        let keyring = config(&db, &paper.base_url()).secrets.keyring;
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(app.run_until(async {
             let _ = stopped.await;

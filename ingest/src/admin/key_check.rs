@@ -8,7 +8,7 @@ use std::time::Duration;
 use humbex_bybit::{
     ApiKeyInfo, BybitError, BybitRest, Credentials, KeyProblem, KeyVerdict, evaluate_api_key_for,
 };
-use humbex_shared::config::{BybitEnv, Config};
+use humbex_shared::config::{BybitConfig, BybitEnv};
 use rust_decimal::Decimal;
 use secrecy::SecretString;
 use serde_json::json;
@@ -54,10 +54,10 @@ fn refused(code: &'static str, message: impl Into<String>) -> KeyCheckError {
 }
 
 impl KeyChecker {
-    pub fn new(config: &Config) -> anyhow::Result<Self> {
-        let bybit = BybitRest::new(config.bybit.rest_url.clone())
-            .map_err(|e| anyhow::anyhow!("Bybit REST client: {e}"))?;
-        let paper = match config.bybit.paper_control_url() {
+    pub fn new(config: &BybitConfig) -> anyhow::Result<Self> {
+        let bybit =
+            BybitRest::new(config.rest_url.clone()).map_err(|e| anyhow::anyhow!("Bybit REST client: {e}"))?;
+        let paper = match config.paper_control_url() {
             Some(url) => Some(PaperAccounts {
                 http: reqwest::Client::builder()
                     .connect_timeout(Duration::from_secs(3))
@@ -70,9 +70,9 @@ impl KeyChecker {
         };
         Ok(KeyChecker {
             bybit,
-            env: config.bybit.env,
+            env: config.env,
             allow_unbound: config.allow_unbound_keys,
-            egress_ips: config.bybit_egress_ips.clone(),
+            egress_ips: config.egress_ips.clone(),
             paper,
         })
     }

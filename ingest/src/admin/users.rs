@@ -250,64 +250,66 @@ impl UsersApi {
         body: Json<SubscriptionUpdate>,
     ) -> poem::Result<PutSubscriptionResponse> {
         respond(async {
-        let size_multiplier = match &body.size_multiplier {
-            None => Decimal::ONE,
-            Some(text) => {
-                parse_positive_decimal(text).map_err(|e| AdminError::field("size_multiplier", e))?
+            let size_multiplier = match &body.size_multiplier {
+                None => Decimal::ONE,
+                Some(text) => {
+                    parse_positive_decimal(text).map_err(|e| AdminError::field("size_multiplier", e))?
+                }
+            };
+            let max_qty = match &body.max_qty {
+                None => None,
+                Some(text) => {
+                    Some(parse_positive_decimal(text).map_err(|e| AdminError::field("max_qty", e))?)
+                }
+            };
+            if body.payment_ref.as_deref().is_some_and(|p| p.contains('\0')) {
+                return Err(AdminError::field(
+                    "payment_ref",
+                    "must not contain NUL characters",
+                ));
             }
-        };
-        let max_qty = match &body.max_qty {
-            None => None,
-            Some(text) => Some(parse_positive_decimal(text).map_err(|e| AdminError::field("max_qty", e))?),
-        };
-        if body.payment_ref.as_deref().is_some_and(|p| p.contains('\0')) {
-            return Err(AdminError::field(
-                "payment_ref",
-                "must not contain NUL characters",
-            ));
-        }
-        within_budget(async {
-            let client = state.pool.get().await?;
-            if client.query_opt(users::EXISTS, &[&id.0]).await?.is_none() {
-                return Err(AdminError::not_found("user"));
-            }
-            if let Some(strategy_id) = body.strategy_id
-                && client
-                    .query_opt(strategies::EXISTS, &[&strategy_id])
-                    .await?
-                    .is_none()
-            {
-                // A well-formed reference to nothing: the thing is missing, not the request malformed.
-                return Err(AdminError::NotFound(crate::error::ErrorBody::new(
-                    "not_found",
-                    "strategy_id: no such strategy",
-                )));
-            }
-            let status = body.status.as_str();
-            let activating = body.status == SubscriptionStatus::Active;
-            client
-                .execute(
-                    subscriptions::UPSERT,
-                    &[
-                        &Uuid::now_v7(),
-                        &id.0,
-                        &body.strategy_id,
-                        &status,
-                        &body.expires_at,
-                        &size_multiplier,
-                        &max_qty,
-                        &body.payment_ref,
-                        &activating,
-                    ],
-                )
-                .await?;
-            tracing::info!(user_id = %id.0, status, "subscription set");
-            let user = load_user(&state, id.0).await?;
-            user.subscription
-                .map(|sub| PutSubscriptionResponse::Ok(Json(sub)))
-                .ok_or_else(|| AdminError::not_found("subscription"))
-        })
-        .await
+            within_budget(async {
+                let client = state.pool.get().await?;
+                if client.query_opt(users::EXISTS, &[&id.0]).await?.is_none() {
+                    return Err(AdminError::not_found("user"));
+                }
+                if let Some(strategy_id) = body.strategy_id
+                    && client
+                        .query_opt(strategies::EXISTS, &[&strategy_id])
+                        .await?
+                        .is_none()
+                {
+                    // A well-formed reference to nothing: the thing is missing, not the request malformed.
+                    return Err(AdminError::NotFound(crate::error::ErrorBody::new(
+                        "not_found",
+                        "strategy_id: no such strategy",
+                    )));
+                }
+                let status = body.status.as_str();
+                let activating = body.status == SubscriptionStatus::Active;
+                client
+                    .execute(
+                        subscriptions::UPSERT,
+                        &[
+                            &Uuid::now_v7(),
+                            &id.0,
+                            &body.strategy_id,
+                            &status,
+                            &body.expires_at,
+                            &size_multiplier,
+                            &max_qty,
+                            &body.payment_ref,
+                            &activating,
+                        ],
+                    )
+                    .await?;
+                tracing::info!(user_id = %id.0, status, "subscription set");
+                let user = load_user(&state, id.0).await?;
+                user.subscription
+                    .map(|sub| PutSubscriptionResponse::Ok(Json(sub)))
+                    .ok_or_else(|| AdminError::not_found("subscription"))
+            })
+            .await
         })
         .await
     }

@@ -9,8 +9,9 @@ use humbex_shared::domain::{Action, Price, Qty, Symbol};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-/// How far a signal's own timestamp may be from our clock before it counts as a replay.
-pub const SIGNAL_TIMESTAMP_TOLERANCE_SECS: i64 = 300;
+// A signal's own timestamp obeys the same replay window as a Standard Webhooks signature.
+use super::signature::TIMESTAMP_TOLERANCE_SECS;
+
 const MAX_CLIENT_ID_CHARS: usize = 128;
 const MAX_COMMENT_CHARS: usize = 1000;
 
@@ -149,12 +150,12 @@ pub fn parse_signal(
     let signal_time = parse_timestamp(wire.timestamp)?;
     if let Some(at) = signal_time {
         let skew = (now - at).num_seconds();
-        if skew > SIGNAL_TIMESTAMP_TOLERANCE_SECS {
+        if skew > TIMESTAMP_TOLERANCE_SECS {
             return Err(BodyError::Stale(format!(
                 "{at} is {skew} s old; signals older than 5 minutes are refused as replays"
             )));
         }
-        if skew < -SIGNAL_TIMESTAMP_TOLERANCE_SECS {
+        if skew < -TIMESTAMP_TOLERANCE_SECS {
             return Err(BodyError::Stale(format!(
                 "{at} is {} s in the future; check the sender's clock",
                 -skew

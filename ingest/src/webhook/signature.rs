@@ -11,7 +11,8 @@ use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// How far a Standard Webhooks timestamp may be from our clock, in either direction.
+/// How far a Standard Webhooks timestamp, or a signal's own timestamp, may be from our clock, in
+/// either direction, before it counts as a replay.
 pub const TIMESTAMP_TOLERANCE_SECS: i64 = 300;
 
 /// Why a signature was refused. The distinction goes to the log; the client sees a generic 401

@@ -40,7 +40,7 @@ pub struct Options {
 }
 
 pub fn http_client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    humbex_bybit::ensure_crypto_provider();
     reqwest::Client::builder().build().expect("http client")
 }
 

@@ -34,7 +34,10 @@ async fn listen_receives_stored_signals_and_nothing_for_rejected_ones() {
             }
         }
     });
-    client.batch_execute("LISTEN humbex_signals").await.unwrap();
+    client
+        .batch_execute(&format!("LISTEN {}", humbex_shared::channels::SIGNALS))
+        .await
+        .unwrap();
 
     // First a refused signal (no subscription), then an accepted one. Notifications arrive in
     // commit order, so if the first one we get is the accepted signal's, the refused one sent none.
@@ -51,7 +54,7 @@ async fn listen_receives_stored_signals_and_nothing_for_rejected_ones() {
         .await
         .expect("a notification within 5 s")
         .unwrap();
-    assert_eq!(channel, "humbex_signals");
+    assert_eq!(channel, humbex_shared::channels::SIGNALS);
     assert_eq!(payload, accepted["signal_id"].as_str().unwrap());
 
     // A duplicate is not announced again: the next notification is the next new signal's.

@@ -1,0 +1,8 @@
+//! The PostgreSQL NOTIFY channels between the roles. The SQL that sends on them (ingest's signal
+//! insert, the orders trigger of migration V2) spells the same names; the tests that LISTEN through
+//! these constants fail if the two ever differ.
+
+/// A new signal was stored; the payload is its id. The executor listens.
+pub const SIGNALS: &str = "humbex_signals";
+/// An order changed; the payload is its id.
+pub const ORDERS: &str = "humbex_orders";

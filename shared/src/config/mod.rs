@@ -1,0 +1,125 @@
+//! Configuration: every variable HUMBEX reads (listed in [`vars::VARS`]), checked at start-up into a
+//! nested [`Config`] whose sections each role takes what it needs from.
+//!
+//! A bad value stops the process with one line naming the variable and what is wrong. `Debug`
+//! never prints a secret.
+
+mod bybit;
+mod database;
+mod executor;
+mod http;
+pub mod lookup;
+mod parse;
+mod secrets;
+pub mod secrets_file;
+#[cfg(test)]
+mod tests;
+pub mod vars;
+
+use std::sync::Arc;
+
+use crate::domain::Symbol;
+
+pub use bybit::{
+    BybitConfig, BybitEnv, DEFAULT_PAPER_BALANCE_USDT, DEFAULT_PAPER_HOST, DEFAULT_PAPER_PORT, bybit_env,
+};
+pub use database::{DEFAULT_DATABASE_URL, DatabaseConfig, DatabaseUrl, POOL_SIZE, database_url};
+pub use executor::ExecutorConfig;
+pub use http::{HttpConfig, IpPolicy, RateLimits, TRADINGVIEW_IPS};
+pub use lookup::Lookup;
+pub use parse::ConfigError;
+pub use secrets::{GENERATED_SECRETS, PreviousSecret, SecretsConfig, WebhookSecret};
+
+use parse::bad;
+
+/// Everything a HUMBEX process needs to know, by part.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    /// The ingest service (listen address, webhook policy, rate limits).
+    pub http: HttpConfig,
+    pub secrets: SecretsConfig,
+    pub bybit: BybitConfig,
+    pub executor: ExecutorConfig,
+    /// Symbols signals may name (ingest) and orders may be placed in (executor).
+    pub symbols: Vec<Symbol>,
+}
+
+impl Config {
+    /// Read and check every variable through `lookup` (usually a [`Lookup`]: flags, environment,
+    /// secrets file).
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let get: parse::Get = &get;
+        // Checked in this order, so that with several bad values the first named stays the same.
+        let env = bybit_env(lookup)?;
+        let (host, port) = http::listen(get)?;
+        let previous_tradingview_secret = secrets::previous_tradingview_secret(get)?;
+        let tradingview_secret = WebhookSecret::parse(&secrets::required(get, env, "TRADINGVIEW_SECRET")?)
+            .map_err(|p| bad("TRADINGVIEW_SECRET", p))?;
+        let keyring = secrets::keyring(get, env)?;
+        let bybit = BybitConfig::from_lookup(env, get)?;
+        let key_recheck_interval = executor::key_recheck_interval(get)?;
+        let encryption_max_per_key = secrets::encryption_max_per_key(get)?;
+        let admin_token = secrets::admin_token(get, env)?;
+        let worker_poll_interval = executor::worker_poll_interval(get)?;
+        let symbols = symbols(get)?;
+        check_log_format(get)?;
+        let dedupe_window = http::dedupe_window(get)?;
+        let ip_policy = http::ip_policy(get)?;
+        let cors_origins = http::cors_origins(get);
+        let rate_limits = http::rate_limits(get)?;
+        Ok(Config {
+            database: DatabaseConfig {
+                url: database_url(lookup)?,
+            },
+            http: HttpConfig {
+                host,
+                port,
+                dedupe_window,
+                ip_policy,
+                cors_origins,
+                rate_limits,
+            },
+            secrets: SecretsConfig {
+                tradingview_secret,
+                previous_tradingview_secret,
+                keyring: Arc::new(keyring),
+                admin_token,
+                encryption_max_per_key,
+            },
+            bybit,
+            executor: ExecutorConfig {
+                worker_poll_interval,
+                key_recheck_interval,
+            },
+            symbols,
+        })
+    }
+}
+
+fn symbols(get: parse::Get) -> Result<Vec<Symbol>, ConfigError> {
+    let Some(list) = get("SYMBOLS") else {
+        return Ok(vec![Symbol::parse("AVAXUSDT").expect("valid")]);
+    };
+    let mut out = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let symbol = Symbol::parse(item).map_err(|e| bad("SYMBOLS", format!("{item:?}: {e}")))?;
+        if !out.contains(&symbol) {
+            out.push(symbol);
+        }
+    }
+    if out.is_empty() {
+        return Err(bad("SYMBOLS", "lists no symbol"));
+    }
+    Ok(out)
+}
+
+/// LOG_FORMAT is applied by the logging set-up before the configuration is read; it is checked here
+/// too so that a bad value is reported like every other.
+fn check_log_format(get: parse::Get) -> Result<(), ConfigError> {
+    match get("LOG_FORMAT").as_deref().map(str::trim) {
+        None | Some("pretty") | Some("json") => Ok(()),
+        Some(other) => Err(bad("LOG_FORMAT", format!("{other:?} is not pretty or json"))),
+    }
+}

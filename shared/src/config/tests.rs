@@ -1,0 +1,245 @@
+//! The configuration read from variables: defaults, each check naming its variable, no secret in Debug.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+
+use super::*;
+use std::collections::HashMap;
+
+fn base() -> HashMap<&'static str, String> {
+    HashMap::from([
+        ("TRADINGVIEW_SECRET", "s".repeat(32)),
+        ("ENCRYPTION_KEY_HEX", "ab".repeat(32)),
+        ("ADMIN_TOKEN", "admin-token-0123456789".to_string()),
+    ])
+}
+
+fn parse(vars: &HashMap<&'static str, String>) -> Result<Config, ConfigError> {
+    Config::from_lookup(&|name| vars.get(name).cloned())
+}
+
+#[test]
+fn defaults() {
+    let config = parse(&base()).unwrap();
+    assert_eq!(config.http.port, 8000);
+    assert_eq!(config.http.host.to_string(), "127.0.0.1");
+    assert_eq!(config.bybit.env, BybitEnv::Paper);
+    assert_eq!(config.executor.worker_poll_interval, Duration::from_secs(5));
+    assert_eq!(config.symbols, vec![Symbol::parse("AVAXUSDT").unwrap()]);
+    assert_eq!(config.http.dedupe_window, Duration::from_secs(60));
+    assert!(config.http.ip_policy.allowlist.is_none());
+    assert_eq!(config.database.url.expose_secret(), DEFAULT_DATABASE_URL);
+    assert_eq!(config.http.rate_limits, RateLimits::default());
+    assert!(config.bybit.egress_ips.is_empty());
+    assert_eq!(config.executor.key_recheck_interval, Duration::from_secs(86_400));
+    assert_eq!(config.secrets.encryption_max_per_key, 1 << 30);
+}
+
+#[test]
+fn key_hygiene_settings_are_read_and_checked() {
+    let mut vars = base();
+    vars.insert("BYBIT_EGRESS_IPS", "203.0.113.10, 2001:db8::1".into());
+    vars.insert("KEY_RECHECK_INTERVAL_SECS", "60".into());
+    vars.insert("ENCRYPTION_MAX_PER_KEY", "4".into());
+    let config = parse(&vars).unwrap();
+    assert_eq!(
+        config.bybit.egress_ips,
+        vec![
+            "203.0.113.10".parse::<IpAddr>().unwrap(),
+            "2001:db8::1".parse().unwrap()
+        ]
+    );
+    assert_eq!(config.executor.key_recheck_interval, Duration::from_secs(60));
+    assert_eq!(config.secrets.encryption_max_per_key, 4);
+    for (var, value) in [
+        ("BYBIT_EGRESS_IPS", "203.0.113.10,nope"),
+        ("KEY_RECHECK_INTERVAL_SECS", "0"),
+        ("KEY_RECHECK_INTERVAL_SECS", "daily"),
+        ("ENCRYPTION_MAX_PER_KEY", "0"),
+        ("ENCRYPTION_MAX_PER_KEY", "4294967297"),
+    ] {
+        let mut vars = base();
+        vars.insert(var, value.into());
+        let err = parse(&vars).unwrap_err();
+        assert_eq!(err.var, var, "{value}: {err}");
+    }
+}
+
+#[test]
+fn rate_limits_are_read_and_checked() {
+    let mut vars = base();
+    vars.insert("RATE_LIMIT_AUTH_FAILURES_PER_MINUTE", "3".into());
+    vars.insert("RATE_LIMIT_TOKEN_REQUESTS_PER_MINUTE", "4".into());
+    vars.insert("RATE_LIMIT_SIGNALS_PER_MINUTE", " 5 ".into());
+    let limits = parse(&vars).unwrap().http.rate_limits;
+    assert_eq!(
+        (
+            limits.auth_failures_per_ip,
+            limits.requests_per_token,
+            limits.signals_per_owner
+        ),
+        (3, 4, 5)
+    );
+    for bad_value in ["0", "-1", "many", "1000001"] {
+        vars.insert("RATE_LIMIT_SIGNALS_PER_MINUTE", bad_value.into());
+        let err = parse(&vars).unwrap_err().to_string();
+        assert!(err.contains("RATE_LIMIT_SIGNALS_PER_MINUTE"), "{err}");
+    }
+}
+
+#[test]
+fn bad_values_name_their_variable() {
+    let cases: &[(&'static str, &str)] = &[
+        ("ENCRYPTION_KEY_HEX", &"a".repeat(63)),
+        ("BYBIT_ENV", "live"),
+        ("BACKEND_PORT", "abc"),
+        ("BACKEND_HOST", "localhost:80"),
+        ("WORKER_POLL_INTERVAL", "soon"),
+        ("SYMBOLS", "AVAX-USDT"),
+        ("LOG_FORMAT", "xml"),
+        ("DATABASE_URL", "postgres://host:notaport/db"),
+        ("TRADINGVIEW_IP_ALLOWLIST", "1.2.3.4,nope"),
+        ("TRADINGVIEW_SECRET", "short"),
+        ("ADMIN_TOKEN", "short"),
+        ("BYBIT_REST_URL", "api.bybit.com"),
+        ("BYBIT_REST_URL", "wss://stream.bybit.com"),
+        ("BYBIT_REST_URL", "https://user:pw@api.bybit.com"),
+        ("BYBIT_REST_URL", "https://api.bybit.com/?x=1"),
+        ("BYBIT_WS_PRIVATE_URL", "https://stream.bybit.com/v5/private"),
+        ("BYBIT_WS_PRIVATE_URL", "not a url"),
+        ("PAPER_PORT", "80000"),
+        ("PAPER_PORT", "0"),
+        ("PAPER_BALANCE_USDT", "lots"),
+        ("PAPER_BALANCE_USDT", "-1"),
+        ("ALLOW_UNBOUND_KEYS", "maybe"),
+    ];
+    for (var, value) in cases {
+        let mut vars = base();
+        vars.insert(var, value.to_string());
+        let err = parse(&vars).unwrap_err();
+        assert_eq!(err.var, *var, "{err}");
+        assert!(err.to_string().starts_with(var), "{err}");
+    }
+}
+
+#[test]
+fn bybit_env_picks_the_endpoints() {
+    let config = parse(&base()).unwrap();
+    assert_eq!(config.bybit.env, BybitEnv::Paper);
+    assert_eq!(config.bybit.rest_url, "http://127.0.0.1:8001");
+    assert_eq!(config.bybit.ws_private_url, "ws://127.0.0.1:8001/v5/private");
+    assert_eq!(config.bybit.paper_control_url(), Some("http://127.0.0.1:8001"));
+    assert_eq!(config.bybit.paper_balance_usdt, Decimal::from(10_000));
+    assert!(!config.bybit.allow_unbound_keys);
+
+    for (env, rest, ws) in [
+        (
+            "mainnet",
+            "https://api.bybit.com",
+            "wss://stream.bybit.com/v5/private",
+        ),
+        (
+            "testnet",
+            "https://api-testnet.bybit.com",
+            "wss://stream-testnet.bybit.com/v5/private",
+        ),
+        (
+            "demo",
+            "https://api-demo.bybit.com",
+            "wss://stream-demo.bybit.com/v5/private",
+        ),
+    ] {
+        let mut vars = base();
+        vars.insert("BYBIT_ENV", env.into());
+        // Paper settings are irrelevant off paper, even broken ones.
+        vars.insert("PAPER_PORT", "0".into());
+        let config = parse(&vars).unwrap();
+        assert_eq!(config.bybit.rest_url, rest);
+        assert_eq!(config.bybit.ws_private_url, ws);
+        assert_eq!(config.bybit.paper_control_url(), None);
+    }
+}
+
+#[test]
+fn paper_host_and_port_and_overrides() {
+    let mut vars = base();
+    vars.insert("PAPER_HOST", "0.0.0.0".into());
+    vars.insert("PAPER_PORT", "9100".into());
+    vars.insert("PAPER_BALANCE_USDT", "2500.5".into());
+    vars.insert("ALLOW_UNBOUND_KEYS", "true".into());
+    let config = parse(&vars).unwrap();
+    assert_eq!(config.bybit.rest_url, "http://127.0.0.1:9100");
+    assert_eq!(config.bybit.ws_private_url, "ws://127.0.0.1:9100/v5/private");
+    assert_eq!(
+        config.bybit.paper_balance_usdt,
+        "2500.5".parse::<Decimal>().unwrap()
+    );
+    assert!(config.bybit.allow_unbound_keys);
+
+    let mut vars = base();
+    vars.insert("BYBIT_REST_URL", "http://127.0.0.1:4321/".into());
+    let config = parse(&vars).unwrap();
+    assert_eq!(config.bybit.rest_url, "http://127.0.0.1:4321");
+    assert_eq!(config.bybit.ws_private_url, "ws://127.0.0.1:4321/v5/private");
+
+    let mut vars = base();
+    vars.insert("BYBIT_ENV", "mainnet".into());
+    vars.insert("BYBIT_REST_URL", "http://127.0.0.1:4321".into());
+    vars.insert("BYBIT_WS_PRIVATE_URL", "ws://127.0.0.1:4321/v5/private".into());
+    let config = parse(&vars).unwrap();
+    assert_eq!(config.bybit.env, BybitEnv::Mainnet);
+    assert_eq!(config.bybit.rest_url, "http://127.0.0.1:4321");
+    assert_eq!(config.bybit.ws_private_url, "ws://127.0.0.1:4321/v5/private");
+}
+
+#[test]
+fn secrets_are_required_outside_paper() {
+    let mut vars = base();
+    vars.insert("BYBIT_ENV", "mainnet".into());
+    vars.remove("ADMIN_TOKEN");
+    let err = parse(&vars).unwrap_err();
+    assert_eq!(err.var, "ADMIN_TOKEN");
+    assert!(err.problem.contains("mainnet"));
+}
+
+#[test]
+fn debug_prints_no_secret() {
+    let mut vars = base();
+    vars.insert(
+        "DATABASE_URL",
+        "postgres://app:hunter2hunter2@db:5432/humbex".into(),
+    );
+    let config = parse(&vars).unwrap();
+    let debug = format!("{config:?}");
+    for secret in [
+        &"s".repeat(32),
+        &"ab".repeat(32),
+        "admin-token-0123456789",
+        "hunter2hunter2",
+    ] {
+        assert!(!debug.contains(secret), "{secret} leaked in {debug}");
+    }
+    assert!(debug.contains("REDACTED"));
+}
+
+#[test]
+fn whsec_secrets_decode_for_standard_webhooks() {
+    let secret = WebhookSecret::parse("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").unwrap();
+    assert_eq!(secret.standard_webhooks_key().len(), 24);
+    assert_eq!(
+        secret.x_signature_key(),
+        b"whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
+    );
+}
+
+#[test]
+fn allowlist_on_means_tradingview() {
+    let mut vars = base();
+    vars.insert("TRADINGVIEW_IP_ALLOWLIST", "on".into());
+    vars.insert("TRUSTED_PROXIES", "10.0.0.1".into());
+    let config = parse(&vars).unwrap();
+    assert_eq!(config.http.ip_policy.allowlist.unwrap().len(), 4);
+    assert_eq!(config.http.ip_policy.trusted_proxies.len(), 1);
+}

@@ -1,0 +1,338 @@
+//! Every environment variable HUMBEX reads, in one table: name, default, the roles that read it and
+//! what it means. `humbex config-vars` prints it as the markdown table of docs/configuration.md.
+
+/// A command that reads configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Ingest,
+    Executor,
+    Migrate,
+    KeysRewrap,
+    PaperExchange,
+    /// `humbex up` itself (beyond the roles it runs).
+    Up,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Ingest => "ingest",
+            Role::Executor => "executor",
+            Role::Migrate => "migrate",
+            Role::KeysRewrap => "keys rewrap",
+            Role::PaperExchange => "paper-exchange",
+            Role::Up => "up",
+        }
+    }
+}
+
+/// One variable. `default` and `description` are markdown.
+#[derive(Debug, Clone, Copy)]
+pub struct Var {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub roles: &'static [Role],
+    pub description: &'static str,
+}
+
+const ALL: &[Role] = &[
+    Role::Ingest,
+    Role::Executor,
+    Role::Migrate,
+    Role::KeysRewrap,
+    Role::PaperExchange,
+];
+const DATABASE: &[Role] = &[Role::Ingest, Role::Executor, Role::Migrate, Role::KeysRewrap];
+const SERVICES: &[Role] = &[Role::Ingest, Role::Executor];
+
+/// Every variable, in the order the docs list them.
+pub const VARS: &[Var] = &[
+    Var {
+        name: "DATABASE_URL",
+        default: r#"`postgres://postgres@127.0.0.1:5432/humbex`"#,
+        roles: DATABASE,
+        description: r#"PostgreSQL; `up` and `migrate` create the database if missing"#,
+    },
+    Var {
+        name: "BACKEND_HOST",
+        default: r#"`127.0.0.1`"#,
+        roles: &[Role::Ingest],
+        description: r#"listen address (`0.0.0.0` in containers)"#,
+    },
+    Var {
+        name: "BACKEND_PORT",
+        default: r#"`8000`"#,
+        roles: &[Role::Ingest],
+        description: r#"listen port (`0` picks a free one)"#,
+    },
+    Var {
+        name: "TRADINGVIEW_SECRET",
+        default: r#"generated in paper mode"#,
+        roles: &[Role::Ingest],
+        description: r#"key of `X-Signature` (its bytes as given) and of Standard Webhooks (`whsec_…` base64 is decoded, else the bytes); at least 16 characters"#,
+    },
+    Var {
+        name: "TRADINGVIEW_SECRET_PREVIOUS",
+        default: r#"—"#,
+        roles: &[Role::Ingest],
+        description: r#"rotation: the previous signing secret, still accepted for `X-Signature` and Standard Webhooks while senders move to the new one"#,
+    },
+    Var {
+        name: "TRADINGVIEW_SECRET_PREVIOUS_UNTIL",
+        default: r#"—"#,
+        roles: &[Role::Ingest],
+        description: r#"RFC 3339 time after which the previous secret is refused (without it, it is accepted until removed)"#,
+    },
+    Var {
+        name: "ENCRYPTION_KEY_HEX",
+        default: r#"generated in paper mode"#,
+        roles: &[Role::Ingest, Role::Executor, Role::KeysRewrap],
+        description: r#"64 hex characters (32 bytes): the AES-256-GCM key with id 1"#,
+    },
+    Var {
+        name: "ENCRYPTION_KEYS",
+        default: r#"—"#,
+        roles: &[Role::Ingest, Role::Executor, Role::KeysRewrap],
+        description: r#"rotation: `id:hex,id:hex` (ids are positive integers); may be combined with `ENCRYPTION_KEY_HEX` (= id 1)"#,
+    },
+    Var {
+        name: "ENCRYPTION_PRIMARY_KEY_ID",
+        default: r#"highest id"#,
+        roles: &[Role::Ingest, Role::Executor, Role::KeysRewrap],
+        description: r#"which key seals new values; every configured key opens old ones"#,
+    },
+    Var {
+        name: "ADMIN_TOKEN",
+        default: r#"generated in paper mode"#,
+        roles: &[Role::Ingest],
+        description: r#"bearer token of the admin API, at least 16 characters"#,
+    },
+    Var {
+        name: "BYBIT_ENV",
+        default: r#"`paper`"#,
+        roles: SERVICES,
+        description: r#"`paper`, `testnet`, `demo` or `mainnet`; outside paper every secret must be set"#,
+    },
+    Var {
+        name: "BYBIT_REST_URL",
+        default: r#"per `BYBIT_ENV`"#,
+        roles: SERVICES,
+        description: r#"overrides the REST base (`http(s)://…`): mainnet `https://api.bybit.com`, testnet `https://api-testnet.bybit.com`, demo `https://api-demo.bybit.com`, paper `http://PAPER_HOST:PAPER_PORT`"#,
+    },
+    Var {
+        name: "BYBIT_WS_PRIVATE_URL",
+        default: r#"per `BYBIT_ENV`"#,
+        roles: SERVICES,
+        description: r#"overrides the private WebSocket (`ws(s)://…`): `wss://stream(-testnet\|-demo).bybit.com/v5/private`, paper `ws://PAPER_HOST:PAPER_PORT/v5/private` (or derived from `BYBIT_REST_URL`)"#,
+    },
+    Var {
+        name: "PAPER_BALANCE_USDT",
+        default: r#"`10000`"#,
+        roles: &[Role::Ingest, Role::PaperExchange],
+        description: r#"balance of the paper account made for every key added in paper mode, and of accounts the paper exchange creates without one"#,
+    },
+    Var {
+        name: "ALLOW_UNBOUND_KEYS",
+        default: r#"`false`"#,
+        roles: SERVICES,
+        description: r#"accept API keys with no IP restriction on mainnet (elsewhere they are accepted with a warning)"#,
+    },
+    Var {
+        name: "BYBIT_EGRESS_IPS",
+        default: r#"—"#,
+        roles: SERVICES,
+        description: r#"comma-separated addresses this deployment reaches Bybit from; when set, a key is accepted (and stays usable at each re-check) only if its IP restriction names at least one of them (`key_not_bound_to_egress_ip`)"#,
+    },
+    Var {
+        name: "KEY_RECHECK_INTERVAL_SECS",
+        default: r#"`86400`"#,
+        roles: &[Role::Executor],
+        description: r#"how often the executor asks Bybit again (`GET /v5/user/query-api`, signed with the key) what each usable key may do, and marks unusable a key the allow-list now refuses: a key is due once its `permissions_checked_at` is older than this, and the executor looks for due keys at start-up and every interval or hour, whichever is shorter (1 to 2592000)"#,
+    },
+    Var {
+        name: "ENCRYPTION_MAX_PER_KEY",
+        default: r#"`1073741824` (2^30)"#,
+        roles: &[Role::Ingest, Role::KeysRewrap],
+        description: r#"hard cap on encryptions per encryption key id, counted durably in `encryption_key_usage`; at the cap adding a key answers 503 `encryption_key_exhausted` and `keys rewrap` stops, until a new primary key is configured (1 to 2^32)"#,
+    },
+    Var {
+        name: "WORKER_POLL_INTERVAL",
+        default: r#"`5`"#,
+        roles: &[Role::Executor],
+        description: r#"seconds between the executor's catch-up sweeps"#,
+    },
+    Var {
+        name: "SYMBOLS",
+        default: r#"`AVAXUSDT`"#,
+        roles: SERVICES,
+        description: r#"comma-separated symbols signals may name"#,
+    },
+    Var {
+        name: "DEDUPE_WINDOW_SECS",
+        default: r#"`60`"#,
+        roles: &[Role::Ingest],
+        description: r#"how long an identical body (without `id` or `webhook-id`) counts as a duplicate"#,
+    },
+    Var {
+        name: "TRADINGVIEW_IP_ALLOWLIST",
+        default: r#"off"#,
+        roles: &[Role::Ingest],
+        description: r#"`on` = TradingView's four published addresses; or a comma-separated list of addresses"#,
+    },
+    Var {
+        name: "TRUSTED_PROXIES",
+        default: r#"—"#,
+        roles: &[Role::Ingest],
+        description: r#"addresses whose `X-Forwarded-For` is believed (only then)"#,
+    },
+    Var {
+        name: "CORS_ALLOWED_ORIGINS",
+        default: r#"—"#,
+        roles: &[Role::Ingest],
+        description: r#"no CORS headers at all unless origins are listed"#,
+    },
+    Var {
+        name: "RATE_LIMIT_AUTH_FAILURES_PER_MINUTE",
+        default: r#"`20`"#,
+        roles: &[Role::Ingest],
+        description: r#"failed authentications (any 401: bad signature, bad webhook token, bad admin token) per source address; over it, every request from that address gets 429 until the budget refills. TradingView's published addresses (and `TRADINGVIEW_IP_ALLOWLIST`) are exempt, since they carry every user's alerts"#,
+    },
+    Var {
+        name: "RATE_LIMIT_TOKEN_REQUESTS_PER_MINUTE",
+        default: r#"`120`"#,
+        roles: &[Role::Ingest],
+        description: r#"webhook requests per token (well-formed tokens, counted before any database query)"#,
+    },
+    Var {
+        name: "RATE_LIMIT_SIGNALS_PER_MINUTE",
+        default: r#"`60`"#,
+        roles: &[Role::Ingest],
+        description: r#"new signals per user (user token) or per strategy (strategy token); duplicates are free. Each signal places at most one order per user"#,
+    },
+    Var {
+        name: "LOG_FORMAT",
+        default: r#"`pretty`"#,
+        roles: ALL,
+        description: r#"`pretty` or `json`"#,
+    },
+    Var {
+        name: "RUST_LOG",
+        default: r#"`info`"#,
+        roles: ALL,
+        description: r#"log filter"#,
+    },
+    Var {
+        name: "PAPER_HOST",
+        default: r#"`127.0.0.1`"#,
+        roles: &[Role::Ingest, Role::Executor, Role::PaperExchange],
+        description: r#"address the paper exchange listens on; in paper mode the services reach it there (flag `--host`)"#,
+    },
+    Var {
+        name: "PAPER_PORT",
+        default: r#"`8001`"#,
+        roles: &[Role::Ingest, Role::Executor, Role::PaperExchange],
+        description: r#"port of the paper exchange (`humbex paper-exchange` alone: `0` = any free port, the address is printed); in paper mode the services reach it there (flag `--port`)"#,
+    },
+    Var {
+        name: "PAPER_SYMBOLS",
+        default: r#"`AVAXUSDT=25.00,BTCUSDT=60000,ETHUSDT=3000`"#,
+        roles: &[Role::PaperExchange],
+        description: r#"listed linear symbols and starting prices (flag `--symbols`)"#,
+    },
+    Var {
+        name: "PAPER_ORDER_RATE_LIMIT",
+        default: r#"`10`"#,
+        roles: &[Role::PaperExchange],
+        description: r#"order creates per rolling second per account (Bybit's default) (flag `--order-rate-limit`)"#,
+    },
+    Var {
+        name: "PAPER_WS_SUBSCRIBE_ACK_DELAY_MS",
+        default: r#"`50`"#,
+        roles: &[Role::PaperExchange],
+        description: r#"delay before subscribe acks (pybit 5.17 fails on instant acks) (flag `--ws-subscribe-ack-delay-ms`)"#,
+    },
+    Var {
+        name: "PAPER_ACCOUNTS",
+        default: r#"none"#,
+        roles: &[Role::PaperExchange],
+        description: r#"accounts created at start, `key:secret,key2:secret2` (use the env var: flags show in `ps`) (flag `--accounts`)"#,
+    },
+    Var {
+        name: "PAPER_PRICE_WALK_BPS",
+        default: r#"`0` (off)"#,
+        roles: &[Role::PaperExchange],
+        description: r#"random walk: largest step per tick, in basis points (flag `--price-walk-bps`)"#,
+    },
+    Var {
+        name: "PAPER_PRICE_WALK_INTERVAL_MS",
+        default: r#"`1000`"#,
+        roles: &[Role::PaperExchange],
+        description: r#"random walk: time between steps (flag `--price-walk-interval-ms`)"#,
+    },
+    Var {
+        name: "DEMO_WEBHOOK_TOKEN",
+        default: r#"written by `humbex up`"#,
+        roles: &[Role::Up],
+        description: r#"paper mode only, read from `./.humbex/secrets.env`: the demo user's webhook token, kept so `humbex up` creates the demo user once"#,
+    },
+];
+
+/// The markdown table of docs/configuration.md (its generated block).
+pub fn markdown_table() -> String {
+    let mut out = String::from("| variable | default | read by | meaning |\n|---|---|---|---|\n");
+    for var in VARS {
+        let roles = var
+            .roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            var.name, var.default, roles, var.description
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_is_listed_once() {
+        for (i, var) in VARS.iter().enumerate() {
+            assert!(
+                VARS[i + 1..].iter().all(|other| other.name != var.name),
+                "{} listed twice",
+                var.name
+            );
+        }
+    }
+
+    #[test]
+    fn every_variable_the_configuration_reads_is_listed() {
+        use std::cell::RefCell;
+        let read = RefCell::new(Vec::new());
+        let base = [
+            ("TRADINGVIEW_SECRET", "s".repeat(32)),
+            ("ENCRYPTION_KEY_HEX", "ab".repeat(32)),
+            ("ADMIN_TOKEN", "admin-token-0123456789".to_string()),
+            ("TRADINGVIEW_SECRET_PREVIOUS", "p".repeat(32)),
+        ];
+        super::super::Config::from_lookup(&|name| {
+            read.borrow_mut().push(name.to_owned());
+            base.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone())
+        })
+        .expect("config");
+        for name in read.into_inner() {
+            assert!(
+                VARS.iter().any(|v| v.name == name),
+                "{name} is read but not in VARS"
+            );
+        }
+        for name in super::super::lookup::FILE_SUPPLIED {
+            assert!(VARS.iter().any(|v| v.name == name), "{name} is not in VARS");
+        }
+    }
+}

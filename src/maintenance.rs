@@ -1,0 +1,50 @@
+//! The one-shot commands: `humbex migrate` and `humbex keys rewrap`.
+
+use humbex_shared::config::Lookup;
+
+/// `humbex migrate`: create the database if missing and apply the migrations.
+pub async fn migrate(lookup: Lookup) -> anyhow::Result<()> {
+    let url = lookup.database_url()?;
+    humbex_shared::db::ensure_database(&url).await?;
+    let applied = humbex_shared::db::migrate(&url).await?;
+    tracing::info!(applied, database = %url.redacted(), "migrations applied");
+    Ok(())
+}
+
+/// `humbex keys rewrap`: move every api_keys row onto the primary key and print what moved. Exits
+/// non-zero while any row is left on another key, so a script never removes a key still in use.
+pub async fn rewrap(lookup: Lookup, batch_size: i64) -> anyhow::Result<()> {
+    let config = lookup.with_secrets_file()?.config()?;
+    let keyring = &config.secrets.keyring;
+    let mut client = humbex_shared::db::connect(&config.database.url.pg_config()).await?;
+    let report = humbex_shared::rewrap::rewrap_api_keys(
+        &mut client,
+        keyring,
+        batch_size,
+        config.secrets.encryption_max_per_key,
+    )
+    .await?;
+    let primary = keyring.primary_key_id();
+    println!(
+        "rewrap: {} row(s) moved to key {primary}; {} already on it; {} failed",
+        report.moved,
+        report.already_primary,
+        report.failed.len()
+    );
+    for failure in &report.failed {
+        println!(
+            "rewrap: api key {} (enc_key_id {}): {}",
+            failure.api_key_id, failure.enc_key_id, failure.error
+        );
+    }
+    for (key_id, rows) in humbex_shared::rewrap::rows_per_key(&client).await? {
+        println!("rows under key {key_id}: {rows}");
+    }
+    if !report.failed.is_empty() {
+        anyhow::bail!(
+            "{} row(s) could not be re-encrypted; keep their keys",
+            report.failed.len()
+        );
+    }
+    Ok(())
+}
