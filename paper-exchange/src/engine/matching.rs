@@ -23,8 +23,7 @@ impl ExchangeState {
         let last = self.instruments[&order.symbol].price;
         let crosses = match (order_type, side) {
             (OrderType::Market, _) => true,
-            (OrderType::Limit, Side::Buy) => price >= last,
-            (OrderType::Limit, Side::Sell) => price <= last,
+            (OrderType::Limit, _) => limit_crossed(side, price, last),
         };
         let mut pushes = Vec::new();
         if crosses && time_in_force == TimeInForce::PostOnly {
@@ -207,14 +206,8 @@ impl ExchangeState {
         for (key, account) in &self.accounts {
             for &i in &account.open_order_indexes {
                 let o = &account.orders[i];
-                if o.symbol == symbol && o.status.is_open() {
-                    let hit = match o.side {
-                        Side::Buy => price <= o.price,
-                        Side::Sell => price >= o.price,
-                    };
-                    if hit {
-                        crossed.push((key.clone(), i));
-                    }
+                if o.symbol == symbol && o.status.is_open() && limit_crossed(o.side, o.price, price) {
+                    crossed.push((key.clone(), i));
                 }
             }
         }
@@ -236,5 +229,13 @@ impl ExchangeState {
             }
         }
         Some(by_account)
+    }
+}
+
+/// Whether a limit order at `limit` trades at `last`: a buy at or below its price, a sell at or above.
+fn limit_crossed(side: Side, limit: Decimal, last: Decimal) -> bool {
+    match side {
+        Side::Buy => last <= limit,
+        Side::Sell => last >= limit,
     }
 }

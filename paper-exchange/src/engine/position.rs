@@ -46,7 +46,7 @@ impl Position {
         }
     }
 
-    pub(super) fn unrealised_at(&self, mark: Decimal) -> Decimal {
+    pub fn unrealised_at(&self, mark: Decimal) -> Decimal {
         match self.side {
             Some(Side::Buy) => (mark - self.avg_price) * self.size,
             Some(Side::Sell) => (self.avg_price - mark) * self.size,
