@@ -168,8 +168,7 @@ mod tests {
     use serde_json::json;
 
     fn fixture(name: &str) -> ApiKeyInfo {
-        let path = format!("{}/test_data/{name}", env!("CARGO_MANIFEST_DIR"));
-        let envelope = parse_envelope(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let envelope = parse_envelope(&crate::test_data::fixture(name)).unwrap();
         parse_api_key_info(envelope.result).unwrap()
     }
 

@@ -9,6 +9,8 @@ pub mod model;
 pub mod parse;
 pub mod rest;
 pub mod signing;
+#[cfg(any(test, feature = "test-data"))]
+pub mod test_data;
 pub mod ws;
 
 pub use error::BybitError;

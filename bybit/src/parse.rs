@@ -169,16 +169,12 @@ pub fn parse_private_frame(text: &str) -> Result<PrivateFrame, ParseError> {
 mod tests {
     use super::*;
     use crate::model::{OrderStatus, OrderType, PositionIdx, Side};
+    use crate::test_data::fixture;
     use rust_decimal::Decimal;
     use std::str::FromStr;
 
     fn dec(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()
-    }
-
-    fn fixture(name: &str) -> String {
-        let path = format!("{}/test_data/{name}", env!("CARGO_MANIFEST_DIR"));
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
     fn result_of(name: &str) -> Value {

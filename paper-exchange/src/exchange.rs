@@ -148,11 +148,7 @@ impl PaperExchange {
                 let mut p = p.clone();
                 if let Some(i) = state.instruments.get(&p.symbol) {
                     p.mark_price = i.price;
-                    p.unrealised_pnl = match p.side {
-                        Some(crate::engine::Side::Buy) => (i.price - p.avg_price) * p.size,
-                        Some(crate::engine::Side::Sell) => (p.avg_price - i.price) * p.size,
-                        None => Decimal::ZERO,
-                    };
+                    p.unrealised_pnl = p.unrealised_at(i.price);
                 }
                 p
             })

@@ -2,7 +2,7 @@
 //! accept unchanged, plus a control API under `/paper/` for accounts, prices and fault injection.
 //!
 //! Embed it with [`spawn`], or run it as `humbex paper-exchange`, whose flags are
-//! [`PaperExchangeArgs`]. See PAPER_EXCHANGE.md for the control API and the fault JSON.
+//! [`PaperExchangeArgs`]. See `paper-exchange/README.md` for the control API and the fault JSON.
 
 // Bybit's order objects have ~60 fields, more than json!'s default macro recursion allows.
 #![recursion_limit = "256"]

@@ -9,11 +9,7 @@ use tokio::net::TcpListener;
 const EMPTY: &str = r#"{"retCode":0,"retMsg":"OK","result":{"category":"linear","list":[],"nextPageCursor":""},"retExtInfo":{},"time":1}"#;
 
 fn history_body() -> String {
-    let path = format!(
-        "{}/test_data/docs_order_realtime.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read_to_string(path).unwrap()
+    humbex_bybit::test_data::fixture("docs_order_realtime.json")
 }
 
 #[tokio::test]
