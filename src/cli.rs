@@ -186,14 +186,16 @@ async fn rewrap(args: &RewrapArgs) -> anyhow::Result<()> {
     };
     let (config, _) = service.config()?;
     let mut client = humbex_shared::db::connect(&config.database_url.pg_config()).await?;
+    let (sealer, opener) = humbex_shared::api_key_vault::from_keyring(config.keyring);
     let report = humbex_shared::rewrap::rewrap_api_keys(
         &mut client,
-        &config.keyring,
+        &opener,
+        &sealer,
         args.batch_size,
         config.encryption_max_per_key,
     )
     .await?;
-    let primary = config.keyring.primary_key_id();
+    let primary = sealer.key_id();
     println!(
         "rewrap: {} row(s) moved to key {primary}; {} already on it; {} failed",
         report.moved,

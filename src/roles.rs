@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use humbex_bybit::BybitRest;
 use humbex_executor::{Executor, ExecutorSettings};
+use humbex_shared::api_key_vault::Opener;
 use humbex_shared::config::Config;
 
 /// An executor for this configuration: orders go to `config.bybit` (BYBIT_ENV's endpoints, the
@@ -18,18 +19,18 @@ pub fn build_executor(config: Config) -> anyhow::Result<Executor> {
         config.symbols.iter().map(|s| s.as_str().to_owned()).collect(),
     );
     settings.key_recheck_interval = config.key_recheck_interval;
-    settings.key_policy = humbex_executor::key_recheck::KeyPolicy {
-        egress_ips: config.bybit_egress_ips.clone(),
-        require_ip_binding: config.bybit_env == humbex_shared::config::BybitEnv::Mainnet
-            && !config.allow_unbound_keys,
-    };
+    settings.key_policy = humbex_bybit::KeyPolicy::new(
+        config.bybit_egress_ips.clone(),
+        config.bybit_env == humbex_shared::config::BybitEnv::Mainnet,
+        config.allow_unbound_keys,
+    );
     let pg = config.database_url.pg_config();
     let ws_url = config.bybit.ws_private_url.clone();
     Ok(Executor::new(
         settings,
         pool,
         pg,
-        Arc::new(config.keyring),
+        Opener::new(Arc::new(config.keyring)),
         rest,
         &ws_url,
     ))

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use clap::Parser;
+use humbex_shared::api_key_vault::Opener;
 use humbex_shared::config::{self, BybitEnv, DatabaseUrl, GENERATED_SECRETS};
 
 use crate::cli::ServiceArgs;
@@ -99,7 +100,8 @@ pub async fn run(cli: &ServiceArgs) -> anyhow::Result<()> {
     let app = humbex_ingest::Application::build(config).await?;
     let addr = app.local_addr();
     if let Some(paper) = &paper {
-        let restored = restore_paper_accounts(&app.state(), paper, config_balance).await?;
+        let opener = Opener::new(std::sync::Arc::new(cli.config()?.0.keyring));
+        let restored = restore_paper_accounts(&app.state(), &opener, paper, config_balance).await?;
         if restored > 0 {
             tracing::info!(restored, "stored API keys registered on the paper exchange");
         }
@@ -152,43 +154,28 @@ pub async fn run(cli: &ServiceArgs) -> anyhow::Result<()> {
 /// remain: register them again (with a fresh balance) so their signatures keep working.
 async fn restore_paper_accounts(
     state: &humbex_ingest::state::AppState,
+    opener: &Opener,
     paper: &humbex_paper_exchange::RunningPaperExchange,
     balance: rust_decimal::Decimal,
 ) -> anyhow::Result<usize> {
-    use humbex_ingest::admin::api_keys::{KEY_COLUMN, SECRET_COLUMN, TABLE};
-    use humbex_shared::crypto::CellRef;
     use secrecy::ExposeSecret;
 
-    let client = state.pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT id, user_id, api_key_enc, api_secret_enc FROM api_keys WHERE revoked_at IS NULL",
-            &[],
-        )
-        .await?;
+    let keys = humbex_shared::api_key_store::unrevoked(&**state.pool.get().await?).await?;
     let mut restored = 0;
-    for row in rows {
-        let (row_id, user_id): (uuid::Uuid, uuid::Uuid) = (row.get(0), row.get(1));
-        let cell = |column| CellRef {
-            table: TABLE,
-            column,
-            row_id,
-            user_id,
-        };
-        let opened = state
-            .keyring
-            .open_string(cell(KEY_COLUMN), row.get(2))
-            .and_then(|key| Ok((key, state.keyring.open_string(cell(SECRET_COLUMN), row.get(3))?)));
-        let (key, secret) = match opened {
+    for key in keys {
+        let pair = match opener.open(key.row, key.sealed.stored()) {
             Ok(pair) => pair,
             Err(e) => {
                 // CryptoError names the key id and the fix, never the plaintext or key bytes.
-                tracing::warn!(api_key_id = %row_id, error = %e, "a stored API key cannot be opened; not registered on the paper exchange");
+                tracing::warn!(api_key_id = %key.row.id, error = %e, "a stored API key cannot be opened; not registered on the paper exchange");
                 continue;
             }
         };
-        let spec =
-            humbex_paper_exchange::AccountSpec::new(key.expose_secret(), secret.expose_secret(), balance);
+        let spec = humbex_paper_exchange::AccountSpec::new(
+            pair.api_key(),
+            pair.api_secret.expose_secret(),
+            balance,
+        );
         if paper.exchange().create_account(spec).is_ok() {
             restored += 1;
         }
