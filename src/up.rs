@@ -171,11 +171,8 @@ async fn restore_paper_accounts(
                 continue;
             }
         };
-        let spec = humbex_paper_exchange::AccountSpec::new(
-            pair.api_key(),
-            pair.api_secret.expose_secret(),
-            balance,
-        );
+        let spec =
+            humbex_paper_exchange::AccountSpec::new(pair.api_key(), pair.api_secret.expose_secret(), balance);
         if paper.exchange().create_account(spec).is_ok() {
             restored += 1;
         }

@@ -353,10 +353,27 @@ mod tests {
         let unbound = key(minimal(), json!(["*"]), 0);
         let mainnet = KeyPolicy::new(Vec::new(), true, false);
         assert_eq!(mainnet.evaluate(&unbound).problems, vec![KeyProblem::NotIpBound]);
-        assert!(mainnet.evaluate(&unbound).message().contains("ALLOW_UNBOUND_KEYS"));
-        assert!(mainnet.evaluate(&key(minimal(), json!(["1.2.3.4"]), 0)).is_acceptable());
-        assert!(KeyPolicy::new(Vec::new(), true, true).evaluate(&unbound).is_acceptable());
-        assert!(KeyPolicy::new(Vec::new(), false, false).evaluate(&unbound).is_acceptable());
+        assert!(
+            mainnet
+                .evaluate(&unbound)
+                .message()
+                .contains("ALLOW_UNBOUND_KEYS")
+        );
+        assert!(
+            mainnet
+                .evaluate(&key(minimal(), json!(["1.2.3.4"]), 0))
+                .is_acceptable()
+        );
+        assert!(
+            KeyPolicy::new(Vec::new(), true, true)
+                .evaluate(&unbound)
+                .is_acceptable()
+        );
+        assert!(
+            KeyPolicy::new(Vec::new(), false, false)
+                .evaluate(&unbound)
+                .is_acceptable()
+        );
         // With egress addresses, the egress problem alone names what is wrong.
         let ours = KeyPolicy::new(vec!["203.0.113.10".parse().unwrap()], true, false);
         assert_eq!(

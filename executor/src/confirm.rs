@@ -159,7 +159,12 @@ impl Confirmer {
         Confirmer::with_config(pool, rest, keys, ConfirmerConfig::new(private_ws_url))
     }
 
-    pub fn with_config(pool: Pool, rest: BybitRest, keys: Arc<KeyCache>, config: ConfirmerConfig) -> Confirmer {
+    pub fn with_config(
+        pool: Pool,
+        rest: BybitRest,
+        keys: Arc<KeyCache>,
+        config: ConfirmerConfig,
+    ) -> Confirmer {
         let (writes, queue) = writer::channel();
         let inner = Arc::new(Inner {
             pool,

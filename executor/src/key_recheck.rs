@@ -89,18 +89,21 @@ async fn recheck_one(ctx: &Context, policy: &KeyPolicy, key: &StoredKey) -> anyh
     let credentials = match ctx.keys.credentials(key.row, key.sealed.stored()) {
         Ok(c) => c,
         Err(e) => {
-            ctx.confirmer.disable_key(
-                api_key_id,
-                &format!("the stored API key cannot be decrypted: {e}"),
-            )
-            .await?;
+            ctx.confirmer
+                .disable_key(
+                    api_key_id,
+                    &format!("the stored API key cannot be decrypted: {e}"),
+                )
+                .await?;
             return Ok(Verdict::Disabled);
         }
     };
     let info = match ctx.rest.query_api(&credentials).await {
         Ok(answer) => answer.value,
         Err(e @ BybitError::KeyUnusable { .. }) => {
-            ctx.confirmer.disable_key(api_key_id, &format!("daily key re-check: {e}")).await?;
+            ctx.confirmer
+                .disable_key(api_key_id, &format!("daily key re-check: {e}"))
+                .await?;
             return Ok(Verdict::Disabled);
         }
         Err(e) => {
@@ -110,7 +113,9 @@ async fn recheck_one(ctx: &Context, policy: &KeyPolicy, key: &StoredKey) -> anyh
     };
     let verdict = policy.evaluate(&info);
     if !verdict.is_acceptable() {
-        ctx.confirmer.disable_key(api_key_id, &format!("daily key re-check: {}", verdict.message())).await?;
+        ctx.confirmer
+            .disable_key(api_key_id, &format!("daily key re-check: {}", verdict.message()))
+            .await?;
         return Ok(Verdict::Disabled);
     }
     store::mark_checked(&**ctx.pool.get().await?, api_key_id).await?;

@@ -90,7 +90,8 @@ impl Harness {
         let rest = BybitRest::new(paper.base_url()).expect("rest client");
         // The stream credentials are handed over directly; the cache is only what a disabled key
         // is dropped from.
-        let keyring = humbex_shared::crypto::Keyring::from_config(Some(&"07".repeat(32)), None, None).unwrap();
+        let keyring =
+            humbex_shared::crypto::Keyring::from_config(Some(&"07".repeat(32)), None, None).unwrap();
         let keys = Arc::new(KeyCache::new(Opener::new(Arc::new(keyring))));
         let confirmer = Confirmer::with_config(
             pool.clone(),

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
-use humbex_shared::config::{Config, IpPolicy, WebhookSecret};
 use humbex_shared::api_key_vault::Sealer;
+use humbex_shared::config::{Config, IpPolicy, WebhookSecret};
 use humbex_shared::domain::Symbol;
 
 use crate::admin::key_check::KeyChecker;

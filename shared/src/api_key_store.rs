@@ -180,7 +180,10 @@ pub async fn due_for_recheck(
 
 /// The exchange confirmed the key's permissions now.
 #[tracing::instrument(skip(client))]
-pub async fn mark_checked(client: &impl GenericClient, api_key_id: Uuid) -> Result<(), tokio_postgres::Error> {
+pub async fn mark_checked(
+    client: &impl GenericClient,
+    api_key_id: Uuid,
+) -> Result<(), tokio_postgres::Error> {
     client
         .execute(
             "UPDATE api_keys SET permissions_checked_at = now() WHERE id = $1",
@@ -231,7 +234,10 @@ pub async fn refusal(
 
 /// How many keys are sealed under `enc_key_id`.
 #[tracing::instrument(skip(client))]
-pub async fn count_on_key(client: &impl GenericClient, enc_key_id: i32) -> Result<i64, tokio_postgres::Error> {
+pub async fn count_on_key(
+    client: &impl GenericClient,
+    enc_key_id: i32,
+) -> Result<i64, tokio_postgres::Error> {
     let row = client
         .query_one(
             "SELECT count(*) AS n FROM api_keys WHERE enc_key_id = $1",

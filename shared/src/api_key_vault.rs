@@ -110,7 +110,9 @@ impl Sealer {
     pub fn seal(&self, row: KeyRow, api_key: &str, api_secret: &str) -> Result<SealedPair, CryptoError> {
         Ok(SealedPair {
             key_enc: self.keyring.seal(row.cell(KEY_COLUMN), api_key.as_bytes())?,
-            secret_enc: self.keyring.seal(row.cell(SECRET_COLUMN), api_secret.as_bytes())?,
+            secret_enc: self
+                .keyring
+                .seal(row.cell(SECRET_COLUMN), api_secret.as_bytes())?,
         })
     }
 }
@@ -136,7 +138,9 @@ impl Opener {
     pub fn open(&self, row: KeyRow, stored: StoredPair<'_>) -> Result<KeyPair, CryptoError> {
         Ok(KeyPair {
             api_key: self.keyring.open_string(row.cell(KEY_COLUMN), stored.key_enc)?,
-            api_secret: self.keyring.open_string(row.cell(SECRET_COLUMN), stored.secret_enc)?,
+            api_secret: self
+                .keyring
+                .open_string(row.cell(SECRET_COLUMN), stored.secret_enc)?,
         })
     }
 }
@@ -200,7 +204,10 @@ mod tests {
         let r = row();
         let sealed = sealer.seal(r, "KEY", "SECRET").unwrap();
         let pair = opener.open(r, sealed.stored()).unwrap();
-        assert_eq!((pair.api_key(), pair.api_secret.expose_secret()), ("KEY", "SECRET"));
+        assert_eq!(
+            (pair.api_key(), pair.api_secret.expose_secret()),
+            ("KEY", "SECRET")
+        );
         assert!(opener.open(row(), sealed.stored()).is_err());
         let other_user = KeyRow {
             user_id: Uuid::new_v4(),

@@ -52,18 +52,33 @@ async fn a_key_through_every_statement() {
     };
     assert!(store::insert(&client, &gone).await.unwrap().is_none());
 
-    assert_eq!(store::list_for_user(&client, user).await.unwrap(), vec![stored.clone()]);
+    assert_eq!(
+        store::list_for_user(&client, user).await.unwrap(),
+        vec![stored.clone()]
+    );
     assert_eq!(store::rows_per_key(&client).await.unwrap(), vec![(3, 1)]);
     assert_eq!(store::count_on_key(&client, 3).await.unwrap(), 1);
-    assert!(store::due_for_recheck(&client, Duration::from_secs(3600)).await.unwrap().is_empty());
+    assert!(
+        store::due_for_recheck(&client, Duration::from_secs(3600))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let due = store::due_for_recheck(&client, Duration::ZERO).await.unwrap();
     assert_eq!(due.len(), 1);
     let pair = opener.open(due[0].row, due[0].sealed.stored()).unwrap();
-    assert_eq!((pair.api_key(), pair.api_secret.expose_secret()), ("KEYABC", "SECRETXYZ"));
+    assert_eq!(
+        (pair.api_key(), pair.api_secret.expose_secret()),
+        ("KEYABC", "SECRETXYZ")
+    );
     store::mark_checked(&client, row.id).await.unwrap();
     assert!(store::refusal(&client, row.id).await.unwrap().is_none());
 
-    assert!(store::mark_unusable(&client, row.id, "Bybit 10010").await.unwrap());
+    assert!(
+        store::mark_unusable(&client, row.id, "Bybit 10010")
+            .await
+            .unwrap()
+    );
     assert!(!store::mark_unusable(&client, row.id, "later").await.unwrap());
     let listed = &store::list_for_user(&client, user).await.unwrap()[0];
     assert_eq!(listed.unusable_reason.as_deref(), Some("Bybit 10010"));
@@ -72,7 +87,12 @@ async fn a_key_through_every_statement() {
         store::refusal(&client, row.id).await.unwrap().as_deref(),
         Some("marked unusable: Bybit 10010")
     );
-    assert!(store::due_for_recheck(&client, Duration::ZERO).await.unwrap().is_empty());
+    assert!(
+        store::due_for_recheck(&client, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let revoked = store::revoke(&client, row.id).await.unwrap().unwrap();
     assert!(revoked.revoked_at.is_some());

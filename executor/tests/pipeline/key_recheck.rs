@@ -14,8 +14,12 @@ async fn a_key_widened_after_registration_is_disabled_and_never_used_again() {
     let (user, token, api_key) = p.trader("recheck@example.com", json!({}), "10000").await;
     let listed = |keys: serde_json::Value| keys.as_array().unwrap()[0].clone();
     let usable = listed(
-        p.admin(reqwest::Method::GET, &format!("/admin/users/{user}/api-keys"), json!(null))
-            .await,
+        p.admin(
+            reqwest::Method::GET,
+            &format!("/admin/users/{user}/api-keys"),
+            json!(null),
+        )
+        .await,
     );
     assert!(
         usable["unusable_at"].is_null() && usable["unusable_reason"].is_null(),
@@ -84,8 +88,12 @@ async fn a_key_widened_after_registration_is_disabled_and_never_used_again() {
     assert!(!reason.contains(&api_key), "{reason}");
     // The admin listing shows what the executor decided, beside revoked_at.
     let disabled = listed(
-        p.admin(reqwest::Method::GET, &format!("/admin/users/{user}/api-keys"), json!(null))
-            .await,
+        p.admin(
+            reqwest::Method::GET,
+            &format!("/admin/users/{user}/api-keys"),
+            json!(null),
+        )
+        .await,
     );
     assert_eq!(disabled["unusable_reason"], reason.as_str(), "{disabled}");
     assert!(disabled["unusable_at"].is_string(), "{disabled}");

@@ -168,10 +168,7 @@ pub async fn add_api_key(
     let checked = state.key_checker.check(api_key, api_secret).await?;
 
     let row_id = Uuid::now_v7();
-    let key_row = KeyRow {
-        id: row_id,
-        user_id,
-    };
+    let key_row = KeyRow { id: row_id, user_id };
     let seal_failed = || {
         tracing::error!(user_id = %user_id, api_key_id = %row_id, "sealing an API key failed");
         ApiKeyError::Unavailable(ErrorBody::new(
@@ -302,7 +299,11 @@ impl ApiKeysApi {
     ) -> Result<Json<Vec<ApiKey>>, AdminError> {
         within_budget(async {
             let client = state.pool.get().await?;
-            if client.query_opt("SELECT 1 FROM users WHERE id = $1", &[&id.0]).await?.is_none() {
+            if client
+                .query_opt("SELECT 1 FROM users WHERE id = $1", &[&id.0])
+                .await?
+                .is_none()
+            {
                 return Err(AdminError::not_found("user"));
             }
             let keys = store::list_for_user(&**client, id.0).await?;

@@ -4,9 +4,7 @@
 
 use std::time::Duration;
 
-use humbex_bybit::{
-    ApiKeyInfo, BybitError, BybitRest, Credentials, KeyPolicy, KeyProblem, KeyVerdict,
-};
+use humbex_bybit::{ApiKeyInfo, BybitError, BybitRest, Credentials, KeyPolicy, KeyProblem, KeyVerdict};
 use humbex_shared::config::{BybitEnv, Config};
 use rust_decimal::Decimal;
 use secrecy::SecretString;
