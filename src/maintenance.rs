@@ -1,5 +1,6 @@
 //! The one-shot commands: `humbex migrate` and `humbex keys rewrap`.
 
+use humbex_shared::api_key_vault::{Opener, Sealer};
 use humbex_shared::config::Lookup;
 
 /// `humbex migrate`: create the database if missing and apply the migrations.
@@ -16,15 +17,17 @@ pub async fn migrate(lookup: Lookup) -> anyhow::Result<()> {
 pub async fn rewrap(lookup: Lookup, batch_size: i64) -> anyhow::Result<()> {
     let config = lookup.with_secrets_file()?.config()?;
     let keyring = &config.secrets.keyring;
+    let (sealer, opener) = (Sealer::new(keyring.clone()), Opener::new(keyring.clone()));
     let mut client = humbex_shared::db::connect(&config.database.url.pg_config()).await?;
     let report = humbex_shared::rewrap::rewrap_api_keys(
         &mut client,
-        keyring,
+        &opener,
+        &sealer,
         batch_size,
         config.secrets.encryption_max_per_key,
     )
     .await?;
-    let primary = keyring.primary_key_id();
+    let primary = sealer.key_id();
     println!(
         "rewrap: {} row(s) moved to key {primary}; {} already on it; {} failed",
         report.moved,

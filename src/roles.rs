@@ -7,6 +7,7 @@ use anyhow::Context as _;
 
 use humbex_bybit::BybitRest;
 use humbex_executor::{Executor, ExecutorSettings};
+use humbex_shared::api_key_vault::Opener;
 use humbex_shared::config::{Config, Lookup, POOL_SIZE};
 use humbex_shared::shutdown::{self, Shutdown};
 
@@ -23,15 +24,16 @@ pub fn build_executor(config: &Config) -> anyhow::Result<Executor> {
         config.symbols.iter().map(|s| s.as_str().to_owned()).collect(),
     );
     settings.key_recheck_interval = config.executor.key_recheck_interval;
-    settings.key_policy = humbex_executor::key_recheck::KeyPolicy {
-        egress_ips: bybit.egress_ips.clone(),
-        require_ip_binding: bybit.requires_ip_binding(),
-    };
+    settings.key_policy = humbex_bybit::KeyPolicy::new(
+        bybit.egress_ips.clone(),
+        bybit.env == humbex_shared::config::BybitEnv::Mainnet,
+        bybit.allow_unbound_keys,
+    );
     Ok(Executor::new(
         settings,
         pool,
         config.database.url.pg_config(),
-        config.secrets.keyring.clone(),
+        Opener::new(config.secrets.keyring.clone()),
         rest,
         &bybit.ws_private_url,
     ))

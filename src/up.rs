@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::local_postgres::LocalPostgres;
 use crate::paper_secrets;
 use clap::Parser;
+use humbex_shared::api_key_vault::Opener;
 use humbex_shared::config::{BybitEnv, DatabaseUrl, GENERATED_SECRETS, Lookup};
 
 /// Stops the private PostgreSQL when `up` ends, however it ends.
@@ -90,10 +91,11 @@ pub async fn run(lookup: Lookup) -> anyhow::Result<()> {
 
     let executor = crate::roles::build_executor(&config)?;
     let config_balance = config.bybit.paper_balance_usdt;
+    let opener = Opener::new(config.secrets.keyring.clone());
     let app = humbex_ingest::Application::build(config).await?;
     let addr = app.local_addr();
     if let Some(paper) = &paper {
-        let restored = restore_paper_accounts(&app.state(), paper, config_balance).await?;
+        let restored = restore_paper_accounts(&app.state(), &opener, paper, config_balance).await?;
         if restored > 0 {
             tracing::info!(restored, "stored API keys registered on the paper exchange");
         }
@@ -152,43 +154,25 @@ pub async fn run(lookup: Lookup) -> anyhow::Result<()> {
 /// remain: register them again (with a fresh balance) so their signatures keep working.
 async fn restore_paper_accounts(
     state: &humbex_ingest::state::AppState,
+    opener: &Opener,
     paper: &humbex_paper_exchange::RunningPaperExchange,
     balance: rust_decimal::Decimal,
 ) -> anyhow::Result<usize> {
-    use humbex_ingest::admin::api_keys::{KEY_COLUMN, SECRET_COLUMN, TABLE};
-    use humbex_shared::crypto::CellRef;
     use secrecy::ExposeSecret;
 
-    let client = state.pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT id, user_id, api_key_enc, api_secret_enc FROM api_keys WHERE revoked_at IS NULL",
-            &[],
-        )
-        .await?;
+    let keys = humbex_shared::api_key_store::unrevoked(&**state.pool.get().await?).await?;
     let mut restored = 0;
-    for row in rows {
-        let (row_id, user_id): (uuid::Uuid, uuid::Uuid) = (row.get(0), row.get(1));
-        let cell = |column| CellRef {
-            table: TABLE,
-            column,
-            row_id,
-            user_id,
-        };
-        let opened = state
-            .keyring
-            .open_string(cell(KEY_COLUMN), row.get(2))
-            .and_then(|key| Ok((key, state.keyring.open_string(cell(SECRET_COLUMN), row.get(3))?)));
-        let (key, secret) = match opened {
+    for key in keys {
+        let pair = match opener.open(key.row, key.sealed.stored()) {
             Ok(pair) => pair,
             Err(e) => {
                 // CryptoError names the key id and the fix, never the plaintext or key bytes.
-                tracing::warn!(api_key_id = %row_id, error = %e, "a stored API key cannot be opened; not registered on the paper exchange");
+                tracing::warn!(api_key_id = %key.row.id, error = %e, "a stored API key cannot be opened; not registered on the paper exchange");
                 continue;
             }
         };
         let spec =
-            humbex_paper_exchange::AccountSpec::new(key.expose_secret(), secret.expose_secret(), balance);
+            humbex_paper_exchange::AccountSpec::new(pair.api_key(), pair.api_secret.expose_secret(), balance);
         if paper.exchange().create_account(spec).is_ok() {
             restored += 1;
         }

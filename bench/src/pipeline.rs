@@ -119,16 +119,18 @@ impl Pipeline {
         let rt = runtime("executor")?;
         let pool = humbex_shared::db::pool(&self.db.url, humbex_shared::config::POOL_SIZE)?;
         let pg = self.db.url.pg_config();
-        let keyring = Config::from_lookup(&|n| self.vars.get(n).cloned())?
-            .secrets
-            .keyring;
+        let opener = humbex_shared::api_key_vault::Opener::new(
+            Config::from_lookup(&|n| self.vars.get(n).cloned())?
+                .secrets
+                .keyring,
+        );
         let rest = BybitRest::new(self.paper.base_url()).map_err(|e| anyhow::anyhow!("{e}"))?;
         let ws = self.paper.private_ws_url();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = rt.spawn(async move {
             // A short poll: the sweep is only a fallback here, NOTIFY wakes the executor.
             let settings = ExecutorSettings::new(Duration::from_millis(500), vec!["AVAXUSDT".into()]);
-            let executor = Executor::new(settings, pool, pg, keyring, rest, &ws);
+            let executor = Executor::new(settings, pool, pg, opener, rest, &ws);
             let _ = executor
                 .run_until(async {
                     let _ = stopped.await;

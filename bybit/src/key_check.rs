@@ -3,6 +3,8 @@
 //! permissions, never withdraw/transfer or anything unknown, never read-only; reports whether the
 //! key is IP-bound and, when the deployment names its egress addresses, refuses a key not bound to
 //! one of them.
+//! [`KeyPolicy`] adds the deployment's rules (egress addresses, the mainnet IP-binding rule) and is
+//! what both the add-key path and the executor's periodic re-check apply.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -33,6 +35,9 @@ pub enum KeyProblem {
     NotBoundToEgress {
         egress: Vec<String>,
     },
+    /// On mainnet (unless ALLOW_UNBOUND_KEYS), a key with no IP restriction: anyone holding it could
+    /// trade from anywhere.
+    NotIpBound,
 }
 
 impl fmt::Display for KeyProblem {
@@ -50,6 +55,11 @@ impl fmt::Display for KeyProblem {
                 f,
                 "the key's IP restriction does not include this server's address ({}); add it in Bybit's API management",
                 egress.join(", ")
+            ),
+            KeyProblem::NotIpBound => write!(
+                f,
+                "the key is not bound to an IP address, which mainnet requires: bind it to this server's \
+                 address in Bybit's API management (or set ALLOW_UNBOUND_KEYS=true to accept the risk)"
             ),
         }
     }
@@ -84,6 +94,40 @@ impl KeyVerdict {
         }
         let problems: Vec<String> = self.problems.iter().map(ToString::to_string).collect();
         format!("key refused: {}", problems.join("; "))
+    }
+}
+
+/// Which keys this deployment trades with.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyPolicy {
+    /// BYBIT_EGRESS_IPS: when not empty, a key must be bound to one of them.
+    pub egress_ips: Vec<IpAddr>,
+    /// A key with no IP binding is refused.
+    pub require_ip_binding: bool,
+}
+
+impl KeyPolicy {
+    /// The deployment's policy: mainnet requires an IP binding unless ALLOW_UNBOUND_KEYS says
+    /// otherwise; testnet, demo and paper keys may be unbound (with a warning).
+    pub fn new(egress_ips: Vec<IpAddr>, mainnet: bool, allow_unbound_keys: bool) -> Self {
+        KeyPolicy {
+            egress_ips,
+            require_ip_binding: mainnet && !allow_unbound_keys,
+        }
+    }
+
+    /// The allow-list, the egress rule and the binding rule over one query-api answer.
+    pub fn evaluate(&self, info: &ApiKeyInfo) -> KeyVerdict {
+        let mut verdict = evaluate_api_key_for(info, &self.egress_ips);
+        // An egress refusal already says the key must be bound (to one of ours).
+        let egress_refused = verdict
+            .problems
+            .iter()
+            .any(|p| matches!(p, KeyProblem::NotBoundToEgress { .. }));
+        if self.require_ip_binding && !verdict.ip_bound && !egress_refused {
+            verdict.problems.push(KeyProblem::NotIpBound);
+        }
+        verdict
     }
 }
 
@@ -302,6 +346,42 @@ mod tests {
             docs.problems
                 .iter()
                 .any(|p| matches!(p, KeyProblem::NotBoundToEgress { .. }))
+        );
+    }
+
+    #[test]
+    fn the_policy_requires_a_binding_on_mainnet_only() {
+        let unbound = key(minimal(), json!(["*"]), 0);
+        let mainnet = KeyPolicy::new(Vec::new(), true, false);
+        assert_eq!(mainnet.evaluate(&unbound).problems, vec![KeyProblem::NotIpBound]);
+        assert!(
+            mainnet
+                .evaluate(&unbound)
+                .message()
+                .contains("ALLOW_UNBOUND_KEYS")
+        );
+        assert!(
+            mainnet
+                .evaluate(&key(minimal(), json!(["1.2.3.4"]), 0))
+                .is_acceptable()
+        );
+        assert!(
+            KeyPolicy::new(Vec::new(), true, true)
+                .evaluate(&unbound)
+                .is_acceptable()
+        );
+        assert!(
+            KeyPolicy::new(Vec::new(), false, false)
+                .evaluate(&unbound)
+                .is_acceptable()
+        );
+        // With egress addresses, the egress problem alone names what is wrong.
+        let ours = KeyPolicy::new(vec!["203.0.113.10".parse().unwrap()], true, false);
+        assert_eq!(
+            ours.evaluate(&unbound).problems,
+            vec![KeyProblem::NotBoundToEgress {
+                egress: vec!["203.0.113.10".into()]
+            }]
         );
     }
 

@@ -14,7 +14,7 @@ pub mod test_data;
 pub mod ws;
 
 pub use error::BybitError;
-pub use key_check::{KeyProblem, KeyVerdict, evaluate_api_key, evaluate_api_key_for};
+pub use key_check::{KeyPolicy, KeyProblem, KeyVerdict, evaluate_api_key, evaluate_api_key_for};
 pub use model::*;
 pub use rest::{BybitRest, BybitRestConfig, ensure_crypto_provider};
 pub use signing::Credentials;

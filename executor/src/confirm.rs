@@ -1,7 +1,8 @@
 //! Fill confirmation: one private WebSocket per account, opened before the account's first order
 //! and kept open; pushes update `orders` and insert `fills`; REST reconciliation after every
 //! (re)connect and for orders still unconfirmed a few seconds after submission, so a lost push or
-//! a dropped socket never loses a fill. Keys the exchange refuses are marked unusable.
+//! a dropped socket never loses a fill. Keys the exchange refuses are disabled here, and
+//! [`Confirmer::disable_key`] is the one way any part of the executor disables a key.
 //!
 //! Every write is monotone (see [`store`]): pushes, replays and REST snapshots can arrive in any
 //! order and any number of times and the row still ends where the exchange is. All of them go
@@ -22,6 +23,7 @@ use humbex_bybit::{
     BybitError, BybitRest, Credentials, Execution, ExecutionFilter, Order, OrderLinkId, PrivateStream,
     PrivateStreamConfig, StreamEvent,
 };
+use humbex_shared::api_key_store;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -29,6 +31,8 @@ use uuid::Uuid;
 
 pub use store::{AppliedOrder, OpenOrder};
 use store::{Event, Outcome};
+
+use crate::keys::KeyCache;
 
 /// The queue of the [`writer`] task.
 type Writes = mpsc::Sender<writer::Request>;
@@ -128,6 +132,8 @@ struct Inner {
     pool: Pool,
     rest: BybitRest,
     config: ConfirmerConfig,
+    /// The opened credentials a disabled key must be dropped from.
+    keys: Arc<KeyCache>,
     accounts: Mutex<HashMap<Uuid, AccountEntry>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     shutdown: watch::Sender<bool>,
@@ -144,16 +150,27 @@ pub struct Confirmer {
 
 impl Confirmer {
     /// Starts the background reconciliation; must be called inside a Tokio runtime.
-    pub fn new(pool: Pool, rest: BybitRest, private_ws_url: impl Into<String>) -> Confirmer {
-        Confirmer::with_config(pool, rest, ConfirmerConfig::new(private_ws_url))
+    pub fn new(
+        pool: Pool,
+        rest: BybitRest,
+        keys: Arc<KeyCache>,
+        private_ws_url: impl Into<String>,
+    ) -> Confirmer {
+        Confirmer::with_config(pool, rest, keys, ConfirmerConfig::new(private_ws_url))
     }
 
-    pub fn with_config(pool: Pool, rest: BybitRest, config: ConfirmerConfig) -> Confirmer {
+    pub fn with_config(
+        pool: Pool,
+        rest: BybitRest,
+        keys: Arc<KeyCache>,
+        config: ConfirmerConfig,
+    ) -> Confirmer {
         let (writes, queue) = writer::channel();
         let inner = Arc::new(Inner {
             pool,
             rest,
             config,
+            keys,
             accounts: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
             shutdown: watch::channel(false).0,
@@ -179,7 +196,7 @@ impl Confirmer {
             Some(state) => state,
             None => {
                 let client = self.inner.pool.get().await.context("database pool")?;
-                if let Some(refusal) = store::key_refusal(&client, api_key_id).await? {
+                if let Some(refusal) = api_key_store::refusal(&**client, api_key_id).await? {
                     bail!("api key {api_key_id} cannot be used: {refusal}");
                 }
                 drop(client);
@@ -237,6 +254,13 @@ impl Confirmer {
     /// order is not ours.
     pub async fn apply_execution(&self, api_key_id: Uuid, execution: &Execution) -> anyhow::Result<bool> {
         self.inner.apply_execution(api_key_id, execution).await
+    }
+
+    /// Disables a key: marks its row unusable with `reason` (the first reason is kept), drops its
+    /// opened credentials and closes its private stream, so nothing is sent with it again. The
+    /// in-memory parts happen even when the database cannot be written; the error says so.
+    pub async fn disable_key(&self, api_key_id: Uuid, reason: &str) -> anyhow::Result<()> {
+        self.inner.disable_key(api_key_id, reason).await
     }
 
     /// Looks up every open order of the account over REST now (what happens after each reconnect).
@@ -409,7 +433,9 @@ impl Inner {
         match call.await {
             Ok(answer) => Ok(answer.value),
             Err(e) if e.key_unusable() => {
-                self.disable_account(api_key_id, &e.to_string()).await;
+                if let Err(db) = self.disable_key(api_key_id, &e.to_string()).await {
+                    tracing::error!(%api_key_id, error = ?db, "could not mark the api key unusable");
+                }
                 Err(e.into())
             }
             Err(e) => Err(e.into()),
@@ -440,19 +466,16 @@ impl Inner {
         Ok(())
     }
 
-    /// Marks the key unusable and closes its stream (removing the entry drops the stop sender).
+    /// See [`Confirmer::disable_key`]. Removing the account's entry drops its stop sender, which
+    /// ends the stream's task.
     #[tracing::instrument(skip_all, fields(%api_key_id))]
-    async fn disable_account(&self, api_key_id: Uuid, reason: &str) {
-        tracing::warn!(%reason, "api key refused by the exchange; marking it unusable");
-        match self.pool.get().await {
-            Ok(client) => {
-                if let Err(e) = store::mark_key_unusable(&client, api_key_id, reason).await {
-                    tracing::error!(error = ?e, "could not mark the api key unusable");
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "could not mark the api key unusable"),
-        }
+    async fn disable_key(&self, api_key_id: Uuid, reason: &str) -> anyhow::Result<()> {
+        tracing::warn!(%reason, "exchange key marked unusable");
+        self.keys.forget(api_key_id);
         lock(&self.accounts).remove(&api_key_id);
+        let client = self.pool.get().await.context("database pool")?;
+        api_key_store::mark_unusable(&**client, api_key_id, reason).await?;
+        Ok(())
     }
 
     /// One background pass: look up the unconfirmed orders of every open account whose recheck
@@ -596,7 +619,9 @@ async fn run_account(
                 // A WS auth refusal can also be clock skew; REST says whether the key itself is bad.
                 match inner.rest.query_api(&credentials).await {
                     Err(e) if e.key_unusable() => {
-                        inner.disable_account(api_key_id, &e.to_string()).await;
+                        if let Err(db) = inner.disable_key(api_key_id, &e.to_string()).await {
+                            tracing::error!(error = ?db, "could not mark the api key unusable");
+                        }
                         break format!("api key unusable: {e}");
                     }
                     Ok(_) => {

@@ -14,23 +14,14 @@
 //! them decrypted, and its query-api call leaves from the address Bybit will see on orders, so an
 //! IP binding that no longer matches shows up as the same 10010 an order would get.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use humbex_bybit::{BybitError, evaluate_api_key_for};
+use humbex_bybit::{BybitError, KeyPolicy};
+use humbex_shared::api_key_store::{self as store, StoredKey};
 use uuid::Uuid;
 
 use crate::pipeline::Context;
-
-/// Which keys are acceptable: the same rule ingest applies when a key is added.
-#[derive(Debug, Clone, Default)]
-pub struct KeyPolicy {
-    /// BYBIT_EGRESS_IPS: when not empty, the key must be bound to one of them.
-    pub egress_ips: Vec<IpAddr>,
-    /// Mainnet without ALLOW_UNBOUND_KEYS: a key with no IP binding is refused.
-    pub require_ip_binding: bool,
-}
 
 /// What one pass found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -73,26 +64,13 @@ pub async fn recheck_due(
     policy: &KeyPolicy,
     interval: Duration,
 ) -> anyhow::Result<RecheckReport> {
-    let rows = ctx
-        .pool
-        .get()
-        .await?
-        .query(
-            "SELECT id, user_id, api_key_enc, api_secret_enc FROM api_keys \
-             WHERE revoked_at IS NULL AND unusable_at IS NULL \
-               AND (permissions_checked_at IS NULL \
-                    OR permissions_checked_at <= now() - make_interval(secs => $1)) \
-             ORDER BY id",
-            &[&interval.as_secs_f64()],
-        )
-        .await?;
+    let due = store::due_for_recheck(&**ctx.pool.get().await?, interval).await?;
     let mut report = RecheckReport::default();
-    for row in &rows {
-        let (api_key_id, user_id): (Uuid, Uuid) = (row.get(0), row.get(1));
+    for key in &due {
         report.checked += 1;
-        match recheck_one(ctx, policy, api_key_id, user_id, row.get(2), row.get(3)).await? {
+        match recheck_one(ctx, policy, key).await? {
             Verdict::Acceptable => report.still_acceptable += 1,
-            Verdict::Disabled => report.disabled.push(api_key_id),
+            Verdict::Disabled => report.disabled.push(key.row.id),
             Verdict::Unknown => report.unknown += 1,
         }
     }
@@ -105,31 +83,27 @@ enum Verdict {
     Unknown,
 }
 
-#[tracing::instrument(skip(ctx, policy, key_enc, secret_enc), fields(api_key_id = %api_key_id, user_id = %user_id))]
-async fn recheck_one(
-    ctx: &Context,
-    policy: &KeyPolicy,
-    api_key_id: Uuid,
-    user_id: Uuid,
-    key_enc: &[u8],
-    secret_enc: &[u8],
-) -> anyhow::Result<Verdict> {
-    let credentials = match ctx.keys.credentials(api_key_id, user_id, key_enc, secret_enc) {
+#[tracing::instrument(skip_all, fields(api_key_id = %key.row.id, user_id = %key.row.user_id))]
+async fn recheck_one(ctx: &Context, policy: &KeyPolicy, key: &StoredKey) -> anyhow::Result<Verdict> {
+    let api_key_id = key.row.id;
+    let credentials = match ctx.keys.credentials(key.row, key.sealed.stored()) {
         Ok(c) => c,
         Err(e) => {
-            disable(
-                ctx,
-                api_key_id,
-                &format!("the stored API key cannot be decrypted: {e}"),
-            )
-            .await?;
+            ctx.confirmer
+                .disable_key(
+                    api_key_id,
+                    &format!("the stored API key cannot be decrypted: {e}"),
+                )
+                .await?;
             return Ok(Verdict::Disabled);
         }
     };
     let info = match ctx.rest.query_api(&credentials).await {
         Ok(answer) => answer.value,
         Err(e @ BybitError::KeyUnusable { .. }) => {
-            disable(ctx, api_key_id, &format!("daily key re-check: {e}")).await?;
+            ctx.confirmer
+                .disable_key(api_key_id, &format!("daily key re-check: {e}"))
+                .await?;
             return Ok(Verdict::Disabled);
         }
         Err(e) => {
@@ -137,35 +111,13 @@ async fn recheck_one(
             return Ok(Verdict::Unknown);
         }
     };
-    let verdict = evaluate_api_key_for(&info, &policy.egress_ips);
-    let mut problems: Vec<String> = verdict.problems.iter().map(ToString::to_string).collect();
-    if policy.require_ip_binding && !verdict.ip_bound {
-        problems.push("the key is no longer bound to an IP address, which mainnet requires".into());
-    }
-    if !problems.is_empty() {
-        disable(
-            ctx,
-            api_key_id,
-            &format!("daily key re-check: key refused: {}", problems.join("; ")),
-        )
-        .await?;
+    let verdict = policy.evaluate(&info);
+    if !verdict.is_acceptable() {
+        ctx.confirmer
+            .disable_key(api_key_id, &format!("daily key re-check: {}", verdict.message()))
+            .await?;
         return Ok(Verdict::Disabled);
     }
-    ctx.pool
-        .get()
-        .await?
-        .execute(
-            "UPDATE api_keys SET permissions_checked_at = now() WHERE id = $1",
-            &[&api_key_id],
-        )
-        .await?;
+    store::mark_checked(&**ctx.pool.get().await?, api_key_id).await?;
     Ok(Verdict::Acceptable)
-}
-
-async fn disable(ctx: &Context, api_key_id: Uuid, reason: &str) -> anyhow::Result<()> {
-    tracing::warn!(api_key_id = %api_key_id, %reason, "exchange key marked unusable");
-    let client = ctx.pool.get().await?;
-    crate::orders::mark_key_unusable(&client, api_key_id, reason).await?;
-    ctx.keys.forget(api_key_id);
-    Ok(())
 }

@@ -22,7 +22,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use deadpool_postgres::Pool;
 use humbex_bybit::BybitRest;
-use humbex_shared::crypto::Keyring;
+use humbex_shared::api_key_vault::{KeyRow, Opener, StoredPair};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
@@ -44,7 +44,7 @@ pub struct ExecutorSettings {
     /// How often every usable key is asked about again (KEY_RECHECK_INTERVAL_SECS).
     pub key_recheck_interval: Duration,
     /// The rule those re-checks apply (the one ingest applies when a key is added).
-    pub key_policy: key_recheck::KeyPolicy,
+    pub key_policy: humbex_bybit::KeyPolicy,
 }
 
 impl ExecutorSettings {
@@ -65,7 +65,7 @@ impl ExecutorSettings {
             concurrency: 256,
             symbols,
             key_recheck_interval: Duration::from_secs(86_400),
-            key_policy: key_recheck::KeyPolicy::default(),
+            key_policy: humbex_bybit::KeyPolicy::default(),
         }
     }
 }
@@ -83,16 +83,17 @@ impl Executor {
         settings: ExecutorSettings,
         pool: Pool,
         pg: tokio_postgres::Config,
-        keyring: Arc<Keyring>,
+        opener: Opener,
         rest: BybitRest,
         private_ws_url: &str,
     ) -> Self {
+        let keys = Arc::new(keys::KeyCache::new(opener));
         let ctx = Context {
             executor_id: settings.executor_id.clone(),
             in_flight: Default::default(),
-            confirmer: confirm::Confirmer::new(pool.clone(), rest.clone(), private_ws_url),
+            confirmer: confirm::Confirmer::new(pool.clone(), rest.clone(), keys.clone(), private_ws_url),
             pool: pool.clone(),
-            keys: keys::KeyCache::new(keyring),
+            keys,
             instruments: instruments::InstrumentCache::new(rest.clone()),
             rest,
             pacer: submit::AccountPacer::default(),
@@ -241,8 +242,16 @@ async fn open_streams(ctx: Arc<Context>) -> anyhow::Result<usize> {
         .context("listing the accounts that can trade")?;
     drop(client);
     let opens = rows.iter().filter_map(|r| {
-        let (id, user) = (r.get(0), r.get(1));
-        let credentials = ctx.keys.credentials(id, user, r.get(2), r.get(3)).ok()?;
+        let row = KeyRow {
+            id: r.get("id"),
+            user_id: r.get("user_id"),
+        };
+        let stored = StoredPair {
+            key_enc: r.get("api_key_enc"),
+            secret_enc: r.get("api_secret_enc"),
+        };
+        let credentials = ctx.keys.credentials(row, stored).ok()?;
+        let id = row.id;
         let ctx = ctx.clone();
         Some(async move {
             if let Err(e) = ctx.confirmer.ensure_account(id, credentials).await {

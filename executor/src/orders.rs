@@ -177,19 +177,3 @@ pub enum Outcome {
     /// It may or may not exist and the exchange cannot be asked now: the row stays pending.
     Unsettled { message: String },
 }
-
-/// Mark a key unusable after the exchange refused it (10003, 10004, 10005, 10010).
-#[tracing::instrument(skip(client, reason))]
-pub async fn mark_key_unusable(
-    client: &impl GenericClient,
-    api_key_id: Uuid,
-    reason: &str,
-) -> Result<(), tokio_postgres::Error> {
-    client
-        .execute(
-            "UPDATE api_keys SET unusable_reason = $2, unusable_at = now() WHERE id = $1 AND unusable_at IS NULL",
-            &[&api_key_id, &reason],
-        )
-        .await?;
-    Ok(())
-}

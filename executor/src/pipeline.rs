@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use deadpool_postgres::Pool;
 use humbex_bybit::BybitRest;
+use humbex_shared::api_key_vault::{KeyRow, StoredPair};
 use humbex_shared::domain::Action;
 use rust_decimal::Decimal;
 
@@ -36,7 +37,8 @@ pub struct Context {
     pub confirmer: crate::confirm::Confirmer,
     pub pool: Pool,
     pub rest: BybitRest,
-    pub keys: KeyCache,
+    /// Shared with the confirmer, which drops a disabled key from it.
+    pub keys: Arc<KeyCache>,
     pub instruments: InstrumentCache,
     pub pacer: AccountPacer,
     /// Writes order answers and signal ends in groups.
@@ -272,9 +274,17 @@ async fn plan_one(
             })
         }
         Action::Close => {
+            let row = KeyRow {
+                id: key.id,
+                user_id: target.user_id,
+            };
+            let stored = StoredPair {
+                key_enc: &key.key_enc,
+                secret_enc: &key.secret_enc,
+            };
             let credentials = ctx
                 .keys
-                .credentials(key.id, target.user_id, &key.key_enc, &key.secret_enc)
+                .credentials(row, stored)
                 .map_err(|e| anyhow::anyhow!("API key {}: {e}", key.id))?;
             let positions = ctx.rest.position_list(&credentials, &signal.symbol).await?.value;
             let signed: Decimal = positions
@@ -314,18 +324,22 @@ async fn send_one(ctx: &Context, order: PendingOrder) -> OrderAnswer {
         };
         return answer(outcome, order.attempts);
     }
-    let credentials =
-        match ctx
-            .keys
-            .credentials(order.api_key_id, order.user_id, &order.key_enc, &order.secret_enc)
-        {
-            Ok(c) => c,
-            Err(e) => {
-                let message = format!("the stored API key cannot be decrypted: {e}");
-                mark_key_unusable(ctx, order.api_key_id, &message).await;
-                return answer(Outcome::Rejected { code: None, message }, order.attempts);
-            }
-        };
+    let row = KeyRow {
+        id: order.api_key_id,
+        user_id: order.user_id,
+    };
+    let stored = StoredPair {
+        key_enc: &order.key_enc,
+        secret_enc: &order.secret_enc,
+    };
+    let credentials = match ctx.keys.credentials(row, stored) {
+        Ok(c) => c,
+        Err(e) => {
+            let message = format!("the stored API key cannot be decrypted: {e}");
+            disable_key(ctx, order.api_key_id, &message).await;
+            return answer(Outcome::Rejected { code: None, message }, order.attempts);
+        }
+    };
     // The account's private stream is open before its first order, so the fill push is not missed;
     // if it cannot open now, reconciliation over REST still confirms the order.
     if let Err(e) = ctx
@@ -339,22 +353,15 @@ async fn send_one(ctx: &Context, order: PendingOrder) -> OrderAnswer {
     let submission = submit::submit(&ctx.rest, &ctx.pacer, &credentials, &order).await;
     crate::failpoint::hit(crate::failpoint::AFTER_ANSWER);
     if let Some(reason) = &submission.key_unusable {
-        mark_key_unusable(ctx, order.api_key_id, reason).await;
-        ctx.keys.forget(order.api_key_id);
+        disable_key(ctx, order.api_key_id, reason).await;
     }
     answer(submission.outcome, submission.attempts)
 }
 
 /// Best effort: the order's own answer is recorded either way, and the exchange refuses the key
 /// again next time, which marks it then.
-async fn mark_key_unusable(ctx: &Context, api_key_id: Uuid, reason: &str) {
-    let marked = match ctx.pool.get().await {
-        Ok(client) => orders::mark_key_unusable(&client, api_key_id, reason)
-            .await
-            .map_err(anyhow::Error::from),
-        Err(e) => Err(e.into()),
-    };
-    if let Err(e) = marked {
+async fn disable_key(ctx: &Context, api_key_id: Uuid, reason: &str) {
+    if let Err(e) = ctx.confirmer.disable_key(api_key_id, reason).await {
         tracing::warn!(api_key_id = %api_key_id, error = ?e, "could not mark the API key unusable");
     }
 }

@@ -3,6 +3,7 @@
 //! humbex_bybit under the row's orderLinkId, and waits (bounded) for the row to match the exchange.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -12,7 +13,9 @@ use humbex_bybit::{
     BybitRest, CreateOrderRequest, Credentials, ExecutionFilter, OrderLinkId, Side, ensure_crypto_provider,
 };
 use humbex_executor::confirm::{Confirmer, ConfirmerConfig, StreamState};
+use humbex_executor::keys::KeyCache;
 use humbex_paper_exchange::{AccountSpec, Fault, PaperExchangeConfig, RunningPaperExchange};
+use humbex_shared::api_key_vault::Opener;
 use humbex_shared::db::{self, TestDatabase};
 use rust_decimal::Decimal;
 use secrecy::SecretString;
@@ -85,9 +88,15 @@ impl Harness {
         .await
         .expect("paper exchange starts");
         let rest = BybitRest::new(paper.base_url()).expect("rest client");
+        // The stream credentials are handed over directly; the cache is only what a disabled key
+        // is dropped from.
+        let keyring =
+            humbex_shared::crypto::Keyring::from_config(Some(&"07".repeat(32)), None, None).unwrap();
+        let keys = Arc::new(KeyCache::new(Opener::new(Arc::new(keyring))));
         let confirmer = Confirmer::with_config(
             pool.clone(),
             rest.clone(),
+            keys,
             ConfirmerConfig {
                 reconcile_interval: Duration::from_millis(200),
                 unconfirmed_after,

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
+use humbex_shared::api_key_vault::Sealer;
 use humbex_shared::config::{Config, IpPolicy, WebhookSecret};
-use humbex_shared::crypto::Keyring;
 use humbex_shared::domain::Symbol;
 
 use crate::admin::key_check::KeyChecker;
@@ -21,7 +21,8 @@ pub struct AppState {
     pub webhook_secret: WebhookSecret,
     /// The previous secret during a rotation, and until when it is accepted.
     pub previous_webhook_secret: Option<(WebhookSecret, Option<chrono::DateTime<chrono::Utc>>)>,
-    pub keyring: Arc<Keyring>,
+    /// Seals the exchange keys the admin API stores; ingest never opens one.
+    pub sealer: Sealer,
     /// ENCRYPTION_MAX_PER_KEY: encryptions allowed per encryption key id, counted in the database.
     pub encryption_max_per_key: u64,
     /// SHA-256 of ADMIN_TOKEN: compared by digest, so the comparison leaks nothing usable.
@@ -58,7 +59,7 @@ impl AppState {
             admin_token_digest: humbex_shared::token::digest(config.secrets.admin_token.expose_secret()),
             webhook_secret: config.secrets.tradingview_secret,
             previous_webhook_secret: config.secrets.previous_tradingview_secret,
-            keyring: config.secrets.keyring,
+            sealer: Sealer::new(config.secrets.keyring),
             encryption_max_per_key: config.secrets.encryption_max_per_key,
             symbols: config.symbols.into_iter().collect(),
             dedupe_window: config.http.dedupe_window,

@@ -192,18 +192,6 @@ impl Keyring {
         Ok(plain.to_vec())
     }
 
-    /// Re-seal a blob for the same `cell` under the primary key (a no-op copy when it already is).
-    /// The plaintext only lives in a buffer that is zeroed when this returns.
-    pub fn rewrap(&self, cell: CellRef<'_>, blob: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        if blob_key_id(blob)? == self.primary {
-            // Still authenticate it, so a rewrap never vouches for a tampered blob.
-            let _opened = secrecy::zeroize::Zeroizing::new(self.open(cell, blob)?);
-            return Ok(blob.to_vec());
-        }
-        let plain = secrecy::zeroize::Zeroizing::new(self.open(cell, blob)?);
-        self.seal(cell, &plain)
-    }
-
     /// Open a blob that holds text, straight into a secret string.
     pub fn open_string(&self, cell: CellRef<'_>, blob: &[u8]) -> Result<SecretString, CryptoError> {
         let bytes = self.open(cell, blob)?;
@@ -325,27 +313,6 @@ mod tests {
             removed.open(cell(row, user), &[1, 2, 3]),
             Err(CryptoError::Malformed)
         ));
-    }
-
-    #[test]
-    fn rewrap_moves_to_the_primary_and_keeps_the_row_binding() {
-        let (row, user) = (Uuid::new_v4(), Uuid::new_v4());
-        let blob = keyring(&[1], 1).seal(cell(row, user), b"s3cret").unwrap();
-        let rotated = keyring(&[1, 2], 2);
-        let moved = rotated.rewrap(cell(row, user), &blob).unwrap();
-        assert_eq!(blob_key_id(&moved).unwrap(), 2);
-        assert_eq!(keyring(&[2], 2).open(cell(row, user), &moved).unwrap(), b"s3cret");
-        // Already on the primary: unchanged; another row's AAD: refused.
-        assert_eq!(rotated.rewrap(cell(row, user), &moved).unwrap(), moved);
-        assert!(rotated.rewrap(cell(Uuid::new_v4(), user), &blob).is_err());
-        let message = keyring(&[2], 2)
-            .rewrap(cell(row, user), &blob)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            message.contains("key id 1") && message.contains("ENCRYPTION_KEYS"),
-            "{message}"
-        );
     }
 
     #[test]

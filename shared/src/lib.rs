@@ -1,5 +1,7 @@
 //! HUMBEX's shared ground: configuration, database access, encryption, tokens and domain types.
 
+pub mod api_key_store;
+pub mod api_key_vault;
 pub mod channels;
 pub mod config;
 pub mod crypto;

@@ -13,12 +13,12 @@
 
 use uuid::Uuid;
 
-use crate::crypto::{CellRef, CryptoError, Keyring};
+use crate::api_key_store::{self as store, KeyOffPrimary};
+use crate::api_key_vault::{self as vault, Opener, Sealer};
+use crate::crypto::CryptoError;
 use crate::key_usage::{self, KeyUsageError};
 
-pub const TABLE: &str = "api_keys";
-pub const KEY_COLUMN: &str = "api_key_enc";
-pub const SECRET_COLUMN: &str = "api_secret_enc";
+pub use crate::api_key_store::rows_per_key;
 
 /// One row the job could not move, with the reason (never the plaintext).
 #[derive(Debug)]
@@ -39,97 +39,50 @@ pub struct RewrapReport {
     pub failed: Vec<RewrapFailure>,
 }
 
-/// Re-seal every `api_keys` row not on the primary key, `batch_size` rows per transaction, with at
-/// most `max_per_key` encryptions ever counted under the primary key id.
-#[tracing::instrument(skip(client, keyring), fields(primary = keyring.primary_key_id()))]
+/// Re-seal every `api_keys` row not on the sealer's key, `batch_size` rows per transaction, with
+/// at most `max_per_key` encryptions ever counted under that key id.
+#[tracing::instrument(skip(client, opener, sealer), fields(primary = sealer.key_id()))]
 pub async fn rewrap_api_keys(
     client: &mut tokio_postgres::Client,
-    keyring: &Keyring,
+    opener: &Opener,
+    sealer: &Sealer,
     batch_size: i64,
     max_per_key: u64,
 ) -> Result<RewrapReport, KeyUsageError> {
-    let primary = keyring.primary_key_id();
+    let primary = sealer.key_id();
     let primary_db = primary as i32;
     let batch_size = batch_size.max(1);
     let mut report = RewrapReport {
-        already_primary: client
-            .query_one(
-                "SELECT count(*) FROM api_keys WHERE enc_key_id = $1",
-                &[&primary_db],
-            )
-            .await?
-            .get::<_, i64>(0) as u64,
+        already_primary: store::count_on_key(&*client, primary_db).await? as u64,
         ..RewrapReport::default()
     };
     // Keyset pagination by id: rows that fail stay behind us instead of being fetched forever.
     let mut after = Uuid::nil();
     loop {
         let tx = client.transaction().await?;
-        let rows = tx
-            .query(
-                "SELECT id, user_id, api_key_enc, api_secret_enc, enc_key_id FROM api_keys \
-                 WHERE enc_key_id <> $1 AND id > $2 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED",
-                &[&primary_db, &after, &batch_size],
-            )
-            .await?;
+        let rows = store::lock_off_primary(&tx, primary_db, after, batch_size).await?;
         let Some(last) = rows.last() else {
             tx.commit().await?;
             break;
         };
-        after = last.get(0);
-        for row in &rows {
-            let (row_id, user_id): (Uuid, Uuid) = (row.get(0), row.get(1));
-            let (key_enc, secret_enc): (Vec<u8>, Vec<u8>) = (row.get(2), row.get(3));
-            let enc_key_id: i32 = row.get(4);
-            let cell = |column| CellRef {
-                table: TABLE,
-                column,
-                row_id,
-                user_id,
-            };
+        after = last.key.row.id;
+        for old in &rows {
+            let KeyOffPrimary { key, enc_key_id } = old;
             key_usage::reserve(&tx, primary, 2, max_per_key).await?;
-            let resealed = keyring
-                .rewrap(cell(KEY_COLUMN), &key_enc)
-                .and_then(|k| Ok((k, keyring.rewrap(cell(SECRET_COLUMN), &secret_enc)?)));
-            let (new_key, new_secret) = match resealed {
-                Ok(pair) => pair,
+            let new = match vault::rewrap(opener, sealer, key.row, key.sealed.stored()) {
+                Ok(new) => new,
                 Err(error) => {
                     report.failed.push(RewrapFailure {
-                        api_key_id: row_id,
-                        enc_key_id,
+                        api_key_id: key.row.id,
+                        enc_key_id: *enc_key_id,
                         error,
                     });
                     continue;
                 }
             };
-            report.moved += tx
-                .execute(
-                    "UPDATE api_keys SET api_key_enc = $2, api_secret_enc = $3, enc_key_id = $4 \
-                     WHERE id = $1 AND enc_key_id = $5 AND api_key_enc = $6 AND api_secret_enc = $7",
-                    &[
-                        &row_id,
-                        &new_key,
-                        &new_secret,
-                        &primary_db,
-                        &enc_key_id,
-                        &key_enc,
-                        &secret_enc,
-                    ],
-                )
-                .await?;
+            report.moved += store::replace_sealed(&tx, old, &new, primary_db).await?;
         }
         tx.commit().await?;
     }
     Ok(report)
-}
-
-/// How many rows are sealed under each key id (to check that an old key is unused before removal).
-pub async fn rows_per_key(client: &tokio_postgres::Client) -> Result<Vec<(i32, i64)>, tokio_postgres::Error> {
-    let rows = client
-        .query(
-            "SELECT enc_key_id, count(*) FROM api_keys GROUP BY enc_key_id ORDER BY enc_key_id",
-            &[],
-        )
-        .await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }

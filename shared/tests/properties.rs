@@ -14,7 +14,7 @@ fn keyring() -> Keyring {
 
 fn cell(row: u128, user: u128, column: &str) -> CellRef<'_> {
     CellRef {
-        table: "api_keys",
+        table: humbex_shared::api_key_vault::TABLE,
         column,
         row_id: Uuid::from_u128(row),
         user_id: Uuid::from_u128(user),
@@ -45,7 +45,7 @@ proptest! {
 
     #[test]
     fn opening_arbitrary_bytes_never_panics(blob in proptest::collection::vec(any::<u8>(), 0..80)) {
-        let _ = keyring().open(cell(1, 2, "api_secret_enc"), &blob);
+        let _ = keyring().open(cell(1, 2, humbex_shared::api_key_vault::SECRET_COLUMN), &blob);
     }
 
     #[test]

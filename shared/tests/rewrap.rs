@@ -3,31 +3,28 @@
 
 use std::collections::BTreeMap;
 
-use humbex_shared::crypto::{CellRef, CryptoError, Keyring, blob_key_id};
+use humbex_shared::api_key_vault::{self as vault, KeyRow, Opener, Sealer, StoredPair};
+use humbex_shared::crypto::{CryptoError, Keyring, blob_key_id};
 use humbex_shared::db::{TestDatabase, connect};
 use humbex_shared::key_usage::{KeyUsageError, usage};
-use humbex_shared::rewrap::{KEY_COLUMN, SECRET_COLUMN, TABLE, rewrap_api_keys, rows_per_key};
+use humbex_shared::rewrap::{rewrap_api_keys, rows_per_key};
+use humbex_shared::secrecy::ExposeSecret;
 use uuid::Uuid;
 
 const K1: [u8; 32] = [0x11; 32];
 const K2: [u8; 32] = [0x22; 32];
 const NO_CAP: u64 = humbex_shared::key_usage::DEFAULT_MAX_PER_KEY;
 
-fn ring(keys: &[(u32, [u8; 32])], primary: u32) -> Keyring {
-    Keyring::new(keys.iter().copied().collect::<BTreeMap<_, _>>(), primary).unwrap()
-}
-
-fn cell(column: &'static str, row_id: Uuid, user_id: Uuid) -> CellRef<'static> {
-    CellRef {
-        table: TABLE,
-        column,
-        row_id,
-        user_id,
-    }
+fn ring(keys: &[(u32, [u8; 32])], primary: u32) -> (Sealer, Opener) {
+    vault::from_keyring(Keyring::new(keys.iter().copied().collect::<BTreeMap<_, _>>(), primary).unwrap())
 }
 
 /// Insert a user and one sealed key row; returns (row id, user id).
-async fn insert_key(client: &tokio_postgres::Client, keyring: &Keyring, n: usize) -> (Uuid, Uuid) {
+async fn insert_key(
+    client: &tokio_postgres::Client,
+    (sealer, _): &(Sealer, Opener),
+    n: usize,
+) -> (Uuid, Uuid) {
     let (row, user) = (Uuid::now_v7(), Uuid::now_v7());
     client
         .execute(
@@ -36,17 +33,27 @@ async fn insert_key(client: &tokio_postgres::Client, keyring: &Keyring, n: usize
         )
         .await
         .unwrap();
-    let key = keyring
-        .seal(cell(KEY_COLUMN, row, user), format!("KEY{n}").as_bytes())
-        .unwrap();
-    let secret = keyring
-        .seal(cell(SECRET_COLUMN, row, user), format!("SECRET{n}").as_bytes())
+    let sealed = sealer
+        .seal(
+            KeyRow {
+                id: row,
+                user_id: user,
+            },
+            &format!("KEY{n}"),
+            &format!("SECRET{n}"),
+        )
         .unwrap();
     client
         .execute(
             "INSERT INTO api_keys (id, user_id, api_key_enc, api_secret_enc, enc_key_id, api_key_masked) \
              VALUES ($1, $2, $3, $4, $5, 'KEY…')",
-            &[&row, &user, &key, &secret, &(keyring.primary_key_id() as i32)],
+            &[
+                &row,
+                &user,
+                &sealed.key_enc,
+                &sealed.secret_enc,
+                &(sealer.key_id() as i32),
+            ],
         )
         .await
         .unwrap();
@@ -56,7 +63,7 @@ async fn insert_key(client: &tokio_postgres::Client, keyring: &Keyring, n: usize
 /// Open every row with `keyring`; each result is (row, plaintext secret or the error).
 async fn open_all(
     client: &tokio_postgres::Client,
-    keyring: &Keyring,
+    (_, opener): &(Sealer, Opener),
 ) -> Vec<(Uuid, Result<String, CryptoError>)> {
     let rows = client
         .query(
@@ -74,16 +81,19 @@ async fn open_all(
             // The column and the id inside each blob agree.
             assert_eq!(blob_key_id(&key_blob).unwrap() as i32, enc_key_id);
             assert_eq!(blob_key_id(&secret_blob).unwrap() as i32, enc_key_id);
-            let opened = keyring
-                .open(cell(KEY_COLUMN, row, user), &key_blob)
-                .and_then(|k| {
-                    let s = keyring.open(cell(SECRET_COLUMN, row, user), &secret_blob)?;
-                    Ok(format!(
-                        "{}/{}",
-                        String::from_utf8(k).unwrap(),
-                        String::from_utf8(s).unwrap()
-                    ))
-                });
+            let stored = StoredPair {
+                key_enc: &key_blob,
+                secret_enc: &secret_blob,
+            };
+            let opened = opener
+                .open(
+                    KeyRow {
+                        id: row,
+                        user_id: user,
+                    },
+                    stored,
+                )
+                .map(|pair| format!("{}/{}", pair.api_key(), pair.api_secret.expose_secret()));
             (row, opened)
         })
         .collect()
@@ -106,11 +116,15 @@ async fn rotation_rewrap_then_removal() {
     assert!(opened.iter().all(|(_, r)| r.is_ok()));
 
     // Step 3: rewrap in small batches; a second run moves nothing.
-    let report = rewrap_api_keys(&mut client, &both, 3, NO_CAP).await.unwrap();
+    let report = rewrap_api_keys(&mut client, &both.1, &both.0, 3, NO_CAP)
+        .await
+        .unwrap();
     assert_eq!((report.moved, report.already_primary), (7, 0));
     assert!(report.failed.is_empty());
     assert_eq!(rows_per_key(&client).await.unwrap(), vec![(2, 7)]);
-    let again = rewrap_api_keys(&mut client, &both, 3, NO_CAP).await.unwrap();
+    let again = rewrap_api_keys(&mut client, &both.1, &both.0, 3, NO_CAP)
+        .await
+        .unwrap();
     assert_eq!((again.moved, again.already_primary), (0, 7));
 
     // Step 4: key 1 removed; everything opens, with the same plaintexts as before.
@@ -134,7 +148,9 @@ async fn rotation_rewrap_then_removal() {
             assert!(result.is_ok());
         }
     }
-    let report = rewrap_api_keys(&mut client, &only_k2, 3, NO_CAP).await.unwrap();
+    let report = rewrap_api_keys(&mut client, &only_k2.1, &only_k2.0, 3, NO_CAP)
+        .await
+        .unwrap();
     assert_eq!(report.moved, 0);
     assert_eq!(report.failed.len(), 1);
     assert_eq!(report.failed[0].api_key_id, leftover);
@@ -143,7 +159,9 @@ async fn rotation_rewrap_then_removal() {
     assert_eq!(rows_per_key(&client).await.unwrap(), vec![(1, 1), (2, 7)]);
 
     // Put key 1 back (decrypt-only) and the leftover moves too.
-    let report = rewrap_api_keys(&mut client, &both, 100, NO_CAP).await.unwrap();
+    let report = rewrap_api_keys(&mut client, &both.1, &both.0, 100, NO_CAP)
+        .await
+        .unwrap();
     assert_eq!((report.moved, report.failed.len()), (1, 0));
     assert!(open_all(&client, &only_k2).await.iter().all(|(_, r)| r.is_ok()));
 }
@@ -161,7 +179,9 @@ async fn rewrap_stops_at_the_encryption_cap() {
     }
     let both = ring(&[(1, K1), (2, K2)], 2);
     // Room for two rows (four encryptions) under key 2; batches of one row each.
-    let err = rewrap_api_keys(&mut client, &both, 1, 4).await.unwrap_err();
+    let err = rewrap_api_keys(&mut client, &both.1, &both.0, 1, 4)
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, KeyUsageError::CapReached { key_id: 2, cap: 4 }),
         "{err:?}"
@@ -172,7 +192,9 @@ async fn rewrap_stops_at_the_encryption_cap() {
     // Every row still opens: the refused one is untouched on key 1.
     assert!(open_all(&client, &both).await.iter().all(|(_, r)| r.is_ok()));
     // A higher cap lets the run finish.
-    let report = rewrap_api_keys(&mut client, &both, 1, 6).await.unwrap();
+    let report = rewrap_api_keys(&mut client, &both.1, &both.0, 1, 6)
+        .await
+        .unwrap();
     assert_eq!(report.moved, 1);
     assert_eq!(usage(&client).await.unwrap(), vec![(2, 6)]);
 }

@@ -30,13 +30,6 @@ pub fn row_status(status: OrderStatus) -> Option<(&'static str, i32)> {
     Some((row, order_status::rank(row)))
 }
 
-const MARK_UNUSABLE: &str = "\
-    UPDATE api_keys SET unusable_reason = $2, unusable_at = now() \
-    WHERE id = $1 AND unusable_at IS NULL";
-
-const KEY_STATE: &str = "SELECT unusable_reason, unusable_at IS NOT NULL, revoked_at IS NOT NULL \
-                         FROM api_keys WHERE id = $1";
-
 /// What an exchange order state did to our row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppliedOrder {
@@ -276,40 +269,6 @@ pub async fn unconfirmed_orders(
         .query(&stmt, &[&api_key_ids, &older_than.as_secs_f64(), &limit])
         .await?;
     Ok(rows.iter().map(open_order).collect())
-}
-
-/// Returns false when the key was already marked (the first reason is kept).
-#[tracing::instrument(skip_all, fields(%api_key_id))]
-pub async fn mark_key_unusable(
-    client: &impl GenericClient,
-    api_key_id: Uuid,
-    reason: &str,
-) -> Result<bool, tokio_postgres::Error> {
-    let stmt = client.prepare_cached(MARK_UNUSABLE).await?;
-    Ok(client.execute(&stmt, &[&api_key_id, &reason]).await? == 1)
-}
-
-/// Why the key must not be used, or `None` when it may be.
-#[tracing::instrument(skip_all, fields(%api_key_id))]
-pub async fn key_refusal(
-    client: &impl GenericClient,
-    api_key_id: Uuid,
-) -> Result<Option<String>, tokio_postgres::Error> {
-    let stmt = client.prepare_cached(KEY_STATE).await?;
-    let Some(row) = client.query_opt(&stmt, &[&api_key_id]).await? else {
-        return Ok(Some("no such api key".into()));
-    };
-    let reason: Option<String> = row.get(0);
-    if row.get::<_, bool>(1) {
-        return Ok(Some(format!(
-            "marked unusable: {}",
-            reason.unwrap_or_else(|| "no reason recorded".into())
-        )));
-    }
-    if row.get::<_, bool>(2) {
-        return Ok(Some("revoked".into()));
-    }
-    Ok(None)
 }
 
 #[cfg(test)]

@@ -96,7 +96,7 @@ impl Pipeline {
             settings,
             pool,
             self.db.url.pg_config(),
-            self.keyring.clone(),
+            humbex_shared::api_key_vault::Opener::new(self.keyring.clone()),
             rest,
             &self.paper.private_ws_url(),
         );

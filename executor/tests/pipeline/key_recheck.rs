@@ -12,7 +12,20 @@ use crate::harness::{Pipeline, wait_for};
 #[tokio::test]
 async fn a_key_widened_after_registration_is_disabled_and_never_used_again() {
     let mut p = Pipeline::start(0).await;
-    let (_user, token, api_key) = p.trader("recheck@example.com", json!({}), "10000").await;
+    let (user, token, api_key) = p.trader("recheck@example.com", json!({}), "10000").await;
+    let listed = |keys: serde_json::Value| keys.as_array().unwrap()[0].clone();
+    let usable = listed(
+        p.admin(
+            reqwest::Method::GET,
+            &format!("/admin/users/{user}/api-keys"),
+            json!(null),
+        )
+        .await,
+    );
+    assert!(
+        usable["unusable_at"].is_null() && usable["unusable_reason"].is_null(),
+        "{usable}"
+    );
     let db = p.db().await;
     let first_check: chrono::DateTime<chrono::Utc> = db
         .query_one("SELECT permissions_checked_at FROM api_keys", &[])
@@ -74,6 +87,18 @@ async fn a_key_widened_after_registration_is_disabled_and_never_used_again() {
     .expect("the re-check marked the key unusable");
     assert!(reason.contains("Wallet:Withdraw"), "{reason}");
     assert!(!reason.contains(&api_key), "{reason}");
+    // The admin listing shows what the executor decided, beside revoked_at.
+    let disabled = listed(
+        p.admin(
+            reqwest::Method::GET,
+            &format!("/admin/users/{user}/api-keys"),
+            json!(null),
+        )
+        .await,
+    );
+    assert_eq!(disabled["unusable_reason"], reason.as_str(), "{disabled}");
+    assert!(disabled["unusable_at"].is_string(), "{disabled}");
+    assert!(disabled["revoked_at"].is_null(), "{disabled}");
 
     // The next signal is settled without anything reaching the exchange.
     let signal = p

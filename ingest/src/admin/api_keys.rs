@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use humbex_shared::crypto::CellRef;
+use humbex_shared::api_key_store::{self as store, ApiKeyRecord, NewKey};
+use humbex_shared::api_key_vault::KeyRow;
 use humbex_shared::key_usage::{self, KeyUsageError};
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
-use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::auth::AdminAuth;
@@ -19,10 +19,6 @@ use super::{AdminError, within_budget};
 use crate::error::ErrorBody;
 use crate::state::AppState;
 use crate::tags::ApiTags;
-
-pub const TABLE: &str = "api_keys";
-pub const KEY_COLUMN: &str = "api_key_enc";
-pub const SECRET_COLUMN: &str = "api_secret_enc";
 
 #[derive(ApiResponse)]
 pub enum CreateApiKeyResponse {
@@ -113,22 +109,21 @@ pub fn mask_api_key(key: &str) -> String {
     humbex_bybit::signing::mask_key(key)
 }
 
-fn key_from_row(r: &Row) -> ApiKey {
+fn shown(r: ApiKeyRecord) -> ApiKey {
     ApiKey {
-        id: r.get(0),
-        user_id: r.get(1),
-        exchange: r.get(2),
-        label: r.get(3),
-        api_key_masked: r.get(4),
-        created_at: r.get(5),
-        revoked_at: r.get(6),
-        permissions_checked_at: r.get(7),
+        id: r.id,
+        user_id: r.user_id,
+        exchange: r.exchange,
+        label: r.label,
+        api_key_masked: r.api_key_masked,
+        created_at: r.created_at,
+        revoked_at: r.revoked_at,
+        permissions_checked_at: r.permissions_checked_at,
+        unusable_at: r.unusable_at,
+        unusable_reason: r.unusable_reason,
         warnings: None,
     }
 }
-
-const KEY_COLUMNS: &str =
-    "id, user_id, exchange, label, api_key_masked, created_at, revoked_at, permissions_checked_at";
 
 /// Check a key with the exchange and store it sealed: the admin API and `humbex up`'s paper demo
 /// key both come through here, so both get the same checks.
@@ -159,7 +154,7 @@ pub async fn add_api_key(
     within_budget(async {
         let client = state.pool.get().await?;
         match client
-            .query_opt("SELECT 1 FROM users WHERE id = $1", &[&user_id])
+            .query_opt(humbex_shared::store::users::EXISTS, &[&user_id])
             .await?
         {
             Some(_) => Ok(()),
@@ -171,12 +166,7 @@ pub async fn add_api_key(
     let checked = state.key_checker.check(api_key, api_secret).await?;
 
     let row_id = Uuid::now_v7();
-    let cell = |column| CellRef {
-        table: TABLE,
-        column,
-        row_id,
-        user_id,
-    };
+    let key_row = KeyRow { id: row_id, user_id };
     let seal_failed = || {
         tracing::error!(user_id = %user_id, api_key_id = %row_id, "sealing an API key failed");
         ApiKeyError::Unavailable(ErrorBody::new(
@@ -184,7 +174,7 @@ pub async fn add_api_key(
             "the key could not be encrypted; nothing was stored",
         ))
     };
-    let enc_key_id = state.keyring.primary_key_id();
+    let enc_key_id = state.sealer.key_id();
     let masked = mask_api_key(api_key);
     let mut stored = within_budget(async {
         let mut client = state.pool.get().await?;
@@ -202,36 +192,23 @@ pub async fn add_api_key(
             }
             Err(KeyUsageError::Database(e)) => return Err(e.into()),
         }
-        let (Ok(key_enc), Ok(secret_enc)) = (
-            state.keyring.seal(cell(KEY_COLUMN), api_key.as_bytes()),
-            state.keyring.seal(cell(SECRET_COLUMN), api_secret.as_bytes()),
-        ) else {
+        let Ok(sealed) = state.sealer.seal(key_row, api_key, api_secret) else {
             return Ok(Err(seal_failed()));
         };
-        let row = tx
-            .query_opt(
-                &format!(
-                    "INSERT INTO api_keys (id, user_id, label, api_key_enc, api_secret_enc, enc_key_id, api_key_masked, \
-                                           permissions, permissions_checked_at) \
-                     SELECT $1, id, $3, $4, $5, $6, $7, $8, now() FROM users WHERE id = $2 \
-                     RETURNING {KEY_COLUMNS}"
-                ),
-                &[
-                    &row_id,
-                    &user_id,
-                    &label,
-                    &key_enc,
-                    &secret_enc,
-                    &(enc_key_id as i32),
-                    &masked,
-                    &checked.permissions,
-                ],
-            )
+        let new_key = NewKey {
+            row: key_row,
+            label: &label,
+            sealed: &sealed,
+            enc_key_id,
+            api_key_masked: &masked,
+            permissions: &checked.permissions,
+        };
+        let record = store::insert(&*tx, &new_key)
             .await?
             // Deleted while the exchange was being asked.
             .ok_or_else(|| AdminError::not_found("user"))?;
         tx.commit().await?;
-        Ok(Ok(key_from_row(&row)))
+        Ok(Ok(shown(record)))
     })
     .await??;
     if checked.warnings.is_empty() {
@@ -318,6 +295,9 @@ impl ApiKeysApi {
     }
 
     /// List a user's exchange keys (masked), newest first.
+    ///
+    /// A key the executor stopped using (the exchange refused it, or a re-check found it no longer
+    /// acceptable) carries `unusable_at` and `unusable_reason`; both are null while it is usable.
     #[oai(
         path = "/admin/users/:id/api-keys",
         method = "get",
@@ -331,16 +311,17 @@ impl ApiKeysApi {
     ) -> poem::Result<ListApiKeysResponse> {
         respond(within_budget(async {
             let client = state.pool.get().await?;
-            if client.query_opt("SELECT 1 FROM users WHERE id = $1", &[&id.0]).await?.is_none() {
+            if client
+                .query_opt(humbex_shared::store::users::EXISTS, &[&id.0])
+                .await?
+                .is_none()
+            {
                 return Err(AdminError::not_found("user"));
             }
-            let rows = client
-                .query(
-                    &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = $1 ORDER BY created_at DESC, id DESC"),
-                    &[&id.0],
-                )
-                .await?;
-            Ok(ListApiKeysResponse::Ok(Json(rows.iter().map(key_from_row).collect())))
+            let keys = store::list_for_user(&**client, id.0).await?;
+            Ok(ListApiKeysResponse::Ok(Json(
+                keys.into_iter().map(shown).collect(),
+            )))
         }))
         .await
     }
@@ -359,17 +340,11 @@ impl ApiKeysApi {
     ) -> poem::Result<RevokeApiKeyResponse> {
         respond(within_budget(async {
             let client = state.pool.get().await?;
-            let row = client
-                .query_opt(
-                    &format!(
-                        "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 RETURNING {KEY_COLUMNS}"
-                    ),
-                    &[&id.0],
-                )
+            let record = store::revoke(&**client, id.0)
                 .await?
                 .ok_or_else(|| AdminError::not_found("API key"))?;
             tracing::info!(api_key_id = %id.0, "exchange key revoked");
-            Ok(RevokeApiKeyResponse::Ok(Json(key_from_row(&row))))
+            Ok(RevokeApiKeyResponse::Ok(Json(shown(record))))
         }))
         .await
     }

@@ -2,12 +2,9 @@
 //! created on the paper exchange, then GET /v5/user/query-api runs with the key itself and the
 //! answer goes through humbex-bybit's allow-list (docs/security.md#exchange-key-allow-list).
 
-use std::net::IpAddr;
 use std::time::Duration;
 
-use humbex_bybit::{
-    ApiKeyInfo, BybitError, BybitRest, Credentials, KeyProblem, KeyVerdict, evaluate_api_key_for,
-};
+use humbex_bybit::{ApiKeyInfo, BybitError, BybitRest, Credentials, KeyPolicy, KeyProblem, KeyVerdict};
 use humbex_shared::config::{BybitConfig, BybitEnv};
 use rust_decimal::Decimal;
 use secrecy::SecretString;
@@ -24,9 +21,8 @@ struct PaperAccounts {
 pub struct KeyChecker {
     bybit: BybitRest,
     env: BybitEnv,
-    allow_unbound: bool,
-    /// BYBIT_EGRESS_IPS: when not empty, a key must be bound to one of them.
-    egress_ips: Vec<IpAddr>,
+    /// The same policy the executor's re-check applies.
+    policy: KeyPolicy,
     paper: Option<PaperAccounts>,
 }
 
@@ -71,8 +67,11 @@ impl KeyChecker {
         Ok(KeyChecker {
             bybit,
             env: config.env,
-            allow_unbound: config.allow_unbound_keys,
-            egress_ips: config.egress_ips.clone(),
+            policy: KeyPolicy::new(
+                config.egress_ips.clone(),
+                config.env == BybitEnv::Mainnet,
+                config.allow_unbound_keys,
+            ),
             paper,
         })
     }
@@ -93,16 +92,9 @@ impl KeyChecker {
             .await
             .map_err(|e| self.explain(e))?
             .value;
-        let verdict = evaluate_api_key_for(&info, &self.egress_ips);
+        let verdict = self.policy.evaluate(&info);
         if !verdict.is_acceptable() {
             return Err(refused(verdict_code(&verdict), verdict.message()));
-        }
-        if !verdict.ip_bound && self.env == BybitEnv::Mainnet && !self.allow_unbound {
-            return Err(refused(
-                "key_not_ip_bound",
-                "the key is not bound to an IP address, which mainnet requires: bind it to this server's \
-                 address in Bybit's API management (or set ALLOW_UNBOUND_KEYS=true to accept the risk)",
-            ));
         }
         Ok(CheckedKey {
             permissions: snapshot(&info, self.env),
@@ -160,6 +152,8 @@ fn verdict_code(verdict: &KeyVerdict) -> &'static str {
         "key_read_only"
     } else if problems.contains(&KeyProblem::MissingTradePermission) {
         "key_cannot_trade"
+    } else if problems.contains(&KeyProblem::NotIpBound) {
+        "key_not_ip_bound"
     } else {
         "key_not_bound_to_egress_ip"
     }
@@ -285,6 +279,10 @@ mod tests {
         assert_eq!(
             verdict_code(&verdict(vec![not_ours])),
             "key_not_bound_to_egress_ip"
+        );
+        assert_eq!(
+            verdict_code(&verdict(vec![KeyProblem::NotIpBound])),
+            "key_not_ip_bound"
         );
     }
 }

@@ -190,6 +190,13 @@ pub struct ApiKey {
     /// When the exchange last confirmed the key's permissions.
     #[oai(nullable)]
     pub permissions_checked_at: Option<DateTime<Utc>>,
+    /// When the executor stopped using the key because the exchange refused it (or it no longer
+    /// passes the key policy); null while usable.
+    #[oai(nullable)]
+    pub unusable_at: Option<DateTime<Utc>>,
+    /// Why the key is unusable; null while usable.
+    #[oai(nullable)]
+    pub unusable_reason: Option<String>,
     /// Only when the key was just added: things to fix that did not stop it (say, no IP binding).
     #[oai(nullable, skip_serializing_if_is_none)]
     pub warnings: Option<Vec<String>>,

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use humbex_ingest::Application;
-use humbex_ingest::state::AppState;
 use humbex_ingest::webhook::signature::sign_x_signature;
 use humbex_shared::config::Config;
 use humbex_shared::db::TestDatabase;
@@ -18,7 +17,6 @@ pub const ENCRYPTION_KEY: &str = "000102030405060708090a0b0c0d0e0f10111213141516
 pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
-    pub state: Arc<AppState>,
     pub db: Option<TestDatabase>,
     /// The in-process paper exchange, when the options asked for one.
     pub paper: Option<humbex_paper_exchange::RunningPaperExchange>,
@@ -99,7 +97,6 @@ impl TestApp {
             app = app.with_clock(clock);
         }
         let base = format!("http://{}", app.local_addr());
-        let state = app.state();
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(app.run_until(async {
             let _ = stopped.await;
@@ -107,7 +104,6 @@ impl TestApp {
         TestApp {
             base,
             http: http_client(),
-            state,
             db,
             paper,
             _stop: stop,

@@ -1,0 +1,248 @@
+//! The one home of how a user's exchange key pair is kept at rest: the cells its two ciphertexts
+//! are bound to (the AAD labels), sealing a pair for a new row, opening a stored pair, and moving a
+//! pair onto the primary encryption key.
+//!
+//! Sealing and opening are separate capabilities, [`Sealer`] and [`Opener`], so a role is handed
+//! only the one it needs: the admin API seals what it is given, the executor opens what it trades
+//! with, and only a rewrap holds both.
+
+use std::fmt;
+use std::sync::Arc;
+
+use secrecy::zeroize::Zeroizing;
+use secrecy::{ExposeSecret, SecretString};
+use uuid::Uuid;
+
+use crate::crypto::{CellRef, CryptoError, Keyring, blob_key_id};
+
+/// The table whose cells the AAD names; part of every ciphertext's binding, so never renamed.
+pub const TABLE: &str = "api_keys";
+/// The column holding the sealed API key.
+pub const KEY_COLUMN: &str = "api_key_enc";
+/// The column holding the sealed API secret.
+pub const SECRET_COLUMN: &str = "api_secret_enc";
+
+/// The row a key pair belongs to: both ciphertexts are bound to its id and its user, so a pair
+/// copied into another row does not open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+}
+
+impl KeyRow {
+    fn cell(self, column: &'static str) -> CellRef<'static> {
+        CellRef {
+            table: TABLE,
+            column,
+            row_id: self.id,
+            user_id: self.user_id,
+        }
+    }
+}
+
+/// A pair as sealed, ready to store (`api_key_enc`, `api_secret_enc`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedPair {
+    pub key_enc: Vec<u8>,
+    pub secret_enc: Vec<u8>,
+}
+
+impl SealedPair {
+    pub fn stored(&self) -> StoredPair<'_> {
+        StoredPair {
+            key_enc: &self.key_enc,
+            secret_enc: &self.secret_enc,
+        }
+    }
+}
+
+impl fmt::Debug for SealedPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SealedPair").finish_non_exhaustive()
+    }
+}
+
+/// A stored pair's two ciphertexts, borrowed from wherever the row was read into.
+#[derive(Clone, Copy)]
+pub struct StoredPair<'a> {
+    pub key_enc: &'a [u8],
+    pub secret_enc: &'a [u8],
+}
+
+/// An opened pair. Both halves are secrets: a full API key in a log is half a credential.
+pub struct KeyPair {
+    pub api_key: SecretString,
+    pub api_secret: SecretString,
+}
+
+impl fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyPair").finish_non_exhaustive()
+    }
+}
+
+/// Seals new key pairs under the primary encryption key. Cheap to clone.
+#[derive(Clone)]
+pub struct Sealer {
+    keyring: Arc<Keyring>,
+}
+
+impl fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sealer")
+            .field("key_id", &self.key_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sealer {
+    pub fn new(keyring: Arc<Keyring>) -> Self {
+        Sealer { keyring }
+    }
+
+    /// The encryption key id new pairs are sealed under (stored as `enc_key_id`, and counted).
+    pub fn key_id(&self) -> u32 {
+        self.keyring.primary_key_id()
+    }
+
+    /// Seal a pair for `row`, each half with a fresh random nonce.
+    pub fn seal(&self, row: KeyRow, api_key: &str, api_secret: &str) -> Result<SealedPair, CryptoError> {
+        Ok(SealedPair {
+            key_enc: self.keyring.seal(row.cell(KEY_COLUMN), api_key.as_bytes())?,
+            secret_enc: self
+                .keyring
+                .seal(row.cell(SECRET_COLUMN), api_secret.as_bytes())?,
+        })
+    }
+}
+
+/// Opens stored key pairs with any configured encryption key. Cheap to clone.
+#[derive(Clone)]
+pub struct Opener {
+    keyring: Arc<Keyring>,
+}
+
+impl fmt::Debug for Opener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Opener").finish_non_exhaustive()
+    }
+}
+
+impl Opener {
+    pub fn new(keyring: Arc<Keyring>) -> Self {
+        Opener { keyring }
+    }
+
+    /// Open the pair stored in `row`; a pair sealed for another row, or tampered with, does not.
+    pub fn open(&self, row: KeyRow, stored: StoredPair<'_>) -> Result<KeyPair, CryptoError> {
+        Ok(KeyPair {
+            api_key: self.keyring.open_string(row.cell(KEY_COLUMN), stored.key_enc)?,
+            api_secret: self
+                .keyring
+                .open_string(row.cell(SECRET_COLUMN), stored.secret_enc)?,
+        })
+    }
+}
+
+/// Both capabilities over one keyring.
+pub fn from_keyring(keyring: Keyring) -> (Sealer, Opener) {
+    let keyring = Arc::new(keyring);
+    (Sealer::new(keyring.clone()), Opener::new(keyring))
+}
+
+/// Re-seal a stored pair for the same row under the sealer's key. A half already under that key is
+/// kept as it is, but still opened first, so a rewrap never vouches for a tampered blob; the
+/// plaintext lives only in buffers zeroed when this returns.
+pub fn rewrap(
+    opener: &Opener,
+    sealer: &Sealer,
+    row: KeyRow,
+    stored: StoredPair<'_>,
+) -> Result<SealedPair, CryptoError> {
+    let half = |column, blob: &[u8]| -> Result<Vec<u8>, CryptoError> {
+        let plain = Zeroizing::new(opener.keyring.open(row.cell(column), blob)?);
+        if blob_key_id(blob)? == sealer.key_id() {
+            return Ok(blob.to_vec());
+        }
+        sealer.keyring.seal(row.cell(column), &plain)
+    };
+    Ok(SealedPair {
+        key_enc: half(KEY_COLUMN, stored.key_enc)?,
+        secret_enc: half(SECRET_COLUMN, stored.secret_enc)?,
+    })
+}
+
+impl KeyPair {
+    /// The API key in clear, for the places that must send it (signing, the paper exchange).
+    pub fn api_key(&self) -> &str {
+        self.api_key.expose_secret()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn vault(ids: &[u32], primary: u32) -> (Sealer, Opener) {
+        let keys: BTreeMap<u32, [u8; 32]> = ids.iter().map(|&id| (id, [id as u8; 32])).collect();
+        from_keyring(Keyring::new(keys, primary).unwrap())
+    }
+
+    fn row() -> KeyRow {
+        KeyRow {
+            id: Uuid::new_v4(),
+            user_id: Uuid::new_v4(),
+        }
+    }
+
+    #[test]
+    fn a_pair_opens_in_its_own_row_only_and_halves_do_not_swap() {
+        let (sealer, opener) = vault(&[1], 1);
+        let r = row();
+        let sealed = sealer.seal(r, "KEY", "SECRET").unwrap();
+        let pair = opener.open(r, sealed.stored()).unwrap();
+        assert_eq!(
+            (pair.api_key(), pair.api_secret.expose_secret()),
+            ("KEY", "SECRET")
+        );
+        assert!(opener.open(row(), sealed.stored()).is_err());
+        let other_user = KeyRow {
+            user_id: Uuid::new_v4(),
+            ..r
+        };
+        assert!(opener.open(other_user, sealed.stored()).is_err());
+        let swapped = StoredPair {
+            key_enc: &sealed.secret_enc,
+            secret_enc: &sealed.key_enc,
+        };
+        assert!(matches!(opener.open(r, swapped), Err(CryptoError::Unauthentic)));
+        assert!(!format!("{pair:?}{sealed:?}").contains("SECRET"));
+    }
+
+    #[test]
+    fn rewrap_moves_to_the_primary_and_keeps_the_row_binding() {
+        let r = row();
+        let (old_sealer, _) = vault(&[1], 1);
+        let sealed = old_sealer.seal(r, "KEY", "s3cret").unwrap();
+        let (sealer, opener) = vault(&[1, 2], 2);
+        let moved = rewrap(&opener, &sealer, r, sealed.stored()).unwrap();
+        assert_eq!(blob_key_id(&moved.key_enc).unwrap(), 2);
+        assert_eq!(blob_key_id(&moved.secret_enc).unwrap(), 2);
+        let (_, only_new) = vault(&[2], 2);
+        let pair = only_new.open(r, moved.stored()).unwrap();
+        assert_eq!(pair.api_secret.expose_secret(), "s3cret");
+        // Already on the primary: unchanged; another row: refused.
+        assert_eq!(rewrap(&opener, &sealer, r, moved.stored()).unwrap(), moved);
+        assert!(rewrap(&opener, &sealer, row(), sealed.stored()).is_err());
+        let message = rewrap(&only_new, &sealer, r, sealed.stored())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("key id 1") && message.contains("ENCRYPTION_KEYS"),
+            "{message}"
+        );
+    }
+}
