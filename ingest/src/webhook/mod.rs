@@ -426,8 +426,8 @@ async fn accept_signal(
             }
             Submission::KeyTaken { owner } => {
                 let client = state.pool.get().await?;
-                let stored =
-                    store::insert_signal(&client, owner, &signal, state.dedupe_window.as_secs_f64()).await?;
+                let window = dedupe_window(state.dedupe_window, &signal).as_secs_f64();
+                let stored = store::insert_signal(&client, owner, &signal, window).await?;
                 if matches!(stored, Stored::New { .. }) {
                     count_signal(state, digest, owner.id());
                 }
@@ -465,6 +465,21 @@ async fn accept_signal(
         }
     }
 }
+
+/// How long a body-hash key holds off a copy of `signal`. A body with a `timestamp` is accepted
+/// for as long as that timestamp is within the tolerance either side of our clock, so its copies
+/// must be caught for that whole span: from a first arrival at `timestamp - tolerance` to a last
+/// accepted copy at `timestamp + tolerance` (plus a minute for the database clock's drift from
+/// ours). A body without `timestamp` or `id` keeps the configured window alone.
+pub fn dedupe_window(configured: Duration, signal: &NewSignal) -> Duration {
+    match signal.signal_time {
+        Some(_) => configured.max(REPLAY_SPAN),
+        None => configured,
+    }
+}
+
+/// Twice the timestamp tolerance, plus a minute of clock drift between us and the database.
+const REPLAY_SPAN: Duration = Duration::from_secs(2 * body::SIGNAL_TIMESTAMP_TOLERANCE_SECS as u64 + 60);
 
 /// Charge a stored signal to its owner's budget (a duplicate costs nothing: it places no order).
 fn count_signal(state: &AppState, digest: [u8; 32], owner: Uuid) {
