@@ -306,6 +306,9 @@ pub struct RateLimits {
     pub requests_per_token: u32,
     /// New signals per owner, user or strategy (RATE_LIMIT_SIGNALS_PER_MINUTE).
     pub signals_per_owner: u32,
+    /// Database lookups of well-formed tokens that turned out unknown, all sources together
+    /// (RATE_LIMIT_UNKNOWN_TOKENS_PER_MINUTE).
+    pub unknown_tokens: u32,
 }
 
 impl Default for RateLimits {
@@ -314,6 +317,30 @@ impl Default for RateLimits {
             auth_failures_per_ip: 20,
             requests_per_token: 120,
             signals_per_owner: 60,
+            unknown_tokens: 600,
+        }
+    }
+}
+
+/// Bounds on each HTTP connection of ingest, so slow or idle clients cannot hold the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Time for a request's headers to arrive, and for the next request on a kept-alive
+    /// connection to start (HTTP_HEADER_READ_TIMEOUT_SECS).
+    pub header_read_timeout: Duration,
+    /// Time for a request's body to arrive once its headers are in (HTTP_BODY_READ_TIMEOUT_SECS).
+    pub body_read_timeout: Duration,
+    /// Connections served at once; more wait in the listen queue (HTTP_MAX_CONNECTIONS).
+    pub max_connections: usize,
+}
+
+impl Default for HttpLimits {
+    /// TradingView gives up after 3 s, so a sender slower than this is never TradingView.
+    fn default() -> Self {
+        HttpLimits {
+            header_read_timeout: Duration::from_secs(5),
+            body_read_timeout: Duration::from_secs(10),
+            max_connections: 4096,
         }
     }
 }
@@ -352,6 +379,9 @@ pub struct Config {
     /// Origins allowed by CORS; empty means no CORS headers at all.
     pub cors_origins: Vec<String>,
     pub rate_limits: RateLimits,
+    pub http_limits: HttpLimits,
+    /// Serve the Swagger UI at /docs (DOCS_ENABLED; default on in paper mode, off otherwise).
+    pub docs_enabled: bool,
 }
 
 impl fmt::Debug for Config {
@@ -378,6 +408,8 @@ impl fmt::Debug for Config {
             .field("ip_policy", &self.ip_policy)
             .field("cors_origins", &self.cors_origins)
             .field("rate_limits", &self.rate_limits)
+            .field("http_limits", &self.http_limits)
+            .field("docs_enabled", &self.docs_enabled)
             .finish()
     }
 }
@@ -650,7 +682,36 @@ impl Config {
                 defaults.requests_per_token,
             )?,
             signals_per_owner: per_minute("RATE_LIMIT_SIGNALS_PER_MINUTE", defaults.signals_per_owner)?,
+            unknown_tokens: per_minute("RATE_LIMIT_UNKNOWN_TOKENS_PER_MINUTE", defaults.unknown_tokens)?,
         };
+
+        let whole = |var: &'static str, default: u64, max: u64| -> Result<u64, ConfigError> {
+            match get(var) {
+                None => Ok(default),
+                Some(v) => v
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=max).contains(n))
+                    .ok_or_else(|| bad(var, format!("{v:?} is not a whole number between 1 and {max}"))),
+            }
+        };
+        let http_defaults = HttpLimits::default();
+        let http_limits = HttpLimits {
+            header_read_timeout: Duration::from_secs(whole(
+                "HTTP_HEADER_READ_TIMEOUT_SECS",
+                http_defaults.header_read_timeout.as_secs(),
+                300,
+            )?),
+            body_read_timeout: Duration::from_secs(whole(
+                "HTTP_BODY_READ_TIMEOUT_SECS",
+                http_defaults.body_read_timeout.as_secs(),
+                300,
+            )?),
+            max_connections: whole("HTTP_MAX_CONNECTIONS", http_defaults.max_connections as u64, 1_000_000)?
+                as usize,
+        };
+        let docs_enabled = parse_bool("DOCS_ENABLED", get("DOCS_ENABLED"), bybit_env == BybitEnv::Paper)?;
 
         Ok(Config {
             database_url: database_url(lookup)?,
@@ -677,6 +738,8 @@ impl Config {
             },
             cors_origins,
             rate_limits,
+            http_limits,
+            docs_enabled,
         })
     }
 
@@ -725,6 +788,8 @@ mod tests {
         assert!(config.ip_policy.allowlist.is_none());
         assert_eq!(config.database_url.expose_secret(), DEFAULT_DATABASE_URL);
         assert_eq!(config.rate_limits, RateLimits::default());
+        assert_eq!(config.http_limits, HttpLimits::default());
+        assert!(config.docs_enabled, "paper mode serves /docs unless DOCS_ENABLED=false");
         assert!(config.bybit_egress_ips.is_empty());
         assert_eq!(config.key_recheck_interval, Duration::from_secs(86_400));
         assert_eq!(config.encryption_max_per_key, 1 << 30);

@@ -6,7 +6,6 @@ pub mod group;
 pub mod signature;
 pub mod store;
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -318,7 +317,8 @@ impl WebhookApi {
     ) -> WebhookResponse {
         let state = state.0.as_ref();
         if let Some(allowlist) = &state.ip_policy.allowlist {
-            let source = client_ip(request, &state.ip_policy.trusted_proxies);
+            // An unreadable X-Forwarded-For was already refused by the middleware.
+            let source = crate::client_ip::client_ip(request, &state.ip_policy.trusted_proxies).and_then(Result::ok);
             if !source.is_some_and(|ip| allowlist.contains(&ip)) {
                 tracing::info!(source = ?source, "tradingview webhook from a source outside the allowlist");
                 return WebhookResponse::Forbidden(ErrorBody::new(
@@ -333,26 +333,6 @@ impl WebhookApi {
         };
         accept_signal(state, SignalSource::Tradingview, bytes, None).await
     }
-}
-
-/// The requester's address: the peer, or, when the peer is a trusted proxy, the nearest
-/// X-Forwarded-For entry that is not itself a trusted proxy.
-pub fn client_ip(request: &Request, trusted_proxies: &[IpAddr]) -> Option<IpAddr> {
-    let peer = request.remote_addr().as_socket_addr().map(|a| a.ip())?;
-    if !trusted_proxies.contains(&peer) {
-        return Some(peer);
-    }
-    let forwarded = request.headers().get_all("x-forwarded-for");
-    let hops: Vec<IpAddr> = forwarded
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|hop| hop.trim().parse().ok())
-        .collect();
-    hops.into_iter()
-        .rev()
-        .find(|ip| !trusted_proxies.contains(ip))
-        .or(Some(peer))
 }
 
 /// The shared second half of both routes: parse, authenticate the token, store.
@@ -378,6 +358,15 @@ async fn accept_signal(
         return too_many(wait, "too many requests with this token in the last minute");
     }
     let owner = state.rate_limits.owner_of(&digest);
+    if owner.is_none()
+        && let Some(wait) = state.rate_limits.unknown_tokens_exhausted()
+    {
+        tracing::info!("lookups of unknown webhook tokens over their budget");
+        return too_many(
+            wait,
+            "too many requests with unknown tokens in the last minute; a token that has worked before is not affected",
+        );
+    }
     if let Some(wait) = owner.and_then(|o| state.rate_limits.owner_signals.exhausted(&o)) {
         tracing::info!(token = %token.display_prefix(), "signal budget of the token's owner exhausted");
         return too_many(
@@ -414,7 +403,10 @@ async fn accept_signal(
                 count_signal(state, digest, owner.id());
                 Stored::New { id }
             }
-            Submission::UnknownToken => return Ok::<_, anyhow::Error>(unknown_token()),
+            Submission::UnknownToken => {
+                state.rate_limits.unknown_token_looked_up();
+                return Ok::<_, anyhow::Error>(unknown_token());
+            }
             Submission::Refused { owner, reason } => {
                 let client = state.pool.get().await?;
                 let id = store::insert_rejected(&client, owner, &signal, &reason).await?;
