@@ -98,7 +98,13 @@ impl Application {
             move |ep, req| around(ep, routes.clone(), state.clone(), docs_csp.clone(), req)
         });
         tracing::info!(addr = %self.addr, docs = self.docs_enabled, "ingest listening");
-        crate::serve::serve(self.listener, app.map_to_response().boxed(), self.http_limits, shutdown).await
+        crate::serve::serve(
+            self.listener,
+            app.map_to_response().boxed(),
+            self.http_limits,
+            shutdown,
+        )
+        .await
     }
 }
 

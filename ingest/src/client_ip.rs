@@ -15,7 +15,10 @@ pub struct UnreadableForwardedFor(pub String);
 /// The requester's address. From an untrusted peer the peer itself (its X-Forwarded-For is
 /// ignored, and reported at most once a minute); from a trusted proxy, the rightmost entry of
 /// X-Forwarded-For that is not itself a trusted proxy (the peer when the header is absent).
-pub fn client_ip(request: &Request, trusted_proxies: &[IpAddr]) -> Option<Result<IpAddr, UnreadableForwardedFor>> {
+pub fn client_ip(
+    request: &Request,
+    trusted_proxies: &[IpAddr],
+) -> Option<Result<IpAddr, UnreadableForwardedFor>> {
     let peer = request.remote_addr().as_socket_addr().map(|a| a.ip())?;
     let headers = request.headers().get_all("x-forwarded-for");
     let mut lines = Vec::new();
@@ -32,7 +35,11 @@ pub fn client_ip(request: &Request, trusted_proxies: &[IpAddr]) -> Option<Result
 }
 
 /// The walk itself: `lines` are the X-Forwarded-For header lines in the order received.
-pub fn from_hops(peer: IpAddr, lines: &[&str], trusted_proxies: &[IpAddr]) -> Result<IpAddr, UnreadableForwardedFor> {
+pub fn from_hops(
+    peer: IpAddr,
+    lines: &[&str],
+    trusted_proxies: &[IpAddr],
+) -> Result<IpAddr, UnreadableForwardedFor> {
     let peer = normalise(peer);
     if !trusted_proxies.contains(&peer) {
         if !lines.is_empty() {
@@ -65,7 +72,10 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
         return Some(normalise(addr.ip()));
     }
     let inner = hop.strip_prefix('[')?.strip_suffix(']')?;
-    inner.parse::<std::net::Ipv6Addr>().ok().map(|ip| normalise(IpAddr::V6(ip)))
+    inner
+        .parse::<std::net::Ipv6Addr>()
+        .ok()
+        .map(|ip| normalise(IpAddr::V6(ip)))
 }
 
 /// An IPv4 address written as IPv4-mapped IPv6 is the IPv4 address (dual-stack sockets report so).
@@ -84,7 +94,11 @@ fn warn_untrusted(peer: IpAddr) {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let last = LAST.load(Ordering::Relaxed);
-    if now >= last + 60 && LAST.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+    if now >= last + 60
+        && LAST
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
         tracing::warn!(
             %peer,
             "X-Forwarded-For from a peer outside TRUSTED_PROXIES is ignored; if this peer is your proxy, \
@@ -119,11 +133,27 @@ mod tests {
             ("10.0.0.1", vec!["[2001:db8::7]:443"], Ok(ip("2001:db8::7"))),
             ("10.0.0.1", vec!["2001:db8::7"], Ok(ip("2001:db8::7"))),
             // The client's own entries left of the first untrusted hop are never trusted.
-            ("10.0.0.1", vec!["6.6.6.6, 198.51.100.7:80"], Ok(ip("198.51.100.7"))),
-            ("10.0.0.1", vec!["6.6.6.6, [2001:db8::7]:80"], Ok(ip("2001:db8::7"))),
+            (
+                "10.0.0.1",
+                vec!["6.6.6.6, 198.51.100.7:80"],
+                Ok(ip("198.51.100.7")),
+            ),
+            (
+                "10.0.0.1",
+                vec!["6.6.6.6, [2001:db8::7]:80"],
+                Ok(ip("2001:db8::7")),
+            ),
             // Chains of our own proxies are walked through, across header lines too.
-            ("10.0.0.1", vec!["6.6.6.6, 198.51.100.7, 10.0.0.2"], Ok(ip("198.51.100.7"))),
-            ("10.0.0.1", vec!["6.6.6.6, 198.51.100.7", "[2001:db8::a]:1"], Ok(ip("198.51.100.7"))),
+            (
+                "10.0.0.1",
+                vec!["6.6.6.6, 198.51.100.7, 10.0.0.2"],
+                Ok(ip("198.51.100.7")),
+            ),
+            (
+                "10.0.0.1",
+                vec!["6.6.6.6, 198.51.100.7", "[2001:db8::a]:1"],
+                Ok(ip("198.51.100.7")),
+            ),
             ("10.0.0.1", vec!["10.0.0.2"], Ok(ip("10.0.0.2"))),
             // An entry the walk reaches but cannot read refuses the request (it used to be skipped,
             // so the client-written 6.6.6.6 was taken for the source).
@@ -136,10 +166,18 @@ mod tests {
             // Empty entries are no hop.
             ("10.0.0.1", vec!["198.51.100.7, ,"], Ok(ip("198.51.100.7"))),
             // IPv4-mapped IPv6 is the IPv4 address, for the peer and for hops.
-            ("::ffff:10.0.0.1", vec!["::ffff:198.51.100.7"], Ok(ip("198.51.100.7"))),
+            (
+                "::ffff:10.0.0.1",
+                vec!["::ffff:198.51.100.7"],
+                Ok(ip("198.51.100.7")),
+            ),
         ];
         for (peer, lines, expected) in table {
-            assert_eq!(from_hops(ip(peer), &lines, &proxies), expected, "peer {peer}, X-Forwarded-For {lines:?}");
+            assert_eq!(
+                from_hops(ip(peer), &lines, &proxies),
+                expected,
+                "peer {peer}, X-Forwarded-For {lines:?}"
+            );
         }
     }
 }

@@ -58,10 +58,17 @@ pub fn hashes(html: &str, tag: &str) -> String {
         let body = &after[end_of_open + 1..];
         let Some(len) = body.find(&close) else { break };
         let digest = Sha256::digest(&body.as_bytes()[..len]);
-        out.push(format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(digest)));
+        out.push(format!(
+            "'sha256-{}'",
+            base64::engine::general_purpose::STANDARD.encode(digest)
+        ));
         rest = &body[len + close.len()..];
     }
-    if out.is_empty() { "'none'".to_owned() } else { out.join(" ") }
+    if out.is_empty() {
+        "'none'".to_owned()
+    } else {
+        out.join(" ")
+    }
 }
 
 #[cfg(test)]
@@ -76,7 +83,12 @@ mod tests {
         let scripts = hashes(page, "script");
         let expected: Vec<String> = ["x()", "\n y() \n"]
             .iter()
-            .map(|s| format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(Sha256::digest(s))))
+            .map(|s| {
+                format!(
+                    "'sha256-{}'",
+                    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(s))
+                )
+            })
             .collect();
         assert_eq!(scripts, expected.join(" "));
         assert_eq!(hashes(page, "style").matches("'sha256-").count(), 1);
@@ -87,9 +99,15 @@ mod tests {
     fn the_served_page_runs_only_its_own_inline_code() {
         let page = DocsPage::new(crate::api::service().swagger_ui_html());
         let csp = page.csp().to_str().unwrap().to_owned();
-        assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{csp}");
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+            "{csp}"
+        );
         // poem-openapi's page: the bundle and the start-up script, one stylesheet.
-        let script_src = csp.split(';').find(|d| d.trim().starts_with("script-src")).unwrap();
+        let script_src = csp
+            .split(';')
+            .find(|d| d.trim().starts_with("script-src"))
+            .unwrap();
         assert_eq!(script_src.matches("'sha256-").count(), 2, "{csp}");
         assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     }

@@ -76,7 +76,9 @@ pub async fn around<E: Endpoint>(
         .filter(|ip| !state.auth_limit_exempt.contains(ip));
     let blocked = source.and_then(|ip| state.rate_limits.auth_failures_exhausted(ip));
     let mut response = if let Some(message) = unreadable {
-        span.in_scope(|| tracing::info!(%message, "refused: X-Forwarded-For from a trusted proxy is unreadable"));
+        span.in_scope(
+            || tracing::info!(%message, "refused: X-Forwarded-For from a trusted proxy is unreadable"),
+        );
         poem::web::Json(serde_json::json!({ "error": "invalid_forwarded_for", "message": message }))
             .with_status(StatusCode::BAD_REQUEST)
             .into_response()
@@ -118,7 +120,11 @@ pub async fn around<E: Endpoint>(
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        if is_docs { docs.csp() } else { HeaderValue::from_static(API_CSP) },
+        if is_docs {
+            docs.csp()
+        } else {
+            HeaderValue::from_static(API_CSP)
+        },
     );
     let latency_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
     // Health probes arrive every few seconds from orchestrators; they would drown the log.

@@ -70,8 +70,9 @@ pub async fn serve(
                     let mut req = req;
                     let body = req.take_body();
                     req.set_body(with_deadline(body, limits.body_read_timeout));
-                    let resp: hyper::Response<http_body_util::combinators::BoxBody<bytes::Bytes, std::io::Error>> =
-                        ep.get_response(req).await.into();
+                    let resp: hyper::Response<
+                        http_body_util::combinators::BoxBody<bytes::Bytes, std::io::Error>,
+                    > = ep.get_response(req).await.into();
                     Ok::<_, Infallible>(resp)
                 }
             });
@@ -92,9 +93,13 @@ pub async fn serve(
         });
     }
     let _ = stop.send(true);
-    let drained = tokio::time::timeout(DRAIN, async { while connections.join_next().await.is_some() {} }).await;
+    let drained =
+        tokio::time::timeout(DRAIN, async { while connections.join_next().await.is_some() {} }).await;
     if drained.is_err() {
-        tracing::warn!(open = connections.len(), "connections still open after the drain time; closing them");
+        tracing::warn!(
+            open = connections.len(),
+            "connections still open after the drain time; closing them"
+        );
         connections.shutdown().await;
     }
     Ok(())
@@ -104,15 +109,18 @@ pub async fn serve(
 /// reading it answers as for any unreadable body, and the connection is not kept.
 fn with_deadline(body: Body, limit: Duration) -> Body {
     let deadline = Box::pin(tokio::time::sleep(limit));
-    let stream = futures_util::stream::unfold(Some((body.into_bytes_stream(), deadline)), |state| async move {
-        let (mut stream, mut deadline) = state?;
-        tokio::select! {
-            item = stream.next() => item.map(|item| (item, Some((stream, deadline)))),
-            () = &mut deadline => Some((
-                Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the request body did not arrive in time")),
-                None,
-            )),
-        }
-    });
+    let stream = futures_util::stream::unfold(
+        Some((body.into_bytes_stream(), deadline)),
+        |state| async move {
+            let (mut stream, mut deadline) = state?;
+            tokio::select! {
+                item = stream.next() => item.map(|item| (item, Some((stream, deadline)))),
+                () = &mut deadline => Some((
+                    Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the request body did not arrive in time")),
+                    None,
+                )),
+            }
+        },
+    );
     Body::from_bytes_stream(stream)
 }

@@ -708,8 +708,11 @@ impl Config {
                 http_defaults.body_read_timeout.as_secs(),
                 300,
             )?),
-            max_connections: whole("HTTP_MAX_CONNECTIONS", http_defaults.max_connections as u64, 1_000_000)?
-                as usize,
+            max_connections: whole(
+                "HTTP_MAX_CONNECTIONS",
+                http_defaults.max_connections as u64,
+                1_000_000,
+            )? as usize,
         };
         let docs_enabled = parse_bool("DOCS_ENABLED", get("DOCS_ENABLED"), bybit_env == BybitEnv::Paper)?;
 
@@ -789,7 +792,10 @@ mod tests {
         assert_eq!(config.database_url.expose_secret(), DEFAULT_DATABASE_URL);
         assert_eq!(config.rate_limits, RateLimits::default());
         assert_eq!(config.http_limits, HttpLimits::default());
-        assert!(config.docs_enabled, "paper mode serves /docs unless DOCS_ENABLED=false");
+        assert!(
+            config.docs_enabled,
+            "paper mode serves /docs unless DOCS_ENABLED=false"
+        );
         assert!(config.bybit_egress_ips.is_empty());
         assert_eq!(config.key_recheck_interval, Duration::from_secs(86_400));
         assert_eq!(config.encryption_max_per_key, 1 << 30);
@@ -844,6 +850,44 @@ mod tests {
             vars.insert("RATE_LIMIT_SIGNALS_PER_MINUTE", bad_value.into());
             let err = parse(&vars).unwrap_err().to_string();
             assert!(err.contains("RATE_LIMIT_SIGNALS_PER_MINUTE"), "{err}");
+        }
+    }
+
+    #[test]
+    fn http_limits_and_the_docs_switch_are_read_and_checked() {
+        let mut vars = base();
+        vars.insert("HTTP_HEADER_READ_TIMEOUT_SECS", "3".into());
+        vars.insert("HTTP_BODY_READ_TIMEOUT_SECS", "7".into());
+        vars.insert("HTTP_MAX_CONNECTIONS", "100".into());
+        vars.insert("DOCS_ENABLED", "false".into());
+        vars.insert("RATE_LIMIT_UNKNOWN_TOKENS_PER_MINUTE", "9".into());
+        let config = parse(&vars).unwrap();
+        assert_eq!(
+            config.http_limits,
+            HttpLimits {
+                header_read_timeout: Duration::from_secs(3),
+                body_read_timeout: Duration::from_secs(7),
+                max_connections: 100,
+            }
+        );
+        assert!(!config.docs_enabled);
+        assert_eq!(config.rate_limits.unknown_tokens, 9);
+        // Outside paper mode the docs page is off unless asked for.
+        let mut vars = base();
+        vars.insert("BYBIT_ENV", "testnet".into());
+        assert!(!parse(&vars).unwrap().docs_enabled);
+        vars.insert("DOCS_ENABLED", "true".into());
+        assert!(parse(&vars).unwrap().docs_enabled);
+        for (var, value) in [
+            ("HTTP_HEADER_READ_TIMEOUT_SECS", "0"),
+            ("HTTP_BODY_READ_TIMEOUT_SECS", "soon"),
+            ("HTTP_MAX_CONNECTIONS", "-1"),
+            ("DOCS_ENABLED", "maybe"),
+        ] {
+            let mut vars = base();
+            vars.insert(var, value.into());
+            let err = parse(&vars).unwrap_err().to_string();
+            assert!(err.contains(var), "{err}");
         }
     }
 

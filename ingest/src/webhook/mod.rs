@@ -127,8 +127,9 @@ pub enum WebhookResponse {
     /// The body is neither application/json nor text/plain.
     #[oai(status = 415)]
     UnsupportedMediaType(Json<ErrorBody>),
-    /// Too many failed authentications from this address, requests with this token, or signals
-    /// for this user or strategy in the last minute; nothing was stored. Retry after `Retry-After`.
+    /// Too many failed authentications from this address, requests with this token, signals for
+    /// this user or strategy, or requests with unknown tokens (all sources together) in the last
+    /// minute; nothing was stored. Retry after `Retry-After`.
     #[oai(status = 429)]
     TooManyRequests(
         Json<ErrorBody>,
@@ -318,7 +319,8 @@ impl WebhookApi {
         let state = state.0.as_ref();
         if let Some(allowlist) = &state.ip_policy.allowlist {
             // An unreadable X-Forwarded-For was already refused by the middleware.
-            let source = crate::client_ip::client_ip(request, &state.ip_policy.trusted_proxies).and_then(Result::ok);
+            let source =
+                crate::client_ip::client_ip(request, &state.ip_policy.trusted_proxies).and_then(Result::ok);
             if !source.is_some_and(|ip| allowlist.contains(&ip)) {
                 tracing::info!(source = ?source, "tradingview webhook from a source outside the allowlist");
                 return WebhookResponse::Forbidden(ErrorBody::new(

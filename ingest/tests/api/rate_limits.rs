@@ -132,11 +132,18 @@ async fn ipv6_sources_are_limited_per_64_and_unreadable_forwarded_for_is_refused
     let (status, body, _) = admin_from(&app, "2001:db8:7:8::1", ADMIN_TOKEN).await;
     assert_eq!(status, 200, "{body}");
     // A client-written entry left of an unreadable one must not pass for the source: refused.
-    for forwarded in ["6.6.6.6, unknown", "6.6.6.6, 198.51.100.1:port", "6.6.6.6, [2001:db8::1"] {
+    for forwarded in [
+        "6.6.6.6, unknown",
+        "6.6.6.6, 198.51.100.1:port",
+        "6.6.6.6, [2001:db8::1",
+    ] {
         let (status, body, _) = admin_from(&app, forwarded, ADMIN_TOKEN).await;
         assert_eq!(status, 400, "{forwarded}: {body}");
         assert_eq!(body["error"], "invalid_forwarded_for", "{body}");
-        assert!(body["message"].as_str().unwrap().contains("X-Forwarded-For"), "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("X-Forwarded-For"),
+            "{body}"
+        );
     }
 }
 
@@ -151,7 +158,8 @@ async fn lookups_of_unknown_tokens_share_one_budget_that_known_tokens_skip() {
     for n in 0..3 {
         let guess = WebhookToken::generate(TokenKind::User);
         let source = format!("198.51.100.{n}");
-        let (status, body, _) = tradingview_from(&app, &source, &signal(guess.expose_secret(), json!({}))).await;
+        let (status, body, _) =
+            tradingview_from(&app, &source, &signal(guess.expose_secret(), json!({}))).await;
         assert_eq!(status, 401, "{body}");
     }
     let guess = WebhookToken::generate(TokenKind::User);

@@ -98,7 +98,10 @@ async fn thousands_of_slow_clients_neither_stop_health_nor_stay_open() {
     )
     .await;
     let still_open = closed.iter().filter(|c| !**c).count();
-    assert_eq!(still_open, 0, "{still_open} of {count} slow clients were still open after 20 s");
+    assert_eq!(
+        still_open, 0,
+        "{still_open} of {count} slow clients were still open after 20 s"
+    );
 }
 
 #[tokio::test]
@@ -148,7 +151,10 @@ async fn a_body_that_does_not_arrive_in_time_is_refused() {
         .unwrap();
     let mut answer = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
-    assert!(read.is_ok(), "the connection was still open 5 s after a 1 s body deadline");
+    assert!(
+        read.is_ok(),
+        "the connection was still open 5 s after a 1 s body deadline"
+    );
     let text = String::from_utf8_lossy(&answer);
     assert!(text.starts_with("HTTP/1.1 400"), "{text}");
     assert!(text.contains("invalid_body"), "{text}");

@@ -357,11 +357,18 @@ async fn a_timestamped_body_is_a_duplicate_for_as_long_as_its_timestamp_is_accep
     // Sent early: its timestamp is 290 s ahead of the clock, inside the 300 s tolerance.
     let stamped = *now.lock().unwrap() + chrono::Duration::seconds(290);
     for route in ["signed", "tradingview"] {
-        let body = signal(&token, json!({ "timestamp": stamped.to_rfc3339(), "comment": route }));
+        let body = signal(
+            &token,
+            json!({ "timestamp": stamped.to_rfc3339(), "comment": route }),
+        );
         let send = |body: String| {
             let app = &app;
             async move {
-                if route == "signed" { app.signed(&body).await } else { app.tradingview(&body).await }
+                if route == "signed" {
+                    app.signed(&body).await
+                } else {
+                    app.tradingview(&body).await
+                }
             }
         };
         let (status, first) = send(body.clone()).await;
@@ -370,7 +377,10 @@ async fn a_timestamped_body_is_a_duplicate_for_as_long_as_its_timestamp_is_accep
         age_signals(&app, 580).await;
         *now.lock().unwrap() += chrono::Duration::seconds(580);
         let (status, replay) = send(body.clone()).await;
-        assert_eq!(status, 200, "{route}: a replay inside the timestamp tolerance is a duplicate: {replay}");
+        assert_eq!(
+            status, 200,
+            "{route}: a replay inside the timestamp tolerance is a duplicate: {replay}"
+        );
         assert_eq!(replay["signal_id"], first["signal_id"]);
         // Past the tolerance the copy is refused as stale, never stored.
         *now.lock().unwrap() += chrono::Duration::seconds(20);
