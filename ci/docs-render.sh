@@ -3,8 +3,7 @@
 # renders under its own Content-Security-Policy, and `?url=` / `?configUrl=` cannot make it load a
 # foreign spec. Starts `humbex ingest` on a fresh database and a second local origin serving a decoy
 # spec, loads /docs in headless Chromium, and checks the rendered page (operations drawn, our title,
-# no decoy). Saves a screenshot. Not part of CI (it needs Chromium: `apt-get install chromium`); run
-# it by hand after touching the docs or CSP.
+# no decoy). Saves a screenshot. Run by .ci/run, which installs Chromium when it is missing.
 #   HUMBEX_BIN  the humbex binary (default: the workspace's target/debug/humbex)
 #   CHROMIUM    the browser (default: chromium)
 #   SHOT        where the screenshot goes (default: a temporary file, path printed)

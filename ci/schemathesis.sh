@@ -16,7 +16,7 @@ fi
 . "$root/ci/throwaway-ingest.sh" schemathesis
 # Generated traffic all comes from one address: lift the business limits for the run.
 export RATE_LIMIT_AUTH_FAILURES_PER_MINUTE=1000000 RATE_LIMIT_TOKEN_REQUESTS_PER_MINUTE=1000000 \
-       RATE_LIMIT_SIGNALS_PER_MINUTE=1000000
+       RATE_LIMIT_SIGNALS_PER_MINUTE=1000000 RATE_LIMIT_UNKNOWN_TOKENS_PER_MINUTE=1000000
 start_ingest
 
 common=(run "$root/openapi.json" --url "http://127.0.0.1:$port" --max-examples "${SCHEMATHESIS_EXAMPLES:-40}"

@@ -3,23 +3,24 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use deadpool_postgres::Pool;
-use humbex_shared::config::Config;
-use poem::listener::{Acceptor, Listener, TcpListener};
+use humbex_shared::config::{Config, HttpLimits};
 use poem::middleware::{CatchPanic, Cors};
-use poem::{EndpointExt, Route, Server};
+use poem::{EndpointExt, Route};
+use tokio::net::TcpListener;
 
 use crate::middleware::{RouteTable, around};
 use crate::state::AppState;
 
 /// A bound, not yet running, ingest service.
 pub struct Application {
-    acceptor: poem::listener::TcpAcceptor,
+    listener: TcpListener,
     addr: SocketAddr,
     state: Arc<AppState>,
     cors_origins: Vec<String>,
+    http_limits: HttpLimits,
+    docs_enabled: bool,
 }
 
 impl Application {
@@ -32,20 +33,18 @@ impl Application {
     pub async fn build_with_pool(config: Config, pool: Pool) -> anyhow::Result<Self> {
         let listen = SocketAddr::new(config.http.host, config.http.port);
         let cors_origins = config.http.cors_origins.clone();
-        let acceptor = TcpListener::bind(listen)
-            .into_acceptor()
+        let listener = TcpListener::bind(listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen} ({e}); set BACKEND_HOST/BACKEND_PORT"))?;
-        let addr = acceptor
-            .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().copied())
-            .ok_or_else(|| anyhow::anyhow!("listener has no TCP address"))?;
+        let addr = listener.local_addr()?;
+        let (http_limits, docs_enabled) = (config.http.limits, config.http.docs_enabled);
         Ok(Application {
-            acceptor,
+            listener,
             addr,
             state: Arc::new(AppState::new(config, pool)?),
             cors_origins,
+            http_limits,
+            docs_enabled,
         })
     }
 
@@ -69,17 +68,19 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         let service = crate::api::service();
         let routes = Arc::new(RouteTable::from_spec(&service.spec()));
-        let docs = service.swagger_ui();
+        let docs_csp = Arc::new(crate::docs::DocsPage::new(service.swagger_ui_html()));
         let spec_text = crate::api::spec_json();
         let spec = poem::endpoint::make_sync(move |_| {
             poem::Response::builder()
                 .content_type("application/json; charset=utf-8")
                 .body(spec_text.clone())
         });
-        let app = Route::new()
-            .nest("/", service)
-            .nest("/docs", docs)
-            .at("/openapi.json", spec);
+        let app = Route::new().nest("/", service).at("/openapi.json", spec);
+        let app = if self.docs_enabled {
+            app.nest("/docs", docs_csp.endpoint())
+        } else {
+            app
+        };
         #[cfg(feature = "test-hooks")]
         let app = app.at("/__test/panic", poem::post(crate::test_hooks::panic));
         // Inside `around`, so a panic's 500 still gets the security headers and the request log.
@@ -90,12 +91,17 @@ impl Application {
             (!self.cors_origins.is_empty()).then(|| Cors::new().allow_origins(self.cors_origins.clone()));
         let app = app.with_if(cors.is_some(), cors.unwrap_or_default()).around({
             let state = self.state.clone();
-            move |ep, req| around(ep, routes.clone(), state.clone(), req)
+            let docs_csp = docs_csp.clone();
+            move |ep, req| around(ep, routes.clone(), state.clone(), docs_csp.clone(), req)
         });
-        tracing::info!(addr = %self.addr, "ingest listening");
-        Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(5)))
-            .await
+        tracing::info!(addr = %self.addr, docs = self.docs_enabled, "ingest listening");
+        crate::serve::serve(
+            self.listener,
+            app.map_to_response().boxed(),
+            self.http_limits,
+            shutdown,
+        )
+        .await
     }
 }
 

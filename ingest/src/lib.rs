@@ -4,9 +4,12 @@
 pub mod admin;
 pub mod api;
 pub mod app;
+pub mod client_ip;
+pub mod docs;
 pub mod error;
 pub mod middleware;
 pub mod rate_limit;
+pub mod serve;
 pub mod state;
 pub mod tags;
 #[cfg(feature = "test-hooks")]

@@ -13,11 +13,6 @@ use crate::state::AppState;
 
 /// Content-Security-Policy for JSON responses: nothing may load, nothing may frame.
 const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
-/// Swagger UI is one HTML page with its script and styles inline; it may fetch only from us.
-const DOCS_CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
-     img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; \
-     base-uri 'none'; form-action 'none'";
-
 /// Path templates of the OpenAPI document with their methods, for `Allow` headers.
 pub struct RouteTable {
     routes: Vec<(Vec<String>, Vec<String>)>,
@@ -62,6 +57,7 @@ pub async fn around<E: Endpoint>(
     next: Arc<E>,
     routes: Arc<RouteTable>,
     state: Arc<AppState>,
+    docs: Arc<crate::docs::DocsPage>,
     req: Request,
 ) -> poem::Result<Response> {
     let started = Instant::now();
@@ -70,10 +66,23 @@ pub async fn around<E: Endpoint>(
     let span =
         tracing::info_span!("request", method = %method, path = %path, signal_id = tracing::field::Empty);
     let is_docs = path == "/docs" || path.starts_with("/docs/");
-    let source = crate::webhook::client_ip(&req, &state.ip_policy.trusted_proxies)
+    let source = crate::client_ip::client_ip(&req, &state.ip_policy.trusted_proxies);
+    let unreadable = match &source {
+        Some(Err(e)) => Some(e.to_string()),
+        _ => None,
+    };
+    let source = source
+        .and_then(Result::ok)
         .filter(|ip| !state.auth_limit_exempt.contains(ip));
-    let blocked = source.and_then(|ip| state.rate_limits.auth_failures.exhausted(&ip));
-    let mut response = if let Some(wait) = blocked {
+    let blocked = source.and_then(|ip| state.rate_limits.auth_failures_exhausted(ip));
+    let mut response = if let Some(message) = unreadable {
+        span.in_scope(
+            || tracing::info!(%message, "refused: X-Forwarded-For from a trusted proxy is unreadable"),
+        );
+        poem::web::Json(serde_json::json!({ "error": "invalid_forwarded_for", "message": message }))
+            .with_status(StatusCode::BAD_REQUEST)
+            .into_response()
+    } else if let Some(wait) = blocked {
         span.in_scope(
             || tracing::info!(source = ?source, "too many failed authentications from this address"),
         );
@@ -93,7 +102,7 @@ pub async fn around<E: Endpoint>(
         && let Some(ip) = source
     {
         // The answer is already 401; the exhausted budget shows on the address's next request.
-        let _ = state.rate_limits.auth_failures.take(&ip);
+        state.rate_limits.auth_failed(ip);
     }
     if status == StatusCode::METHOD_NOT_ALLOWED
         && let Some(allow) = routes.allowed(&path)
@@ -111,7 +120,11 @@ pub async fn around<E: Endpoint>(
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(if is_docs { DOCS_CSP } else { API_CSP }),
+        if is_docs {
+            docs.csp()
+        } else {
+            HeaderValue::from_static(API_CSP)
+        },
     );
     let latency_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
     // Health probes arrive every few seconds from orchestrators; they would drown the log.

@@ -97,10 +97,15 @@ impl<K: Eq + Hash + Clone> Limiter<K> {
     }
 }
 
-/// The three limits of one ingest process.
+/// The limits of one ingest process.
 pub struct RateLimiters {
-    /// Keyed by source address; fed by every 401 answer, checked before any route runs.
-    pub auth_failures: Limiter<IpAddr>,
+    /// Keyed by source address (an IPv6 source by its /64, which one host usually holds whole);
+    /// fed by every 401 answer, checked before any route runs.
+    auth_failures: Limiter<IpAddr>,
+    /// One budget for every source: lookups of well-formed tokens that no one holds, so random
+    /// tokens from many addresses cannot keep the database busy. Tokens already seen to belong to
+    /// an owner skip it, so a flood of guesses does not stop known users.
+    unknown_tokens: Limiter<()>,
     /// Keyed by the SHA-256 digest of a well-formed webhook token, before any database query.
     pub token_requests: Limiter<[u8; 32]>,
     /// Keyed by the owner (user or strategy id) of accepted signals.
@@ -114,10 +119,31 @@ impl RateLimiters {
     pub fn new(limits: RateLimits) -> Self {
         RateLimiters {
             auth_failures: Limiter::new(limits.auth_failures_per_ip),
+            unknown_tokens: Limiter::new(limits.unknown_tokens),
             token_requests: Limiter::new(limits.requests_per_token),
             owner_signals: Limiter::new(limits.signals_per_owner),
             owners: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Whether `source` has no failed authentication left, and for how long.
+    pub fn auth_failures_exhausted(&self, source: IpAddr) -> Option<Duration> {
+        self.auth_failures.exhausted(&source_key(source))
+    }
+
+    /// Charge a 401 to `source`.
+    pub fn auth_failed(&self, source: IpAddr) {
+        let _ = self.auth_failures.take(&source_key(source));
+    }
+
+    /// Whether a lookup of a token no owner is known for may run now.
+    pub fn unknown_tokens_exhausted(&self) -> Option<Duration> {
+        self.unknown_tokens.exhausted(&())
+    }
+
+    /// Charge a lookup that found no owner.
+    pub fn unknown_token_looked_up(&self) {
+        let _ = self.unknown_tokens.take(&());
     }
 
     /// The owner last seen for a token digest.
@@ -132,6 +158,18 @@ impl RateLimiters {
             owners.clear();
         }
         owners.insert(digest, owner);
+    }
+}
+
+/// The key a source address is limited under: an IPv6 address by its /64 (a host usually gets a
+/// whole /64 and can pick any address in it), an IPv4 address by itself.
+pub fn source_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
+        v4 => v4,
     }
 }
 
@@ -161,6 +199,27 @@ mod tests {
         assert!(limiter.exhausted_at(&1, later).is_none());
         assert!(limiter.take_at(&1, later).is_ok());
         assert!(limiter.take_at(&1, later).is_err());
+    }
+
+    #[test]
+    fn ipv6_sources_share_the_budget_of_their_64() {
+        let limits = RateLimiters::new(RateLimits {
+            auth_failures_per_ip: 2,
+            ..RateLimits::default()
+        });
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        limits.auth_failed(ip("2001:db8:1:2::1"));
+        limits.auth_failed(ip("2001:db8:1:2:ffff:ffff:ffff:ffff"));
+        // Another address of the same /64 has nothing left.
+        assert!(limits.auth_failures_exhausted(ip("2001:db8:1:2::9")).is_some());
+        // The neighbouring /64 and IPv4 addresses keep their own budgets.
+        assert!(limits.auth_failures_exhausted(ip("2001:db8:1:3::1")).is_none());
+        limits.auth_failed(ip("192.0.2.1"));
+        limits.auth_failed(ip("192.0.2.1"));
+        assert!(limits.auth_failures_exhausted(ip("192.0.2.1")).is_some());
+        assert!(limits.auth_failures_exhausted(ip("192.0.2.2")).is_none());
+        // IPv4-mapped IPv6 is the IPv4 address.
+        assert!(limits.auth_failures_exhausted(ip("::ffff:192.0.2.1")).is_some());
     }
 
     #[test]

@@ -6,7 +6,6 @@ pub mod group;
 pub mod signature;
 pub mod store;
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -128,8 +127,9 @@ pub enum WebhookResponse {
     /// The body is neither application/json nor text/plain.
     #[oai(status = 415)]
     UnsupportedMediaType(Json<ErrorBody>),
-    /// Too many failed authentications from this address, requests with this token, or signals
-    /// for this user or strategy in the last minute; nothing was stored. Retry after `Retry-After`.
+    /// Too many failed authentications from this address, requests with this token, signals for
+    /// this user or strategy, or requests with unknown tokens (all sources together) in the last
+    /// minute; nothing was stored. Retry after `Retry-After`.
     #[oai(status = 429)]
     TooManyRequests(
         Json<ErrorBody>,
@@ -318,7 +318,9 @@ impl WebhookApi {
     ) -> WebhookResponse {
         let state = state.0.as_ref();
         if let Some(allowlist) = &state.ip_policy.allowlist {
-            let source = client_ip(request, &state.ip_policy.trusted_proxies);
+            // An unreadable X-Forwarded-For was already refused by the middleware.
+            let source =
+                crate::client_ip::client_ip(request, &state.ip_policy.trusted_proxies).and_then(Result::ok);
             if !source.is_some_and(|ip| allowlist.contains(&ip)) {
                 tracing::info!(source = ?source, "tradingview webhook from a source outside the allowlist");
                 return WebhookResponse::Forbidden(ErrorBody::new(
@@ -333,26 +335,6 @@ impl WebhookApi {
         };
         accept_signal(state, SignalSource::Tradingview, bytes, None).await
     }
-}
-
-/// The requester's address: the peer, or, when the peer is a trusted proxy, the nearest
-/// X-Forwarded-For entry that is not itself a trusted proxy.
-pub fn client_ip(request: &Request, trusted_proxies: &[IpAddr]) -> Option<IpAddr> {
-    let peer = request.remote_addr().as_socket_addr().map(|a| a.ip())?;
-    if !trusted_proxies.contains(&peer) {
-        return Some(peer);
-    }
-    let forwarded = request.headers().get_all("x-forwarded-for");
-    let hops: Vec<IpAddr> = forwarded
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|hop| hop.trim().parse().ok())
-        .collect();
-    hops.into_iter()
-        .rev()
-        .find(|ip| !trusted_proxies.contains(ip))
-        .or(Some(peer))
 }
 
 /// The shared second half of both routes: parse, authenticate the token, store.
@@ -378,6 +360,15 @@ async fn accept_signal(
         return too_many(wait, "too many requests with this token in the last minute");
     }
     let owner = state.rate_limits.owner_of(&digest);
+    if owner.is_none()
+        && let Some(wait) = state.rate_limits.unknown_tokens_exhausted()
+    {
+        tracing::info!("lookups of unknown webhook tokens over their budget");
+        return too_many(
+            wait,
+            "too many requests with unknown tokens in the last minute; a token that has worked before is not affected",
+        );
+    }
     if let Some(wait) = owner.and_then(|o| state.rate_limits.owner_signals.exhausted(&o)) {
         tracing::info!(token = %token.display_prefix(), "signal budget of the token's owner exhausted");
         return too_many(
@@ -414,7 +405,10 @@ async fn accept_signal(
                 count_signal(state, digest, owner.id());
                 Stored::New { id }
             }
-            Submission::UnknownToken => return Ok::<_, anyhow::Error>(unknown_token()),
+            Submission::UnknownToken => {
+                state.rate_limits.unknown_token_looked_up();
+                return Ok::<_, anyhow::Error>(unknown_token());
+            }
             Submission::Refused { owner, reason } => {
                 let client = state.pool.get().await?;
                 let id = store::insert_rejected(&client, owner, &signal, &reason).await?;
@@ -426,8 +420,8 @@ async fn accept_signal(
             }
             Submission::KeyTaken { owner } => {
                 let client = state.pool.get().await?;
-                let stored =
-                    store::insert_signal(&client, owner, &signal, state.dedupe_window.as_secs_f64()).await?;
+                let window = dedupe_window(state.dedupe_window, &signal).as_secs_f64();
+                let stored = store::insert_signal(&client, owner, &signal, window).await?;
                 if matches!(stored, Stored::New { .. }) {
                     count_signal(state, digest, owner.id());
                 }
@@ -465,6 +459,21 @@ async fn accept_signal(
         }
     }
 }
+
+/// How long a body-hash key holds off a copy of `signal`. A body with a `timestamp` is accepted
+/// for as long as that timestamp is within the tolerance either side of our clock, so its copies
+/// must be caught for that whole span: from a first arrival at `timestamp - tolerance` to a last
+/// accepted copy at `timestamp + tolerance` (plus a minute for the database clock's drift from
+/// ours). A body without `timestamp` or `id` keeps the configured window alone.
+pub fn dedupe_window(configured: Duration, signal: &NewSignal) -> Duration {
+    match signal.signal_time {
+        Some(_) => configured.max(REPLAY_SPAN),
+        None => configured,
+    }
+}
+
+/// Twice the timestamp tolerance, plus a minute of clock drift between us and the database.
+const REPLAY_SPAN: Duration = Duration::from_secs(2 * signature::TIMESTAMP_TOLERANCE_SECS as u64 + 60);
 
 /// Charge a stored signal to its owner's budget (a duplicate costs nothing: it places no order).
 fn count_signal(state: &AppState, digest: [u8; 32], owner: Uuid) {

@@ -453,3 +453,29 @@ async fn the_docs_ui_cannot_be_pointed_at_a_foreign_spec() {
     assert!(!page.contains("evil.example"));
     assert!(!page.contains("queryConfigEnabled: true") && !page.contains("queryConfigEnabled:true"));
 }
+
+#[tokio::test]
+async fn the_docs_page_runs_only_hashed_inline_code_and_can_be_switched_off() {
+    let app = TestApp::spawn().await;
+    let resp = app.http.get(app.url("/docs")).send().await.unwrap();
+    let csp = resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert!(csp.contains("script-src 'sha256-"), "{csp}");
+    assert!(csp.contains("style-src 'sha256-"), "{csp}");
+
+    let off = TestApp::spawn_with(Options {
+        env: vec![("DOCS_ENABLED", "false".into())],
+        ..Options::default()
+    })
+    .await;
+    let resp = off.http.get(off.url("/docs")).send().await.unwrap();
+    let (status, answer) = read(resp).await;
+    assert_eq!(status, 404, "{answer}");
+    assert_eq!(answer["error"], "not_found");
+    // The OpenAPI document stays: clients generate code from it.
+    let resp = off.http.get(off.url("/openapi.json")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+}

@@ -73,6 +73,7 @@ impl TestApp {
             ("RATE_LIMIT_AUTH_FAILURES_PER_MINUTE", "1000000".into()),
             ("RATE_LIMIT_TOKEN_REQUESTS_PER_MINUTE", "1000000".into()),
             ("RATE_LIMIT_SIGNALS_PER_MINUTE", "1000000".into()),
+            ("RATE_LIMIT_UNKNOWN_TOKENS_PER_MINUTE", "1000000".into()),
         ]);
         let paper = if options.paper_exchange {
             let paper = humbex_paper_exchange::spawn(humbex_paper_exchange::PaperExchangeConfig {

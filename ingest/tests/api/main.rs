@@ -7,4 +7,5 @@ mod group_commit;
 mod harness;
 mod listen_notify;
 mod rate_limits;
+mod slow_clients;
 mod webhook;

@@ -119,6 +119,59 @@ async fn failed_authentications_are_limited_per_source_address() {
 }
 
 #[tokio::test]
+async fn ipv6_sources_are_limited_per_64_and_unreadable_forwarded_for_is_refused() {
+    let app = spawn(vec![("RATE_LIMIT_AUTH_FAILURES_PER_MINUTE", "2".into())]).await;
+    // Two failures from two addresses of one /64, written the ways proxies write them.
+    for source in ["[2001:db8:7:7::1]:443", "2001:db8:7:7::2"] {
+        let (status, body, _) = admin_from(&app, source, "wrong-admin-token-000000").await;
+        assert_eq!(status, 401, "{body}");
+    }
+    // A third address of that /64 has no budget left; the next /64 has its own.
+    let (status, body, retry) = admin_from(&app, "[2001:db8:7:7:abcd::3]", ADMIN_TOKEN).await;
+    assert_rate_limited(status, &body, &retry);
+    let (status, body, _) = admin_from(&app, "2001:db8:7:8::1", ADMIN_TOKEN).await;
+    assert_eq!(status, 200, "{body}");
+    // A client-written entry left of an unreadable one must not pass for the source: refused.
+    for forwarded in [
+        "6.6.6.6, unknown",
+        "6.6.6.6, 198.51.100.1:port",
+        "6.6.6.6, [2001:db8::1",
+    ] {
+        let (status, body, _) = admin_from(&app, forwarded, ADMIN_TOKEN).await;
+        assert_eq!(status, 400, "{forwarded}: {body}");
+        assert_eq!(body["error"], "invalid_forwarded_for", "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("X-Forwarded-For"),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn lookups_of_unknown_tokens_share_one_budget_that_known_tokens_skip() {
+    use humbex_shared::token::{TokenKind, WebhookToken};
+    let app = spawn(vec![("RATE_LIMIT_UNKNOWN_TOKENS_PER_MINUTE", "3".into())]).await;
+    let (_, token) = app.active_user("known@example.com").await;
+    let (status, body) = app.tradingview(&signal(&token, json!({ "id": "k0" }))).await;
+    assert_eq!(status, 202, "{body}");
+    // Well-formed random tokens from many addresses: each costs a lookup, until the budget is spent.
+    for n in 0..3 {
+        let guess = WebhookToken::generate(TokenKind::User);
+        let source = format!("198.51.100.{n}");
+        let (status, body, _) =
+            tradingview_from(&app, &source, &signal(guess.expose_secret(), json!({}))).await;
+        assert_eq!(status, 401, "{body}");
+    }
+    let guess = WebhookToken::generate(TokenKind::User);
+    let (status, body, retry) =
+        tradingview_from(&app, "198.51.100.50", &signal(guess.expose_secret(), json!({}))).await;
+    assert_rate_limited(status, &body, &retry);
+    // A token that has worked before is still served.
+    let (status, body) = app.tradingview(&signal(&token, json!({ "id": "k1" }))).await;
+    assert_eq!(status, 202, "{body}");
+}
+
+#[tokio::test]
 async fn requests_are_limited_per_webhook_token() {
     let app = spawn(vec![("RATE_LIMIT_TOKEN_REQUESTS_PER_MINUTE", "2".into())]).await;
     let (_, token) = app.active_user("a@example.com").await;

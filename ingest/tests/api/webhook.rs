@@ -311,10 +311,8 @@ async fn twenty_identical_requests_in_parallel_store_one_signal() {
 async fn tradingview_retries_are_duplicates_inside_the_window_only() {
     let app = TestApp::spawn().await;
     let (_, token) = app.active_user("tv@example.com").await;
-    let body = format!(
-        r#"{{"token":"{token}","action":"sell","symbol":"BYBIT:AVAXUSDT.P","quantity":2,"timestamp":"{}"}}"#,
-        chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
-    );
+    // No timestamp and no id: the body hash is the key for DEDUPE_WINDOW_SECS alone.
+    let body = format!(r#"{{"token":"{token}","action":"sell","symbol":"BYBIT:AVAXUSDT.P","quantity":2}}"#);
     // TradingView resends a byte-identical body up to three times after a 5xx.
     let (status, first) = app.tradingview(&body).await;
     assert_eq!(status, 202, "{first}");
@@ -324,14 +322,7 @@ async fn tradingview_retries_are_duplicates_inside_the_window_only() {
         assert_eq!(again["signal_id"], first["signal_id"]);
     }
     // Once the first copy is older than DEDUPE_WINDOW_SECS (60), the same body is a new signal.
-    app.db()
-        .await
-        .execute(
-            "UPDATE signals SET received_at = now() - interval '61 seconds'",
-            &[],
-        )
-        .await
-        .unwrap();
+    age_signals(&app, 61).await;
     let (status, later) = app.tradingview(&body).await;
     assert_eq!(status, 202, "{later}");
     assert_ne!(later["signal_id"], first["signal_id"]);
@@ -340,6 +331,66 @@ async fn tradingview_retries_are_duplicates_inside_the_window_only() {
             .await,
         2
     );
+}
+
+/// Make every stored signal look `secs` seconds older to the dedupe window.
+async fn age_signals(app: &TestApp, secs: i64) {
+    app.db()
+        .await
+        .execute(
+            "UPDATE signals SET received_at = received_at - make_interval(secs => $1)",
+            &[&(secs as f64)],
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_timestamped_body_is_a_duplicate_for_as_long_as_its_timestamp_is_accepted() {
+    // The app's clock is moved by the test; the database's ageing is simulated on received_at.
+    let now = Arc::new(std::sync::Mutex::new(chrono::Utc::now()));
+    let clock = now.clone();
+    let app = TestApp::spawn_with(Options {
+        clock: Some(Arc::new(move || *clock.lock().unwrap())),
+        ..Options::default()
+    })
+    .await;
+    let (_, token) = app.active_user("replay@example.com").await;
+    // Sent early: its timestamp is 290 s ahead of the clock, inside the 300 s tolerance.
+    let stamped = *now.lock().unwrap() + chrono::Duration::seconds(290);
+    for route in ["signed", "tradingview"] {
+        let body = signal(
+            &token,
+            json!({ "timestamp": stamped.to_rfc3339(), "comment": route }),
+        );
+        let send = |body: String| {
+            let app = &app;
+            async move {
+                if route == "signed" {
+                    app.signed(&body).await
+                } else {
+                    app.tradingview(&body).await
+                }
+            }
+        };
+        let (status, first) = send(body.clone()).await;
+        assert_eq!(status, 202, "{first}");
+        // 580 s later the timestamp is 290 s behind the clock: still accepted, so still a duplicate.
+        age_signals(&app, 580).await;
+        *now.lock().unwrap() += chrono::Duration::seconds(580);
+        let (status, replay) = send(body.clone()).await;
+        assert_eq!(
+            status, 200,
+            "{route}: a replay inside the timestamp tolerance is a duplicate: {replay}"
+        );
+        assert_eq!(replay["signal_id"], first["signal_id"]);
+        // Past the tolerance the copy is refused as stale, never stored.
+        *now.lock().unwrap() += chrono::Duration::seconds(20);
+        let (status, late) = send(body).await;
+        assert_eq!(status, 400, "{late}");
+        *now.lock().unwrap() -= chrono::Duration::seconds(600);
+    }
+    assert_eq!(app.count("SELECT count(*) FROM signals").await, 2);
 }
 
 #[tokio::test]

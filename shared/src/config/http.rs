@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::parse::{ConfigError, Get, bad, ip_list, parse_port};
+use super::parse::{ConfigError, Get, bad, ip_list, parse_bool, parse_port};
 
 /// TradingView's published webhook source addresses.
 pub const TRADINGVIEW_IPS: [&str; 4] = ["52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7"];
@@ -28,6 +28,9 @@ pub struct RateLimits {
     pub requests_per_token: u32,
     /// New signals per owner, user or strategy (RATE_LIMIT_SIGNALS_PER_MINUTE).
     pub signals_per_owner: u32,
+    /// Database lookups of well-formed tokens that turned out unknown, all sources together
+    /// (RATE_LIMIT_UNKNOWN_TOKENS_PER_MINUTE).
+    pub unknown_tokens: u32,
 }
 
 impl Default for RateLimits {
@@ -36,6 +39,30 @@ impl Default for RateLimits {
             auth_failures_per_ip: 20,
             requests_per_token: 120,
             signals_per_owner: 60,
+            unknown_tokens: 600,
+        }
+    }
+}
+
+/// Bounds on each HTTP connection of ingest, so slow or idle clients cannot hold the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Time for a request's headers to arrive, and for the next request on a kept-alive
+    /// connection to start (HTTP_HEADER_READ_TIMEOUT_SECS).
+    pub header_read_timeout: Duration,
+    /// Time for a request's body to arrive once its headers are in (HTTP_BODY_READ_TIMEOUT_SECS).
+    pub body_read_timeout: Duration,
+    /// Connections served at once; more wait in the listen queue (HTTP_MAX_CONNECTIONS).
+    pub max_connections: usize,
+}
+
+impl Default for HttpLimits {
+    /// TradingView gives up after 3 s, so a sender slower than this is never TradingView.
+    fn default() -> Self {
+        HttpLimits {
+            header_read_timeout: Duration::from_secs(5),
+            body_read_timeout: Duration::from_secs(10),
+            max_connections: 4096,
         }
     }
 }
@@ -51,6 +78,9 @@ pub struct HttpConfig {
     /// Origins allowed by CORS; empty means no CORS headers at all.
     pub cors_origins: Vec<String>,
     pub rate_limits: RateLimits,
+    pub limits: HttpLimits,
+    /// Serve the Swagger UI at /docs (DOCS_ENABLED; default on in paper mode, off otherwise).
+    pub docs_enabled: bool,
 }
 
 /// BACKEND_HOST and BACKEND_PORT.
@@ -138,5 +168,39 @@ pub(crate) fn rate_limits(get: Get) -> Result<RateLimits, ConfigError> {
             defaults.requests_per_token,
         )?,
         signals_per_owner: per_minute("RATE_LIMIT_SIGNALS_PER_MINUTE", defaults.signals_per_owner)?,
+        unknown_tokens: per_minute("RATE_LIMIT_UNKNOWN_TOKENS_PER_MINUTE", defaults.unknown_tokens)?,
     })
+}
+
+pub(crate) fn limits(get: Get) -> Result<HttpLimits, ConfigError> {
+    let whole = |var: &'static str, default: u64, max: u64| -> Result<u64, ConfigError> {
+        match get(var) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| bad(var, format!("{v:?} is not a whole number between 1 and {max}"))),
+        }
+    };
+    let defaults = HttpLimits::default();
+    Ok(HttpLimits {
+        header_read_timeout: Duration::from_secs(whole(
+            "HTTP_HEADER_READ_TIMEOUT_SECS",
+            defaults.header_read_timeout.as_secs(),
+            300,
+        )?),
+        body_read_timeout: Duration::from_secs(whole(
+            "HTTP_BODY_READ_TIMEOUT_SECS",
+            defaults.body_read_timeout.as_secs(),
+            300,
+        )?),
+        max_connections: whole("HTTP_MAX_CONNECTIONS", defaults.max_connections as u64, 1_000_000)? as usize,
+    })
+}
+
+/// DOCS_ENABLED: the Swagger UI is for trying the API locally; in production it is off unless asked.
+pub(crate) fn docs_enabled(get: Get, paper: bool) -> Result<bool, ConfigError> {
+    parse_bool("DOCS_ENABLED", get("DOCS_ENABLED"), paper)
 }

@@ -25,7 +25,7 @@ pub use bybit::{
 };
 pub use database::{DEFAULT_DATABASE_URL, DatabaseConfig, DatabaseUrl, POOL_SIZE, database_url};
 pub use executor::ExecutorConfig;
-pub use http::{HttpConfig, IpPolicy, RateLimits, TRADINGVIEW_IPS};
+pub use http::{HttpConfig, HttpLimits, IpPolicy, RateLimits, TRADINGVIEW_IPS};
 pub use lookup::Lookup;
 pub use parse::ConfigError;
 pub use secrets::{GENERATED_SECRETS, PreviousSecret, SecretsConfig, WebhookSecret};
@@ -69,6 +69,8 @@ impl Config {
         let ip_policy = http::ip_policy(get)?;
         let cors_origins = http::cors_origins(get);
         let rate_limits = http::rate_limits(get)?;
+        let limits = http::limits(get)?;
+        let docs_enabled = http::docs_enabled(get, env == BybitEnv::Paper)?;
         Ok(Config {
             database: DatabaseConfig {
                 url: database_url(lookup)?,
@@ -80,6 +82,8 @@ impl Config {
                 ip_policy,
                 cors_origins,
                 rate_limits,
+                limits,
+                docs_enabled,
             },
             secrets: SecretsConfig {
                 tradingview_secret,

@@ -243,3 +243,47 @@ fn allowlist_on_means_tradingview() {
     assert_eq!(config.http.ip_policy.allowlist.unwrap().len(), 4);
     assert_eq!(config.http.ip_policy.trusted_proxies.len(), 1);
 }
+
+#[test]
+fn http_limits_and_the_docs_switch_are_read_and_checked() {
+    let config = parse(&base()).unwrap();
+    assert_eq!(config.http.limits, HttpLimits::default());
+    assert!(
+        config.http.docs_enabled,
+        "paper mode serves /docs unless DOCS_ENABLED=false"
+    );
+    let mut vars = base();
+    vars.insert("HTTP_HEADER_READ_TIMEOUT_SECS", "3".into());
+    vars.insert("HTTP_BODY_READ_TIMEOUT_SECS", "7".into());
+    vars.insert("HTTP_MAX_CONNECTIONS", "100".into());
+    vars.insert("DOCS_ENABLED", "false".into());
+    vars.insert("RATE_LIMIT_UNKNOWN_TOKENS_PER_MINUTE", "9".into());
+    let config = parse(&vars).unwrap();
+    assert_eq!(
+        config.http.limits,
+        HttpLimits {
+            header_read_timeout: Duration::from_secs(3),
+            body_read_timeout: Duration::from_secs(7),
+            max_connections: 100,
+        }
+    );
+    assert!(!config.http.docs_enabled);
+    assert_eq!(config.http.rate_limits.unknown_tokens, 9);
+    // Outside paper mode the docs page is off unless asked for.
+    let mut vars = base();
+    vars.insert("BYBIT_ENV", "testnet".into());
+    assert!(!parse(&vars).unwrap().http.docs_enabled);
+    vars.insert("DOCS_ENABLED", "true".into());
+    assert!(parse(&vars).unwrap().http.docs_enabled);
+    for (var, value) in [
+        ("HTTP_HEADER_READ_TIMEOUT_SECS", "0"),
+        ("HTTP_BODY_READ_TIMEOUT_SECS", "soon"),
+        ("HTTP_MAX_CONNECTIONS", "-1"),
+        ("DOCS_ENABLED", "maybe"),
+    ] {
+        let mut vars = base();
+        vars.insert(var, value.into());
+        let err = parse(&vars).unwrap_err().to_string();
+        assert!(err.contains(var), "{err}");
+    }
+}

@@ -171,7 +171,7 @@ pub const VARS: &[Var] = &[
         name: "DEDUPE_WINDOW_SECS",
         default: r#"`60`"#,
         roles: &[Role::Ingest],
-        description: r#"how long an identical body (without `id` or `webhook-id`) counts as a duplicate"#,
+        description: r#"how long an identical body (without `id` or `webhook-id`) counts as a duplicate; a body with a `timestamp` stays a duplicate for as long as that timestamp is accepted (at least 660 s)"#,
     },
     Var {
         name: "TRADINGVIEW_IP_ALLOWLIST",
@@ -208,6 +208,36 @@ pub const VARS: &[Var] = &[
         default: r#"`60`"#,
         roles: &[Role::Ingest],
         description: r#"new signals per user (user token) or per strategy (strategy token); duplicates are free. Each signal places at most one order per user"#,
+    },
+    Var {
+        name: "RATE_LIMIT_UNKNOWN_TOKENS_PER_MINUTE",
+        default: r#"`600`"#,
+        roles: &[Role::Ingest],
+        description: r#"database lookups of well-formed but unknown webhook tokens, all sources together (tokens already seen to work skip it); beyond it `429`"#,
+    },
+    Var {
+        name: "HTTP_HEADER_READ_TIMEOUT_SECS",
+        default: r#"`5`"#,
+        roles: &[Role::Ingest],
+        description: r#"time for a request's headers to arrive, and for the next request on a kept-alive connection (slowloris guard; TradingView gives up after 3 s anyway)"#,
+    },
+    Var {
+        name: "HTTP_BODY_READ_TIMEOUT_SECS",
+        default: r#"`10`"#,
+        roles: &[Role::Ingest],
+        description: r#"time for a request's body to arrive once its headers are in; past it `400 invalid_body` and the connection closes"#,
+    },
+    Var {
+        name: "HTTP_MAX_CONNECTIONS",
+        default: r#"`4096`"#,
+        roles: &[Role::Ingest],
+        description: r#"connections served at once; more wait in the kernel's listen queue (keep it below the open-files limit)"#,
+    },
+    Var {
+        name: "DOCS_ENABLED",
+        default: r#"on in paper mode, off otherwise"#,
+        roles: &[Role::Ingest],
+        description: r#"serve the Swagger UI at `/docs` (`/openapi.json` is always served)"#,
     },
     Var {
         name: "LOG_FORMAT",
