@@ -1,6 +1,6 @@
 //! HUMBEX's Bybit V5 client for USDT linear perpetuals, in layers: [`signing`] (HMAC), [`model`] and
 //! [`parse`] (typed payloads from JSON), [`rest`] (signed REST calls), [`error`] (failures by what to
-//! do next), [`ws`] (the private order/execution stream) and [`key_check`] (API-key allow-list).
+//! do next), [`ws`] (the private order/execution stream), [`tls`] (the trust store both use) and [`key_check`] (API-key allow-list).
 
 pub mod error;
 pub mod key_check;
@@ -9,6 +9,7 @@ pub mod model;
 pub mod parse;
 pub mod rest;
 pub mod signing;
+pub mod tls;
 pub mod urls;
 pub mod ws;
 
