@@ -30,6 +30,9 @@ pub struct ServiceArgs {
     /// Port the HTTP service listens on [default: 8000]
     #[arg(long, env = "BACKEND_PORT")]
     pub port: Option<String>,
+    /// Let `ingest` and `executor` run as root (refused otherwise; `up` drops root by itself)
+    #[arg(long, env = "ALLOW_RUN_AS_ROOT", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
+    pub allow_run_as_root: bool,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -220,6 +223,7 @@ async fn rewrap(args: &RewrapArgs) -> anyhow::Result<()> {
 
 async fn ingest(args: &ServiceArgs) -> anyhow::Result<()> {
     let (config, _) = args.config()?;
+    crate::privileges::refuse_root("ingest", args.allow_run_as_root)?;
     let app = humbex_ingest::Application::build(config).await?;
     app.run_until(shutdown_signal()).await?;
     Ok(())
@@ -227,6 +231,7 @@ async fn ingest(args: &ServiceArgs) -> anyhow::Result<()> {
 
 async fn executor(args: &ServiceArgs) -> anyhow::Result<()> {
     let (config, _) = args.config()?;
+    crate::privileges::refuse_root("executor", args.allow_run_as_root)?;
     if config.bybit_env == config::BybitEnv::Mainnet {
         tracing::warn!("BYBIT_ENV=mainnet: signals will trade REAL MONEY on Bybit");
     }

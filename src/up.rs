@@ -55,7 +55,7 @@ pub async fn run(cli: &ServiceArgs) -> anyhow::Result<()> {
         })?;
         generated = names;
     }
-    let (config, file) = cli.config()?;
+    let (mut config, file) = cli.config()?;
     if bybit_env == BybitEnv::Mainnet {
         tracing::warn!("BYBIT_ENV=mainnet: signals will trade REAL MONEY on Bybit");
     }
@@ -74,9 +74,13 @@ pub async fn run(cli: &ServiceArgs) -> anyhow::Result<()> {
             url.redacted()
         );
         let state_dir = std::path::PathBuf::from(paper_secrets::STATE_DIR);
-        local_pg.0 =
-            Some(tokio::task::spawn_blocking(move || LocalPostgres::start(&state_dir, port)).await??);
+        let pg = tokio::task::spawn_blocking(move || LocalPostgres::start(&state_dir, port)).await??;
+        // From here on the services reach it through its socket, with its password.
+        let dbname = url.pg_config().get_dbname().unwrap_or("humbex").to_owned();
+        config.database_url = DatabaseUrl::parse(&pg.database_url(&dbname))?;
+        local_pg.0 = Some(pg);
     }
+    let url = config.database_url.clone();
     if humbex_shared::db::ensure_database(&url).await? {
         tracing::info!(database = %url.redacted(), "database created");
     }
@@ -94,7 +98,9 @@ pub async fn run(cli: &ServiceArgs) -> anyhow::Result<()> {
         None
     };
 
-    let executor = crate::roles::build_executor(cli.config()?.0)?;
+    let mut executor_config = cli.config()?.0;
+    executor_config.database_url = config.database_url.clone();
+    let executor = crate::roles::build_executor(executor_config)?;
     let config_balance = config.paper_balance_usdt;
     let app = humbex_ingest::Application::build(config).await?;
     let addr = app.local_addr();
@@ -127,6 +133,7 @@ pub async fn run(cli: &ServiceArgs) -> anyhow::Result<()> {
         None
     };
 
+    leave_root(local_pg.0.as_ref())?;
     print_banner(
         addr,
         bybit_env,
@@ -145,6 +152,19 @@ pub async fn run(cli: &ServiceArgs) -> anyhow::Result<()> {
         paper.shutdown().await?;
     }
     drop(local_pg);
+    Ok(())
+}
+
+/// Started as root (a fresh machine, a container): once everything that needs root is done, keep
+/// serving as the user the private PostgreSQL runs as (it alone can reach its socket), or as
+/// `nobody` when the database is elsewhere.
+fn leave_root(local_pg: Option<&LocalPostgres>) -> anyhow::Result<()> {
+    if !crate::privileges::is_root() {
+        return Ok(());
+    }
+    let user = local_pg.and_then(|pg| pg.run_as()).unwrap_or("nobody");
+    crate::privileges::become_user(user)?;
+    eprintln!("Started as root: HUMBEX now runs as user {user}.");
     Ok(())
 }
 

@@ -81,7 +81,7 @@ impl Cluster {
     }
 
     pub fn database_url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/humbex", self.pg_port)
+        self.pg.database_url("humbex")
     }
 
     pub fn paper_url(&self) -> String {
@@ -104,6 +104,8 @@ impl Cluster {
             .env("ENCRYPTION_KEY_HEX", ENCRYPTION_KEY)
             .env("ADMIN_TOKEN", ADMIN)
             .env("BYBIT_ENV", "paper")
+            // The suite runs as root on CI; the services it starts refuse root without this.
+            .env("ALLOW_RUN_AS_ROOT", "true")
             .env("PAPER_HOST", "127.0.0.1")
             .env("PAPER_PORT", self.paper_port.to_string())
             .env("PAPER_ORDER_RATE_LIMIT", "50")
