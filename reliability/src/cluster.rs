@@ -37,7 +37,6 @@ fn humbex_binary() -> anyhow::Result<PathBuf> {
 
 pub struct Cluster {
     pub pg: LocalPostgres,
-    pub pg_port: u16,
     pub paper_port: u16,
     pub ingest_port: u16,
     binary: PathBuf,
@@ -58,7 +57,6 @@ impl Cluster {
         let pg = tokio::task::spawn_blocking(move || LocalPostgres::start(&dir, pg_port)).await??;
         let mut cluster = Cluster {
             pg,
-            pg_port,
             paper_port: free_port(),
             ingest_port: free_port(),
             binary,
