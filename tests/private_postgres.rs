@@ -131,15 +131,18 @@ fn up_started_as_root_serves_as_an_unprivileged_user() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Read stdout to its end on a thread (closing it early would break `up`'s later prints).
     let stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut up = false;
-    for line in stdout.lines() {
-        if line.unwrap().contains("HUMBEX is up") {
-            up = true;
-            break;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if line.contains("HUMBEX is up") {
+                let _ = tx.send(());
+            }
         }
-    }
-    assert!(up, "humbex up did not come up");
+    });
+    rx.recv_timeout(Duration::from_secs(120))
+        .expect("humbex up did not come up");
     let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
     let uids: Vec<u32> = status
         .lines()
