@@ -6,7 +6,7 @@ RUN cargo build --release --locked -p humbex \
     && strip target/release/humbex
 
 FROM debian:bookworm-slim
-# ca-certificates: outbound TLS (Bybit) verifies against the system roots.
+# ca-certificates: for operators' tools; HUMBEX verifies Bybit against the roots compiled into it.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \

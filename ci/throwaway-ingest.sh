@@ -18,6 +18,8 @@ export BACKEND_HOST=127.0.0.1 BACKEND_PORT="$port" BYBIT_ENV=paper PAPER_HOST=12
 export TRADINGVIEW_SECRET="$1-secret-0123456789"
 export ENCRYPTION_KEY_HEX="4242424242424242424242424242424242424242424242424242424242424242"
 export ADMIN_TOKEN="$1-admin-token-0123456789"
+# CI runs as root; a throwaway ingest may (a real one refuses root).
+export ALLOW_RUN_AS_ROOT=true
 
 # Processes and paths removed on exit, with the database; callers may add their own.
 also_kill=()

@@ -30,6 +30,9 @@ pub struct ServiceArgs {
     /// Port the HTTP service listens on [default: 8000]
     #[arg(long, env = "BACKEND_PORT")]
     pub port: Option<String>,
+    /// Let `ingest` and `executor` run as root (refused otherwise; `up` drops root by itself)
+    #[arg(long, env = "ALLOW_RUN_AS_ROOT", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
+    pub allow_run_as_root: bool,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -122,8 +125,12 @@ pub fn main() -> ExitCode {
             None => crate::up::run(ServiceArgs::default().lookup()).await,
             Some(Command::Up(args)) => crate::up::run(args.lookup()).await,
             Some(Command::Migrate(args)) => crate::maintenance::migrate(args.lookup()).await,
-            Some(Command::Ingest(args)) => crate::roles::run_ingest(args.lookup()).await,
-            Some(Command::Executor(args)) => crate::roles::run_executor(args.lookup()).await,
+            Some(Command::Ingest(args)) => {
+                crate::roles::run_ingest(args.lookup(), args.allow_run_as_root).await
+            }
+            Some(Command::Executor(args)) => {
+                crate::roles::run_executor(args.lookup(), args.allow_run_as_root).await
+            }
             Some(Command::Keys(KeysCommand::Rewrap(args))) => {
                 crate::maintenance::rewrap(args.database.lookup(), args.batch_size).await
             }

@@ -4,6 +4,7 @@ pub mod cli;
 pub mod local_postgres;
 pub mod maintenance;
 pub mod paper_secrets;
+pub mod privileges;
 pub mod roles;
 pub mod telemetry;
 pub mod up;

@@ -39,17 +39,19 @@ pub fn build_executor(config: &Config) -> anyhow::Result<Executor> {
     ))
 }
 
-/// `humbex ingest`: serve until SIGINT or SIGTERM.
-pub async fn run_ingest(lookup: Lookup) -> anyhow::Result<()> {
+/// `humbex ingest`: serve until SIGINT or SIGTERM. Refuses root unless `allow_root`.
+pub async fn run_ingest(lookup: Lookup, allow_root: bool) -> anyhow::Result<()> {
     let config = lookup.with_secrets_file()?.config()?;
+    crate::privileges::refuse_root("ingest", allow_root)?;
     let app = humbex_ingest::Application::build(config).await?;
     app.run_until(shutdown::signal()).await?;
     Ok(())
 }
 
-/// `humbex executor`: place orders until SIGINT or SIGTERM.
-pub async fn run_executor(lookup: Lookup) -> anyhow::Result<()> {
+/// `humbex executor`: place orders until SIGINT or SIGTERM. Refuses root unless `allow_root`.
+pub async fn run_executor(lookup: Lookup, allow_root: bool) -> anyhow::Result<()> {
     let config = lookup.with_secrets_file()?.config()?;
+    crate::privileges::refuse_root("executor", allow_root)?;
     config.bybit.env.warn_if_mainnet();
     let executor = build_executor(&config)?;
     executor.run_until(shutdown::signal()).await

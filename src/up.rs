@@ -52,7 +52,7 @@ pub async fn run(lookup: Lookup) -> anyhow::Result<()> {
         generated = names;
     }
     let lookup = lookup.with_secrets_file()?;
-    let config = lookup.config()?;
+    let mut config = lookup.config()?;
     bybit_env.warn_if_mainnet();
 
     let url = config.database.url.clone();
@@ -69,9 +69,13 @@ pub async fn run(lookup: Lookup) -> anyhow::Result<()> {
             url.redacted()
         );
         let state_dir = std::path::PathBuf::from(paper_secrets::STATE_DIR);
-        local_pg.0 =
-            Some(tokio::task::spawn_blocking(move || LocalPostgres::start(&state_dir, port)).await??);
+        let pg = tokio::task::spawn_blocking(move || LocalPostgres::start(&state_dir, port)).await??;
+        // From here on the services reach it through its socket, with its password.
+        let dbname = url.pg_config().get_dbname().unwrap_or("humbex").to_owned();
+        config.database.url = DatabaseUrl::parse(&pg.database_url(&dbname))?;
+        local_pg.0 = Some(pg);
     }
+    let url = config.database.url.clone();
     if humbex_shared::db::ensure_database(&url).await? {
         tracing::info!(database = %url.redacted(), "database created");
     }
@@ -123,6 +127,7 @@ pub async fn run(lookup: Lookup) -> anyhow::Result<()> {
         None
     };
 
+    leave_root(local_pg.0.as_ref())?;
     print_banner(
         addr,
         bybit_env,
@@ -147,6 +152,19 @@ pub async fn run(lookup: Lookup) -> anyhow::Result<()> {
         paper.shutdown().await?;
     }
     drop(local_pg);
+    Ok(())
+}
+
+/// Started as root (a fresh machine, a container): once everything that needs root is done, keep
+/// serving as the user the private PostgreSQL runs as (it alone can reach its socket), or as
+/// `nobody` when the database is elsewhere.
+fn leave_root(local_pg: Option<&LocalPostgres>) -> anyhow::Result<()> {
+    if !crate::privileges::is_root() {
+        return Ok(());
+    }
+    let user = local_pg.and_then(|pg| pg.run_as()).unwrap_or("nobody");
+    crate::privileges::become_user(user)?;
+    eprintln!("Started as root: HUMBEX now runs as user {user}.");
     Ok(())
 }
 

@@ -155,6 +155,8 @@ impl Pipeline {
         cmd.arg("executor")
             .env_clear()
             .env("BYBIT_ENV", "paper")
+            // Benchmarks run as root on the CI machine; the executor refuses root without this.
+            .env("ALLOW_RUN_AS_ROOT", "true")
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());

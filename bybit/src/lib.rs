@@ -1,6 +1,6 @@
 //! HUMBEX's Bybit V5 client for USDT linear perpetuals, in layers: [`signing`] (HMAC), [`model`] and
 //! [`parse`] (typed payloads from JSON), [`rest`] (signed REST calls), [`error`] (failures by what to
-//! do next), [`ws`] (the private order/execution stream) and [`key_check`] (API-key allow-list).
+//! do next), [`ws`] (the private order/execution stream), [`tls`] (the trust store both use) and [`key_check`] (API-key allow-list).
 
 pub mod error;
 pub mod key_check;
@@ -11,6 +11,7 @@ pub mod rest;
 pub mod signing;
 #[cfg(any(test, feature = "test-data"))]
 pub mod test_data;
+pub mod tls;
 pub mod ws;
 
 pub use error::BybitError;

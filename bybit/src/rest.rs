@@ -21,6 +21,9 @@ use crate::parse::{self, Envelope, ParseError};
 use crate::signing::Credentials;
 
 pub const DEFAULT_RECV_WINDOW_MS: u64 = 5000;
+/// Bybit's largest answers (a page of executions or orders) are tens of KiB; anything past this
+/// is not Bybit and is not read into memory.
+pub const MAX_RESPONSE_BYTES: usize = 2 * 1024 * 1024;
 const CATEGORY: &str = "linear";
 
 /// Installs ring as rustls' process-wide crypto provider. reqwest (built with
@@ -75,6 +78,9 @@ impl BybitRest {
             .timeout(config.request_timeout)
             .pool_idle_timeout(Duration::from_secs(60))
             .tcp_nodelay(true)
+            // A redirect would carry a signed request to a host nobody configured.
+            .redirect(reqwest::redirect::Policy::none())
+            .tls_backend_preconfigured(crate::tls::rest_config())
             .build()
             .map_err(|e| BybitError::InvalidRequest {
                 reason: format!("cannot build the HTTP client: {e}"),
@@ -295,7 +301,7 @@ impl BybitRest {
         let response = request.send().await.map_err(transport_error)?;
         let status = response.status();
         let rate_limit = rate_limit_status(response.headers());
-        let body = response.text().await.map_err(transport_error)?;
+        let body = read_capped(response, MAX_RESPONSE_BYTES).await?;
         let answer = interpret(status, &body, rate_limit, now_ms());
         if let Err(error) = &answer {
             tracing::debug!(%error, "Bybit request failed");
@@ -347,6 +353,25 @@ fn interpret(
             reason: format!("HTTP {status} with an unreadable body: {e}"),
         }),
     }
+}
+
+/// The body, read chunk by chunk and abandoned past `limit` bytes. An over-long answer is
+/// [`BybitError::Ambiguous`]: the request was sent and its outcome cannot be read.
+async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<String, BybitError> {
+    let too_long = || BybitError::Ambiguous {
+        reason: format!("the response body is longer than {limit} bytes"),
+    };
+    if response.content_length().is_some_and(|len| len > limit as u64) {
+        return Err(too_long());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+        if body.len() + chunk.len() > limit {
+            return Err(too_long());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 fn transport_error(error: reqwest::Error) -> BybitError {

@@ -292,10 +292,17 @@ async fn run_session(
     }
 }
 
+/// The largest private push or frame accepted; Bybit's are a few KiB, so a bigger one is not Bybit
+/// and ends the session instead of being buffered (tungstenite's own limits are 64 and 16 MiB).
+pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+
 /// Private pushes are a few KiB; tungstenite's default 128 KiB read buffer per connection is what
 /// made the executor 220 MiB with 1,200 streams open (87 MiB with 8 KiB); it grows for a larger frame.
 fn socket_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
-    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(8 * 1024)
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .max_message_size(Some(MAX_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_MESSAGE_BYTES))
 }
 
 async fn session_inner(
@@ -305,7 +312,14 @@ async fn session_inner(
 ) -> Result<std::convert::Infallible, SessionEnd> {
     let (mut socket, _) = match timeout(
         config.handshake_timeout,
-        tokio_tungstenite::connect_async_with_config(config.url.as_str(), Some(socket_config()), false),
+        tokio_tungstenite::connect_async_tls_with_config(
+            config.url.as_str(),
+            Some(socket_config()),
+            false,
+            Some(tokio_tungstenite::Connector::Rustls(
+                crate::tls::websocket_config(),
+            )),
+        ),
     )
     .await
     {

@@ -37,7 +37,6 @@ fn humbex_binary() -> anyhow::Result<PathBuf> {
 
 pub struct Cluster {
     pub pg: LocalPostgres,
-    pub pg_port: u16,
     pub paper_port: u16,
     pub ingest_port: u16,
     binary: PathBuf,
@@ -58,7 +57,6 @@ impl Cluster {
         let pg = tokio::task::spawn_blocking(move || LocalPostgres::start(&dir, pg_port)).await??;
         let mut cluster = Cluster {
             pg,
-            pg_port,
             paper_port: free_port(),
             ingest_port: free_port(),
             binary,
@@ -81,7 +79,7 @@ impl Cluster {
     }
 
     pub fn database_url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/humbex", self.pg_port)
+        self.pg.database_url("humbex")
     }
 
     pub fn paper_url(&self) -> String {
@@ -104,6 +102,8 @@ impl Cluster {
             .env("ENCRYPTION_KEY_HEX", ENCRYPTION_KEY)
             .env("ADMIN_TOKEN", ADMIN)
             .env("BYBIT_ENV", "paper")
+            // The suite runs as root on CI; the services it starts refuse root without this.
+            .env("ALLOW_RUN_AS_ROOT", "true")
             .env("PAPER_HOST", "127.0.0.1")
             .env("PAPER_PORT", self.paper_port.to_string())
             .env("PAPER_ORDER_RATE_LIMIT", "50")

@@ -3,5 +3,6 @@
 
 mod common;
 mod history_fallback;
+mod limits;
 mod rest;
 mod ws;

@@ -240,6 +240,12 @@ pub const VARS: &[Var] = &[
         description: r#"serve the Swagger UI at `/docs` (`/openapi.json` is always served)"#,
     },
     Var {
+        name: "ALLOW_RUN_AS_ROOT",
+        default: r#"`false`"#,
+        roles: SERVICES,
+        description: r#"let `humbex ingest` and `humbex executor` run as root (refused otherwise); `humbex up` started as root hands over to `postgres` or `nobody` by itself"#,
+    },
+    Var {
         name: "LOG_FORMAT",
         default: r#"`pretty`"#,
         roles: ALL,
