@@ -197,34 +197,35 @@ const DEFAULT_WS_SUBSCRIBE_ACK_DELAY_MS: u64 = 50;
 const DEFAULT_PRICE_WALK_INTERVAL_MS: u64 = 1000;
 
 /// `humbex paper-exchange` flags. Each stands for its variable (named in its help) and wins over
-/// it; the defaults and checks are [`PaperExchangeConfig::from_lookup`]'s.
+/// it; the defaults and checks are [`PaperExchangeConfig::from_lookup`]'s, listed in
+/// docs/configuration.md.
 #[derive(Clone, Default, clap::Args)]
 pub struct PaperExchangeArgs {
-    /// Address to listen on [PAPER_HOST; default 127.0.0.1].
+    /// Address to listen on [PAPER_HOST].
     #[arg(long)]
     pub host: Option<String>,
-    /// Port to listen on, 0 = any free port [PAPER_PORT; default 8001].
+    /// Port to listen on, 0 = any free port [PAPER_PORT].
     #[arg(long)]
     pub port: Option<String>,
-    /// Listed symbols and their starting prices [PAPER_SYMBOLS; default AVAXUSDT=25.00,BTCUSDT=60000,ETHUSDT=3000].
+    /// Listed symbols and their starting prices [PAPER_SYMBOLS].
     #[arg(long)]
     pub symbols: Option<String>,
-    /// USDT balance of accounts created without one [PAPER_BALANCE_USDT; default 10000].
+    /// USDT balance of accounts created without one [PAPER_BALANCE_USDT].
     #[arg(long)]
     pub balance_usdt: Option<String>,
-    /// Order creates per second per account before 10006 [PAPER_ORDER_RATE_LIMIT; default 10, Bybit's].
+    /// Order creates per second per account before 10006 [PAPER_ORDER_RATE_LIMIT].
     #[arg(long)]
     pub order_rate_limit: Option<String>,
-    /// Delay before private WebSocket subscribe acks, in milliseconds [PAPER_WS_SUBSCRIBE_ACK_DELAY_MS; default 50].
+    /// Delay before private WebSocket subscribe acks, in milliseconds [PAPER_WS_SUBSCRIBE_ACK_DELAY_MS].
     #[arg(long)]
     pub ws_subscribe_ack_delay_ms: Option<String>,
-    /// Accounts to create at start, "key:secret,key2:secret2" [PAPER_ACCOUNTS; prefer the variable: flags show in ps].
+    /// Accounts to create at start, "key:secret,key2:secret2"; prefer the variable, flags show in ps [PAPER_ACCOUNTS].
     #[arg(long)]
     pub accounts: Option<String>,
-    /// Random walk: the largest step per tick in basis points, 0 = prices only move when set [PAPER_PRICE_WALK_BPS; default 0].
+    /// Random walk: the largest step per tick in basis points, 0 = prices only move when set [PAPER_PRICE_WALK_BPS].
     #[arg(long)]
     pub price_walk_bps: Option<String>,
-    /// Random walk: milliseconds between steps [PAPER_PRICE_WALK_INTERVAL_MS; default 1000].
+    /// Random walk: milliseconds between steps [PAPER_PRICE_WALK_INTERVAL_MS].
     #[arg(long)]
     pub price_walk_interval_ms: Option<String>,
 }
