@@ -59,7 +59,8 @@ pub async fn run_executor(lookup: Lookup, allow_root: bool) -> anyhow::Result<()
 
 /// `humbex paper-exchange`: serve until SIGINT or SIGTERM.
 pub async fn run_paper_exchange(args: humbex_paper_exchange::PaperExchangeArgs) -> anyhow::Result<()> {
-    let config = args.to_config()?;
+    let lookup = args.lookup();
+    let config = humbex_paper_exchange::PaperExchangeConfig::from_lookup(&|n| lookup.get(n))?;
     let running = humbex_paper_exchange::spawn(config).await?;
     println!("paper exchange listening on {}", running.base_url());
     shutdown::signal().await;

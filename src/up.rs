@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use crate::local_postgres::LocalPostgres;
 use crate::paper_secrets;
-use clap::Parser;
 use humbex_shared::api_key_vault::Opener;
 use humbex_shared::config::{BybitEnv, DatabaseUrl, GENERATED_SECRETS, Lookup};
 
@@ -84,10 +83,7 @@ pub async fn run(lookup: Lookup) -> anyhow::Result<()> {
 
     // Paper mode: the local Bybit stand-in runs in this process (PAPER_HOST, PAPER_PORT, …).
     let paper = if bybit_env == BybitEnv::Paper {
-        let args = PaperOnly::try_parse_from(["humbex"])?.args;
-        let config = args
-            .to_config()
-            .map_err(|e| anyhow::anyhow!("paper exchange: {e}"))?;
+        let config = humbex_paper_exchange::PaperExchangeConfig::from_lookup(&|n| lookup.get(n))?;
         Some(humbex_paper_exchange::spawn(config).await?)
     } else {
         None
@@ -225,13 +221,6 @@ async fn add_demo_paper_key(
     .map_err(|e| anyhow::anyhow!("the demo user's paper API key: {e}"))?;
     tracing::info!(user_id = %user_id, api_key_id = %stored.id, "paper demo API key created");
     Ok(stored.api_key_masked)
-}
-
-/// The paper exchange's flags, read from the environment alone (PAPER_HOST, PAPER_PORT, …).
-#[derive(clap::Parser)]
-struct PaperOnly {
-    #[command(flatten)]
-    args: humbex_paper_exchange::PaperExchangeArgs,
 }
 
 fn print_banner(

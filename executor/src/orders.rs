@@ -3,6 +3,7 @@
 //! outcome of a submission (recorded in groups by `settle`).
 
 use deadpool_postgres::GenericClient;
+use humbex_shared::api_key_vault::{KeyRow, StoredPair};
 use humbex_shared::store::orders;
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -23,6 +24,23 @@ pub struct TargetKey {
     pub id: Uuid,
     pub key_enc: Vec<u8>,
     pub secret_enc: Vec<u8>,
+}
+
+impl TargetKey {
+    /// What the vault opens for `user_id`'s key: see [`sealed_key`].
+    pub fn sealed(&self, user_id: Uuid) -> (KeyRow, StoredPair<'_>) {
+        sealed_key(self.id, user_id, &self.key_enc, &self.secret_enc)
+    }
+}
+
+/// A key's row and its two ciphertexts, which open only for that row (the vault binds them to it).
+fn sealed_key<'a>(
+    id: Uuid,
+    user_id: Uuid,
+    key_enc: &'a [u8],
+    secret_enc: &'a [u8],
+) -> (KeyRow, StoredPair<'a>) {
+    (KeyRow { id, user_id }, StoredPair { key_enc, secret_enc })
 }
 
 /// A row to write for one target.
@@ -145,6 +163,13 @@ pub struct PendingOrder {
     pub key_enc: Vec<u8>,
     pub secret_enc: Vec<u8>,
     pub key_usable: bool,
+}
+
+impl PendingOrder {
+    /// What the vault opens for this order's key: see [`sealed_key`].
+    pub fn sealed_key(&self) -> (KeyRow, StoredPair<'_>) {
+        sealed_key(self.api_key_id, self.user_id, &self.key_enc, &self.secret_enc)
+    }
 }
 
 /// The key ciphertexts stay out of Debug output.

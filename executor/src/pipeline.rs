@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use deadpool_postgres::Pool;
 use humbex_bybit::BybitRest;
-use humbex_shared::api_key_vault::{KeyRow, StoredPair};
 use humbex_shared::domain::Action;
 use rust_decimal::Decimal;
 
@@ -274,14 +273,7 @@ async fn plan_one(
             })
         }
         Action::Close => {
-            let row = KeyRow {
-                id: key.id,
-                user_id: target.user_id,
-            };
-            let stored = StoredPair {
-                key_enc: &key.key_enc,
-                secret_enc: &key.secret_enc,
-            };
+            let (row, stored) = key.sealed(target.user_id);
             let credentials = ctx
                 .keys
                 .credentials(row, stored)
@@ -324,14 +316,7 @@ async fn send_one(ctx: &Context, order: PendingOrder) -> OrderAnswer {
         };
         return answer(outcome, order.attempts);
     }
-    let row = KeyRow {
-        id: order.api_key_id,
-        user_id: order.user_id,
-    };
-    let stored = StoredPair {
-        key_enc: &order.key_enc,
-        secret_enc: &order.secret_enc,
-    };
+    let (row, stored) = order.sealed_key();
     let credentials = match ctx.keys.credentials(row, stored) {
         Ok(c) => c,
         Err(e) => {

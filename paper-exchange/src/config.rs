@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use humbex_shared::config::{ConfigError, Lookup, paper_balance_usdt, paper_listen, whole_number};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -16,36 +17,35 @@ pub struct SymbolConfig {
 }
 
 /// Parses `"AVAXUSDT=25.00,BTCUSDT=60000"`.
-pub fn parse_symbols(text: &str) -> Result<Vec<SymbolConfig>, ConfigError> {
+pub fn parse_symbols(text: &str) -> Result<Vec<SymbolConfig>, EntryError> {
     let mut symbols = Vec::new();
     for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let (symbol, price) = item
             .split_once('=')
-            .ok_or_else(|| ConfigError::Symbol(item.to_string()))?;
+            .ok_or_else(|| EntryError::Symbol(item.to_string()))?;
         let symbol = symbol.trim().to_ascii_uppercase();
         let price: Decimal = price
             .trim()
             .parse()
-            .map_err(|_| ConfigError::Symbol(item.to_string()))?;
+            .map_err(|_| EntryError::Symbol(item.to_string()))?;
         if !symbol.ends_with("USDT") || symbol.len() <= 4 || price <= Decimal::ZERO {
-            return Err(ConfigError::Symbol(item.to_string()));
+            return Err(EntryError::Symbol(item.to_string()));
         }
         symbols.push(SymbolConfig { symbol, price });
     }
     if symbols.is_empty() {
-        return Err(ConfigError::Symbol(text.to_string()));
+        return Err(EntryError::Symbol(text.to_string()));
     }
     Ok(symbols)
 }
 
+/// A list entry that does not parse; [`PaperExchangeConfig::from_lookup`] names its variable.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub enum EntryError {
     #[error("symbol entry {0:?} is not SYMBOLUSDT=price with a positive price")]
     Symbol(String),
     #[error("account entry {0:?} is not api_key:api_secret")]
     Account(String),
-    #[error("{0:?} is not a decimal number")]
-    Decimal(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -186,52 +186,48 @@ pub struct PriceWalk {
 }
 
 impl Default for PaperExchangeConfig {
+    /// Every variable unset.
     fn default() -> Self {
-        PaperExchangeConfig {
-            host: "127.0.0.1".into(),
-            port: 8001,
-            symbols: parse_symbols(DEFAULT_SYMBOLS).expect("default symbols parse"),
-            default_balance_usdt: Decimal::from(10_000),
-            default_order_create_limit_per_second: DEFAULT_ORDER_CREATE_LIMIT,
-            ws_subscribe_ack_delay: Duration::from_millis(50),
-            accounts: Vec::new(),
-            price_walk: None,
-        }
+        PaperExchangeConfig::from_lookup(&|_| None).expect("the defaults are valid")
     }
 }
 
 pub const DEFAULT_SYMBOLS: &str = "AVAXUSDT=25.00,BTCUSDT=60000,ETHUSDT=3000";
+const DEFAULT_WS_SUBSCRIBE_ACK_DELAY_MS: u64 = 50;
+const DEFAULT_PRICE_WALK_INTERVAL_MS: u64 = 1000;
 
-/// `humbex paper-exchange` flags; every flag also reads its environment variable.
-#[derive(Clone, clap::Args)]
+/// `humbex paper-exchange` flags. Each stands for its variable (named in its help) and wins over
+/// it; the defaults and checks are [`PaperExchangeConfig::from_lookup`]'s, listed in
+/// docs/configuration.md.
+#[derive(Clone, Default, clap::Args)]
 pub struct PaperExchangeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "PAPER_HOST", default_value = "127.0.0.1")]
-    pub host: String,
-    /// Port to listen on (0 = any free port).
-    #[arg(long, env = "PAPER_PORT", default_value_t = 8001)]
-    pub port: u16,
-    /// Listed symbols and their starting prices.
-    #[arg(long, env = "PAPER_SYMBOLS", default_value = DEFAULT_SYMBOLS)]
-    pub symbols: String,
-    /// USDT balance of accounts created without one.
-    #[arg(long, env = "PAPER_BALANCE_USDT", default_value = "10000")]
-    pub balance_usdt: String,
-    /// Order creates per second per account before 10006 (Bybit's default is 10).
-    #[arg(long, env = "PAPER_ORDER_RATE_LIMIT", default_value_t = DEFAULT_ORDER_CREATE_LIMIT)]
-    pub order_rate_limit: u32,
-    /// Delay before private WebSocket subscribe acks, in milliseconds.
-    #[arg(long, env = "PAPER_WS_SUBSCRIBE_ACK_DELAY_MS", default_value_t = 50)]
-    pub ws_subscribe_ack_delay_ms: u64,
-    /// Accounts to create at start, "key:secret,key2:secret2" (prefer the env var: flags show in ps).
-    #[arg(long, env = "PAPER_ACCOUNTS", hide_env_values = true)]
+    /// Address to listen on [PAPER_HOST].
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Port to listen on, 0 = any free port [PAPER_PORT].
+    #[arg(long)]
+    pub port: Option<String>,
+    /// Listed symbols and their starting prices [PAPER_SYMBOLS].
+    #[arg(long)]
+    pub symbols: Option<String>,
+    /// USDT balance of accounts created without one [PAPER_BALANCE_USDT].
+    #[arg(long)]
+    pub balance_usdt: Option<String>,
+    /// Order creates per second per account before 10006 [PAPER_ORDER_RATE_LIMIT].
+    #[arg(long)]
+    pub order_rate_limit: Option<String>,
+    /// Delay before private WebSocket subscribe acks, in milliseconds [PAPER_WS_SUBSCRIBE_ACK_DELAY_MS].
+    #[arg(long)]
+    pub ws_subscribe_ack_delay_ms: Option<String>,
+    /// Accounts to create at start, "key:secret,key2:secret2"; prefer the variable, flags show in ps [PAPER_ACCOUNTS].
+    #[arg(long)]
     pub accounts: Option<String>,
-    /// Random walk: the largest step per tick in basis points (0 = prices only move when set).
-    #[arg(long, env = "PAPER_PRICE_WALK_BPS", default_value_t = 0)]
-    pub price_walk_bps: u32,
-    /// Random walk: milliseconds between steps.
-    #[arg(long, env = "PAPER_PRICE_WALK_INTERVAL_MS", default_value_t = 1000)]
-    pub price_walk_interval_ms: u64,
+    /// Random walk: the largest step per tick in basis points, 0 = prices only move when set [PAPER_PRICE_WALK_BPS].
+    #[arg(long)]
+    pub price_walk_bps: Option<String>,
+    /// Random walk: milliseconds between steps [PAPER_PRICE_WALK_INTERVAL_MS].
+    #[arg(long)]
+    pub price_walk_interval_ms: Option<String>,
 }
 
 impl fmt::Debug for PaperExchangeArgs {
@@ -251,17 +247,58 @@ impl fmt::Debug for PaperExchangeArgs {
 }
 
 impl PaperExchangeArgs {
-    pub fn to_config(&self) -> Result<PaperExchangeConfig, ConfigError> {
-        let default_balance_usdt: Decimal = self
-            .balance_usdt
-            .trim()
-            .parse()
-            .map_err(|_| ConfigError::Decimal(self.balance_usdt.clone()))?;
+    /// These flags over the environment.
+    pub fn lookup(&self) -> Lookup {
+        Lookup::default()
+            .with_flag("PAPER_HOST", self.host.as_deref())
+            .with_flag("PAPER_PORT", self.port.as_deref())
+            .with_flag("PAPER_SYMBOLS", self.symbols.as_deref())
+            .with_flag("PAPER_BALANCE_USDT", self.balance_usdt.as_deref())
+            .with_flag("PAPER_ORDER_RATE_LIMIT", self.order_rate_limit.as_deref())
+            .with_flag(
+                "PAPER_WS_SUBSCRIBE_ACK_DELAY_MS",
+                self.ws_subscribe_ack_delay_ms.as_deref(),
+            )
+            .with_flag("PAPER_ACCOUNTS", self.accounts.as_deref())
+            .with_flag("PAPER_PRICE_WALK_BPS", self.price_walk_bps.as_deref())
+            .with_flag(
+                "PAPER_PRICE_WALK_INTERVAL_MS",
+                self.price_walk_interval_ms.as_deref(),
+            )
+    }
+}
+
+impl PaperExchangeConfig {
+    /// Read and check the PAPER_* variables through `get` (usually a [`Lookup`]'s); an error names
+    /// the variable. Blank counts as unset.
+    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let get: &dyn Fn(&str) -> Option<String> = &get;
+        let entry = |var: &'static str| {
+            move |e: EntryError| ConfigError {
+                var,
+                problem: e.to_string(),
+            }
+        };
+        let (host, port) = paper_listen(get)?;
+        let default_balance_usdt = paper_balance_usdt(get)?;
+        let order_rate_limit = whole_number(get, "PAPER_ORDER_RATE_LIMIT", DEFAULT_ORDER_CREATE_LIMIT)?;
+        let ack_delay_ms = whole_number(
+            get,
+            "PAPER_WS_SUBSCRIBE_ACK_DELAY_MS",
+            DEFAULT_WS_SUBSCRIBE_ACK_DELAY_MS,
+        )?;
+        let price_walk_bps = whole_number(get, "PAPER_PRICE_WALK_BPS", 0u32)?;
+        let price_walk_interval_ms = whole_number(
+            get,
+            "PAPER_PRICE_WALK_INTERVAL_MS",
+            DEFAULT_PRICE_WALK_INTERVAL_MS,
+        )?;
+        let symbols = parse_symbols(&get("PAPER_SYMBOLS").unwrap_or_else(|| DEFAULT_SYMBOLS.to_owned()))
+            .map_err(entry("PAPER_SYMBOLS"))?;
         let mut accounts = Vec::new();
-        for item in self
-            .accounts
-            .as_deref()
-            .unwrap_or("")
+        for item in get("PAPER_ACCOUNTS")
+            .unwrap_or_default()
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
@@ -270,22 +307,23 @@ impl PaperExchangeArgs {
                 .split_once(':')
                 .filter(|(k, s)| !k.is_empty() && !s.is_empty())
                 // The entry holds a secret: name only the key part in the error.
-                .ok_or_else(|| ConfigError::Account(item.split(':').next().unwrap_or("").to_string()))?;
+                .ok_or_else(|| EntryError::Account(item.split(':').next().unwrap_or("").to_string()))
+                .map_err(entry("PAPER_ACCOUNTS"))?;
             let mut spec = AccountSpec::new(key, secret, default_balance_usdt);
-            spec.order_create_limit_per_second = self.order_rate_limit;
+            spec.order_create_limit_per_second = order_rate_limit;
             accounts.push(spec);
         }
         Ok(PaperExchangeConfig {
-            host: self.host.clone(),
-            port: self.port,
-            symbols: parse_symbols(&self.symbols)?,
+            host,
+            port,
+            symbols,
             default_balance_usdt,
-            default_order_create_limit_per_second: self.order_rate_limit,
-            ws_subscribe_ack_delay: Duration::from_millis(self.ws_subscribe_ack_delay_ms),
+            default_order_create_limit_per_second: order_rate_limit,
+            ws_subscribe_ack_delay: Duration::from_millis(ack_delay_ms),
             accounts,
-            price_walk: (self.price_walk_bps > 0).then(|| PriceWalk {
-                interval: Duration::from_millis(self.price_walk_interval_ms.max(1)),
-                max_step_bps: self.price_walk_bps,
+            price_walk: (price_walk_bps > 0).then(|| PriceWalk {
+                interval: Duration::from_millis(price_walk_interval_ms.max(1)),
+                max_step_bps: price_walk_bps,
             }),
         })
     }
@@ -346,7 +384,7 @@ mod args_tests {
             "--price-walk-bps",
             "5",
         ]);
-        let config = cli.args.to_config().unwrap();
+        let config = PaperExchangeConfig::from_lookup(&|n| cli.args.lookup().get(n)).unwrap();
         assert_eq!(config.host, "0.0.0.0");
         assert_eq!(config.port, 9001);
         assert_eq!(config.symbols.len(), 1);
@@ -362,11 +400,51 @@ mod args_tests {
     }
 
     #[test]
+    fn every_variable_read_is_in_the_table_as_the_paper_exchanges() {
+        use humbex_shared::config::vars::{Role, VARS};
+        let read = std::cell::RefCell::new(Vec::new());
+        PaperExchangeConfig::from_lookup(&|name| {
+            read.borrow_mut().push(name.to_owned());
+            None
+        })
+        .unwrap();
+        let read = read.into_inner();
+        assert!(read.len() >= 9, "{read:?}");
+        for name in read {
+            assert!(
+                VARS.iter()
+                    .any(|v| v.name == name && v.roles.contains(&Role::PaperExchange)),
+                "{name} is read but not listed for the paper exchange"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (var, value) in [
+            ("PAPER_PORT", "80000"),
+            ("PAPER_BALANCE_USDT", "lots"),
+            ("PAPER_SYMBOLS", "AVAX=1"),
+            ("PAPER_ORDER_RATE_LIMIT", "-1"),
+            ("PAPER_WS_SUBSCRIBE_ACK_DELAY_MS", "soon"),
+            ("PAPER_PRICE_WALK_BPS", "1.5"),
+            ("PAPER_PRICE_WALK_INTERVAL_MS", "x"),
+        ] {
+            let error =
+                PaperExchangeConfig::from_lookup(&|n| (n == var).then(|| value.to_owned())).unwrap_err();
+            assert_eq!(error.var, var, "{error}");
+        }
+    }
+
+    #[test]
     fn bad_account_entry_does_not_echo_the_secret() {
         let cli = Cli::parse_from(["x", "--accounts", "keyonly"]);
-        assert!(cli.args.to_config().is_err());
+        let lookup = cli.args.lookup();
+        assert!(PaperExchangeConfig::from_lookup(&|n| lookup.get(n)).is_err());
         let cli = Cli::parse_from(["x", "--accounts", "k:"]);
-        let error = cli.args.to_config().unwrap_err().to_string();
-        assert!(error.contains("\"k\""), "{error}");
+        let lookup = cli.args.lookup();
+        let error = PaperExchangeConfig::from_lookup(&|n| lookup.get(n)).unwrap_err();
+        assert_eq!(error.var, "PAPER_ACCOUNTS");
+        assert!(error.problem.contains("\"k\""), "{error}");
     }
 }

@@ -136,17 +136,7 @@ pub enum FaultError {
 
 impl Fault {
     pub fn validate(&self) -> Result<(), FaultError> {
-        let count = match self {
-            Fault::Latency { count, .. }
-            | Fault::DelayPushes { count, .. }
-            | Fault::WithholdPushes { count, .. }
-            | Fault::OrderPushFirst { count, .. } => *count,
-            Fault::OrderCreateHttpError { count, .. }
-            | Fault::OrderCreateTimeout { count, .. }
-            | Fault::OrderCreateRetCode { count, .. }
-            | Fault::RateLimitBurst { count, .. } => Some(*count),
-            Fault::DropWsConnections { .. } => None,
-        };
+        let count = self.count();
         if count == Some(0) {
             return Err(FaultError::ZeroCount);
         }
@@ -185,7 +175,9 @@ impl Fault {
         }
     }
 
-    fn initial_remaining(&self) -> Option<u32> {
+    /// How many events the fault applies to as given (None: until cleared, or, for dropping the
+    /// WebSocket connections, no count at all).
+    fn count(&self) -> Option<u32> {
         match self {
             Fault::Latency { count, .. }
             | Fault::DelayPushes { count, .. }
@@ -195,7 +187,15 @@ impl Fault {
             | Fault::OrderCreateTimeout { count, .. }
             | Fault::OrderCreateRetCode { count, .. }
             | Fault::RateLimitBurst { count, .. } => Some(*count),
+            Fault::DropWsConnections { .. } => None,
+        }
+    }
+
+    fn initial_remaining(&self) -> Option<u32> {
+        match self {
+            // Acts once, when installed: nothing remains.
             Fault::DropWsConnections { .. } => Some(0),
+            _ => self.count(),
         }
     }
 }

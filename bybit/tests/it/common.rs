@@ -52,27 +52,20 @@ impl Harness {
         let api_key = spec["api_key"].as_str().expect("api_key").to_string();
         let secret = format!("secret-of-{api_key}");
         spec["api_secret"] = json!(secret);
-        let response = self
-            .control
-            .post(format!("{}/paper/accounts", self.paper.base_url()))
-            .json(&spec)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            response.status().as_u16(),
-            201,
-            "{}",
-            response.text().await.unwrap()
-        );
+        self.create("accounts", &spec).await;
         Credentials::new(api_key, SecretString::from(secret))
     }
 
     pub async fn fault(&self, fault: Value) {
+        self.create("faults", &fault).await;
+    }
+
+    /// POST `body` to the control API's `/paper/{what}`, which must answer 201 Created.
+    async fn create(&self, what: &str, body: &Value) {
         let response = self
             .control
-            .post(format!("{}/paper/faults", self.paper.base_url()))
-            .json(&fault)
+            .post(format!("{}/paper/{what}", self.paper.base_url()))
+            .json(body)
             .send()
             .await
             .unwrap();

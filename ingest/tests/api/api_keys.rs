@@ -182,8 +182,13 @@ async fn wrong_secret_is_refused_naming_it() {
 #[tokio::test]
 async fn unbound_key_on_mainnet_is_refused_unless_allowed() {
     // BYBIT_ENV=mainnet with BYBIT_REST_URL pointed at the paper exchange: mainnet's rules, no
-    // real exchange, and no account made for the key (only paper mode does that).
-    let app = paper_app(vec![("BYBIT_ENV", "mainnet".into())]).await;
+    // real exchange, and no account made for the key (only paper mode does that). A mainnet URL
+    // off Bybit's hosts needs ALLOW_CUSTOM_BYBIT_URL.
+    let app = paper_app(vec![
+        ("BYBIT_ENV", "mainnet".into()),
+        ("ALLOW_CUSTOM_BYBIT_URL", "true".into()),
+    ])
+    .await;
     let (user, _) = app.active_user("mainnet@example.com").await;
 
     let answer = app
@@ -241,6 +246,7 @@ async fn unbound_key_on_mainnet_is_refused_unless_allowed() {
 
     let allowing = paper_app(vec![
         ("BYBIT_ENV", "mainnet".into()),
+        ("ALLOW_CUSTOM_BYBIT_URL", "true".into()),
         ("ALLOW_UNBOUND_KEYS", "true".into()),
     ])
     .await;
@@ -264,7 +270,10 @@ async fn exchange_unreachable_is_503_and_stores_nothing() {
     // The harness points BYBIT_REST_URL at a port nobody listens on.
     for env in ["paper", "mainnet"] {
         let app = TestApp::spawn_with(Options {
-            env: vec![("BYBIT_ENV", env.into())],
+            env: vec![
+                ("BYBIT_ENV", env.into()),
+                ("ALLOW_CUSTOM_BYBIT_URL", "true".into()),
+            ],
             ..Default::default()
         })
         .await;

@@ -9,6 +9,7 @@ mod database;
 mod executor;
 mod http;
 pub mod lookup;
+mod paper;
 mod parse;
 mod secrets;
 pub mod secrets_file;
@@ -20,13 +21,15 @@ use std::sync::Arc;
 
 use crate::domain::Symbol;
 
-pub use bybit::{
-    BybitConfig, BybitEnv, DEFAULT_PAPER_BALANCE_USDT, DEFAULT_PAPER_HOST, DEFAULT_PAPER_PORT, bybit_env,
-};
+pub use bybit::{BybitConfig, BybitEnv, bybit_env};
 pub use database::{DEFAULT_DATABASE_URL, DatabaseConfig, DatabaseUrl, POOL_SIZE, database_url};
 pub use executor::ExecutorConfig;
 pub use http::{HttpConfig, HttpLimits, IpPolicy, RateLimits, TRADINGVIEW_IPS};
 pub use lookup::Lookup;
+pub use paper::{
+    DEFAULT_PAPER_BALANCE_USDT, DEFAULT_PAPER_HOST, DEFAULT_PAPER_PORT, paper_balance_usdt, paper_listen,
+    whole_number,
+};
 pub use parse::ConfigError;
 pub use secrets::{GENERATED_SECRETS, PreviousSecret, SecretsConfig, WebhookSecret};
 

@@ -114,6 +114,7 @@ fn bad_values_name_their_variable() {
         ("PAPER_BALANCE_USDT", "lots"),
         ("PAPER_BALANCE_USDT", "-1"),
         ("ALLOW_UNBOUND_KEYS", "maybe"),
+        ("ALLOW_CUSTOM_BYBIT_URL", "maybe"),
     ];
     for (var, value) in cases {
         let mut vars = base();
@@ -188,6 +189,7 @@ fn paper_host_and_port_and_overrides() {
     vars.insert("BYBIT_ENV", "mainnet".into());
     vars.insert("BYBIT_REST_URL", "http://127.0.0.1:4321".into());
     vars.insert("BYBIT_WS_PRIVATE_URL", "ws://127.0.0.1:4321/v5/private".into());
+    vars.insert("ALLOW_CUSTOM_BYBIT_URL", "true".into());
     let config = parse(&vars).unwrap();
     assert_eq!(config.bybit.env, BybitEnv::Mainnet);
     assert_eq!(config.bybit.rest_url, "http://127.0.0.1:4321");
@@ -285,5 +287,176 @@ fn http_limits_and_the_docs_switch_are_read_and_checked() {
         vars.insert(var, value.into());
         let err = parse(&vars).unwrap_err().to_string();
         assert!(err.contains(var), "{err}");
+    }
+}
+
+/// Each row: the variables set over [`base`], then `Ok` or the variable the error names and a
+/// word of its reason.
+#[test]
+fn bybit_urls_stay_on_bybit_or_on_this_machine() {
+    type Row = (
+        &'static [(&'static str, &'static str)],
+        Result<(), (&'static str, &'static str)>,
+    );
+    let rows: &[Row] = &[
+        // Bybit's own hosts, per environment, including the alternative and regional sites.
+        (&[("BYBIT_ENV", "mainnet")], Ok(())),
+        (&[("BYBIT_ENV", "testnet")], Ok(())),
+        (&[("BYBIT_ENV", "demo")], Ok(())),
+        (
+            &[
+                ("BYBIT_ENV", "mainnet"),
+                ("BYBIT_REST_URL", "https://api.bytick.com"),
+            ],
+            Ok(()),
+        ),
+        (
+            &[
+                ("BYBIT_ENV", "mainnet"),
+                ("BYBIT_REST_URL", "https://api.bybit.nl/"),
+                ("BYBIT_WS_PRIVATE_URL", "wss://stream.bybit.nl/v5/private"),
+            ],
+            Ok(()),
+        ),
+        (
+            &[
+                ("BYBIT_ENV", "testnet"),
+                ("BYBIT_REST_URL", "https://api-testnet.bybit.com"),
+            ],
+            Ok(()),
+        ),
+        (
+            &[
+                ("BYBIT_ENV", "demo"),
+                ("BYBIT_WS_PRIVATE_URL", "wss://stream-demo.bybit.com/v5/private"),
+            ],
+            Ok(()),
+        ),
+        // Plain text, other hosts, look-alikes, other ports, another environment's host.
+        (
+            &[
+                ("BYBIT_ENV", "mainnet"),
+                ("BYBIT_REST_URL", "http://api.bybit.com"),
+            ],
+            Err(("BYBIT_REST_URL", "https://")),
+        ),
+        (
+            &[
+                ("BYBIT_ENV", "mainnet"),
+                ("BYBIT_WS_PRIVATE_URL", "ws://stream.bybit.com/v5/private"),
+            ],
+            Err(("BYBIT_WS_PRIVATE_URL", "wss://")),
+        ),
+        (
+            &[
+                ("BYBIT_ENV", "mainnet"),
+                ("BYBIT_REST_URL", "https://api.bybit.com.evil.example"),
+            ],
+            Err(("BYBIT_REST_URL", "Bybit's mainnet hosts")),
+        ),
+        (
+            &[
+                ("BYBIT_ENV", "mainnet"),
+                ("BYBIT_REST_URL", "https://evilapi.bybit.com"),
+            ],
+            Err(("BYBIT_REST_URL", "Bybit's mainnet hosts")),
+        ),
+        (
+            &[
+                ("BYBIT_ENV", "mainnet"),
+                ("BYBIT_REST_URL", "https://api.bybit.com:8443"),
+            ],
+            Err(("BYBIT_REST_URL", "Bybit's mainnet hosts")),
+        ),
+        (
+            &[
+                ("BYBIT_ENV", "mainnet"),
+                ("BYBIT_REST_URL", "https://127.0.0.1:4321"),
+            ],
+            Err(("BYBIT_REST_URL", "Bybit's mainnet hosts")),
+        ),
+        (
+            &[
+                ("BYBIT_ENV", "mainnet"),
+                ("BYBIT_REST_URL", "https://stream.bybit.com"),
+            ],
+            Err(("BYBIT_REST_URL", "Bybit's mainnet hosts")),
+        ),
+        (
+            &[
+                ("BYBIT_ENV", "mainnet"),
+                ("BYBIT_REST_URL", "https://api-testnet.bybit.com"),
+            ],
+            Err(("BYBIT_REST_URL", "Bybit's mainnet hosts")),
+        ),
+        (
+            &[
+                ("BYBIT_ENV", "testnet"),
+                ("BYBIT_REST_URL", "https://api.bybit.com"),
+            ],
+            Err(("BYBIT_REST_URL", "Bybit's testnet hosts")),
+        ),
+        (
+            &[
+                ("BYBIT_ENV", "demo"),
+                ("BYBIT_WS_PRIVATE_URL", "wss://stream.example.com/v5/private"),
+            ],
+            Err(("BYBIT_WS_PRIVATE_URL", "Bybit's demo hosts")),
+        ),
+        // The opt-in accepts anything well-formed.
+        (
+            &[
+                ("BYBIT_ENV", "mainnet"),
+                ("BYBIT_REST_URL", "http://127.0.0.1:4321"),
+                ("ALLOW_CUSTOM_BYBIT_URL", "true"),
+            ],
+            Ok(()),
+        ),
+        // Paper mode: loopback, localhost or compose's service, however the address is given.
+        (&[("BYBIT_REST_URL", "http://127.0.0.1:9000")], Ok(())),
+        (&[("BYBIT_REST_URL", "http://[::1]:9000")], Ok(())),
+        (&[("BYBIT_REST_URL", "http://localhost:9000")], Ok(())),
+        (&[("BYBIT_REST_URL", "http://paper-exchange:8001")], Ok(())),
+        (&[("PAPER_HOST", "paper-exchange")], Ok(())),
+        (&[("PAPER_HOST", "0.0.0.0")], Ok(())),
+        (&[("PAPER_HOST", "::")], Ok(())),
+        (
+            &[("BYBIT_REST_URL", "http://10.0.0.5:8001")],
+            Err(("BYBIT_REST_URL", "loopback")),
+        ),
+        (
+            &[("BYBIT_REST_URL", "https://api.bybit.com")],
+            Err(("BYBIT_REST_URL", "loopback")),
+        ),
+        (&[("PAPER_HOST", "10.0.0.5")], Err(("PAPER_HOST", "loopback"))),
+        (
+            &[("PAPER_HOST", "paper.example.com")],
+            Err(("PAPER_HOST", "loopback")),
+        ),
+        (
+            &[("BYBIT_WS_PRIVATE_URL", "ws://203.0.113.9:8001/v5/private")],
+            Err(("BYBIT_WS_PRIVATE_URL", "loopback")),
+        ),
+        (
+            &[
+                ("BYBIT_REST_URL", "http://10.0.0.5:8001"),
+                ("ALLOW_CUSTOM_BYBIT_URL", "true"),
+            ],
+            Ok(()),
+        ),
+    ];
+    for (set, expected) in rows {
+        let mut vars = base();
+        for (name, value) in *set {
+            vars.insert(name, (*value).to_owned());
+        }
+        match (parse(&vars), expected) {
+            (Ok(_), Ok(())) => {}
+            (Err(err), Err((var, reason))) => {
+                assert_eq!(err.var, *var, "{set:?}: {err}");
+                assert!(err.problem.contains(reason), "{set:?}: {err}");
+            }
+            (got, expected) => panic!("{set:?}: expected {expected:?}, got {:?}", got.map(|_| ())),
+        }
     }
 }

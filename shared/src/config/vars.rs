@@ -126,6 +126,12 @@ pub const VARS: &[Var] = &[
         description: r#"overrides the private WebSocket (`ws(s)://…`): `wss://stream(-testnet\|-demo).bybit.com/v5/private`, paper `ws://PAPER_HOST:PAPER_PORT/v5/private` (or derived from `BYBIT_REST_URL`)"#,
     },
     Var {
+        name: "ALLOW_CUSTOM_BYBIT_URL",
+        default: r#"`false`"#,
+        roles: SERVICES,
+        description: r#"`true` accepts any `BYBIT_REST_URL` / `BYBIT_WS_PRIVATE_URL` (and `PAPER_HOST`), with a warning; otherwise outside paper mode they must be `https://` / `wss://` on Bybit's hosts for `BYBIT_ENV` (mainnet also `api.bytick.com` and the regional sites), and in paper mode on loopback or `paper-exchange`"#,
+    },
+    Var {
         name: "PAPER_BALANCE_USDT",
         default: r#"`10000`"#,
         roles: &[Role::Ingest, Role::PaperExchange],
