@@ -1,7 +1,6 @@
 //! The one-shot commands: `humbex migrate` and `humbex keys rewrap`.
 
-use humbex_shared::api_key_vault::{Opener, Sealer};
-use humbex_shared::config::Lookup;
+use humbex_shared::config::{Lookup, Role};
 
 /// `humbex migrate`: create the database if missing and apply the migrations.
 pub async fn migrate(lookup: Lookup) -> anyhow::Result<()> {
@@ -15,14 +14,13 @@ pub async fn migrate(lookup: Lookup) -> anyhow::Result<()> {
 /// `humbex keys rewrap`: move every api_keys row onto the primary key and print what moved. Exits
 /// non-zero while any row is left on another key, so a script never removes a key still in use.
 pub async fn rewrap(lookup: Lookup, batch_size: i64) -> anyhow::Result<()> {
-    let config = lookup.with_secrets_file()?.config()?;
-    let keyring = &config.secrets.keyring;
-    let (sealer, opener) = (Sealer::new(keyring.clone()), Opener::new(keyring.clone()));
+    let config = lookup.with_secrets_file()?.config_for(Role::KeysRewrap)?;
+    let (sealer, opener) = (config.secrets.sealer()?, config.secrets.opener()?);
     let mut client = humbex_shared::db::connect(&config.database.url.pg_config()).await?;
     let report = humbex_shared::rewrap::rewrap_api_keys(
         &mut client,
-        &opener,
-        &sealer,
+        opener,
+        sealer,
         batch_size,
         config.secrets.encryption_max_per_key,
     )

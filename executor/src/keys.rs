@@ -38,6 +38,12 @@ impl KeyCache {
         Ok(credentials)
     }
 
+    /// Open a stored pair without keeping it: the start-up check that the configured keys are the
+    /// right ones.
+    pub fn check_opens(&self, row: KeyRow, stored: StoredPair<'_>) -> Result<(), CryptoError> {
+        self.opener.open(row, stored).map(drop)
+    }
+
     /// Forget a key (revoked or unusable). Only through [`crate::confirm::Confirmer::disable_key`]
     /// for an unusable one, which also marks the row and closes the key's stream.
     pub fn forget(&self, api_key_id: Uuid) {
