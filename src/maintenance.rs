@@ -11,6 +11,19 @@ pub async fn migrate(lookup: Lookup) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `humbex keys generate`: a new pair, as lines an env file takes (the private key is printed
+/// once, to stdout only).
+pub fn generate_keys() {
+    let (private, public) = humbex_shared::crypto::public_key::generate();
+    println!(
+        "# ingest (and keys rewrap): seals only; key id {}",
+        public.key_id()
+    );
+    println!("ENCRYPTION_PUBLIC_KEY={}", public.to_hex());
+    println!("# executor (and keys rewrap) only: opens every API key sealed to the key above");
+    println!("ENCRYPTION_PRIVATE_KEY={}", private.as_str());
+}
+
 /// `humbex keys rewrap`: move every api_keys row onto the primary key and print what moved. Exits
 /// non-zero while any row is left on another key, so a script never removes a key still in use.
 pub async fn rewrap(lookup: Lookup, batch_size: i64) -> anyhow::Result<()> {
