@@ -116,6 +116,10 @@ impl Executor {
         // keep a dead executor's leases alive.
         let _listener = AbortOnDrop(tokio::spawn(wakeup::run(pg, settings.poll_interval, wake_tx)));
         let _renewer = AbortOnDrop(tokio::spawn(renew_leases(ctx.clone(), settings.lease)));
+        let _evictor = AbortOnDrop(tokio::spawn(keys::evict_idle_forever(
+            ctx.keys.clone(),
+            keys::IDLE_EVICTION,
+        )));
         let _streams = AbortOnDrop(tokio::spawn(open_streams_at_start(ctx.clone())));
         let _rechecks = AbortOnDrop(tokio::spawn(key_recheck::run(
             ctx.clone(),
