@@ -103,7 +103,9 @@ impl fmt::Debug for Sealer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sealer")
             .field("key_id", &self.key_id())
-            .finish_non_exhaustive()
+            .field("format", &self.format())
+            .field("key", &"[REDACTED]")
+            .finish()
     }
 }
 
@@ -169,7 +171,7 @@ pub struct Opener {
 
 impl fmt::Debug for Opener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Opener").finish_non_exhaustive()
+        f.debug_struct("Opener").field("keys", &"[REDACTED]").finish()
     }
 }
 
