@@ -60,6 +60,11 @@ async fn insert_key(
     (row, user)
 }
 
+/// Every row's plaintext, failing on any row that did not open.
+fn plain(opened: Vec<(Uuid, Result<String, CryptoError>)>) -> Vec<(Uuid, String)> {
+    opened.into_iter().map(|(id, r)| (id, r.unwrap())).collect()
+}
+
 /// Open every row with `keyring`; each result is (row, plaintext secret or the error).
 async fn open_all(
     client: &tokio_postgres::Client,
@@ -130,9 +135,6 @@ async fn rotation_rewrap_then_removal() {
     // Step 4: key 1 removed; everything opens, with the same plaintexts as before.
     let only_k2 = ring(&[(2, K2)], 2);
     let after = open_all(&client, &only_k2).await;
-    let plain = |v: Vec<(Uuid, Result<String, CryptoError>)>| {
-        v.into_iter().map(|(id, r)| (id, r.unwrap())).collect::<Vec<_>>()
-    };
     assert_eq!(plain(after), plain(before));
 
     // A row left on key 1 after its removal: a clear error naming key 1, for that row only, and
@@ -237,9 +239,6 @@ async fn rewrap_moves_keyring_rows_to_the_public_key() {
     }
     let only_private = (sealer.clone(), Opener::with_keys(Some(private), None));
     let after = open_all(&client, &only_private).await;
-    let plain = |v: Vec<(Uuid, Result<String, CryptoError>)>| {
-        v.into_iter().map(|(id, r)| (id, r.unwrap())).collect::<Vec<_>>()
-    };
     assert_eq!(plain(before), plain(after));
     let again = rewrap_api_keys(&mut client, &opener, &sealer, 2, NO_CAP)
         .await

@@ -288,7 +288,8 @@ mod tests {
         Keyring::new(keys, primary).unwrap()
     }
 
-    fn cell(row: Uuid, user: Uuid) -> CellRef<'static> {
+    /// The secret column of one row (shared with the public-key tests).
+    pub(in crate::crypto) fn cell(row: Uuid, user: Uuid) -> CellRef<'static> {
         CellRef {
             table: "api_keys",
             column: "api_secret_enc",

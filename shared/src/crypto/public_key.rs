@@ -181,16 +181,8 @@ pub fn public_of(private_hex: &str) -> Result<PublicKey, KeyringError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::tests::cell;
     use uuid::Uuid;
-
-    fn cell(row: Uuid, user: Uuid) -> CellRef<'static> {
-        CellRef {
-            table: "api_keys",
-            column: "api_secret_enc",
-            row_id: row,
-            user_id: user,
-        }
-    }
 
     #[test]
     fn seals_to_the_public_key_and_opens_with_the_private_one_in_its_own_cell_only() {
