@@ -62,8 +62,10 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Re-encrypt every stored API key not on the primary key (ENCRYPTION_PRIMARY_KEY_ID, else the
-    /// highest id in ENCRYPTION_KEYS); idempotent and safe to run while the services run.
+    /// Re-encrypt every stored API key not on the sealing key: ENCRYPTION_PUBLIC_KEY when set (needs
+    /// ENCRYPTION_PRIVATE_KEY and the old keyring to open), else the keyring's primary
+    /// (ENCRYPTION_PRIMARY_KEY_ID, else the highest id in ENCRYPTION_KEYS); idempotent and safe to
+    /// run while the services run.
     Rewrap(RewrapArgs),
     /// Print a new encryption key pair: ENCRYPTION_PUBLIC_KEY for ingest (seals only) and
     /// ENCRYPTION_PRIVATE_KEY for the executor (opens). Then run `keys rewrap` with both set.
