@@ -65,9 +65,14 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Re-encrypt every stored API key not on the primary key (ENCRYPTION_PRIMARY_KEY_ID, else the
-    /// highest id in ENCRYPTION_KEYS); idempotent and safe to run while the services run.
+    /// Re-encrypt every stored API key not on the sealing key: ENCRYPTION_PUBLIC_KEY when set (needs
+    /// ENCRYPTION_PRIVATE_KEY and the old keyring to open), else the keyring's primary
+    /// (ENCRYPTION_PRIMARY_KEY_ID, else the highest id in ENCRYPTION_KEYS); idempotent and safe to
+    /// run while the services run.
     Rewrap(RewrapArgs),
+    /// Print a new encryption key pair: ENCRYPTION_PUBLIC_KEY for ingest (seals only) and
+    /// ENCRYPTION_PRIVATE_KEY for the executor (opens). Then run `keys rewrap` with both set.
+    Generate,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -133,6 +138,10 @@ pub fn main() -> ExitCode {
             }
             Some(Command::Keys(KeysCommand::Rewrap(args))) => {
                 crate::maintenance::rewrap(args.database.lookup(), args.batch_size).await
+            }
+            Some(Command::Keys(KeysCommand::Generate)) => {
+                crate::maintenance::generate_keys();
+                Ok(())
             }
             Some(Command::PaperExchange(args)) => crate::roles::run_paper_exchange(args).await,
             Some(Command::Openapi | Command::ConfigVars) => unreachable!("handled above"),

@@ -1,7 +1,6 @@
 //! The one-shot commands: `humbex migrate` and `humbex keys rewrap`.
 
-use humbex_shared::api_key_vault::{Opener, Sealer};
-use humbex_shared::config::Lookup;
+use humbex_shared::config::{Lookup, Role};
 
 /// `humbex migrate`: create the database if missing and apply the migrations.
 pub async fn migrate(lookup: Lookup) -> anyhow::Result<()> {
@@ -12,17 +11,29 @@ pub async fn migrate(lookup: Lookup) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `humbex keys generate`: a new pair, as lines an env file takes (the private key is printed
+/// once, to stdout only).
+pub fn generate_keys() {
+    let (private, public) = humbex_shared::crypto::public_key::generate();
+    println!(
+        "# ingest (and keys rewrap): seals only; key id {}",
+        public.key_id()
+    );
+    println!("ENCRYPTION_PUBLIC_KEY={}", public.to_hex());
+    println!("# executor (and keys rewrap) only: opens every API key sealed to the key above");
+    println!("ENCRYPTION_PRIVATE_KEY={}", private.as_str());
+}
+
 /// `humbex keys rewrap`: move every api_keys row onto the primary key and print what moved. Exits
 /// non-zero while any row is left on another key, so a script never removes a key still in use.
 pub async fn rewrap(lookup: Lookup, batch_size: i64) -> anyhow::Result<()> {
-    let config = lookup.with_secrets_file()?.config()?;
-    let keyring = &config.secrets.keyring;
-    let (sealer, opener) = (Sealer::new(keyring.clone()), Opener::new(keyring.clone()));
+    let config = lookup.with_secrets_file()?.config_for(Role::KeysRewrap)?;
+    let (sealer, opener) = (config.secrets.sealer()?, config.secrets.opener()?);
     let mut client = humbex_shared::db::connect(&config.database.url.pg_config()).await?;
     let report = humbex_shared::rewrap::rewrap_api_keys(
         &mut client,
-        &opener,
-        &sealer,
+        opener,
+        sealer,
         batch_size,
         config.secrets.encryption_max_per_key,
     )

@@ -51,9 +51,17 @@ fn random_hex(bytes: usize) -> String {
     hex::encode(buf)
 }
 
-/// A fresh value for one of the generated secrets.
-pub fn generate(name: &str) -> String {
+/// A fresh value for one of the generated secrets; the public key is the one of the private key
+/// already among `values` (generated just before it), so the two always match.
+pub fn generate(name: &str, values: &BTreeMap<String, String>) -> String {
     match name {
+        "ENCRYPTION_PRIVATE_KEY" => humbex_shared::crypto::public_key::generate().0.to_string(),
+        "ENCRYPTION_PUBLIC_KEY" => match values.get("ENCRYPTION_PRIVATE_KEY") {
+            Some(private) => humbex_shared::crypto::public_key::public_of(private)
+                .map(|k| k.to_hex())
+                .unwrap_or_default(),
+            None => humbex_shared::crypto::public_key::generate().1.to_hex(),
+        },
         "ADMIN_TOKEN" => WebhookToken::generate(TokenKind::Admin)
             .expose_secret()
             .to_owned(),
@@ -72,7 +80,8 @@ pub fn ensure(
     let mut generated = Vec::new();
     for name in names {
         if !is_set(name) && !values.contains_key(*name) {
-            values.insert((*name).to_owned(), generate(name));
+            let value = generate(name, &values);
+            values.insert((*name).to_owned(), value);
             generated.push((*name).to_owned());
         }
     }
@@ -125,6 +134,18 @@ mod tests {
             "ENCRYPTION_KEY_HEX='chosen-by-the-attacker'\n"
         );
         assert!(!fs::symlink_metadata(&path).unwrap().file_type().is_symlink());
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_generated_public_key_belongs_to_the_generated_private_key() {
+        let dir = std::env::temp_dir().join(format!("humbex-pair-{}", std::process::id()));
+        let path = dir.join(FILE_NAME);
+        let names = ["ENCRYPTION_PRIVATE_KEY", "ENCRYPTION_PUBLIC_KEY"];
+        let (values, generated) = ensure(&path, &names, |_| false).unwrap();
+        assert_eq!(generated.len(), 2);
+        let public = humbex_shared::crypto::public_key::public_of(&values["ENCRYPTION_PRIVATE_KEY"]).unwrap();
+        assert_eq!(public.to_hex(), values["ENCRYPTION_PUBLIC_KEY"]);
         fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -7,8 +7,7 @@ use anyhow::Context as _;
 
 use humbex_bybit::BybitRest;
 use humbex_executor::{Executor, ExecutorSettings};
-use humbex_shared::api_key_vault::Opener;
-use humbex_shared::config::{Config, Lookup, POOL_SIZE};
+use humbex_shared::config::{Config, Lookup, POOL_SIZE, Role as ConfigRole};
 use humbex_shared::shutdown::{self, Shutdown};
 
 /// An executor for this configuration: orders go to `config.bybit` (BYBIT_ENV's endpoints, the
@@ -33,7 +32,7 @@ pub fn build_executor(config: &Config) -> anyhow::Result<Executor> {
         settings,
         pool,
         config.database.url.pg_config(),
-        Opener::new(config.secrets.keyring.clone()),
+        config.secrets.opener()?.clone(),
         rest,
         &bybit.ws_private_url,
     ))
@@ -41,7 +40,7 @@ pub fn build_executor(config: &Config) -> anyhow::Result<Executor> {
 
 /// `humbex ingest`: serve until SIGINT or SIGTERM. Refuses root unless `allow_root`.
 pub async fn run_ingest(lookup: Lookup, allow_root: bool) -> anyhow::Result<()> {
-    let config = lookup.with_secrets_file()?.config()?;
+    let config = lookup.with_secrets_file()?.config_for(ConfigRole::Ingest)?;
     crate::privileges::refuse_root("ingest", allow_root)?;
     let app = humbex_ingest::Application::build(config).await?;
     app.run_until(shutdown::signal()).await?;
@@ -50,7 +49,7 @@ pub async fn run_ingest(lookup: Lookup, allow_root: bool) -> anyhow::Result<()> 
 
 /// `humbex executor`: place orders until SIGINT or SIGTERM. Refuses root unless `allow_root`.
 pub async fn run_executor(lookup: Lookup, allow_root: bool) -> anyhow::Result<()> {
-    let config = lookup.with_secrets_file()?.config()?;
+    let config = lookup.with_secrets_file()?.config_for(ConfigRole::Executor)?;
     crate::privileges::refuse_root("executor", allow_root)?;
     config.bybit.env.warn_if_mainnet();
     let executor = build_executor(&config)?;

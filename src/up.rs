@@ -91,7 +91,7 @@ pub async fn run(lookup: Lookup) -> anyhow::Result<()> {
 
     let executor = crate::roles::build_executor(&config)?;
     let config_balance = config.bybit.paper_balance_usdt;
-    let opener = Opener::new(config.secrets.keyring.clone());
+    let opener = config.secrets.opener()?.clone();
     let app = humbex_ingest::Application::build(config).await?;
     let addr = app.local_addr();
     if let Some(paper) = &paper {

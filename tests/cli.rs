@@ -13,6 +13,8 @@ fn humbex() -> Command {
         "TRADINGVIEW_SECRET",
         "ENCRYPTION_KEY_HEX",
         "ENCRYPTION_KEYS",
+        "ENCRYPTION_PUBLIC_KEY",
+        "ENCRYPTION_PRIVATE_KEY",
         "ADMIN_TOKEN",
         "BYBIT_ENV",
         "SYMBOLS",
@@ -59,7 +61,7 @@ fn bad_configuration_stops_start_up_with_one_line_naming_the_variable() {
             "a secret was printed"
         );
     }
-    // Outside paper mode a missing secret is fatal and says so.
+    // Outside paper mode a missing secret is fatal and says so (ingest needs the sealing key).
     let out = humbex()
         .arg("ingest")
         .env("BYBIT_ENV", "testnet")
@@ -69,9 +71,27 @@ fn bad_configuration_stops_start_up_with_one_line_naming_the_variable() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(
-        stderr.contains("ENCRYPTION_KEY_HEX") && stderr.contains("testnet"),
+        stderr.contains("ENCRYPTION_PUBLIC_KEY") && stderr.contains("testnet"),
         "{stderr}"
     );
+}
+
+#[test]
+fn keys_generate_prints_a_matching_pair() {
+    let out = humbex().args(["keys", "generate"]).output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let value = |name: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("{name} missing: {stdout}"))
+            .to_owned()
+    };
+    let (public, private) = (value("ENCRYPTION_PUBLIC_KEY"), value("ENCRYPTION_PRIVATE_KEY"));
+    assert_ne!(public, private);
+    let derived = humbex_shared::crypto::public_key::public_of(&private).unwrap();
+    assert_eq!(derived.to_hex(), public);
 }
 
 #[test]

@@ -119,11 +119,10 @@ impl Pipeline {
         let rt = runtime("executor")?;
         let pool = humbex_shared::db::pool(&self.db.url, humbex_shared::config::POOL_SIZE)?;
         let pg = self.db.url.pg_config();
-        let opener = humbex_shared::api_key_vault::Opener::new(
-            Config::from_lookup(&|n| self.vars.get(n).cloned())?
-                .secrets
-                .keyring,
-        );
+        let opener = Config::from_lookup(&|n| self.vars.get(n).cloned())?
+            .secrets
+            .opener()?
+            .clone();
         let rest = BybitRest::new(self.paper.base_url()).map_err(|e| anyhow::anyhow!("{e}"))?;
         let ws = self.paper.private_ws_url();
         let (stop, stopped) = oneshot::channel::<()>();

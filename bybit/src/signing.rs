@@ -16,7 +16,7 @@ type HmacSha256 = Hmac<Sha256>;
 /// printed: `Debug` shows only the API key, masked (a full key in a log is half a credential).
 #[derive(Clone)]
 pub struct Credentials {
-    api_key: String,
+    api_key: secrecy::zeroize::Zeroizing<String>,
     // Kept so the secret can be handed over (e.g. re-encrypted) without the caller keeping a copy.
     secret: SecretString,
     keyed_mac: HmacSha256,
@@ -27,7 +27,7 @@ impl Credentials {
         let keyed_mac = HmacSha256::new_from_slice(api_secret.expose_secret().as_bytes())
             .expect("HMAC-SHA256 accepts keys of any length");
         Credentials {
-            api_key: api_key.into(),
+            api_key: secrecy::zeroize::Zeroizing::new(api_key.into()),
             secret: api_secret,
             keyed_mac,
         }

@@ -89,13 +89,9 @@ async fn recheck_one(ctx: &Context, policy: &KeyPolicy, key: &StoredKey) -> anyh
     let credentials = match ctx.keys.credentials(key.row, key.sealed.stored()) {
         Ok(c) => c,
         Err(e) => {
-            ctx.confirmer
-                .disable_key(
-                    api_key_id,
-                    &format!("the stored API key cannot be decrypted: {e}"),
-                )
-                .await?;
-            return Ok(Verdict::Disabled);
+            // A configuration error or a tampered row, never the key's own fault: left usable.
+            tracing::error!(error = %e, "key re-check: the stored API key cannot be decrypted; the key stays as it was");
+            return Ok(Verdict::Unknown);
         }
     };
     let info = match ctx.rest.query_api(&credentials).await {

@@ -109,12 +109,17 @@ impl Executor {
     /// Run until `shutdown` completes, then let in-flight signals finish (bounded).
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let Executor { ctx, pg, settings } = self;
+        check_encryption_keys(&ctx).await?;
         ctx.instruments.warm(&settings.symbols).await;
         let (wake_tx, mut wakeups) = mpsc::channel(1024);
         // Abort-on-drop: if this future is dropped (the task is aborted), the renewer must not
         // keep a dead executor's leases alive.
         let _listener = AbortOnDrop(tokio::spawn(wakeup::run(pg, settings.poll_interval, wake_tx)));
         let _renewer = AbortOnDrop(tokio::spawn(renew_leases(ctx.clone(), settings.lease)));
+        let _evictor = AbortOnDrop(tokio::spawn(keys::evict_idle_forever(
+            ctx.keys.clone(),
+            keys::IDLE_EVICTION,
+        )));
         let _streams = AbortOnDrop(tokio::spawn(open_streams_at_start(ctx.clone())));
         let _rechecks = AbortOnDrop(tokio::spawn(key_recheck::run(
             ctx.clone(),
@@ -166,6 +171,37 @@ impl Executor {
         tracing::info!("executor stopped");
         Ok(())
     }
+}
+
+/// Refuse to start when a stored API key does not open with the configured encryption keys (one
+/// per key id): a wrong ENCRYPTION_PRIVATE_KEY or ENCRYPTION_KEY_HEX is a configuration error, found
+/// here before any order, rather than a failure of every user's key.
+async fn check_encryption_keys(ctx: &Context) -> anyhow::Result<()> {
+    use humbex_shared::crypto::{CryptoError, Format, blob_format};
+    let client = ctx
+        .pool
+        .get()
+        .await
+        .context("database for the encryption key check")?;
+    for key in humbex_shared::api_key_store::newest_per_key_id(&**client).await? {
+        let Err(error) = ctx.keys.check_opens(key.row, key.sealed.stored()) else {
+            continue;
+        };
+        let variable = match blob_format(&key.sealed.secret_enc) {
+            Ok((Format::PublicKey, _)) | Err(CryptoError::UnknownPrivateKey(_)) => "ENCRYPTION_PRIVATE_KEY",
+            _ => "ENCRYPTION_KEY_HEX / ENCRYPTION_KEYS",
+        };
+        let key_id = humbex_shared::crypto::blob_key_id(&key.sealed.secret_enc)
+            .map(|id| id.to_string())
+            .unwrap_or_else(|_| "?".into());
+        anyhow::bail!(
+            "{variable}: the stored API key {} (encryption key id {key_id}) does not open with the \
+             configured keys ({error}); the executor will not start with a wrong key. No API key was \
+             marked unusable.",
+            key.row.id
+        );
+    }
+    Ok(())
 }
 
 /// Aborts the task when dropped.

@@ -320,9 +320,13 @@ async fn send_one(ctx: &Context, order: PendingOrder) -> OrderAnswer {
     let credentials = match ctx.keys.credentials(row, stored) {
         Ok(c) => c,
         Err(e) => {
+            // Not the key's fault: a wrong or missing encryption key (a configuration error the
+            // start-up check names), or a ciphertext that is not this row's (tampering). Either
+            // way the key stays as it is, so fixing the configuration brings every user back;
+            // this order is failed, not sent.
             let message = format!("the stored API key cannot be decrypted: {e}");
-            disable_key(ctx, order.api_key_id, &message).await;
-            return answer(Outcome::Rejected { code: None, message }, order.attempts);
+            tracing::error!(api_key_id = %order.api_key_id, error = %e, "an API key does not open; the order is not sent and the key is left usable");
+            return answer(Outcome::Failed { message }, order.attempts);
         }
     };
     // The account's private stream is open before its first order, so the fill push is not missed;

@@ -52,14 +52,22 @@ impl AppState {
             .filter_map(|ip| ip.parse().ok())
             .chain(config.http.ip_policy.allowlist.iter().flatten().copied())
             .collect();
+        let ingest = config.secrets.ingest()?.clone();
+        let sealer = config.secrets.sealer()?.clone();
+        if sealer.can_open() {
+            tracing::warn!(
+                "ingest seals API keys with ENCRYPTION_KEY_HEX / ENCRYPTION_KEYS, which also open every \
+                 stored key: set ENCRYPTION_PUBLIC_KEY (`humbex keys generate`) so ingest holds only what seals"
+            );
+        }
         let signals = GroupCommitter::start(pool.clone(), group::WRITERS, group::MAX_BATCH);
         Ok(AppState {
             signals,
             pool,
-            admin_token_digest: humbex_shared::token::digest(config.secrets.admin_token.expose_secret()),
-            webhook_secret: config.secrets.tradingview_secret,
-            previous_webhook_secret: config.secrets.previous_tradingview_secret,
-            sealer: Sealer::new(config.secrets.keyring),
+            admin_token_digest: humbex_shared::token::digest(ingest.admin_token.expose_secret()),
+            webhook_secret: ingest.tradingview_secret,
+            previous_webhook_secret: ingest.previous_tradingview_secret,
+            sealer,
             encryption_max_per_key: config.secrets.encryption_max_per_key,
             symbols: config.symbols.into_iter().collect(),
             dedupe_window: config.http.dedupe_window,

@@ -252,7 +252,8 @@ fn debug_of_every_secret_holding_type_is_redacted() {
     let token = WebhookToken::generate(TokenKind::User);
     let shown = [
         format!("{config:?}"),
-        format!("{:?}", config.secrets.keyring),
+        format!("{:?}", config.secrets.sealer),
+        format!("{:?}", config.secrets.opener),
         format!("{:?}", WebhookSecret::parse(SECRET).unwrap()),
         format!("{token:?}"),
         format!(

@@ -80,6 +80,22 @@ pub struct NewKey<'a> {
     pub permissions: &'a serde_json::Value,
 }
 
+/// The newest unrevoked key sealed under each encryption key id: what the executor opens at
+/// start-up to prove its keys are the right ones.
+#[tracing::instrument(skip_all)]
+pub async fn newest_per_key_id(client: &impl GenericClient) -> Result<Vec<StoredKey>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT DISTINCT ON (enc_key_id) {STORED_COLUMNS} FROM api_keys \
+                 WHERE revoked_at IS NULL ORDER BY enc_key_id, created_at DESC, id"
+            ),
+            &[],
+        )
+        .await?;
+    Ok(rows.iter().map(StoredKey::from_row).collect())
+}
+
 /// Store a checked key; `None` when its user no longer exists.
 #[tracing::instrument(skip_all, fields(api_key_id = %key.row.id, user_id = %key.row.user_id))]
 pub async fn insert(

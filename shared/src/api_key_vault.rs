@@ -4,16 +4,17 @@
 //!
 //! Sealing and opening are separate capabilities, [`Sealer`] and [`Opener`], so a role is handed
 //! only the one it needs: the admin API seals what it is given, the executor opens what it trades
-//! with, and only a rewrap holds both.
+//! with, and only a rewrap holds both. With a public key configured the sealer cannot open at all.
 
 use std::fmt;
 use std::sync::Arc;
 
-use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
+use zeroize::Zeroizing;
 
-use crate::crypto::{CellRef, CryptoError, Keyring, blob_key_id};
+use crate::crypto::public_key::{PrivateKeys, PublicKey};
+use crate::crypto::{CellRef, CryptoError, Format, Keyring, blob_format, into_secret_string};
 
 /// The table whose cells the AAD names; part of every ciphertext's binding, so never renamed.
 pub const TABLE: &str = "api_keys";
@@ -82,65 +83,142 @@ impl fmt::Debug for KeyPair {
     }
 }
 
-/// Seals new key pairs under the primary encryption key. Cheap to clone.
+/// What a [`Sealer`] seals with.
+#[derive(Clone)]
+enum SealWith {
+    /// The keyring's primary key (which also opens: a deployment that has not moved to a public key).
+    Keyring(Arc<Keyring>),
+    /// A public key: the sealer cannot open what it sealed.
+    PublicKey(Arc<PublicKey>),
+}
+
+/// Seals new key pairs, under the public key when one is configured (else the keyring's primary).
+/// Cheap to clone.
 #[derive(Clone)]
 pub struct Sealer {
-    keyring: Arc<Keyring>,
+    with: SealWith,
 }
 
 impl fmt::Debug for Sealer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sealer")
             .field("key_id", &self.key_id())
-            .finish_non_exhaustive()
+            .field("format", &self.format())
+            .field("key", &"[REDACTED]")
+            .finish()
     }
 }
 
 impl Sealer {
+    /// Seal under the keyring's primary key.
     pub fn new(keyring: Arc<Keyring>) -> Self {
-        Sealer { keyring }
+        Sealer {
+            with: SealWith::Keyring(keyring),
+        }
+    }
+
+    /// Seal to a public key.
+    pub fn public(key: PublicKey) -> Self {
+        Sealer {
+            with: SealWith::PublicKey(Arc::new(key)),
+        }
     }
 
     /// The encryption key id new pairs are sealed under (stored as `enc_key_id`, and counted).
     pub fn key_id(&self) -> u32 {
-        self.keyring.primary_key_id()
+        match &self.with {
+            SealWith::Keyring(k) => k.primary_key_id(),
+            SealWith::PublicKey(k) => k.key_id(),
+        }
     }
 
-    /// Seal a pair for `row`, each half with a fresh random nonce.
+    /// The format new blobs have.
+    pub fn format(&self) -> Format {
+        match &self.with {
+            SealWith::Keyring(_) => Format::Keyring,
+            SealWith::PublicKey(_) => Format::PublicKey,
+        }
+    }
+
+    /// Whether this sealer holds a key that also opens (the keyring): ingest warns about it.
+    pub fn can_open(&self) -> bool {
+        matches!(self.with, SealWith::Keyring(_))
+    }
+
+    fn seal_one(&self, cell: CellRef<'_>, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        match &self.with {
+            SealWith::Keyring(k) => k.seal(cell, plaintext),
+            SealWith::PublicKey(k) => k.seal(cell, plaintext),
+        }
+    }
+
+    /// Seal a pair for `row`, each half on its own (fresh nonce, or fresh ephemeral key).
     pub fn seal(&self, row: KeyRow, api_key: &str, api_secret: &str) -> Result<SealedPair, CryptoError> {
         Ok(SealedPair {
-            key_enc: self.keyring.seal(row.cell(KEY_COLUMN), api_key.as_bytes())?,
-            secret_enc: self
-                .keyring
-                .seal(row.cell(SECRET_COLUMN), api_secret.as_bytes())?,
+            key_enc: self.seal_one(row.cell(KEY_COLUMN), api_key.as_bytes())?,
+            secret_enc: self.seal_one(row.cell(SECRET_COLUMN), api_secret.as_bytes())?,
         })
     }
 }
 
-/// Opens stored key pairs with any configured encryption key. Cheap to clone.
+/// Opens stored key pairs: format-2 blobs with the private keys, format-1 blobs with the keyring.
+/// Cheap to clone.
 #[derive(Clone)]
 pub struct Opener {
-    keyring: Arc<Keyring>,
+    keyring: Option<Arc<Keyring>>,
+    private: Option<Arc<PrivateKeys>>,
 }
 
 impl fmt::Debug for Opener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Opener").finish_non_exhaustive()
+        f.debug_struct("Opener").field("keys", &"[REDACTED]").finish()
     }
 }
 
 impl Opener {
+    /// Open with the keyring alone.
     pub fn new(keyring: Arc<Keyring>) -> Self {
-        Opener { keyring }
+        Opener {
+            keyring: Some(keyring),
+            private: None,
+        }
+    }
+
+    /// Open with the private keys and, for blobs sealed before them, the keyring.
+    pub fn with_keys(private: Option<PrivateKeys>, keyring: Option<Arc<Keyring>>) -> Self {
+        Opener {
+            keyring,
+            private: private.map(Arc::new),
+        }
+    }
+
+    /// Whether a blob sealed to this public key id would open here.
+    pub fn has_private_key(&self, key_id: u32) -> bool {
+        self.private
+            .as_ref()
+            .is_some_and(|p| p.key_ids().any(|id| id == key_id))
+    }
+
+    fn open_one(&self, cell: CellRef<'_>, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        match blob_format(blob)? {
+            (Format::Keyring, id) => self
+                .keyring
+                .as_ref()
+                .ok_or(CryptoError::UnknownKey(id))?
+                .open(cell, blob),
+            (Format::PublicKey, id) => self
+                .private
+                .as_ref()
+                .ok_or(CryptoError::UnknownPrivateKey(id))?
+                .open(cell, blob),
+        }
     }
 
     /// Open the pair stored in `row`; a pair sealed for another row, or tampered with, does not.
     pub fn open(&self, row: KeyRow, stored: StoredPair<'_>) -> Result<KeyPair, CryptoError> {
         Ok(KeyPair {
-            api_key: self.keyring.open_string(row.cell(KEY_COLUMN), stored.key_enc)?,
-            api_secret: self
-                .keyring
-                .open_string(row.cell(SECRET_COLUMN), stored.secret_enc)?,
+            api_key: into_secret_string(self.open_one(row.cell(KEY_COLUMN), stored.key_enc)?)?,
+            api_secret: into_secret_string(self.open_one(row.cell(SECRET_COLUMN), stored.secret_enc)?)?,
         })
     }
 }
@@ -161,11 +239,11 @@ pub fn rewrap(
     stored: StoredPair<'_>,
 ) -> Result<SealedPair, CryptoError> {
     let half = |column, blob: &[u8]| -> Result<Vec<u8>, CryptoError> {
-        let plain = Zeroizing::new(opener.keyring.open(row.cell(column), blob)?);
-        if blob_key_id(blob)? == sealer.key_id() {
+        let plain = opener.open_one(row.cell(column), blob)?;
+        if blob_format(blob)? == (sealer.format(), sealer.key_id()) {
             return Ok(blob.to_vec());
         }
-        sealer.keyring.seal(row.cell(column), &plain)
+        sealer.seal_one(row.cell(column), &plain)
     };
     Ok(SealedPair {
         key_enc: half(KEY_COLUMN, stored.key_enc)?,
@@ -185,6 +263,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::crypto::blob_key_id;
 
     fn vault(ids: &[u32], primary: u32) -> (Sealer, Opener) {
         let keys: BTreeMap<u32, [u8; 32]> = ids.iter().map(|&id| (id, [id as u8; 32])).collect();
@@ -244,5 +323,39 @@ mod tests {
             message.contains("key id 1") && message.contains("ENCRYPTION_KEYS"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn a_public_key_sealer_cannot_open_and_rewrap_moves_keyring_pairs_to_it() {
+        let r = row();
+        let (old_sealer, old_opener) = vault(&[1], 1);
+        let sealed = old_sealer.seal(r, "KEY", "s3cret").unwrap();
+        let (private_hex, public) = crate::crypto::public_key::generate();
+        let private = PrivateKeys::from_hex_list(&private_hex).unwrap();
+        let sealer = Sealer::public(public.clone());
+        assert!(!sealer.can_open() && old_sealer.can_open());
+        let keyring = old_opener.keyring.clone();
+        let opener = Opener::with_keys(Some(private.clone()), keyring);
+        let moved = rewrap(&opener, &sealer, r, sealed.stored()).unwrap();
+        assert_eq!(
+            blob_format(&moved.key_enc).unwrap(),
+            (Format::PublicKey, public.key_id())
+        );
+        assert_eq!(
+            blob_format(&moved.secret_enc).unwrap(),
+            (Format::PublicKey, public.key_id())
+        );
+        let only_private = Opener::with_keys(Some(private), None);
+        let pair = only_private.open(r, moved.stored()).unwrap();
+        assert_eq!(pair.api_secret.expose_secret(), "s3cret");
+        // Without the keyring an old pair names the key it needs.
+        assert!(matches!(
+            only_private.open(r, sealed.stored()),
+            Err(CryptoError::UnknownKey(1))
+        ));
+        // Sealed to the public key, a pair still opens in its own row only.
+        let fresh = sealer.seal(r, "K2", "S2").unwrap();
+        assert!(only_private.open(row(), fresh.stored()).is_err());
+        assert_eq!(rewrap(&opener, &sealer, r, moved.stored()).unwrap(), moved);
     }
 }

@@ -60,6 +60,11 @@ async fn insert_key(
     (row, user)
 }
 
+/// Every row's plaintext, failing on any row that did not open.
+fn plain(opened: Vec<(Uuid, Result<String, CryptoError>)>) -> Vec<(Uuid, String)> {
+    opened.into_iter().map(|(id, r)| (id, r.unwrap())).collect()
+}
+
 /// Open every row with `keyring`; each result is (row, plaintext secret or the error).
 async fn open_all(
     client: &tokio_postgres::Client,
@@ -130,9 +135,6 @@ async fn rotation_rewrap_then_removal() {
     // Step 4: key 1 removed; everything opens, with the same plaintexts as before.
     let only_k2 = ring(&[(2, K2)], 2);
     let after = open_all(&client, &only_k2).await;
-    let plain = |v: Vec<(Uuid, Result<String, CryptoError>)>| {
-        v.into_iter().map(|(id, r)| (id, r.unwrap())).collect::<Vec<_>>()
-    };
     assert_eq!(plain(after), plain(before));
 
     // A row left on key 1 after its removal: a clear error naming key 1, for that row only, and
@@ -197,4 +199,49 @@ async fn rewrap_stops_at_the_encryption_cap() {
         .unwrap();
     assert_eq!(report.moved, 1);
     assert_eq!(usage(&client).await.unwrap(), vec![(2, 6)]);
+}
+
+/// Issue 16, item 5: `keys rewrap` with ENCRYPTION_PUBLIC_KEY set moves keyring (AES-GCM) rows to
+/// the public key; afterwards the private key alone opens every row, with the same plaintexts.
+#[tokio::test]
+async fn rewrap_moves_keyring_rows_to_the_public_key() {
+    use humbex_shared::crypto::public_key::{PrivateKeys, generate};
+    use humbex_shared::crypto::{Format, blob_format};
+    let db = TestDatabase::create().await.unwrap();
+    let mut client = connect(&db.url.pg_config()).await.unwrap();
+    let old = ring(&[(1, K1)], 1);
+    for n in 0..5 {
+        insert_key(&client, &old, n).await;
+    }
+    let before = open_all(&client, &old).await;
+
+    let (private_hex, public) = generate();
+    let private = PrivateKeys::from_hex_list(&private_hex).unwrap();
+    let keyring = Keyring::new(BTreeMap::from([(1, K1)]), 1).unwrap();
+    let sealer = Sealer::public(public.clone());
+    let opener = Opener::with_keys(Some(private.clone()), Some(std::sync::Arc::new(keyring)));
+    let report = rewrap_api_keys(&mut client, &opener, &sealer, 2, NO_CAP)
+        .await
+        .unwrap();
+    assert_eq!((report.moved, report.already_primary), (5, 0));
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(
+        rows_per_key(&client).await.unwrap(),
+        vec![(public.key_id() as i32, 5)]
+    );
+    for r in client
+        .query("SELECT api_secret_enc FROM api_keys", &[])
+        .await
+        .unwrap()
+    {
+        let blob: Vec<u8> = r.get(0);
+        assert_eq!(blob_format(&blob).unwrap(), (Format::PublicKey, public.key_id()));
+    }
+    let only_private = (sealer.clone(), Opener::with_keys(Some(private), None));
+    let after = open_all(&client, &only_private).await;
+    assert_eq!(plain(before), plain(after));
+    let again = rewrap_api_keys(&mut client, &opener, &sealer, 2, NO_CAP)
+        .await
+        .unwrap();
+    assert_eq!((again.moved, again.already_primary), (0, 5));
 }

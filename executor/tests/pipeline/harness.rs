@@ -1,14 +1,13 @@
 //! Starting ingest, executors and the paper exchange together, and helpers to drive them.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use humbex_bybit::BybitRest;
 use humbex_executor::{Executor, ExecutorSettings};
 use humbex_ingest::webhook::signature::sign_x_signature;
 use humbex_paper_exchange::{AccountSpec, PaperExchangeConfig, RunningPaperExchange};
-use humbex_shared::config::Config;
+use humbex_shared::config::{Config, Role};
 use humbex_shared::db::TestDatabase;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -24,25 +23,34 @@ pub struct Pipeline {
     pub base: String,
     pub http: reqwest::Client,
     pub paper: RunningPaperExchange,
-    pub keyring: Arc<humbex_shared::crypto::Keyring>,
+    /// The executor's opening key; ingest was given only the public key.
+    pub opener: humbex_shared::api_key_vault::Opener,
     stops: Vec<oneshot::Sender<()>>,
     executors: Vec<tokio::task::JoinHandle<()>>,
 }
 
-fn config(db: &TestDatabase, paper_url: &str) -> Config {
-    let vars: HashMap<&str, String> = HashMap::from([
+/// One role's configuration: ingest gets the webhook secret, the admin token and the public key
+/// (nothing that opens); the executor the private key alone.
+fn config(db: &TestDatabase, paper_url: &str, role: Role, keys: (&str, &str)) -> Config {
+    let (public_hex, private_hex) = keys;
+    let mut vars: HashMap<&str, String> = HashMap::from([
         ("DATABASE_URL", db.url.expose_secret().to_owned()),
         ("BACKEND_PORT", "0".into()),
-        ("TRADINGVIEW_SECRET", SECRET.into()),
-        ("ENCRYPTION_KEY_HEX", "22".repeat(32)),
-        ("ADMIN_TOKEN", ADMIN.into()),
         ("WORKER_POLL_INTERVAL", "0.5".into()),
         ("RATE_LIMIT_SIGNALS_PER_MINUTE", "1000000".into()),
         ("RATE_LIMIT_TOKEN_REQUESTS_PER_MINUTE", "1000000".into()),
         ("RATE_LIMIT_AUTH_FAILURES_PER_MINUTE", "1000000".into()),
         ("BYBIT_REST_URL", paper_url.into()),
     ]);
-    Config::from_lookup(&|n| vars.get(n).cloned()).expect("config")
+    match role {
+        Role::Ingest => vars.extend([
+            ("TRADINGVIEW_SECRET", SECRET.into()),
+            ("ADMIN_TOKEN", ADMIN.into()),
+            ("ENCRYPTION_PUBLIC_KEY", public_hex.into()),
+        ]),
+        _ => vars.extend([("ENCRYPTION_PRIVATE_KEY", private_hex.into())]),
+    }
+    Config::for_role(role, &|n| vars.get(n).cloned()).expect("config")
 }
 
 impl Pipeline {
@@ -56,22 +64,29 @@ impl Pipeline {
         })
         .await
         .expect("paper exchange");
-        let app = humbex_ingest::Application::build(config(&db, &paper.base_url()))
-            .await
-            .expect("ingest");
+        let (private_hex, public) = humbex_shared::crypto::public_key::generate();
+        let keys = (public.to_hex(), private_hex.to_string());
+        let keys = (keys.0.as_str(), keys.1.as_str());
+        let ingest = config(&db, &paper.base_url(), Role::Ingest, keys);
+        assert!(ingest.secrets.opener.is_none() && !ingest.secrets.sealer().unwrap().can_open());
+        let app = humbex_ingest::Application::build(ingest).await.expect("ingest");
         let base = format!("http://{}", app.local_addr());
-        let keyring = config(&db, &paper.base_url()).secrets.keyring;
+        let opener = config(&db, &paper.base_url(), Role::Executor, keys)
+            .secrets
+            .opener()
+            .unwrap()
+            .clone();
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(app.run_until(async {
             let _ = stopped.await;
         }));
         let mut pipeline = Pipeline {
-            secrets: std::sync::Mutex::new(vec![SECRET.into(), ADMIN.into(), "22".repeat(32)]),
+            secrets: std::sync::Mutex::new(vec![SECRET.into(), ADMIN.into(), private_hex.to_string()]),
             db,
             base,
             http: reqwest::Client::new(),
             paper,
-            keyring,
+            opener,
             stops: vec![stop],
             executors: Vec::new(),
         };
@@ -87,19 +102,7 @@ impl Pipeline {
 
     /// Start an executor whose settings `adjust` changes first.
     pub fn start_executor_with(&mut self, adjust: impl FnOnce(&mut ExecutorSettings)) {
-        let pool = humbex_shared::db::pool(&self.db.url, 8).expect("pool");
-        let rest = BybitRest::new(self.paper.base_url()).expect("rest client");
-        let mut settings = ExecutorSettings::new(Duration::from_millis(500), vec!["AVAXUSDT".into()]);
-        settings.lease = Duration::from_secs(3);
-        adjust(&mut settings);
-        let executor = Executor::new(
-            settings,
-            pool,
-            self.db.url.pg_config(),
-            humbex_shared::api_key_vault::Opener::new(self.keyring.clone()),
-            rest,
-            &self.paper.private_ws_url(),
-        );
+        let executor = self.executor(self.opener.clone(), adjust);
         let (stop, stopped) = oneshot::channel::<()>();
         self.stops.push(stop);
         self.executors.push(tokio::spawn(async move {
@@ -109,6 +112,27 @@ impl Pipeline {
                 })
                 .await;
         }));
+    }
+
+    /// An executor on this pipeline that opens keys with `opener`, not started.
+    pub fn executor(
+        &self,
+        opener: humbex_shared::api_key_vault::Opener,
+        adjust: impl FnOnce(&mut ExecutorSettings),
+    ) -> Executor {
+        let pool = humbex_shared::db::pool(&self.db.url, 8).expect("pool");
+        let rest = BybitRest::new(self.paper.base_url()).expect("rest client");
+        let mut settings = ExecutorSettings::new(Duration::from_millis(500), vec!["AVAXUSDT".into()]);
+        settings.lease = Duration::from_secs(3);
+        adjust(&mut settings);
+        Executor::new(
+            settings,
+            pool,
+            self.db.url.pg_config(),
+            opener,
+            rest,
+            &self.paper.private_ws_url(),
+        )
     }
 
     /// Kill an executor at once (no graceful shutdown): its leases must expire and be taken over.

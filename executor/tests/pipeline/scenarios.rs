@@ -413,10 +413,11 @@ async fn a_fill_whose_push_was_lost_is_still_recorded() {
 }
 
 /// docs/security.md#ciphertexts-bound-to-their-row: a ciphertext moved to another user's row does
-/// not open there (the AAD binds it to its row and user), so the executor records why, marks the
-/// key unusable and sends nothing, on either account.
+/// not open there (the AAD binds it to its row and user), so the executor fails the order with the
+/// reason and sends nothing, on either account. The key is not marked unusable: a ciphertext that
+/// does not open says nothing against the key itself (docs/security.md#a-wrong-encryption-key).
 #[tokio::test]
-async fn swapped_key_ciphertexts_do_not_trade_and_mark_the_key_unusable() {
+async fn swapped_key_ciphertexts_do_not_trade_and_leave_the_key_as_it_was() {
     let p = Pipeline::start(1).await;
     let (victim, victim_token, victim_key) = p.trader("victim@example.com", json!({}), "10000").await;
     let (thief, _, thief_key) = p.trader("thief@example.com", json!({}), "10000").await;
@@ -443,7 +444,7 @@ async fn swapped_key_ciphertexts_do_not_trade_and_mark_the_key_unusable() {
     assert_eq!(p.settled(&s).await, "done");
     let rows = p.orders_of(&s).await;
     assert_eq!(rows.len(), 1, "{rows:?}");
-    assert_eq!(rows[0].1, "rejected", "{rows:?}");
+    assert_eq!(rows[0].1, "failed", "{rows:?}");
     assert!(
         rows[0]
             .3
@@ -452,21 +453,58 @@ async fn swapped_key_ciphertexts_do_not_trade_and_mark_the_key_unusable() {
             .contains("cannot be decrypted"),
         "{rows:?}"
     );
-    let reason: Option<String> = db
+    let unusable: Option<chrono::DateTime<chrono::Utc>> = db
         .query_one(
-            "SELECT unusable_reason FROM api_keys WHERE user_id = $1::text::uuid",
+            "SELECT unusable_at FROM api_keys WHERE user_id = $1::text::uuid",
             &[&victim],
         )
         .await
         .unwrap()
-        .get("unusable_reason");
-    assert!(
-        reason
-            .as_deref()
-            .unwrap_or_default()
-            .contains("cannot be decrypted"),
-        "{reason:?}"
-    );
+        .get("unusable_at");
+    assert_eq!(unusable, None);
     assert!(p.exchange_orders(&victim_key).is_empty());
     assert!(p.exchange_orders(&thief_key).is_empty());
+}
+
+/// Issue 16, item 4: an executor given the wrong private key refuses to start, naming the
+/// variable, and marks no key unusable; the right one then trades with the same key.
+#[tokio::test]
+async fn a_wrong_encryption_key_stops_the_executor_at_start_and_disables_no_key() {
+    let mut p = Pipeline::start(0).await;
+    let (user, token, key) = p.trader("wrong-key@example.com", json!({}), "10000").await;
+    let (other_private, _) = humbex_shared::crypto::public_key::generate();
+    let wrong = humbex_shared::api_key_vault::Opener::with_keys(
+        Some(humbex_shared::crypto::public_key::PrivateKeys::from_hex_list(&other_private).unwrap()),
+        None,
+    );
+    let run = p.executor(wrong, |_| {}).run_until(std::future::pending());
+    let err = tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .expect("the executor must stop at start-up, not run")
+        .expect_err("a wrong key must stop the executor");
+    let message = format!("{err:#}");
+    assert!(message.starts_with("ENCRYPTION_PRIVATE_KEY:"), "{message}");
+    assert!(message.contains("No API key was marked unusable"), "{message}");
+    let db = p.db().await;
+    let unusable: Option<chrono::DateTime<chrono::Utc>> = db
+        .query_one(
+            "SELECT unusable_at FROM api_keys WHERE user_id = $1::text::uuid",
+            &[&user],
+        )
+        .await
+        .unwrap()
+        .get("unusable_at");
+    assert_eq!(unusable, None);
+
+    // The executor with the right key (ingest never had it) places the order.
+    p.start_executor();
+    let s = p
+        .signal(
+            &token,
+            json!({ "action": "buy", "quantity": "1", "id": "right-key" }),
+        )
+        .await;
+    assert_eq!(p.settled(&s).await, "done");
+    assert_eq!(p.orders_of(&s).await[0].1, "filled");
+    assert_eq!(p.exchange_orders(&key).len(), 1);
 }

@@ -250,7 +250,7 @@ async fn api_keys_are_sealed_to_their_row_and_never_returned() {
     };
     let (blob_a, blob_b) = (blob(id_a).await, blob(id_b).await);
     assert_eq!(
-        keyring.open(cell(id_a, ua), &blob_a).unwrap(),
+        keyring.open(cell(id_a, ua), &blob_a).unwrap().as_slice(),
         secret_a.as_bytes()
     );
     db.execute(

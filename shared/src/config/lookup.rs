@@ -10,9 +10,11 @@ use super::parse::ConfigError;
 use super::{Config, secrets_file};
 
 /// Names the secrets file may supply (paper mode only).
-pub const FILE_SUPPLIED: [&str; 4] = [
+pub const FILE_SUPPLIED: [&str; 6] = [
     "TRADINGVIEW_SECRET",
     "ENCRYPTION_KEY_HEX",
+    "ENCRYPTION_PRIVATE_KEY",
+    "ENCRYPTION_PUBLIC_KEY",
     "ADMIN_TOKEN",
     "DEMO_WEBHOOK_TOKEN",
 ];
@@ -73,9 +75,14 @@ impl Lookup {
         Ok(self)
     }
 
-    /// The full configuration through this lookup.
+    /// The full configuration through this lookup (every role: `humbex up`).
     pub fn config(&self) -> Result<Config, ConfigError> {
         Config::from_lookup(&|n| self.get(n))
+    }
+
+    /// What one role uses, through this lookup.
+    pub fn config_for(&self, role: super::Role) -> Result<Config, ConfigError> {
+        Config::for_role(role, &|n| self.get(n))
     }
 }
 

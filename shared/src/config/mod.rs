@@ -31,7 +31,8 @@ pub use paper::{
     whole_number,
 };
 pub use parse::ConfigError;
-pub use secrets::{GENERATED_SECRETS, PreviousSecret, SecretsConfig, WebhookSecret};
+pub use secrets::{GENERATED_SECRETS, IngestSecrets, PreviousSecret, SecretsConfig, WebhookSecret};
+pub use vars::Role;
 
 use parse::bad;
 
@@ -50,21 +51,62 @@ pub struct Config {
 
 impl Config {
     /// Read and check every variable through `lookup` (usually a [`Lookup`]: flags, environment,
-    /// secrets file).
+    /// secrets file), for every role at once (`humbex up`).
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Config::for_role(Role::Up, lookup)
+    }
+
+    /// Read and check what `role` uses; the secrets of other roles are not read, so a process
+    /// given only its own (the executor has no ADMIN_TOKEN, ingest no opening key) starts.
+    pub fn for_role(role: Role, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let get: parse::Get = &get;
+        let ingests = matches!(role, Role::Ingest | Role::Up);
+        let seals = ingests || role == Role::KeysRewrap;
+        let opens = matches!(role, Role::Executor | Role::Up | Role::KeysRewrap);
         // Checked in this order, so that with several bad values the first named stays the same.
         let env = bybit_env(lookup)?;
         let (host, port) = http::listen(get)?;
-        let previous_tradingview_secret = secrets::previous_tradingview_secret(get)?;
-        let tradingview_secret = WebhookSecret::parse(&secrets::required(get, env, "TRADINGVIEW_SECRET")?)
-            .map_err(|p| bad("TRADINGVIEW_SECRET", p))?;
-        let keyring = secrets::keyring(get, env)?;
+        let ingest_secrets = |_: ()| -> Result<_, ConfigError> {
+            let previous_tradingview_secret = secrets::previous_tradingview_secret(get)?;
+            let tradingview_secret =
+                WebhookSecret::parse(&secrets::required(get, env, "TRADINGVIEW_SECRET")?)
+                    .map_err(|p| bad("TRADINGVIEW_SECRET", p))?;
+            Ok((tradingview_secret, previous_tradingview_secret))
+        };
+        let webhook = if ingests { Some(ingest_secrets(())?) } else { None };
+        let keyring = std::cell::OnceCell::new();
+        let keyring = || -> Result<Option<Arc<crate::crypto::Keyring>>, ConfigError> {
+            if let Some(k) = keyring.get() {
+                return Ok(Option::clone(k));
+            }
+            let k = secrets::optional_keyring(get, env)?;
+            Ok(keyring.get_or_init(|| k).clone())
+        };
+        let sealer = if seals {
+            Some(secrets::sealer(get, env, &keyring)?)
+        } else {
+            None
+        };
+        let opener = if opens {
+            Some(secrets::opener(get, env, keyring()?)?)
+        } else {
+            None
+        };
+        if let (Some(sealer), Some(opener)) = (&sealer, &opener) {
+            secrets::check_pair(sealer, opener)?;
+        }
         let bybit = BybitConfig::from_lookup(env, get)?;
         let key_recheck_interval = executor::key_recheck_interval(get)?;
         let encryption_max_per_key = secrets::encryption_max_per_key(get)?;
-        let admin_token = secrets::admin_token(get, env)?;
+        let ingest = match webhook {
+            Some((tradingview_secret, previous_tradingview_secret)) => Some(IngestSecrets {
+                tradingview_secret,
+                previous_tradingview_secret,
+                admin_token: secrets::admin_token(get, env)?,
+            }),
+            None => None,
+        };
         let worker_poll_interval = executor::worker_poll_interval(get)?;
         let symbols = symbols(get)?;
         check_log_format(get)?;
@@ -89,10 +131,9 @@ impl Config {
                 docs_enabled,
             },
             secrets: SecretsConfig {
-                tradingview_secret,
-                previous_tradingview_secret,
-                keyring: Arc::new(keyring),
-                admin_token,
+                ingest,
+                sealer,
+                opener,
                 encryption_max_per_key,
             },
             bybit,

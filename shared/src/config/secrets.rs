@@ -1,5 +1,6 @@
-//! The secrets: the webhook secret (and the previous one during a rotation), the encryption keyring
-//! and the admin token. `Debug` never prints one.
+//! The secrets: the webhook secret (and the previous one during a rotation), the admin token, and
+//! the encryption keys, each role reading only those it uses (ingest seals, the executor opens).
+//! `Debug` never prints one.
 
 use std::fmt;
 use std::sync::Arc;
@@ -9,10 +10,18 @@ use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
 use super::bybit::BybitEnv;
 use super::parse::{ConfigError, Get, bad};
+use crate::api_key_vault::{Opener, Sealer};
 use crate::crypto::Keyring;
+use crate::crypto::public_key::{PrivateKeys, PublicKey};
 
-/// The secrets that paper mode may generate when they are missing.
-pub const GENERATED_SECRETS: [&str; 3] = ["TRADINGVIEW_SECRET", "ENCRYPTION_KEY_HEX", "ADMIN_TOKEN"];
+/// The secrets that paper mode may generate when they are missing (the private key before the
+/// public key, which is derived from it).
+pub const GENERATED_SECRETS: [&str; 4] = [
+    "TRADINGVIEW_SECRET",
+    "ENCRYPTION_PRIVATE_KEY",
+    "ENCRYPTION_PUBLIC_KEY",
+    "ADMIN_TOKEN",
+];
 
 /// The previous webhook secret during a rotation, and until when it is accepted (None: until it is
 /// removed from the configuration).
@@ -74,18 +83,99 @@ impl fmt::Debug for WebhookSecret {
     }
 }
 
-/// Every secret a role may need; each is checked at start-up.
+/// What ingest alone uses: the webhook secrets and the admin token.
 #[derive(Debug, Clone)]
-pub struct SecretsConfig {
+pub struct IngestSecrets {
     pub tradingview_secret: WebhookSecret,
     /// During a rotation: the previous secret, still accepted until the given time (or until it is
     /// removed from the configuration, when no time is given).
     pub previous_tradingview_secret: Option<PreviousSecret>,
-    /// Shared, so the configuration stays cheap to clone while the keys exist once.
-    pub keyring: Arc<Keyring>,
     pub admin_token: SecretString,
+}
+
+/// The secrets of the roles this configuration was read for; a part no role asked for is absent
+/// (never read), so a process holds only what it uses.
+#[derive(Debug, Clone)]
+pub struct SecretsConfig {
+    /// ingest (and `up`).
+    pub ingest: Option<IngestSecrets>,
+    /// ingest and `keys rewrap`: seals new key pairs (to ENCRYPTION_PUBLIC_KEY when set).
+    pub sealer: Option<Sealer>,
+    /// The executor and `keys rewrap`: opens stored key pairs.
+    pub opener: Option<Opener>,
     /// Hard cap on encryptions per encryption key id (ENCRYPTION_MAX_PER_KEY).
     pub encryption_max_per_key: u64,
+}
+
+fn not_read(part: &str) -> ConfigError {
+    bad(
+        "(configuration)",
+        format!("the {part} secrets were not read for this role"),
+    )
+}
+
+impl SecretsConfig {
+    pub fn ingest(&self) -> Result<&IngestSecrets, ConfigError> {
+        self.ingest.as_ref().ok_or_else(|| not_read("ingest"))
+    }
+    pub fn sealer(&self) -> Result<&Sealer, ConfigError> {
+        self.sealer.as_ref().ok_or_else(|| not_read("sealing"))
+    }
+    pub fn opener(&self) -> Result<&Opener, ConfigError> {
+        self.opener.as_ref().ok_or_else(|| not_read("opening"))
+    }
+}
+
+/// The keyring (ENCRYPTION_KEY_HEX / ENCRYPTION_KEYS), when one is configured.
+pub(crate) fn optional_keyring(get: Get, env: BybitEnv) -> Result<Option<Arc<Keyring>>, ConfigError> {
+    if get("ENCRYPTION_KEY_HEX").is_none() && get("ENCRYPTION_KEYS").is_none() {
+        return Ok(None);
+    }
+    keyring(get, env).map(|k| Some(Arc::new(k)))
+}
+
+/// Ingest's sealer: to ENCRYPTION_PUBLIC_KEY, else (a deployment not moved yet) the keyring's
+/// primary key, which also opens.
+pub(crate) fn sealer(
+    get: Get,
+    env: BybitEnv,
+    keyring: &dyn Fn() -> Result<Option<Arc<Keyring>>, ConfigError>,
+) -> Result<Sealer, ConfigError> {
+    if let Some(text) = get("ENCRYPTION_PUBLIC_KEY") {
+        let key = PublicKey::from_hex(&text).map_err(|e| bad("ENCRYPTION_PUBLIC_KEY", e.to_string()))?;
+        return Ok(Sealer::public(key));
+    }
+    match keyring()? {
+        Some(keyring) => Ok(Sealer::new(keyring)),
+        None => Err(required(get, env, "ENCRYPTION_PUBLIC_KEY").unwrap_err()),
+    }
+}
+
+/// The executor's opener: ENCRYPTION_PRIVATE_KEY for what is sealed to a public key, and the
+/// keyring, when configured, for what was sealed before.
+pub(crate) fn opener(get: Get, env: BybitEnv, keyring: Option<Arc<Keyring>>) -> Result<Opener, ConfigError> {
+    let private = match get("ENCRYPTION_PRIVATE_KEY") {
+        Some(list) => Some(
+            PrivateKeys::from_hex_list(&list).map_err(|e| bad("ENCRYPTION_PRIVATE_KEY", e.to_string()))?,
+        ),
+        None => None,
+    };
+    if private.is_none() && keyring.is_none() {
+        return Err(required(get, env, "ENCRYPTION_PRIVATE_KEY").unwrap_err());
+    }
+    Ok(Opener::with_keys(private, keyring))
+}
+
+/// In a process that both seals and opens (`up`, `keys rewrap`), what it seals must open.
+pub(crate) fn check_pair(sealer: &Sealer, opener: &Opener) -> Result<(), ConfigError> {
+    if !sealer.can_open() && !opener.has_private_key(sealer.key_id()) {
+        return Err(bad(
+            "ENCRYPTION_PUBLIC_KEY",
+            "belongs to none of the keys of ENCRYPTION_PRIVATE_KEY (`humbex keys generate` prints a \
+             matching pair)",
+        ));
+    }
+    Ok(())
 }
 
 /// A required secret's absence, with the hint that fits the environment.

@@ -460,3 +460,58 @@ fn bybit_urls_stay_on_bybit_or_on_this_machine() {
         }
     }
 }
+
+/// Issue 16, item 5: each role reads only the secrets it uses.
+#[test]
+fn each_role_needs_only_its_own_secrets() {
+    let (private_hex, public) = crate::crypto::public_key::generate();
+    let of = |pairs: &[(&'static str, String)]| -> HashMap<&'static str, String> {
+        pairs.iter().cloned().collect()
+    };
+    let read = |role, vars: &HashMap<&'static str, String>| Config::for_role(role, &|n| vars.get(n).cloned());
+
+    // The executor: the private key alone; no webhook secret, no admin token, nothing that seals.
+    let executor = read(
+        Role::Executor,
+        &of(&[("ENCRYPTION_PRIVATE_KEY", private_hex.to_string())]),
+    )
+    .unwrap();
+    assert!(executor.secrets.ingest.is_none() && executor.secrets.sealer.is_none());
+    assert!(
+        executor
+            .secrets
+            .opener()
+            .unwrap()
+            .has_private_key(public.key_id())
+    );
+    let err = read(Role::Executor, &of(&[])).unwrap_err();
+    assert_eq!(err.var, "ENCRYPTION_PRIVATE_KEY", "{err}");
+
+    // Ingest: the webhook secret, the admin token and the public key; nothing that opens.
+    let ingest_vars = of(&[
+        ("TRADINGVIEW_SECRET", "s".repeat(32)),
+        ("ADMIN_TOKEN", "admin-token-0123456789".into()),
+        ("ENCRYPTION_PUBLIC_KEY", public.to_hex()),
+    ]);
+    let ingest = read(Role::Ingest, &ingest_vars).unwrap();
+    assert!(ingest.secrets.opener.is_none() && ingest.secrets.ingest.is_some());
+    let sealer = ingest.secrets.sealer().unwrap();
+    assert!(!sealer.can_open());
+    assert_eq!(sealer.key_id(), public.key_id());
+    for missing in ["TRADINGVIEW_SECRET", "ADMIN_TOKEN", "ENCRYPTION_PUBLIC_KEY"] {
+        let mut vars = ingest_vars.clone();
+        vars.remove(missing);
+        assert_eq!(read(Role::Ingest, &vars).unwrap_err().var, missing);
+    }
+
+    // `up` needs all, and a public key that belongs to the private key.
+    let mut all = ingest_vars.clone();
+    assert_eq!(read(Role::Up, &all).unwrap_err().var, "ENCRYPTION_PRIVATE_KEY");
+    let (other_private, _) = crate::crypto::public_key::generate();
+    all.insert("ENCRYPTION_PRIVATE_KEY", other_private.to_string());
+    assert_eq!(read(Role::Up, &all).unwrap_err().var, "ENCRYPTION_PUBLIC_KEY");
+    all.insert("ENCRYPTION_PRIVATE_KEY", private_hex.to_string());
+    let up = read(Role::Up, &all).unwrap();
+    assert!(up.secrets.ingest.is_some() && up.secrets.sealer.is_some() && up.secrets.opener.is_some());
+    assert!(!format!("{up:?}").contains(private_hex.as_str()));
+}

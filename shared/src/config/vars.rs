@@ -87,7 +87,7 @@ pub const VARS: &[Var] = &[
         name: "ENCRYPTION_KEY_HEX",
         default: r#"generated in paper mode"#,
         roles: &[Role::Ingest, Role::Executor, Role::KeysRewrap],
-        description: r#"64 hex characters (32 bytes): the AES-256-GCM key with id 1"#,
+        description: r#"64 hex characters (32 bytes): the AES-256-GCM key with id 1. Before `ENCRYPTION_PUBLIC_KEY`, ingest sealed with it; now only the executor (and `keys rewrap`) should hold it, to open rows sealed with it until they are rewrapped. Ingest still seals with it when no public key is set (and warns)"#,
     },
     Var {
         name: "ENCRYPTION_KEYS",
@@ -100,6 +100,18 @@ pub const VARS: &[Var] = &[
         default: r#"highest id"#,
         roles: &[Role::Ingest, Role::Executor, Role::KeysRewrap],
         description: r#"which key seals new values; every configured key opens old ones"#,
+    },
+    Var {
+        name: "ENCRYPTION_PUBLIC_KEY",
+        default: r#"generated in paper mode"#,
+        roles: &[Role::Ingest, Role::KeysRewrap],
+        description: r#"64 hex characters: the X25519 public key new API keys are sealed to (HPKE); it cannot open them. `humbex keys generate` prints a pair; its key id is derived from it"#,
+    },
+    Var {
+        name: "ENCRYPTION_PRIVATE_KEY",
+        default: r#"generated in paper mode"#,
+        roles: &[Role::Executor, Role::KeysRewrap],
+        description: r#"64 hex characters: the X25519 private key that opens what was sealed to `ENCRYPTION_PUBLIC_KEY`; during a rotation, a comma-separated list (every one opens). Give it to the executor only; at start-up the executor opens one stored key per key id and refuses to start if it cannot"#,
     },
     Var {
         name: "ADMIN_TOKEN",
@@ -359,6 +371,7 @@ mod tests {
         let base = [
             ("TRADINGVIEW_SECRET", "s".repeat(32)),
             ("ENCRYPTION_KEY_HEX", "ab".repeat(32)),
+            ("ENCRYPTION_PRIVATE_KEY", "cd".repeat(32)),
             ("ADMIN_TOKEN", "admin-token-0123456789".to_string()),
             ("TRADINGVIEW_SECRET_PREVIOUS", "p".repeat(32)),
         ];

@@ -4,6 +4,11 @@
 //! from the system CSPRNG inside [`Keyring::seal`] and never accepted from a caller. The AAD names
 //! the exact cell (table, column, row, user) and the key id, so a ciphertext copied into another
 //! row, or relabelled with another key id, does not open.
+//!
+//! New values are sealed to a public key instead ([`public_key`], format 2); this keyring stays to
+//! open what was sealed before, and for deployments that have not moved yet.
+
+pub mod public_key;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -12,6 +17,7 @@ use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 use secrecy::SecretString;
 use uuid::Uuid;
+use zeroize::Zeroizing;
 
 const FORMAT_V1: u8 = 0x01;
 const HEADER_LEN: usize = 1 + 4 + NONCE_LEN;
@@ -26,6 +32,11 @@ pub enum CryptoError {
          to ENCRYPTION_KEYS and run `humbex keys rewrap` before removing it"
     )]
     UnknownKey(u32),
+    #[error(
+        "ciphertext was sealed to public key id {0}, whose private key is not in \
+         ENCRYPTION_PRIVATE_KEY: add it back and run `humbex keys rewrap` before removing it"
+    )]
+    UnknownPrivateKey(u32),
     #[error("ciphertext does not open: wrong key, wrong row or tampered")]
     Unauthentic,
     #[error("decrypted value is not UTF-8")]
@@ -40,7 +51,7 @@ pub enum KeyringError {
     WrongLength(usize),
     #[error("is not valid hex")]
     NotHex,
-    #[error("entry {0:?} must look like <id>:<64 hex chars>, with id a positive integer")]
+    #[error("entry {0:?} must look like <id>:<64 hex chars>, with id an integer from 1 to 1073741823")]
     BadEntry(String),
     #[error("key id {0} is given twice with different keys")]
     Conflict(u32),
@@ -48,6 +59,8 @@ pub enum KeyringError {
     MissingPrimary(u32),
     #[error("no key is configured")]
     Empty,
+    #[error("is not a valid X25519 key")]
+    NotAKey,
 }
 
 /// Which database cell a ciphertext belongs to. Every field is fixed before the row is inserted
@@ -77,32 +90,37 @@ impl fmt::Debug for Keyring {
     }
 }
 
-/// Decode one 32-byte key from 64 hex characters.
-pub fn parse_key_hex(text: &str) -> Result<[u8; 32], KeyringError> {
+/// Decode one 32-byte key from 64 hex characters (zeroed when dropped).
+pub fn parse_key_hex(text: &str) -> Result<Zeroizing<[u8; 32]>, KeyringError> {
     if text.len() != 64 {
         return Err(KeyringError::WrongLength(text.len()));
     }
-    let mut key = [0u8; 32];
-    hex::decode_to_slice(text, &mut key).map_err(|_| KeyringError::NotHex)?;
+    let mut key = Zeroizing::new([0u8; 32]);
+    hex::decode_to_slice(text, &mut *key).map_err(|_| KeyringError::NotHex)?;
     Ok(key)
 }
 
+/// The highest id a keyring key may have: higher ids belong to public keys ([`public_key`]).
+pub const MAX_KEYRING_ID: u32 = (1 << 30) - 1;
+
 impl Keyring {
     /// Build a keyring from raw keys; `primary` seals, all of them open.
-    pub fn new(keys: BTreeMap<u32, [u8; 32]>, primary: u32) -> Result<Self, KeyringError> {
+    pub fn new(mut keys: BTreeMap<u32, [u8; 32]>, primary: u32) -> Result<Self, KeyringError> {
         if keys.is_empty() {
             return Err(KeyringError::Empty);
         }
         if !keys.contains_key(&primary) {
             return Err(KeyringError::MissingPrimary(primary));
         }
-        let keys = keys
-            .into_iter()
+        let built = keys
+            .iter()
             .map(|(id, bytes)| {
-                let unbound = UnboundKey::new(&AES_256_GCM, &bytes).expect("32-byte AES-256 key");
-                (id, LessSafeKey::new(unbound))
+                let unbound = UnboundKey::new(&AES_256_GCM, bytes).expect("32-byte AES-256 key");
+                (*id, LessSafeKey::new(unbound))
             })
             .collect();
+        keys.values_mut().for_each(zeroize::Zeroize::zeroize);
+        let keys = built;
         Ok(Keyring {
             keys,
             primary,
@@ -117,7 +135,8 @@ impl Keyring {
         list: Option<&str>,
         primary: Option<u32>,
     ) -> Result<Self, KeyringError> {
-        let mut keys = BTreeMap::new();
+        // Each key is zeroed when dropped, on the error paths too.
+        let mut keys: BTreeMap<u32, Zeroizing<[u8; 32]>> = BTreeMap::new();
         if let Some(list) = list {
             for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
                 let (id, hex_key) = entry
@@ -127,17 +146,17 @@ impl Keyring {
                     .trim()
                     .parse()
                     .ok()
-                    .filter(|id| *id > 0)
+                    .filter(|id| (1..=MAX_KEYRING_ID).contains(id))
                     .ok_or_else(|| KeyringError::BadEntry(redact_entry(entry)))?;
                 let key = parse_key_hex(hex_key.trim())?;
-                if keys.insert(id, key).is_some_and(|old| old != key) {
+                if keys.insert(id, key.clone()).is_some_and(|old| *old != *key) {
                     return Err(KeyringError::Conflict(id));
                 }
             }
         }
         if let Some(single) = single_hex {
             let key = parse_key_hex(single)?;
-            if keys.insert(1, key).is_some_and(|old| old != key) {
+            if keys.insert(1, key.clone()).is_some_and(|old| *old != *key) {
                 return Err(KeyringError::Conflict(1));
             }
         }
@@ -145,7 +164,7 @@ impl Keyring {
             Some(p) => p,
             None => *keys.keys().next_back().ok_or(KeyringError::Empty)?,
         };
-        Keyring::new(keys, primary)
+        Keyring::new(keys.iter().map(|(id, key)| (*id, **key)).collect(), primary)
     }
 
     pub fn primary_key_id(&self) -> u32 {
@@ -177,35 +196,63 @@ impl Keyring {
     }
 
     /// Open a blob sealed for exactly this `cell`.
-    pub fn open(&self, cell: CellRef<'_>, blob: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    pub fn open(&self, cell: CellRef<'_>, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        if blob.len() < HEADER_LEN + TAG_LEN || blob[0] != FORMAT_V1 {
+            return Err(CryptoError::Malformed);
+        }
         let key_id = blob_key_id(blob)?;
         let key = self.keys.get(&key_id).ok_or(CryptoError::UnknownKey(key_id))?;
         let nonce: [u8; NONCE_LEN] = blob[5..HEADER_LEN].try_into().expect("length checked");
-        let mut buf = blob[HEADER_LEN..].to_vec();
-        let plain = key
+        let mut buf = Zeroizing::new(blob[HEADER_LEN..].to_vec());
+        let len = key
             .open_in_place(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(aad(cell, key_id)),
                 &mut buf,
             )
-            .map_err(|_| CryptoError::Unauthentic)?;
-        Ok(plain.to_vec())
-    }
-
-    /// Open a blob that holds text, straight into a secret string.
-    pub fn open_string(&self, cell: CellRef<'_>, blob: &[u8]) -> Result<SecretString, CryptoError> {
-        let bytes = self.open(cell, blob)?;
-        let text = String::from_utf8(bytes).map_err(|_| CryptoError::NotUtf8)?;
-        Ok(SecretString::from(text))
+            .map_err(|_| CryptoError::Unauthentic)?
+            .len();
+        buf.truncate(len);
+        Ok(buf)
     }
 }
 
-/// The key id a blob claims (authenticated only once the blob opens, since it is also in the AAD).
+/// Plaintext bytes that hold text, moved into a secret string without another copy.
+pub fn into_secret_string(mut bytes: Zeroizing<Vec<u8>>) -> Result<SecretString, CryptoError> {
+    let text = String::from_utf8(std::mem::take(&mut *bytes)).map_err(|e| {
+        let mut lost = e.into_bytes();
+        zeroize::Zeroize::zeroize(&mut lost);
+        CryptoError::NotUtf8
+    })?;
+    Ok(SecretString::from(text))
+}
+
+/// How a blob was sealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// AES-256-GCM under a keyring key.
+    Keyring,
+    /// HPKE to a public key.
+    PublicKey,
+}
+
+/// The format and key id a blob claims (authenticated only once the blob opens, since the key id
+/// is also in the AAD).
+pub fn blob_format(blob: &[u8]) -> Result<(Format, u32), CryptoError> {
+    let format = match blob.first() {
+        Some(&FORMAT_V1) if blob.len() >= HEADER_LEN + TAG_LEN => Format::Keyring,
+        Some(&public_key::FORMAT_V2) if blob.len() >= public_key::MIN_LEN => Format::PublicKey,
+        _ => return Err(CryptoError::Malformed),
+    };
+    Ok((
+        format,
+        u32::from_be_bytes(blob[1..5].try_into().expect("4 bytes")),
+    ))
+}
+
+/// The key id a blob claims, whatever its format.
 pub fn blob_key_id(blob: &[u8]) -> Result<u32, CryptoError> {
-    if blob.len() < HEADER_LEN + TAG_LEN || blob[0] != FORMAT_V1 {
-        return Err(CryptoError::Malformed);
-    }
-    Ok(u32::from_be_bytes(blob[1..5].try_into().expect("4 bytes")))
+    blob_format(blob).map(|(_, id)| id)
 }
 
 /// Canonical, length-prefixed AAD so that no two cells encode to the same bytes.
@@ -241,7 +288,8 @@ mod tests {
         Keyring::new(keys, primary).unwrap()
     }
 
-    fn cell(row: Uuid, user: Uuid) -> CellRef<'static> {
+    /// The secret column of one row (shared with the public-key tests).
+    pub(in crate::crypto) fn cell(row: Uuid, user: Uuid) -> CellRef<'static> {
         CellRef {
             table: "api_keys",
             column: "api_secret_enc",
@@ -255,7 +303,7 @@ mod tests {
         let ring = keyring(&[1], 1);
         let (row, user) = (Uuid::new_v4(), Uuid::new_v4());
         let blob = ring.seal(cell(row, user), b"secret").unwrap();
-        assert_eq!(ring.open(cell(row, user), &blob).unwrap(), b"secret");
+        assert_eq!(&ring.open(cell(row, user), &blob).unwrap()[..], b"secret");
         assert!(matches!(
             ring.open(cell(Uuid::new_v4(), user), &blob),
             Err(CryptoError::Unauthentic)
@@ -299,7 +347,7 @@ mod tests {
         let old = keyring(&[1], 1);
         let blob = old.seal(cell(row, user), b"v").unwrap();
         let rotated = keyring(&[1, 2], 2);
-        assert_eq!(rotated.open(cell(row, user), &blob).unwrap(), b"v");
+        assert_eq!(&rotated.open(cell(row, user), &blob).unwrap()[..], b"v");
         assert_eq!(
             blob_key_id(&rotated.seal(cell(row, user), b"v").unwrap()).unwrap(),
             2
@@ -369,6 +417,10 @@ mod tests {
         let ring = Keyring::from_config(Some(&k1), Some(&format!("2:{k2}")), None).unwrap();
         assert_eq!(ring.primary_key_id(), 2);
         assert_eq!(ring.key_ids().collect::<Vec<_>>(), vec![1, 2]);
+        assert!(matches!(
+            Keyring::from_config(None, Some(&format!("1073741824:{k1}")), None),
+            Err(KeyringError::BadEntry(_))
+        ));
         let ring = Keyring::from_config(None, Some(&format!("1:{k1}, 2:{k2}")), Some(1)).unwrap();
         assert_eq!(ring.primary_key_id(), 1);
         assert!(matches!(
