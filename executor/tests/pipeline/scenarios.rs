@@ -505,6 +505,11 @@ async fn a_wrong_encryption_key_stops_the_executor_at_start_and_disables_no_key(
         )
         .await;
     assert_eq!(p.settled(&s).await, "done");
-    assert_eq!(p.orders_of(&s).await[0].1, "filled");
+    // Settled means the exchange took the order; the fill arrives on the private stream after.
+    let filled = wait_for(Duration::from_secs(10), || async {
+        (p.orders_of(&s).await[0].1 == "filled").then_some(())
+    })
+    .await;
+    assert!(filled.is_some(), "{:?}", p.orders_of(&s).await);
     assert_eq!(p.exchange_orders(&key).len(), 1);
 }
