@@ -22,7 +22,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use deadpool_postgres::Pool;
 use humbex_bybit::BybitRest;
-use humbex_shared::api_key_vault::{KeyRow, Opener, StoredPair};
+use humbex_shared::api_key_vault::Opener;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
@@ -266,27 +266,13 @@ async fn claim_and_spawn(
 /// database error is an error (not "0 streams opened").
 async fn open_streams(ctx: Arc<Context>) -> anyhow::Result<usize> {
     let client = ctx.pool.get().await.context("no database connection")?;
-    let rows = client
-        .query(
-            "SELECT k.id, k.user_id, k.api_key_enc, k.api_secret_enc FROM api_keys k \
-             JOIN subscriptions s ON s.user_id = k.user_id \
-             WHERE k.revoked_at IS NULL AND k.unusable_at IS NULL \
-               AND humbex_subscription_active(s.status, s.expires_at)",
-            &[],
-        )
+    let keys = humbex_shared::api_key_store::tradable(&**client)
         .await
         .context("listing the accounts that can trade")?;
     drop(client);
-    let opens = rows.iter().filter_map(|r| {
-        let row = KeyRow {
-            id: r.get("id"),
-            user_id: r.get("user_id"),
-        };
-        let stored = StoredPair {
-            key_enc: r.get("api_key_enc"),
-            secret_enc: r.get("api_secret_enc"),
-        };
-        let credentials = ctx.keys.credentials(row, stored).ok()?;
+    let opens = keys.iter().filter_map(|key| {
+        let row = key.row;
+        let credentials = ctx.keys.credentials(row, key.sealed.stored()).ok()?;
         let id = row.id;
         let ctx = ctx.clone();
         Some(async move {
@@ -296,7 +282,7 @@ async fn open_streams(ctx: Arc<Context>) -> anyhow::Result<usize> {
         })
     });
     futures_util::future::join_all(opens).await;
-    Ok(rows.len())
+    Ok(keys.len())
 }
 
 /// [`open_streams`] at start, its outcome logged: a failure is not fatal, since every account's

@@ -172,6 +172,22 @@ pub async fn unrevoked(client: &impl GenericClient) -> Result<Vec<StoredKey>, to
     Ok(rows.iter().map(StoredKey::from_row).collect())
 }
 
+/// Keys neither revoked nor unusable whose owner may trade now (the subscription rule of migration
+/// V4): the accounts whose private streams the executor opens at start-up.
+#[tracing::instrument(skip(client))]
+pub async fn tradable(client: &impl GenericClient) -> Result<Vec<StoredKey>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT k.id, k.user_id, k.api_key_enc, k.api_secret_enc FROM api_keys k \
+             JOIN subscriptions s ON s.user_id = k.user_id \
+             WHERE k.revoked_at IS NULL AND k.unusable_at IS NULL \
+               AND humbex_subscription_active(s.status, s.expires_at)",
+            &[],
+        )
+        .await?;
+    Ok(rows.iter().map(StoredKey::from_row).collect())
+}
+
 /// Keys neither revoked nor unusable whose permissions were last confirmed more than `interval`
 /// ago (or never), in id order.
 #[tracing::instrument(skip(client))]

@@ -102,6 +102,7 @@ async fn a_key_through_every_statement() {
     );
     assert!(store::revoke(&client, Uuid::now_v7()).await.unwrap().is_none());
     assert!(store::unrevoked(&client).await.unwrap().is_empty());
+    assert!(store::tradable(&client).await.unwrap().is_empty());
     assert_eq!(
         store::refusal(&client, Uuid::now_v7()).await.unwrap().as_deref(),
         Some("no such api key")
