@@ -123,6 +123,8 @@ pub async fn run(lookup: Lookup) -> anyhow::Result<()> {
         None
     };
 
+    // Before the banner: whoever reads it may send SIGTERM at once.
+    let shutdown = humbex_shared::shutdown::Shutdown::on_signal();
     leave_root(local_pg.0.as_ref())?;
     print_banner(
         addr,
@@ -131,7 +133,6 @@ pub async fn run(lookup: Lookup) -> anyhow::Result<()> {
         demo_token.is_some(),
         paper.as_ref().map(|p| p.base_url()),
     );
-    let shutdown = humbex_shared::shutdown::Shutdown::on_signal();
     let (ingest_stop, executor_stop) = (shutdown.clone().wait(), shutdown.clone().wait());
     crate::roles::run_roles(
         shutdown,
