@@ -7,6 +7,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+pub mod trade;
 
 /// Most decimal places a quantity or price may carry (Bybit's finest step is coarser than this).
 pub const MAX_DECIMAL_PLACES: u32 = 8;
@@ -112,7 +115,8 @@ pub fn parse_positive_decimal(text: &str) -> Result<Decimal, DecimalError> {
 }
 
 /// An order or signal quantity: positive, at most 8 decimal places.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Qty(Decimal);
 
 impl Qty {
@@ -137,7 +141,8 @@ impl fmt::Debug for Qty {
 }
 
 /// A price: positive, at most 8 decimal places.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Price(Decimal);
 
 impl Price {
