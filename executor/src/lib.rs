@@ -13,6 +13,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod settle;
 pub mod submit;
+pub mod trade;
 pub mod wakeup;
 
 use std::future::Future;
