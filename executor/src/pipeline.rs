@@ -243,6 +243,8 @@ async fn plan_one(
         qty: None,
         reduce_only: action == Action::Close,
         skip_reason: Some(reason),
+        skip_code: None,
+        terms: orders::OrderTerms::default(),
     };
     if let Some(reason) = &target.inactive_reason {
         return Ok(skip(reason.clone()));
@@ -268,6 +270,8 @@ async fn plan_one(
                     qty: Some(qty),
                     reduce_only: false,
                     skip_reason: None,
+                    skip_code: None,
+                    terms: orders::OrderTerms::default(),
                 },
                 PlannedQty::Skip(reason) => skip(reason),
             })
@@ -295,6 +299,8 @@ async fn plan_one(
                     qty: Some(qty),
                     reduce_only: true,
                     skip_reason: None,
+                    skip_code: None,
+                    terms: orders::OrderTerms::default(),
                 },
                 ClosePlan::Skip(reason) => skip(reason),
             })

@@ -80,6 +80,7 @@ struct OrderColumns<'a> {
     xid: Vec<&'a str>,
     xtime: Vec<Option<DateTime<Utc>>>,
     reason: Vec<&'a str>,
+    closed_pnl: Vec<Option<Decimal>>,
 }
 
 #[derive(Default)]
@@ -167,6 +168,8 @@ pub async fn apply_batch(
                         .and_then(DateTime::<Utc>::from_timestamp_millis),
                 );
                 round.reason.push(&order.reject_reason);
+                // Bybit's closedPnl is not parsed from the order push yet (bybit::model::Order).
+                round.closed_pnl.push(None);
             }
         }
     }
@@ -221,6 +224,7 @@ pub async fn apply_batch(
                         &round.xid,
                         &round.xtime,
                         &round.reason,
+                        &round.closed_pnl,
                     ],
                 )
                 .await?;

@@ -11,9 +11,10 @@ use super::sizing::{Scale, check_minimums};
 use super::skip::SkipReason;
 
 /// Which part of a signal's trade an order row is; part of the row's unique key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum LegKind {
     /// The one order of a signal that is not a target sync.
+    #[default]
     Single,
     /// Reduce-only: the part of a target sync that shrinks or closes the position.
     Reduce,
