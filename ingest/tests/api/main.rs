@@ -9,3 +9,4 @@ mod listen_notify;
 mod rate_limits;
 mod slow_clients;
 mod webhook;
+mod webhook_v2;
