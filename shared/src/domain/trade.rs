@@ -150,7 +150,12 @@ impl SignedQty {
             Err(DecimalError::NotPositive) => Decimal::ZERO,
             Err(other) => return Err(other),
         };
-        Ok(SignedQty(if negative { -value } else { value }))
+        // "-0" (as a script may print a flat position) is plain zero.
+        Ok(SignedQty(if negative && !value.is_zero() {
+            -value
+        } else {
+            value
+        }))
     }
     pub fn get(self) -> Decimal {
         self.0
@@ -370,6 +375,7 @@ mod tests {
     fn field_rules() {
         assert_eq!(SignedQty::parse("0").unwrap().get(), Decimal::ZERO);
         assert_eq!(SignedQty::parse("-0.25").unwrap().get().to_string(), "-0.25");
+        assert_eq!(SignedQty::parse("-0").unwrap().get().to_string(), "0");
         assert!(SignedQty::parse("--1").is_err());
         assert!(SignedQty::parse("1e3").is_err());
         assert!(Percent::parse("0").is_err());

@@ -237,3 +237,102 @@ fn stale_and_future_timestamps_are_replays() {
         })
     ));
 }
+
+fn trade_of(body: &str) -> TradeSpec {
+    parse(body).unwrap_or_else(|e| panic!("{body}: {e}")).trade
+}
+
+#[test]
+fn v2_fields_parse_into_the_trade_spec() {
+    use humbex_shared::domain::trade::{Level, MarginMode, OrderType, QuantityType, TimeInForce};
+    let t = trade_of(
+        r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":"10","quantity_type":"USDT",
+            "order_type":"limit","limit_price":20.5,"time_in_force":"post_only","cancel_after_secs":"60",
+            "take_profit":{"percent":3},"stop_loss":"19.5","trailing_stop":{"percent":"1.5","activation_price":21},
+            "break_even":{"trigger_percent":2},"leverage":"12.5","margin_mode":"cross","max_lag_secs":15}"#,
+    );
+    assert_eq!(t.quantity_type, QuantityType::Usdt);
+    assert_eq!(t.order_type, OrderType::Limit);
+    assert_eq!(t.limit_price.unwrap().get().to_string(), "20.5");
+    assert_eq!(t.time_in_force, TimeInForce::PostOnly);
+    assert_eq!(t.cancel_after_secs, Some(60));
+    assert!(matches!(t.take_profit, Some(Level::Percent(p)) if p.get().to_string() == "3"));
+    assert!(matches!(t.stop_loss, Some(Level::Price(p)) if p.get().to_string() == "19.5"));
+    let trailing = t.trailing_stop.unwrap();
+    assert!(matches!(trailing.distance, Level::Percent(_)));
+    assert_eq!(trailing.activation_price.unwrap().get().to_string(), "21");
+    assert_eq!(t.break_even.unwrap().offset_percent, rust_decimal::Decimal::ZERO);
+    assert_eq!(t.leverage.unwrap().get().to_string(), "12.5");
+    assert_eq!(t.margin_mode, Some(MarginMode::Cross));
+    assert_eq!(t.max_lag_secs, Some(15));
+}
+
+#[test]
+fn v2_bodies_that_fit_together_are_accepted() {
+    // Position sync: no quantity, any action (informational), a short target.
+    let s = parse(r#"{"token":"t","action":"sell","symbol":"AVAXUSDT","target_position":"-1.5"}"#).unwrap();
+    assert!(s.quantity.is_none());
+    assert_eq!(s.trade.target_position.unwrap().get().to_string(), "-1.5");
+    // Flat target, and "-0" as TradingView may print it.
+    for target in ["0", "-0", "0.0"] {
+        let body =
+            format!(r#"{{"token":"t","action":"close","symbol":"AVAXUSDT","target_position":"{target}"}}"#);
+        assert!(
+            parse(&body)
+                .unwrap()
+                .trade
+                .target_position
+                .unwrap()
+                .get()
+                .is_zero()
+        );
+    }
+    // Cancel takes nothing but the symbol (and the lag bound).
+    let s = parse(r#"{"token":"t","action":"cancel","symbol":"AVAXUSDT","max_lag_secs":5}"#).unwrap();
+    assert_eq!(s.action, Action::Cancel);
+    assert!(s.quantity.is_none());
+    // A market order may say ioc (what it is anyway); a conditional market entry may expire.
+    assert!(
+        parse(r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":1,"time_in_force":"ioc"}"#)
+            .is_ok()
+    );
+    assert!(parse(
+        r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":1,"trigger_price":25,"cancel_after_secs":600}"#
+    )
+    .is_ok());
+    // A partial close by percent; a sell reducing a long by percent.
+    for body in [
+        r#"{"token":"t","action":"close","symbol":"AVAXUSDT","quantity":50,"quantity_type":"position_percent"}"#,
+        r#"{"token":"t","action":"sell","symbol":"AVAXUSDT","quantity":100,"quantity_type":"position_percent"}"#,
+    ] {
+        assert!(parse(body).is_ok(), "{body}");
+    }
+    // Levels on the right side of the entry, for a long and for a short.
+    assert!(parse(
+        r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":1,"price":20,"take_profit":22,"stop_loss":19}"#
+    )
+    .is_ok());
+    assert!(parse(
+        r#"{"token":"t","action":"sell","symbol":"AVAXUSDT","quantity":1,"price":20,"take_profit":18,"stop_loss":21}"#
+    )
+    .is_ok());
+    // null is absence for every v2 field.
+    let s = parse(
+        r#"{"token":"t","action":"buy","symbol":"AVAXUSDT","quantity":1,"take_profit":null,"leverage":null,
+            "order_type":null,"break_even":null,"trailing_stop":null}"#,
+    )
+    .unwrap();
+    assert!(s.trade.is_plain());
+}
+
+#[test]
+fn any_usdt_symbol_when_symbols_is_a_star() {
+    let body = br#"{"token":"t","action":"buy","symbol":"BYBIT:SOLUSDT.P","quantity":1}"#;
+    let s = parse_signal(body, &SymbolPolicy::AnyUsdt, now()).unwrap();
+    assert_eq!(s.symbol.as_str(), "SOLUSDT");
+    let body = br#"{"token":"t","action":"buy","symbol":"BTCUSD","quantity":1}"#;
+    assert!(matches!(
+        parse_signal(body, &SymbolPolicy::AnyUsdt, now()),
+        Err(BodyError::Field { field: "symbol", .. })
+    ));
+}
