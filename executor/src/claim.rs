@@ -27,6 +27,8 @@ pub struct ClaimedSignal {
     pub received_at: DateTime<Utc>,
     /// 1 on the first claim; more means an earlier executor held it and its lease ran out.
     pub attempts: i32,
+    /// A v1 signal (no v2 fields stored, `trade` NULL).
+    pub plain: bool,
 }
 
 /// A claimed signal with the accounts it should trade on, as the database saw them at the claim.
@@ -66,6 +68,8 @@ pub async fn claim(
                     price: r.get("price"),
                     received_at: r.get("received_at"),
                     attempts: r.get("attempts"),
+                    // Unreadable v2 fields count as not plain: refused, never traded as v1.
+                    plain: signals::trade_of(r).is_ok_and(|t| t.is_plain()),
                 },
                 targets: Vec::new(),
             });

@@ -205,6 +205,19 @@ async fn plan_signal(ctx: &Context, work: &ClaimedWork) -> anyhow::Result<Planne
     let signal = &work.signal;
     let action =
         Action::parse(&signal.action).ok_or_else(|| anyhow::anyhow!("unknown action {}", signal.action))?;
+    // Until the executor carries out the v2 fields, such a signal is refused in so many words
+    // rather than traded as the plain market order it is not.
+    if action == Action::Cancel {
+        return Ok(Planned::Nothing(
+            "action cancel is not carried out by this executor version".into(),
+        ));
+    }
+    if !signal.plain {
+        return Ok(Planned::Nothing(
+            "the signal's v2 fields (docs/api.md#webhook-body-v2) are not carried out by this executor version"
+                .into(),
+        ));
+    }
     if work.targets.is_empty() {
         let reason = if signal.strategy_id.is_some() {
             "the strategy has no subscribers with an active subscription"
@@ -305,6 +318,9 @@ async fn plan_one(
                 ClosePlan::Skip(reason) => skip(reason),
             })
         }
+        Action::Cancel => Ok(skip(
+            "action cancel is not carried out by this executor version".into(),
+        )),
     }
 }
 

@@ -3,9 +3,11 @@
 mod admin;
 mod api_keys;
 mod bad_input;
+mod bad_input_v2;
 mod group_commit;
 mod harness;
 mod listen_notify;
 mod rate_limits;
 mod slow_clients;
 mod webhook;
+mod webhook_v2;
