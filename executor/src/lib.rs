@@ -11,6 +11,7 @@ pub mod keys;
 pub mod orders;
 pub mod pipeline;
 pub mod plan;
+pub mod plan_v2;
 pub mod settle;
 pub mod submit;
 pub mod trade;

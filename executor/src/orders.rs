@@ -4,7 +4,7 @@
 
 use deadpool_postgres::GenericClient;
 use humbex_shared::api_key_vault::{KeyRow, StoredPair};
-use humbex_shared::domain::trade::{OrderType, TimeInForce};
+use humbex_shared::domain::trade::{OrderType, SubscriptionDefaults, TimeInForce};
 use humbex_shared::store::orders;
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -17,6 +17,8 @@ pub struct Target {
     pub user_id: Uuid,
     pub size_multiplier: Decimal,
     pub max_qty: Option<Decimal>,
+    /// The subscription's leverage and margin mode for its signals.
+    pub defaults: SubscriptionDefaults,
     /// Why this user may not trade now, if so (subscription ended between ingest and execution).
     pub inactive_reason: Option<String>,
     pub api_key: Option<TargetKey>,

@@ -156,8 +156,33 @@ pub async fn process_batch(ctx: Arc<Context>, batch: Vec<(ClaimedWork, Held)>) {
     for (signal_id, orders, held) in to_send {
         let ctx = ctx.clone();
         settling.spawn(async move {
-            let sends = orders.into_iter().map(|order| send_one(&ctx, order));
-            let answers = futures_util::future::join_all(sends).await;
+            // Accounts in parallel; one account's orders in row order (a target sync's
+            // reduce-only leg before its opening leg, which it frees the margin for).
+            let mut by_account: Vec<Vec<PendingOrder>> = Vec::with_capacity(orders.len());
+            let mut group_of: HashMap<Uuid, usize> = HashMap::with_capacity(orders.len());
+            for order in orders {
+                let next = by_account.len();
+                let group = *group_of.entry(order.api_key_id).or_insert(next);
+                if group == next {
+                    by_account.push(Vec::with_capacity(1));
+                }
+                by_account[group].push(order);
+            }
+            let sends = by_account.into_iter().map(|group| {
+                let ctx = &ctx;
+                async move {
+                    let mut answers = Vec::with_capacity(group.len());
+                    for order in group {
+                        answers.push(send_one(ctx, order).await);
+                    }
+                    answers
+                }
+            });
+            let answers: Vec<OrderAnswer> = futures_util::future::join_all(sends)
+                .await
+                .into_iter()
+                .flatten()
+                .collect();
             let unsettled = answers
                 .iter()
                 .any(|a| matches!(a.outcome, Outcome::Unsettled { .. }));
@@ -205,17 +230,15 @@ async fn plan_signal(ctx: &Context, work: &ClaimedWork) -> anyhow::Result<Planne
     let signal = &work.signal;
     let action =
         Action::parse(&signal.action).ok_or_else(|| anyhow::anyhow!("unknown action {}", signal.action))?;
-    // Until the executor carries out the v2 fields, such a signal is refused in so many words
-    // rather than traded as the plain market order it is not.
+    // Until the executor carries out `cancel`, it is refused in so many words.
     if action == Action::Cancel {
         return Ok(Planned::Nothing(
             "action cancel is not carried out by this executor version".into(),
         ));
     }
-    if !signal.plain {
+    if !signal.plain && signal.trade.is_none() {
         return Ok(Planned::Nothing(
-            "the signal's v2 fields (docs/api.md#webhook-body-v2) are not carried out by this executor version"
-                .into(),
+            "the signal's v2 fields could not be read back; nothing was sent".into(),
         ));
     }
     if work.targets.is_empty() {
@@ -229,7 +252,7 @@ async fn plan_signal(ctx: &Context, work: &ClaimedWork) -> anyhow::Result<Planne
     let mut planned = Vec::with_capacity(work.targets.len());
     for target in &work.targets {
         match plan_one(ctx, signal, action, target).await {
-            Ok(p) => planned.push(p),
+            Ok(p) => planned.extend(p),
             Err(e) => {
                 // Could not plan (exchange unreachable for a position read, say): try the signal
                 // again soon rather than guess.
@@ -247,7 +270,7 @@ async fn plan_one(
     signal: &ClaimedSignal,
     action: Action,
     target: &Target,
-) -> anyhow::Result<PlannedOrder> {
+) -> anyhow::Result<Vec<PlannedOrder>> {
     let nominal_side = if action == Action::Buy { "buy" } else { "sell" };
     let skip = |reason: String| PlannedOrder {
         user_id: target.user_id,
@@ -260,15 +283,18 @@ async fn plan_one(
         terms: orders::OrderTerms::default(),
     };
     if let Some(reason) = &target.inactive_reason {
-        return Ok(skip(reason.clone()));
+        return Ok(vec![skip(reason.clone())]);
     }
     let Some(key) = &target.api_key else {
-        return Ok(skip("the user has no usable API key".into()));
+        return Ok(vec![skip("the user has no usable API key".into())]);
     };
-    match action {
+    if let Some(spec) = signal.trade.as_ref().filter(|_| !signal.plain) {
+        return crate::plan_v2::plan_account(ctx, signal, action, spec, target, key).await;
+    }
+    let single = match action {
         Action::Buy | Action::Sell => {
             let Some(qty) = signal.quantity else {
-                return Ok(skip("the signal has no quantity".into()));
+                return Ok(vec![skip("the signal has no quantity".into())]);
             };
             let lot = ctx.instruments.lot_rules(&signal.symbol).await?;
             let sizing = Sizing {
@@ -286,7 +312,11 @@ async fn plan_one(
                     skip_code: None,
                     terms: orders::OrderTerms::default(),
                 },
-                PlannedQty::Skip(reason) => skip(reason),
+                // The one reason market_quantity skips for (the same code as the v2 sizing).
+                PlannedQty::Skip(reason) => PlannedOrder {
+                    skip_code: Some("below_min_qty"),
+                    ..skip(reason)
+                },
             })
         }
         Action::Close => {
@@ -321,7 +351,8 @@ async fn plan_one(
         Action::Cancel => Ok(skip(
             "action cancel is not carried out by this executor version".into(),
         )),
-    }
+    };
+    single.map(|order| vec![order])
 }
 
 /// Send one pending order; the answer is settled with its signal's others.

@@ -33,6 +33,9 @@ pub enum SkipReason {
     LeverageAboveMax { wanted: Decimal, max: Decimal },
     /// A take profit, stop loss or trailing distance that comes out at or below zero.
     ProtectionOutOfRange { field: &'static str },
+    /// v2 fields this executor does not carry out yet (named); nothing is sent rather than an
+    /// order without them.
+    Unsupported { fields: String },
 }
 
 impl SkipReason {
@@ -50,6 +53,7 @@ impl SkipReason {
             SkipReason::AtTarget { .. } => "at_target",
             SkipReason::LeverageAboveMax { .. } => "leverage_above_max",
             SkipReason::ProtectionOutOfRange { .. } => "protection_out_of_range",
+            SkipReason::Unsupported { .. } => "unsupported",
         }
     }
 }
@@ -101,6 +105,10 @@ impl fmt::Display for SkipReason {
                 f,
                 "{field} comes out at or below zero from the entry price; lower its percent"
             ),
+            SkipReason::Unsupported { fields } => write!(
+                f,
+                "{fields} not carried out by this executor version yet; nothing was sent"
+            ),
         }
     }
 }
@@ -140,6 +148,9 @@ mod tests {
                 max: d("50"),
             },
             SkipReason::ProtectionOutOfRange { field: "stop_loss" },
+            SkipReason::Unsupported {
+                fields: "take_profit".into(),
+            },
         ];
         let mut codes: Vec<_> = reasons.iter().map(SkipReason::code).collect();
         codes.sort();

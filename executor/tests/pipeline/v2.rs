@@ -1,0 +1,304 @@
+//! The trading language v2 from a webhook to the paper exchange: position sync (after a missed
+//! alert, a reversal, the cap), sizing by each quantity type with a multiplier and a cap, the
+//! minimum order value, limit entries, staleness, and v2 fields not carried out yet. The paper
+//! exchange's own record (orders, positions) is the witness.
+
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+use crate::harness::Pipeline;
+
+fn d(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+/// The account's signed position on AVAXUSDT, as the paper exchange holds it.
+fn position(p: &Pipeline, key: &str) -> Decimal {
+    p.paper
+        .exchange()
+        .positions(key)
+        .expect("account")
+        .iter()
+        .filter(|pos| pos.symbol == "AVAXUSDT")
+        .map(|pos| match pos.side {
+            Some(humbex_paper_exchange::engine::Side::Buy) => pos.size,
+            Some(humbex_paper_exchange::engine::Side::Sell) => -pos.size,
+            None => Decimal::ZERO,
+        })
+        .sum()
+}
+
+/// The order rows HUMBEX wrote for a signal: (leg, side, qty, reduce_only, status, error_code).
+async fn rows(
+    p: &Pipeline,
+    signal: &str,
+) -> Vec<(String, String, Option<Decimal>, bool, String, Option<String>)> {
+    let id: uuid::Uuid = signal.parse().unwrap();
+    p.db()
+        .await
+        .query(
+            "SELECT leg, side, qty, reduce_only, status, error_code FROM orders WHERE signal_id = $1 \
+             ORDER BY id",
+            &[&id],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.get("leg"),
+                r.get("side"),
+                r.get("qty"),
+                r.get("reduce_only"),
+                r.get("status"),
+                r.get("error_code"),
+            )
+        })
+        .collect()
+}
+
+/// Send and wait until the signal is settled.
+async fn send(p: &Pipeline, token: &str, body: Value) -> String {
+    let id = p.signal(token, body).await;
+    assert_eq!(p.settled(&id).await, "done", "signal {id}");
+    id
+}
+
+/// The paper exchange's orders from the n-th on: (side, qty, reduce_only).
+fn sent_since(p: &Pipeline, key: &str, n: usize) -> Vec<(String, Decimal, bool)> {
+    p.exchange_orders(key)
+        .into_iter()
+        .skip(n)
+        .map(|(side, qty, reduce_only, _)| (side, qty, reduce_only))
+        .collect()
+}
+
+#[tokio::test]
+async fn target_sync_heals_a_missed_alert_reverses_and_respects_the_cap() {
+    let p = Pipeline::start(1).await;
+    // Every target is doubled and capped at 10 coins in absolute size.
+    let (_, token, key) = p
+        .trader(
+            "sync@example.com",
+            json!({ "size_multiplier": "2", "max_qty": "10" }),
+            "100000",
+        )
+        .await;
+
+    send(
+        &p,
+        &token,
+        json!({ "action": "buy", "target_position": "1", "id": "t1" }),
+    )
+    .await;
+    assert_eq!(position(&p, &key), d("2"));
+    // The strategy went to 2 and then 3; the alert for 2 never arrived. The next one heals it.
+    send(
+        &p,
+        &token,
+        json!({ "action": "buy", "target_position": "3", "id": "t3" }),
+    )
+    .await;
+    assert_eq!(position(&p, &key), d("6"));
+    assert_eq!(
+        sent_since(&p, &key, 0),
+        [("Buy".into(), d("2"), false), ("Buy".into(), d("4"), false)]
+    );
+
+    // A reversal: close the long with a reduce-only leg, then open the short.
+    let reversal = send(
+        &p,
+        &token,
+        json!({ "action": "sell", "target_position": "-2", "id": "r1" }),
+    )
+    .await;
+    assert_eq!(position(&p, &key), d("-4"));
+    assert_eq!(
+        sent_since(&p, &key, 2),
+        [("Sell".into(), d("6"), true), ("Sell".into(), d("4"), false)]
+    );
+    let legs = rows(&p, &reversal).await;
+    assert_eq!(
+        legs.iter().map(|r| (r.0.as_str(), r.3)).collect::<Vec<_>>(),
+        [("reduce", true), ("open", false)]
+    );
+
+    // The cap bounds the target: 20 × 2 = 40, held at -10.
+    send(
+        &p,
+        &token,
+        json!({ "action": "sell", "target_position": "-20", "id": "c1" }),
+    )
+    .await;
+    assert_eq!(position(&p, &key), d("-10"));
+
+    // The same target again is nothing to do: a skipped row says so, nothing is sent.
+    let again = send(
+        &p,
+        &token,
+        json!({ "action": "sell", "target_position": "-20", "id": "c2" }),
+    )
+    .await;
+    let again = rows(&p, &again).await;
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        (again[0].4.as_str(), again[0].5.as_deref()),
+        ("skipped", Some("at_target"))
+    );
+    assert_eq!(p.exchange_orders(&key).len(), 5);
+
+    // Flat: the whole short closes, reduce-only.
+    send(
+        &p,
+        &token,
+        json!({ "action": "buy", "target_position": "0", "id": "flat" }),
+    )
+    .await;
+    assert_eq!(position(&p, &key), d("0"));
+    assert_eq!(sent_since(&p, &key, 5), [("Buy".into(), d("10"), true)]);
+}
+
+#[tokio::test]
+async fn each_quantity_type_is_scaled_by_the_multiplier_and_capped() {
+    let p = Pipeline::start(1).await;
+    let (_, token, key) = p
+        .trader(
+            "sizes@example.com",
+            json!({ "size_multiplier": "1.5", "max_qty": "50" }),
+            "10000",
+        )
+        .await;
+    // usdt: 100 USDT at the last price 25 = 4 coins, × 1.5 = 6.
+    send(
+        &p,
+        &token,
+        json!({ "action": "buy", "quantity": "100", "quantity_type": "usdt", "id": "u" }),
+    )
+    .await;
+    // base: 2 × 1.5 = 3.
+    send(&p, &token, json!({ "action": "buy", "quantity": "2", "id": "b" })).await;
+    // equity_percent: 1% of 10000 USDT equity = 100 USDT, × leverage 10 = 1000 USDT at 25 = 40,
+    // × 1.5 = 60, capped at 50.
+    send(
+        &p,
+        &token,
+        json!({ "action": "buy", "quantity": "1", "quantity_type": "equity_percent", "id": "e" }),
+    )
+    .await;
+    assert_eq!(position(&p, &key), d("59"));
+    // position_percent: 10% of 59 = 5.9, × 1.5 = 8.85 → 8.8, reduce-only.
+    send(
+        &p,
+        &token,
+        json!({ "action": "sell", "quantity": "10", "quantity_type": "position_percent", "id": "pp" }),
+    )
+    .await;
+    assert_eq!(
+        sent_since(&p, &key, 0),
+        [
+            ("Buy".into(), d("6"), false),
+            ("Buy".into(), d("3"), false),
+            ("Buy".into(), d("50"), false),
+            ("Sell".into(), d("8.8"), true),
+        ]
+    );
+    assert_eq!(position(&p, &key), d("50.2"));
+}
+
+#[tokio::test]
+async fn below_the_minimum_value_stale_and_unsupported_fields_send_nothing() {
+    let p = Pipeline::start(1).await;
+    let (_, token, key) = p.trader("skips@example.com", json!({}), "10000").await;
+    // 3 USDT at 25 = 0.12 → 0.1 coins = 2.5 USDT, below the instrument's 5 USDT minimum value:
+    // skipped before sending (Bybit would refuse it with 110094).
+    let small = send(
+        &p,
+        &token,
+        json!({ "action": "buy", "quantity": "3", "quantity_type": "usdt", "id": "s" }),
+    )
+    .await;
+    // 0.04 coins rounds down to 0, below the minimum quantity.
+    let tiny = send(
+        &p,
+        &token,
+        json!({ "action": "buy", "quantity": "0.04", "id": "t" }),
+    )
+    .await;
+    // An alert whose own timestamp is older than max_lag_secs.
+    let old = (chrono::Utc::now() - chrono::Duration::seconds(120)).to_rfc3339();
+    let stale = send(
+        &p,
+        &token,
+        json!({ "action": "buy", "quantity": "1", "max_lag_secs": 60, "timestamp": old, "id": "old" }),
+    )
+    .await;
+    // A take profit cannot be set by this executor yet: nothing is sent rather than a naked entry.
+    let tp = send(
+        &p,
+        &token,
+        json!({ "action": "buy", "quantity": "1", "take_profit": "30", "id": "tp" }),
+    )
+    .await;
+    for (signal, code) in [
+        (&small, "below_min_notional"),
+        (&tiny, "below_min_qty"),
+        (&stale, "stale"),
+        (&tp, "unsupported"),
+    ] {
+        let r = rows(&p, signal).await;
+        assert_eq!(r.len(), 1, "{signal}");
+        assert_eq!(
+            (r[0].4.as_str(), r[0].5.as_deref()),
+            ("skipped", Some(code)),
+            "{signal}"
+        );
+    }
+    assert!(p.exchange_orders(&key).is_empty());
+    // The reason on the row is a sentence naming what to change.
+    let id: uuid::Uuid = stale.parse().unwrap();
+    let error: String = p
+        .db()
+        .await
+        .query_one("SELECT error FROM orders WHERE signal_id = $1", &[&id])
+        .await
+        .unwrap()
+        .get("error");
+    assert!(error.contains("max_lag_secs 60"), "{error}");
+}
+
+#[tokio::test]
+async fn a_limit_entry_rests_on_the_exchange_with_its_price_and_time_in_force() {
+    let p = Pipeline::start(1).await;
+    let (_, token, key) = p
+        .trader("limit@example.com", json!({ "size_multiplier": "2" }), "10000")
+        .await;
+    let signal = send(
+        &p,
+        &token,
+        json!({ "action": "buy", "quantity": "1", "order_type": "limit", "limit_price": "20",
+                "time_in_force": "post_only", "id": "l1" }),
+    )
+    .await;
+    let orders = p.paper.exchange().orders(&key).unwrap();
+    assert_eq!(orders.len(), 1);
+    assert_eq!(format!("{:?}", orders[0].order_type), "Limit");
+    assert_eq!(format!("{:?}", orders[0].time_in_force), "PostOnly");
+    assert_eq!((orders[0].price, orders[0].qty), (d("20"), d("2")));
+    assert_eq!(position(&p, &key), d("0"));
+    let id: uuid::Uuid = signal.parse().unwrap();
+    let row = p
+        .db()
+        .await
+        .query_one(
+            "SELECT order_type, limit_price, time_in_force FROM orders WHERE signal_id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>("order_type"), "limit");
+    assert_eq!(row.get::<_, Option<Decimal>>("limit_price"), Some(d("20")));
+    assert_eq!(
+        row.get::<_, Option<String>>("time_in_force").as_deref(),
+        Some("post_only")
+    );
+}
