@@ -1,6 +1,7 @@
 //! Ingest over real HTTP and a real PostgreSQL: every test gets its own fresh database.
 
 mod admin;
+mod admin_v2;
 mod api_keys;
 mod bad_input;
 mod bad_input_v2;
