@@ -9,6 +9,7 @@ mod group_commit;
 mod harness;
 mod listen_notify;
 mod rate_limits;
+mod readme_templates;
 mod slow_clients;
 mod webhook;
 mod webhook_v2;
