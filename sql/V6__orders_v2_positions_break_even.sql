@@ -36,9 +36,10 @@ ALTER TABLE orders
     ADD CONSTRAINT orders_foreign_identified CHECK (origin = 'signal' OR (exchange_order_id IS NOT NULL AND api_key_id IS NOT NULL)),
     ADD CONSTRAINT orders_limit_price CHECK ((order_type = 'limit') = (limit_price IS NOT NULL) OR origin <> 'signal');
 
--- Exactly once per signal, account and leg (was: per signal and account).
+-- Exactly once per signal, account and leg (was: per signal and account), for HUMBEX's own
+-- orders: an exchange-created order links to the signal that opened its position too.
 ALTER TABLE orders DROP CONSTRAINT orders_signal_id_user_id_key;
-ALTER TABLE orders ADD CONSTRAINT orders_signal_user_leg UNIQUE (signal_id, user_id, leg);
+CREATE UNIQUE INDEX orders_signal_user_leg ON orders (signal_id, user_id, leg) WHERE origin = 'signal';
 -- An exchange-created order is recorded once per account, whatever the order of its pushes.
 ALTER TABLE orders ADD CONSTRAINT orders_account_exchange_id UNIQUE (api_key_id, exchange_order_id);
 

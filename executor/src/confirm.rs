@@ -8,6 +8,7 @@
 //! order and any number of times and the row still ends where the exchange is. All of them go
 //! through one [`writer`] task that commits whatever queued meanwhile in one transaction.
 
+pub mod foreign;
 pub mod store;
 mod writer;
 
@@ -21,7 +22,7 @@ use deadpool_postgres::Pool;
 use futures_util::StreamExt;
 use humbex_bybit::{
     BybitError, BybitRest, Credentials, Execution, ExecutionFilter, Order, OrderLinkId, PrivateStream,
-    PrivateStreamConfig, StreamEvent,
+    PrivateStreamConfig, PrivateTopic, StreamEvent,
 };
 use humbex_shared::api_key_store;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -534,9 +535,11 @@ impl Inner {
     }
 }
 
-/// Funding, ADL and settlement rows are not fills of an order we placed.
+/// Fills of an order: a trade, or a liquidation's (`BustTrade`) or ADL's (`AdlTrade`), recorded on
+/// the order the exchange created. Funding and settlement rows are not fills of an order.
 fn is_order_fill(execution: &Execution) -> bool {
-    let fill = execution.exec_type == "Trade" && execution.exec_qty > rust_decimal::Decimal::ZERO;
+    let fill = matches!(execution.exec_type.as_str(), "Trade" | "BustTrade" | "AdlTrade")
+        && execution.exec_qty > rust_decimal::Decimal::ZERO;
     if !fill {
         tracing::debug!(exec_id = %execution.exec_id, exec_type = %execution.exec_type, "execution is not an order fill; ignored");
     }
@@ -587,6 +590,12 @@ async fn run_account(
     let config = PrivateStreamConfig {
         reconnect_initial_delay: inner.config.reconnect_initial_delay,
         reconnect_max_delay: inner.config.reconnect_max_delay,
+        // The position topic keeps `positions` (and feeds break-even's mark price).
+        topics: vec![
+            PrivateTopic::Order,
+            PrivateTopic::Execution,
+            PrivateTopic::Position,
+        ],
         ..PrivateStreamConfig::new(inner.config.private_ws_url.clone(), credentials.clone())
     };
     let (handle, mut events) = PrivateStream::spawn(config);
@@ -648,9 +657,19 @@ async fn run_account(
                     }
                 }
             }
-            // Not subscribed by this stream (PrivateStreamConfig::topics defaults to order and
-            // execution); nothing to do if they ever arrive.
-            StreamEvent::PositionUpdate(_) | StreamEvent::WalletUpdate(_) => {}
+            StreamEvent::PositionUpdate(position) => {
+                // Not on an order's path: written directly, newest seq wins in the statement.
+                let written = async {
+                    let client = inner.pool.get().await?;
+                    foreign::upsert_position(&client, api_key_id, &position).await?;
+                    anyhow::Ok(())
+                };
+                if let Err(e) = written.await {
+                    tracing::warn!(symbol = %position.symbol, error = %e, "position push not recorded");
+                }
+            }
+            // Not subscribed by this stream.
+            StreamEvent::WalletUpdate(_) => {}
             StreamEvent::Unparsed { reason } => {
                 tracing::warn!(%reason, "undecodable push; reconciling the account");
                 if let Err(e) = inner.reconcile_account(api_key_id, &credentials).await {

@@ -7,12 +7,13 @@ use anyhow::Context as _;
 use chrono::Utc;
 use humbex_bybit::{Credentials, Side};
 use humbex_shared::domain::Action;
-use humbex_shared::domain::trade::{OrderType, QuantityType, TradeSpec};
+use humbex_shared::domain::trade::{Level, OrderType, QuantityType, TradeSpec};
 use rust_decimal::Decimal;
 
 use crate::claim::ClaimedSignal;
 use crate::orders::{OrderTerms, PlannedOrder, Target, TargetKey};
 use crate::pipeline::Context;
+use crate::trade::protection;
 use crate::trade::sizing::{self, Ask, Market, Scale};
 use crate::trade::skip::SkipReason;
 use crate::trade::stale;
@@ -27,8 +28,15 @@ fn unsupported(spec: &TradeSpec) -> Vec<&'static str> {
             names.push(name);
         }
     };
-    check(spec.take_profit.is_some(), "take_profit");
-    check(spec.stop_loss.is_some(), "stop_loss");
+    // Prices ride on the entry order; a percent needs the fill and trading-stop (not wired yet).
+    check(
+        matches!(spec.take_profit, Some(Level::Percent(_))),
+        "take_profit (percent)",
+    );
+    check(
+        matches!(spec.stop_loss, Some(Level::Percent(_))),
+        "stop_loss (percent)",
+    );
     check(spec.trailing_stop.is_some(), "trailing_stop");
     check(spec.break_even.is_some(), "break_even");
     check(spec.trigger_price.is_some(), "trigger_price");
@@ -50,11 +58,14 @@ pub async fn plan_account(
     let spec = stored
         .clone()
         .with_defaults(&signal.strategy_defaults, &target.defaults);
+    let attached = protection::attachable(&spec);
     let terms = OrderTerms {
         leg: LegKind::Single,
         order_type: spec.order_type,
         limit_price: spec.limit_price.map(|p| p.get()),
         time_in_force: (spec.order_type == OrderType::Limit).then_some(spec.time_in_force),
+        take_profit: attached.and_then(|p| p.take_profit),
+        stop_loss: attached.and_then(|p| p.stop_loss),
         ..OrderTerms::default()
     };
     let nominal_buy = action == Action::Buy || spec.target_position.is_some_and(|t| t.get() > Decimal::ZERO);

@@ -93,7 +93,11 @@ fn order_request(order: &PendingOrder, side: Side, link_id: OrderLinkId) -> Crea
         }
         None => CreateOrderRequest::market(order.symbol.clone(), side, order.qty, link_id),
     };
-    request.reduce_only(order.reduce_only)
+    let mut request = request.reduce_only(order.reduce_only);
+    // Order-attached protection (prices known before the fill): no extra call.
+    request.take_profit = order.take_profit;
+    request.stop_loss = order.stop_loss;
+    request
 }
 
 /// Place `order` until the exchange holds it, refuses it, or the tries run out.

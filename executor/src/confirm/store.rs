@@ -12,6 +12,8 @@ use humbex_shared::store::{fills, orders};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use super::foreign;
+
 /// The row status an exchange status maps to, with its rank: a row only ever moves to an equal or
 /// higher rank, so a late or replayed `New` cannot undo a `Filled` seen earlier. `None` for states
 /// this pipeline never produces (conditional orders, unknown values): those change nothing and
@@ -115,8 +117,12 @@ pub async fn apply_batch(
     let mut fill_event: HashMap<&str, usize> = HashMap::new();
     let mut rounds: Vec<OrderColumns> = Vec::new();
     let mut updates_of: HashMap<(Uuid, &str), usize> = HashMap::new();
+    // Orders and fills without an orderLinkId are never HUMBEX's: recorded by `foreign`.
+    let mut foreign_events: Vec<usize> = Vec::new();
     for (i, (api_key_id, event)) in events.iter().enumerate() {
         match event {
+            Event::Order(order) if order.order_link_id.is_empty() => foreign_events.push(i),
+            Event::Execution(fill) if fill.order_link_id.is_empty() => foreign_events.push(i),
             Event::Execution(execution) => {
                 let Some(exec_time) = DateTime::<Utc>::from_timestamp_millis(execution.exec_time) else {
                     tracing::warn!(exec_id = %execution.exec_id, exec_time = execution.exec_time, "fill with an impossible execTime; skipped");
@@ -168,12 +174,25 @@ pub async fn apply_batch(
                         .and_then(DateTime::<Utc>::from_timestamp_millis),
                 );
                 round.reason.push(&order.reject_reason);
-                // Bybit's closedPnl is not parsed from the order push yet (bybit::model::Order).
-                round.closed_pnl.push(None);
+                round.closed_pnl.push(order.closed_pnl);
             }
         }
     }
     let tx = client.transaction().await?;
+    for &i in &foreign_events {
+        let (api_key_id, event) = &events[i];
+        outcomes[i] = match event {
+            Event::Order(order) => Outcome::Order(
+                foreign::upsert_order(&tx, *api_key_id, order)
+                    .await?
+                    .map(|(order_id, status)| AppliedOrder { order_id, status }),
+            ),
+            Event::Execution(fill) => {
+                foreign::record_fill(&tx, *api_key_id, fill).await?;
+                Outcome::Fill(None)
+            }
+        };
+    }
     if !fills.exec_id.is_empty() {
         let stmt = tx.prepare_cached(fills::INSERT).await?;
         let rows = tx
@@ -237,6 +256,20 @@ pub async fn apply_batch(
             }
         }
     }
+    // A link id that is not HUMBEX's form and matched no row: an order the user placed over the
+    // API with an id of their own.
+    for (i, (api_key_id, event)) in events.iter().enumerate() {
+        if let (Event::Order(order), Outcome::Order(None)) = (event, &outcomes[i])
+            && !order.order_link_id.is_empty()
+            && !foreign::is_ours(&order.order_link_id)
+        {
+            outcomes[i] = Outcome::Order(
+                foreign::upsert_order(&tx, *api_key_id, order)
+                    .await?
+                    .map(|(order_id, status)| AppliedOrder { order_id, status }),
+            );
+        }
+    }
     tx.commit().await?;
     Ok(outcomes)
 }
@@ -277,6 +310,7 @@ pub async fn unconfirmed_orders(
 
 #[cfg(test)]
 mod tests {
+    use super::foreign;
     use super::*;
 
     #[test]

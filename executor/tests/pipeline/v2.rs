@@ -232,11 +232,12 @@ async fn below_the_minimum_value_stale_and_unsupported_fields_send_nothing() {
         json!({ "action": "buy", "quantity": "1", "max_lag_secs": 60, "timestamp": old, "id": "old" }),
     )
     .await;
-    // A take profit cannot be set by this executor yet: nothing is sent rather than a naked entry.
+    // A take profit in percent (set after the fill) is not carried out by this executor yet:
+    // nothing is sent rather than an unprotected entry.
     let tp = send(
         &p,
         &token,
-        json!({ "action": "buy", "quantity": "1", "take_profit": "30", "id": "tp" }),
+        json!({ "action": "buy", "quantity": "1", "take_profit": { "percent": "2" }, "id": "tp" }),
     )
     .await;
     for (signal, code) in [
@@ -301,4 +302,145 @@ async fn a_limit_entry_rests_on_the_exchange_with_its_price_and_time_in_force() 
         row.get::<_, Option<String>>("time_in_force").as_deref(),
         Some("post_only")
     );
+}
+
+/// The rows HUMBEX recorded for orders the exchange created on a user's accounts: (origin, side,
+/// status, signal id, closed_pnl is set, fills).
+async fn exchange_created(
+    p: &Pipeline,
+    user: &str,
+) -> Vec<(String, String, String, Option<uuid::Uuid>, bool, i64)> {
+    p.db()
+        .await
+        .query(
+            "SELECT o.origin, o.side, o.status, o.signal_id, o.closed_pnl IS NOT NULL AS pnl, \
+                    (SELECT count(*) FROM fills f WHERE f.order_id = o.id) AS fills \
+             FROM orders o WHERE o.origin <> 'signal' AND o.user_id = $1 ORDER BY o.created_at",
+            &[&user.parse::<uuid::Uuid>().unwrap()],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.get("origin"),
+                r.get("side"),
+                r.get("status"),
+                r.get("signal_id"),
+                r.get("pnl"),
+                r.get("fills"),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn take_profit_and_stop_loss_ride_on_the_entry_and_their_exits_are_recorded() {
+    let p = Pipeline::start(1).await;
+    let (user, token, key) = p
+        .trader("tpsl@example.com", json!({ "size_multiplier": "2" }), "10000")
+        .await;
+    // Long 2 at 25 with TP 30 and SL 20, both on the order itself (one call).
+    let entry = send(
+        &p,
+        &token,
+        json!({ "action": "buy", "quantity": "1", "take_profit": "30", "stop_loss": "20", "id": "e1" }),
+    )
+    .await;
+    let orders = p.paper.exchange().orders(&key).unwrap();
+    assert_eq!(orders.len(), 1);
+    assert_eq!(
+        (orders[0].take_profit, orders[0].stop_loss),
+        (Some(d("30")), Some(d("20")))
+    );
+    // The position topic keeps HUMBEX's record of the position and its protection.
+    let db = p.db().await;
+    let user_id: uuid::Uuid = user.parse().unwrap();
+    let held = crate::harness::wait_for(std::time::Duration::from_secs(10), || async {
+        let row = db
+            .query_opt(
+                "SELECT side, size, take_profit, stop_loss, opened_by_signal_id FROM positions \
+                 WHERE user_id = $1 AND symbol = 'AVAXUSDT' AND size > 0",
+                &[&user_id],
+            )
+            .await
+            .unwrap()?;
+        Some((
+            row.get::<_, String>("side"),
+            row.get::<_, Decimal>("size"),
+            row.get::<_, Option<Decimal>>("take_profit"),
+            row.get::<_, Option<Decimal>>("stop_loss"),
+            row.get::<_, Option<uuid::Uuid>>("opened_by_signal_id"),
+        ))
+    })
+    .await;
+    let entry_id: uuid::Uuid = entry.parse().unwrap();
+    assert_eq!(
+        held,
+        Some(("buy".into(), d("2"), Some(d("30")), Some(d("20")), Some(entry_id)))
+    );
+
+    // The price reaches the take profit: the exchange closes the position with an order of its
+    // own, which HUMBEX records with origin take_profit, its fill and PnL, on the entry's signal.
+    p.paper.exchange().set_price("AVAXUSDT", d("30.5")).unwrap();
+    let recorded = crate::harness::wait_for(std::time::Duration::from_secs(10), || async {
+        let rows = exchange_created(&p, &user).await;
+        (rows.len() == 1 && rows[0].2 == "filled" && rows[0].5 == 1).then_some(rows)
+    })
+    .await;
+    let recorded = match recorded {
+        Some(rows) => rows,
+        None => panic!(
+            "the take-profit order is not recorded: {:?}; the exchange has {:?}",
+            exchange_created(&p, &user).await,
+            p.paper
+                .exchange()
+                .orders(&key)
+                .unwrap()
+                .iter()
+                .map(|o| (o.create_type, o.status, o.order_link_id.clone()))
+                .collect::<Vec<_>>()
+        ),
+    };
+    assert_eq!(
+        recorded[0],
+        (
+            "take_profit".into(),
+            "sell".into(),
+            "filled".into(),
+            Some(entry_id),
+            true,
+            1
+        )
+    );
+    assert_eq!(position(&p, &key), d("0"));
+
+    // A short with a stop loss that is hit.
+    p.paper.exchange().set_price("AVAXUSDT", d("25")).unwrap();
+    let short = send(
+        &p,
+        &token,
+        json!({ "action": "sell", "quantity": "1", "stop_loss": "27", "id": "e2" }),
+    )
+    .await;
+    p.paper.exchange().set_price("AVAXUSDT", d("27.5")).unwrap();
+    let short_id: uuid::Uuid = short.parse().unwrap();
+    let recorded = crate::harness::wait_for(std::time::Duration::from_secs(10), || async {
+        let rows = exchange_created(&p, &user).await;
+        (rows.len() == 2 && rows[1].2 == "filled" && rows[1].5 == 1).then_some(rows)
+    })
+    .await
+    .expect("the stop-loss order is recorded");
+    assert_eq!(
+        recorded[1],
+        (
+            "stop_loss".into(),
+            "buy".into(),
+            "filled".into(),
+            Some(short_id),
+            true,
+            1
+        )
+    );
+    assert_eq!(position(&p, &key), d("0"));
 }

@@ -44,7 +44,7 @@ pub const INSERT_PLANNED: &str = "WITH inserted AS ( \
               AS t (id, signal_id, user_id, api_key_id, order_link_id, symbol, side, qty, reduce_only, \
                     status, error, leg, error_code, order_type, limit_price, time_in_force, trigger_price, \
                     take_profit, stop_loss, trailing_stop, leverage, cancel_after_secs) \
-         ON CONFLICT (signal_id, user_id, leg) DO NOTHING \
+         ON CONFLICT (signal_id, user_id, leg) WHERE origin = 'signal' DO NOTHING \
          RETURNING id, signal_id, user_id, api_key_id, order_link_id, symbol, side, qty, reduce_only, \
                    attempts, status, leg, order_type, limit_price, time_in_force, trigger_price, \
                    take_profit, stop_loss), \

@@ -5,7 +5,8 @@
 /// (`buy` | `sell` | `none`), $4 size, $5 avg entry price, $6 mark price, $7 unrealised PnL,
 /// $8 leverage, $9 take profit, $10 stop loss, $11 trailing distance, $12 Bybit's seq (older ones
 /// are ignored). When the position opens (from flat or new), it is linked to the signal whose
-/// latest filled opening order is on this account and symbol, so orders the exchange creates on it
+/// latest opening order on this account and symbol was placed or filled (the position push may
+/// come before the order's own push), so orders the exchange creates on it
 /// (TP, SL, liquidation) are counted for that signal's strategy. Zero prices (Bybit's "none") are
 /// stored as NULL.
 pub const UPSERT: &str = "\
@@ -17,8 +18,9 @@ pub const UPSERT: &str = "\
            NULLIF($11::numeric, 0), \
            CASE WHEN $4 > 0 THEN (SELECT o.signal_id FROM orders o \
                                   WHERE o.api_key_id = $1 AND o.symbol = $2 AND o.origin = 'signal' \
-                                    AND NOT o.reduce_only AND o.filled_qty > 0 \
-                                  ORDER BY o.filled_at DESC NULLS LAST LIMIT 1) END, \
+                                    AND NOT o.reduce_only \
+                                    AND (o.filled_qty > 0 OR o.status IN ('pending', 'submitted', 'new', 'partially_filled')) \
+                                  ORDER BY o.created_at DESC LIMIT 1) END, \
            $12::bigint \
     FROM api_keys k WHERE k.id = $1::uuid \
     ON CONFLICT (api_key_id, symbol) DO UPDATE SET \
@@ -26,7 +28,8 @@ pub const UPSERT: &str = "\
         mark_price = EXCLUDED.mark_price, unrealised_pnl = EXCLUDED.unrealised_pnl, \
         leverage = EXCLUDED.leverage, take_profit = EXCLUDED.take_profit, \
         stop_loss = EXCLUDED.stop_loss, trailing_stop = EXCLUDED.trailing_stop, \
-        opened_by_signal_id = CASE WHEN p.size = 0 AND EXCLUDED.size > 0 THEN EXCLUDED.opened_by_signal_id \
+        opened_by_signal_id = CASE WHEN (p.size = 0 OR p.side <> EXCLUDED.side) AND EXCLUDED.size > 0 \
+                                   THEN EXCLUDED.opened_by_signal_id \
                                    WHEN p.opened_by_signal_id IS NULL THEN EXCLUDED.opened_by_signal_id \
                                    ELSE p.opened_by_signal_id END, \
         seq = EXCLUDED.seq, updated_at = now() \
