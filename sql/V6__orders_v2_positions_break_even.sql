@@ -25,7 +25,9 @@ ALTER TABLE orders
     -- cancel_after_secs: the durable timer. Set when the order is submitted, swept by the executor.
     ADD COLUMN cancel_after_secs integer CHECK (cancel_after_secs > 0),
     ADD COLUMN cancel_at       timestamptz,
-    -- Protection set after the fill: when, and how long the position was unprotected.
+    -- Protection set after the fill (percent TP/SL, trailing stop, break-even): whether it is
+    -- needed, when it was set, and how long the position was unprotected.
+    ADD COLUMN protect_after_fill boolean NOT NULL DEFAULT false,
     ADD COLUMN protected_at    timestamptz,
     ADD COLUMN unprotected_ms  bigint CHECK (unprotected_ms >= 0),
     ALTER COLUMN signal_id DROP NOT NULL,

@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use uuid::Uuid;
 
-pub use store::{AppliedOrder, OpenOrder};
+pub use store::{AppliedOrder, OpenOrder, ProtectJob};
 use store::{Event, Outcome};
 
 use crate::keys::KeyCache;
@@ -140,6 +140,8 @@ struct Inner {
     shutdown: watch::Sender<bool>,
     counters: Counters,
     writes: Writes,
+    /// Where filled entries waiting for their protection go ([`Confirmer::protect_with`]).
+    protect: Mutex<Option<tokio::sync::mpsc::UnboundedSender<ProtectJob>>>,
 }
 
 /// Keeps `orders` and `fills` true to the exchange. Cheap to clone; call [`Confirmer::shutdown`]
@@ -177,6 +179,7 @@ impl Confirmer {
             shutdown: watch::channel(false).0,
             counters: Counters::default(),
             writes,
+            protect: Mutex::new(None),
         });
         let background = tokio::spawn(run_background(inner.clone()));
         let writer = tokio::spawn(writer::run(inner.clone(), queue));
@@ -225,6 +228,18 @@ impl Confirmer {
     }
 
     /// The account's stream state, if the confirmer has opened it.
+    /// Filled entries whose protection waits for the fill price are sent here (crate::protect).
+    pub fn protect_with(&self, jobs: tokio::sync::mpsc::UnboundedSender<ProtectJob>) {
+        *lock(&self.inner.protect) = Some(jobs);
+    }
+
+    /// The opened credentials of an account whose stream is kept.
+    pub fn credentials(&self, api_key_id: Uuid) -> Option<Credentials> {
+        lock(&self.inner.accounts)
+            .get(&api_key_id)
+            .map(|a| a.credentials.clone())
+    }
+
     pub fn stream_state(&self, api_key_id: Uuid) -> Option<StreamState> {
         lock(&self.inner.accounts)
             .get(&api_key_id)
@@ -297,6 +312,15 @@ enum Lookup {
 }
 
 impl Inner {
+    fn request_protection(&self, job: ProtectJob) {
+        let sent = lock(&self.protect)
+            .as_ref()
+            .map(|jobs| jobs.send(job.clone()).is_ok());
+        if sent != Some(true) {
+            tracing::warn!(order_id = %job.order_id, "a filled entry needs protection and nothing sets it");
+        }
+    }
+
     fn account_state(&self, api_key_id: Uuid) -> Option<watch::Receiver<StreamState>> {
         let mut accounts = lock(&self.accounts);
         let entry = accounts.get(&api_key_id)?;

@@ -12,6 +12,7 @@ pub mod orders;
 pub mod pipeline;
 pub mod plan;
 pub mod plan_v2;
+pub mod protect;
 pub mod settle;
 pub mod submit;
 pub mod trade;
@@ -122,6 +123,10 @@ impl Executor {
             ctx.keys.clone(),
             keys::IDLE_EVICTION,
         )));
+        // Entries filled with protection to set after the fill (percent TP/SL, trailing stop).
+        let (protect_tx, protect_rx) = mpsc::unbounded_channel();
+        ctx.confirmer.protect_with(protect_tx);
+        let _protector = AbortOnDrop(tokio::spawn(protect::run(ctx.clone(), protect_rx)));
         let _streams = AbortOnDrop(tokio::spawn(open_streams_at_start(ctx.clone())));
         let _rechecks = AbortOnDrop(tokio::spawn(key_recheck::run(
             ctx.clone(),

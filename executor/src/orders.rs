@@ -78,6 +78,8 @@ pub struct OrderTerms {
     pub trailing_stop: Option<Decimal>,
     pub leverage: Option<Decimal>,
     pub cancel_after_secs: Option<i32>,
+    /// Protection to set once the fill price is known (percent TP/SL, trailing stop).
+    pub protect_after_fill: bool,
 }
 
 /// The orderLinkId of an order row: `hbx-` and the row id's 32 hex digits, 36 characters, derived
@@ -147,6 +149,7 @@ pub async fn insert_planned(
         .map(|p| p.order.terms.time_in_force.map(TimeInForce::as_str))
         .collect();
     let cancel_after: Vec<Option<i32>> = planned.iter().map(|p| p.order.terms.cancel_after_secs).collect();
+    let protect: Vec<bool> = planned.iter().map(|p| p.order.terms.protect_after_fill).collect();
     let rows = client
         .query(
             &stmt,
@@ -174,6 +177,7 @@ pub async fn insert_planned(
                 &terms(&|t| t.trailing_stop),
                 &terms(&|t| t.leverage),
                 &cancel_after,
+                &protect,
             ],
         )
         .await?;

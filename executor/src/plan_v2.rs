@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use chrono::Utc;
 use humbex_bybit::{Credentials, Side};
 use humbex_shared::domain::Action;
-use humbex_shared::domain::trade::{Level, OrderType, QuantityType, TradeSpec};
+use humbex_shared::domain::trade::{OrderType, QuantityType, TradeSpec};
 use rust_decimal::Decimal;
 
 use crate::claim::ClaimedSignal;
@@ -28,16 +28,8 @@ fn unsupported(spec: &TradeSpec) -> Vec<&'static str> {
             names.push(name);
         }
     };
-    // Prices ride on the entry order; a percent needs the fill and trading-stop (not wired yet).
-    check(
-        matches!(spec.take_profit, Some(Level::Percent(_))),
-        "take_profit (percent)",
-    );
-    check(
-        matches!(spec.stop_loss, Some(Level::Percent(_))),
-        "stop_loss (percent)",
-    );
-    check(spec.trailing_stop.is_some(), "trailing_stop");
+    // TP/SL prices ride on the entry order; percents and trailing stops are set after the fill
+    // (crate::protect).
     check(spec.break_even.is_some(), "break_even");
     check(spec.trigger_price.is_some(), "trigger_price");
     check(spec.cancel_after_secs.is_some(), "cancel_after_secs");
@@ -66,6 +58,7 @@ pub async fn plan_account(
         time_in_force: (spec.order_type == OrderType::Limit).then_some(spec.time_in_force),
         take_profit: attached.and_then(|p| p.take_profit),
         stop_loss: attached.and_then(|p| p.stop_loss),
+        protect_after_fill: protection::needs_trading_stop(&spec),
         ..OrderTerms::default()
     };
     let nominal_buy = action == Action::Buy || spec.target_position.is_some_and(|t| t.get() > Decimal::ZERO);

@@ -38,6 +38,19 @@ pub struct AppliedOrder {
     pub order_id: Uuid,
     /// The row's status afterwards (unchanged when the update was older than the row).
     pub status: String,
+    /// Set when this update filled an order whose protection waits for the fill price.
+    pub protect: Option<ProtectJob>,
+}
+
+/// An entry just filled whose TP/SL/trailing stop is set now, from its average fill price.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtectJob {
+    pub order_id: Uuid,
+    pub api_key_id: Uuid,
+    pub signal_id: Uuid,
+    pub symbol: String,
+    pub buy: bool,
+    pub avg_price: Decimal,
 }
 
 /// An order row that reconciliation looks up by orderLinkId.
@@ -182,11 +195,13 @@ pub async fn apply_batch(
     for &i in &foreign_events {
         let (api_key_id, event) = &events[i];
         outcomes[i] = match event {
-            Event::Order(order) => Outcome::Order(
-                foreign::upsert_order(&tx, *api_key_id, order)
-                    .await?
-                    .map(|(order_id, status)| AppliedOrder { order_id, status }),
-            ),
+            Event::Order(order) => Outcome::Order(foreign::upsert_order(&tx, *api_key_id, order).await?.map(
+                |(order_id, status)| AppliedOrder {
+                    order_id,
+                    status,
+                    protect: None,
+                },
+            )),
             Event::Execution(fill) => {
                 foreign::record_fill(&tx, *api_key_id, fill).await?;
                 Outcome::Fill(None)
@@ -249,9 +264,27 @@ pub async fn apply_batch(
                 .await?;
             for row in rows {
                 let i: i32 = row.get("idx");
+                let order_id: Uuid = row.get("id");
+                let needs_protection: Option<bool> = row.get("needs_protection");
+                let protect = match (
+                    needs_protection,
+                    row.get::<_, Option<Uuid>>("signal_id"),
+                    row.get("avg_price"),
+                ) {
+                    (Some(true), Some(signal_id), Some(avg_price)) => Some(ProtectJob {
+                        order_id,
+                        api_key_id: events[i as usize].0,
+                        signal_id,
+                        symbol: row.get("symbol"),
+                        buy: row.get::<_, &str>("side") == "buy",
+                        avg_price,
+                    }),
+                    _ => None,
+                };
                 outcomes[i as usize] = Outcome::Order(Some(AppliedOrder {
-                    order_id: row.get("id"),
+                    order_id,
                     status: row.get("status"),
+                    protect,
                 }));
             }
         }
@@ -263,11 +296,13 @@ pub async fn apply_batch(
             && !order.order_link_id.is_empty()
             && !foreign::is_ours(&order.order_link_id)
         {
-            outcomes[i] = Outcome::Order(
-                foreign::upsert_order(&tx, *api_key_id, order)
-                    .await?
-                    .map(|(order_id, status)| AppliedOrder { order_id, status }),
-            );
+            outcomes[i] = Outcome::Order(foreign::upsert_order(&tx, *api_key_id, order).await?.map(
+                |(order_id, status)| AppliedOrder {
+                    order_id,
+                    status,
+                    protect: None,
+                },
+            ));
         }
     }
     tx.commit().await?;

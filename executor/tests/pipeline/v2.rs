@@ -232,12 +232,12 @@ async fn below_the_minimum_value_stale_and_unsupported_fields_send_nothing() {
         json!({ "action": "buy", "quantity": "1", "max_lag_secs": 60, "timestamp": old, "id": "old" }),
     )
     .await;
-    // A take profit in percent (set after the fill) is not carried out by this executor yet:
-    // nothing is sent rather than an unprotected entry.
+    // A conditional entry (trigger_price) is not carried out by this executor yet: nothing is
+    // sent rather than an order that fills now.
     let tp = send(
         &p,
         &token,
-        json!({ "action": "buy", "quantity": "1", "take_profit": { "percent": "2" }, "id": "tp" }),
+        json!({ "action": "buy", "quantity": "1", "trigger_price": "30", "id": "tp" }),
     )
     .await;
     for (signal, code) in [
@@ -438,6 +438,95 @@ async fn take_profit_and_stop_loss_ride_on_the_entry_and_their_exits_are_recorde
             "buy".into(),
             "filled".into(),
             Some(short_id),
+            true,
+            1
+        )
+    );
+    assert_eq!(position(&p, &key), d("0"));
+}
+
+#[tokio::test]
+async fn percent_protection_and_a_trailing_stop_are_set_right_after_the_fill() {
+    let p = Pipeline::start(1).await;
+    let (user, token, key) = p.trader("trail@example.com", json!({}), "10000").await;
+    // Long 1 at 25: TP +10% = 27.5, SL -5% = 23.75, set with trading-stop once the fill is seen.
+    let entry = send(
+        &p,
+        &token,
+        json!({ "action": "buy", "quantity": "1", "take_profit": { "percent": "10" },
+                "stop_loss": { "percent": "5" }, "id": "pct" }),
+    )
+    .await;
+    let entry_id: uuid::Uuid = entry.parse().unwrap();
+    let db = p.db().await;
+    let protected = crate::harness::wait_for(std::time::Duration::from_secs(10), || async {
+        let row = db
+            .query_one(
+                "SELECT take_profit, stop_loss, unprotected_ms FROM orders WHERE signal_id = $1 AND origin = 'signal'",
+                &[&entry_id],
+            )
+            .await
+            .unwrap();
+        let ms: Option<i64> = row.get("unprotected_ms");
+        ms.map(|ms| (row.get::<_, Option<Decimal>>("take_profit"), row.get::<_, Option<Decimal>>("stop_loss"), ms))
+    })
+    .await
+    .expect("protection recorded on the order");
+    assert_eq!((protected.0, protected.1), (Some(d("27.5")), Some(d("23.75"))));
+    assert!(protected.2 < 10_000, "unprotected for {} ms", protected.2);
+    // The exchange's own record of the position carries them.
+    let pos = p.paper.exchange().positions(&key).unwrap();
+    let pos = pos
+        .iter()
+        .find(|x| x.symbol == "AVAXUSDT" && x.size > Decimal::ZERO)
+        .unwrap();
+    assert_eq!(
+        (pos.take_profit, pos.stop_loss),
+        (Some(d("27.5")), Some(d("23.75")))
+    );
+    // Flatten by hand (a target of 0), then a trailing stop: 1 below the best price since entry.
+    send(
+        &p,
+        &token,
+        json!({ "action": "sell", "target_position": "0", "id": "flat" }),
+    )
+    .await;
+    let trail = send(
+        &p,
+        &token,
+        json!({ "action": "buy", "quantity": "1", "trailing_stop": { "distance": "1" }, "id": "tr" }),
+    )
+    .await;
+    let trail_id: uuid::Uuid = trail.parse().unwrap();
+    crate::harness::wait_for(std::time::Duration::from_secs(10), || async {
+        let row = db
+            .query_one(
+                "SELECT trailing_stop FROM orders WHERE signal_id = $1",
+                &[&trail_id],
+            )
+            .await
+            .unwrap();
+        row.get::<_, Option<Decimal>>("trailing_stop")
+    })
+    .await
+    .expect("trailing stop set");
+    p.paper.exchange().set_price("AVAXUSDT", d("27")).unwrap();
+    p.paper.exchange().set_price("AVAXUSDT", d("25.9")).unwrap();
+    let recorded = crate::harness::wait_for(std::time::Duration::from_secs(10), || async {
+        let rows = exchange_created(&p, &user).await;
+        rows.iter()
+            .find(|r| r.0 == "trailing_stop" && r.2 == "filled" && r.5 == 1)
+            .cloned()
+    })
+    .await
+    .expect("the trailing-stop order is recorded");
+    assert_eq!(
+        recorded,
+        (
+            "trailing_stop".into(),
+            "sell".into(),
+            "filled".into(),
+            Some(trail_id),
             true,
             1
         )

@@ -24,7 +24,7 @@ fn rank(column: &str) -> String {
     )
 }
 
-/// Write the planned rows of a batch of signals ($1 … $11 and $13 … $23, one array per column) and
+/// Write the planned rows of a batch of signals ($1 … $11 and $13 … $24, one array per column) and
 /// return every row of signals $12 still to be sent, with the key material the POST needs: new
 /// rows from `RETURNING`, rows an earlier claim wrote from the statement's snapshot. A row exists
 /// once per (signal, user, leg): a target sync may write a reduce-only and an opening leg.
@@ -32,18 +32,19 @@ pub const INSERT_PLANNED: &str = "WITH inserted AS ( \
          INSERT INTO orders (id, signal_id, user_id, api_key_id, order_link_id, symbol, side, qty, \
                              reduce_only, status, error, leg, error_code, order_type, limit_price, \
                              time_in_force, trigger_price, take_profit, stop_loss, trailing_stop, leverage, \
-                             cancel_after_secs) \
+                             cancel_after_secs, protect_after_fill) \
          SELECT t.id, t.signal_id, t.user_id, t.api_key_id, t.order_link_id, t.symbol, t.side, t.qty, \
                 t.reduce_only, t.status, t.error, t.leg, t.error_code, t.order_type, t.limit_price, \
                 t.time_in_force, t.trigger_price, t.take_profit, t.stop_loss, t.trailing_stop, t.leverage, \
-                t.cancel_after_secs \
+                t.cancel_after_secs, t.protect_after_fill \
          FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], \
                      $7::text[], $8::numeric[], $9::bool[], $10::text[], $11::text[], $13::text[], \
                      $14::text[], $15::text[], $16::numeric[], $17::text[], $18::numeric[], \
-                     $19::numeric[], $20::numeric[], $21::numeric[], $22::numeric[], $23::int4[]) \
+                     $19::numeric[], $20::numeric[], $21::numeric[], $22::numeric[], $23::int4[], \
+                     $24::bool[]) \
               AS t (id, signal_id, user_id, api_key_id, order_link_id, symbol, side, qty, reduce_only, \
                     status, error, leg, error_code, order_type, limit_price, time_in_force, trigger_price, \
-                    take_profit, stop_loss, trailing_stop, leverage, cancel_after_secs) \
+                    take_profit, stop_loss, trailing_stop, leverage, cancel_after_secs, protect_after_fill) \
          ON CONFLICT (signal_id, user_id, leg) WHERE origin = 'signal' DO NOTHING \
          RETURNING id, signal_id, user_id, api_key_id, order_link_id, symbol, side, qty, reduce_only, \
                    attempts, status, leg, order_type, limit_price, time_in_force, trigger_price, \
@@ -149,7 +150,8 @@ pub static APPLY_UPDATES: LazyLock<String> = LazyLock::new(|| {
                      $12::numeric[]) \
               AS u(idx, link_id, key_id, status, rnk, cum_qty, avg, fee, xid, xtime, reason, closed_pnl) \
          WHERE o.order_link_id = u.link_id AND o.api_key_id = u.key_id \
-         RETURNING u.idx, o.id, o.status"
+         RETURNING u.idx, o.id, o.status, o.signal_id, o.symbol, o.side, o.avg_price, \
+                   (o.protect_after_fill AND o.protected_at IS NULL AND o.status = 'filled') AS needs_protection"
     )
 });
 
@@ -304,6 +306,19 @@ pub static PNL_OF_USER: LazyLock<String> = LazyLock::new(|| pnl("o.user_id = $1"
 /// signal that opened their position), see [`pnl`].
 pub static PNL_OF_STRATEGY: LazyLock<String> = LazyLock::new(|| pnl("s.strategy_id = $1"));
 
+/// Protection after the fill of order $1 was refused: Bybit's code $2 and message $3 on the row
+/// (the entry itself stays filled).
+pub const PROTECTION_REFUSED: &str = "\
+    UPDATE orders SET error_code = $2, error = $3, updated_at = now() \
+    WHERE id = $1 AND protected_at IS NULL";
+
+/// Filled orders whose protection after the fill was never set (an executor stopped in between),
+/// of accounts $1: set at start-up and on reconnect.
+pub const UNPROTECTED: &str = "\
+    SELECT id, api_key_id, signal_id, symbol, side, avg_price FROM orders \
+    WHERE api_key_id = ANY($1) AND protect_after_fill AND protected_at IS NULL AND status = 'filled' \
+      AND filled_at > now() - interval '1 day'";
+
 /// Every statement above, for the test that prepares them all.
 pub fn all() -> Vec<&'static str> {
     vec![
@@ -317,6 +332,8 @@ pub fn all() -> Vec<&'static str> {
         PAGE.as_str(),
         UPSERT_FOREIGN.as_str(),
         SET_PROTECTION,
+        UNPROTECTED,
+        PROTECTION_REFUSED,
         DUE_CANCELS.as_str(),
         OPEN_ENTRIES.as_str(),
         PNL_OF_USER.as_str(),
