@@ -59,7 +59,7 @@ pub struct PlannedOrder {
     /// Some: the row is written as skipped with this reason and nothing is sent.
     pub skip_reason: Option<String>,
     /// The reason's stable code (`stale`, `below_min_notional`, ...), kept as `error_code`.
-    pub skip_code: Option<&'static str>,
+    pub skip_code: Option<String>,
     /// How the order is placed and protected; the default is a v1 market order.
     pub terms: OrderTerms,
 }
@@ -139,7 +139,7 @@ pub async fn insert_planned(
         planned.iter().map(|p| f(&p.order.terms)).collect()
     };
     let legs: Vec<&str> = planned.iter().map(|p| p.order.terms.leg.as_str()).collect();
-    let codes: Vec<Option<&str>> = planned.iter().map(|p| p.order.skip_code).collect();
+    let codes: Vec<Option<&str>> = planned.iter().map(|p| p.order.skip_code.as_deref()).collect();
     let order_types: Vec<&str> = planned
         .iter()
         .map(|p| p.order.terms.order_type.as_str())

@@ -314,7 +314,7 @@ async fn plan_one(
                 },
                 // The one reason market_quantity skips for (the same code as the v2 sizing).
                 PlannedQty::Skip(reason) => PlannedOrder {
-                    skip_code: Some("below_min_qty"),
+                    skip_code: Some("below_min_qty".into()),
                     ..skip(reason)
                 },
             })

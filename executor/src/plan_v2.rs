@@ -7,12 +7,13 @@ use anyhow::Context as _;
 use chrono::Utc;
 use humbex_bybit::{Credentials, Side};
 use humbex_shared::domain::Action;
-use humbex_shared::domain::trade::{OrderType, QuantityType, TradeSpec};
+use humbex_shared::domain::trade::{MarginMode, OrderType, QuantityType, TradeSpec};
 use rust_decimal::Decimal;
 
 use crate::claim::ClaimedSignal;
 use crate::orders::{OrderTerms, PlannedOrder, Target, TargetKey};
 use crate::pipeline::Context;
+use crate::trade::leverage;
 use crate::trade::protection;
 use crate::trade::sizing::{self, Ask, Market, Scale};
 use crate::trade::skip::SkipReason;
@@ -33,8 +34,6 @@ fn unsupported(spec: &TradeSpec) -> Vec<&'static str> {
     check(spec.break_even.is_some(), "break_even");
     check(spec.trigger_price.is_some(), "trigger_price");
     check(spec.cancel_after_secs.is_some(), "cancel_after_secs");
-    check(spec.leverage.is_some(), "leverage");
-    check(spec.margin_mode.is_some(), "margin_mode");
     names
 }
 
@@ -59,6 +58,7 @@ pub async fn plan_account(
         take_profit: attached.and_then(|p| p.take_profit),
         stop_loss: attached.and_then(|p| p.stop_loss),
         protect_after_fill: protection::needs_trading_stop(&spec),
+        leverage: spec.leverage.map(|l| l.get()),
         ..OrderTerms::default()
     };
     let nominal_buy = action == Action::Buy || spec.target_position.is_some_and(|t| t.get() > Decimal::ZERO);
@@ -73,7 +73,7 @@ pub async fn plan_account(
             side: if buy { "buy" } else { "sell" },
             qty,
             reduce_only,
-            skip_code: skip.as_ref().map(SkipReason::code),
+            skip_code: skip.as_ref().map(SkipReason::stored_code),
             skip_reason: skip.map(|r| r.to_string()),
             terms: OrderTerms { leg, ..terms.clone() },
         }
@@ -96,6 +96,7 @@ pub async fn plan_account(
     let rules = ctx.instruments.rules(&signal.symbol).await?;
     // equity_percent is "times leverage": the account's, read from its position slot.
     let needs_position = spec.target_position.is_some()
+        || spec.leverage.is_some()
         || matches!(
             spec.quantity_type,
             QuantityType::PositionPercent | QuantityType::EquityPercent
@@ -110,7 +111,7 @@ pub async fn plan_account(
             spec.quantity_type,
             QuantityType::Usdt | QuantityType::EquityPercent | QuantityType::RiskPercent
         );
-    let credentials = if needs_position || needs_equity {
+    let credentials = if needs_position || needs_equity || spec.margin_mode.is_some() {
         let (row, stored) = key.sealed(target.user_id);
         Some(
             ctx.keys
@@ -130,11 +131,23 @@ pub async fn plan_account(
         needs_price,
     )
     .await?;
+    // Leverage and margin mode before the order, only when they differ; a refusal is the row's
+    // reason, with Bybit's code.
+    if let Some(credentials) = credentials.as_ref()
+        && let Err(reason) = account_settings(ctx, signal, &spec, &account, &rules, key, credentials).await
+    {
+        return Ok(vec![row(LegKind::Single, nominal_buy, Err(reason))]);
+    }
     let scale = Scale {
         multiplier: target.size_multiplier,
         max_qty: target.max_qty,
     };
     let market_order = spec.order_type == OrderType::Market;
+    // equity_percent sizes with the leverage the position will have.
+    let account = Account {
+        position_leverage: spec.leverage.map(|l| l.get()).or(account.position_leverage),
+        ..account
+    };
     if let Some(wanted) = spec.target_position {
         return Ok(
             match target::plan(
@@ -245,4 +258,57 @@ async fn read_account(
         account.price = ctx.rest.ticker(&signal.symbol).await?.value.map(|t| t.last_price);
     }
     Ok(account)
+}
+
+/// Margin modes this executor set per account, so an unchanged mode costs no call.
+static MARGIN_MODES: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<uuid::Uuid, MarginMode>>,
+> = std::sync::LazyLock::new(Default::default);
+
+/// Set the leverage (when it differs from the position's) and the margin mode (when this executor
+/// has not set it yet); 110043 and its kin count as set (the client says `AlreadySet`).
+async fn account_settings(
+    ctx: &Context,
+    signal: &ClaimedSignal,
+    spec: &TradeSpec,
+    account: &Account,
+    rules: &crate::trade::rules::InstrumentRules,
+    key: &TargetKey,
+    credentials: &Credentials,
+) -> Result<(), SkipReason> {
+    let known_mode = MARGIN_MODES.lock().ok().and_then(|m| m.get(&key.id).copied());
+    let change = leverage::change(
+        spec.leverage,
+        account.position_leverage,
+        spec.margin_mode,
+        known_mode,
+        rules,
+    )?;
+    let refused = |e: humbex_bybit::BybitError| SkipReason::Exchange {
+        code: e
+            .code()
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "exchange_error".into()),
+        message: e.to_string(),
+    };
+    if let Some(mode) = change.margin_mode {
+        let wire = match mode {
+            MarginMode::Cross => humbex_bybit::MarginMode::RegularMargin,
+            MarginMode::Isolated => humbex_bybit::MarginMode::IsolatedMargin,
+        };
+        ctx.rest
+            .set_margin_mode(credentials, wire)
+            .await
+            .map_err(refused)?;
+        if let Ok(mut modes) = MARGIN_MODES.lock() {
+            modes.insert(key.id, mode);
+        }
+    }
+    if let Some(leverage) = change.leverage {
+        ctx.rest
+            .set_leverage(credentials, &signal.symbol, leverage)
+            .await
+            .map_err(refused)?;
+    }
+    Ok(())
 }

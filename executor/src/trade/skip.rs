@@ -36,10 +36,21 @@ pub enum SkipReason {
     /// v2 fields this executor does not carry out yet (named); nothing is sent rather than an
     /// order without them.
     Unsupported { fields: String },
+    /// The exchange refused a call the order depends on (set-leverage, margin mode): Bybit's
+    /// code and message, as it gave them.
+    Exchange { code: String, message: String },
 }
 
 impl SkipReason {
-    /// The stable code kept in `orders.error_code`.
+    /// What `orders.error_code` keeps: Bybit's own code for an exchange refusal, else [`Self::code`].
+    pub fn stored_code(&self) -> String {
+        match self {
+            SkipReason::Exchange { code, .. } => code.clone(),
+            other => other.code().to_owned(),
+        }
+    }
+
+    /// The stable code of the kind of reason.
     pub fn code(&self) -> &'static str {
         match self {
             SkipReason::Stale { .. } => "stale",
@@ -54,6 +65,7 @@ impl SkipReason {
             SkipReason::LeverageAboveMax { .. } => "leverage_above_max",
             SkipReason::ProtectionOutOfRange { .. } => "protection_out_of_range",
             SkipReason::Unsupported { .. } => "unsupported",
+            SkipReason::Exchange { .. } => "exchange_refused",
         }
     }
 }
@@ -105,6 +117,12 @@ impl fmt::Display for SkipReason {
                 f,
                 "{field} comes out at or below zero from the entry price; lower its percent"
             ),
+            SkipReason::Exchange { code, message } => {
+                write!(
+                    f,
+                    "the exchange refused a setting the order needs ({code}): {message}"
+                )
+            }
             SkipReason::Unsupported { fields } => write!(
                 f,
                 "{fields} not carried out by this executor version yet; nothing was sent"

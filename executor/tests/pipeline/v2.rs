@@ -533,3 +533,39 @@ async fn percent_protection_and_a_trailing_stop_are_set_right_after_the_fill() {
     );
     assert_eq!(position(&p, &key), d("0"));
 }
+
+#[tokio::test]
+async fn leverage_is_set_before_the_order_and_a_refusal_keeps_bybits_code() {
+    let p = Pipeline::start(1).await;
+    // The subscription's default leverage 5 applies to signals that name none.
+    let (_, token, key) = p
+        .trader("lev@example.com", json!({ "leverage": "5" }), "10000")
+        .await;
+    // 1% of 10000 equity × 5 = 500 USDT at 25 = 20 coins.
+    send(
+        &p,
+        &token,
+        json!({ "action": "buy", "quantity": "1", "quantity_type": "equity_percent", "id": "l5" }),
+    )
+    .await;
+    let pos = p.paper.exchange().positions(&key).unwrap();
+    let pos = pos.iter().find(|x| x.symbol == "AVAXUSDT").unwrap();
+    assert_eq!((pos.size, pos.leverage), (d("20"), d("5")));
+    // The signal's own leverage wins; one the exchange refuses leaves nothing sent, with the
+    // exchange's code on the row.
+    let refused = send(
+        &p,
+        &token,
+        json!({ "action": "buy", "quantity": "1", "leverage": "200", "id": "l200" }),
+    )
+    .await;
+    let r = rows(&p, &refused).await;
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].4, "skipped");
+    let code = r[0].5.clone().unwrap();
+    assert!(
+        code.chars().all(|c| c.is_ascii_digit()),
+        "Bybit's numeric code, got {code}"
+    );
+    assert_eq!(p.exchange_orders(&key).len(), 1);
+}
