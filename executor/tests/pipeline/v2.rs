@@ -379,6 +379,25 @@ async fn take_profit_and_stop_loss_ride_on_the_entry_and_their_exits_are_recorde
         held,
         Some(("buy".into(), d("2"), Some(d("30")), Some(d("20")), Some(entry_id)))
     );
+    let listed = p
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/users/{user}/positions"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
+    let item = &listed["items"][0];
+    assert_eq!(
+        (
+            &item["side"],
+            &item["size"],
+            &item["take_profit"],
+            &item["stop_loss"]
+        ),
+        (&json!("buy"), &json!("2"), &json!("30"), &json!("20")),
+        "{listed}"
+    );
 
     // The price reaches the take profit: the exchange closes the position with an order of its
     // own, which HUMBEX records with origin take_profit, its fill and PnL, on the entry's signal.
@@ -443,6 +462,48 @@ async fn take_profit_and_stop_loss_ride_on_the_entry_and_their_exits_are_recorde
         )
     );
     assert_eq!(position(&p, &key), d("0"));
+
+    // The admin API shows the exits on their signals, and the realised PnL of both trades: the
+    // long won 2 × (30.5 − 25), the short lost 2 × (27.5 − 25); net of fees about 6.
+    let detail = p
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/signals/{entry}"),
+            json!({}),
+        )
+        .await;
+    let origins: Vec<&str> = detail["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["origin"].as_str().unwrap())
+        .collect();
+    assert_eq!(origins, ["signal", "take_profit"], "{detail}");
+    assert_eq!(detail["orders"][0]["take_profit"], "30");
+    assert_eq!(detail["orders"][0]["stop_loss"], "20");
+    let pnl = p
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/users/{user}/pnl"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(pnl["total"]["closed_trades"], 2, "{pnl}");
+    assert_eq!(pnl["symbols"][0]["symbol"], "AVAXUSDT", "{pnl}");
+    let realised: Decimal = pnl["total"]["realised_pnl"].as_str().unwrap().parse().unwrap();
+    assert!(realised > d("5") && realised < d("7"), "{pnl}");
+    let positions = p
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/users/{user}/positions"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        positions["items"].as_array().unwrap().len(),
+        0,
+        "flat: {positions}"
+    );
 }
 
 #[tokio::test]

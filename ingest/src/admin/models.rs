@@ -413,11 +413,16 @@ pub struct Fill {
 #[derive(Debug, Object)]
 pub struct Order {
     pub id: Uuid,
-    pub signal_id: Uuid,
+    /// The signal it was placed for; for an order the exchange or the user created, the signal
+    /// that opened its position when known.
+    #[oai(nullable)]
+    pub signal_id: Option<Uuid>,
     pub user_id: Uuid,
     #[oai(nullable)]
     pub api_key_id: Option<Uuid>,
-    pub order_link_id: String,
+    /// HUMBEX's orderLinkId; null for an order the exchange or the user created.
+    #[oai(nullable)]
+    pub order_link_id: Option<String>,
     #[oai(nullable)]
     pub exchange_order_id: Option<String>,
     pub symbol: String,
@@ -444,7 +449,92 @@ pub struct Order {
     /// Average fill price minus the signal's price, signed so that positive is worse for the user.
     #[oai(nullable)]
     pub slippage: Option<String>,
+    /// Bybit's code for an exchange refusal, or HUMBEX's reason code for a skip (`stale`,
+    /// `below_min_notional`, ...).
+    #[oai(nullable)]
+    pub error_code: Option<String>,
+    /// signal, take_profit, stop_loss, trailing_stop, break_even, liquidation, adl or manual.
+    pub origin: String,
+    /// single, or reduce / open for the two legs of a target sync.
+    pub leg: String,
+    /// market or limit.
+    pub order_type: String,
+    #[oai(nullable)]
+    pub limit_price: Option<String>,
+    /// gtc, ioc, fok or post_only (limit orders).
+    #[oai(nullable)]
+    pub time_in_force: Option<String>,
+    #[oai(nullable)]
+    pub trigger_price: Option<String>,
+    /// Take profit as set on the exchange (a percent is resolved from the fill price).
+    #[oai(nullable)]
+    pub take_profit: Option<String>,
+    #[oai(nullable)]
+    pub stop_loss: Option<String>,
+    /// Trailing distance in price units.
+    #[oai(nullable)]
+    pub trailing_stop: Option<String>,
+    #[oai(nullable)]
+    pub leverage: Option<String>,
+    /// Realised PnL of an order that reduced a position (Bybit's closedPnl).
+    #[oai(nullable)]
+    pub closed_pnl: Option<String>,
+    /// Milliseconds between the fill and the protection being set after it.
+    #[oai(nullable)]
+    pub unprotected_ms: Option<i64>,
     pub fills: Vec<Fill>,
+}
+
+/// One account's position on one symbol, as the private `position` topic last reported it.
+#[derive(Debug, Object)]
+pub struct Position {
+    pub api_key_id: Uuid,
+    pub symbol: String,
+    /// buy (long) or sell (short).
+    pub side: String,
+    pub size: String,
+    #[oai(nullable)]
+    pub avg_entry_price: Option<String>,
+    #[oai(nullable)]
+    pub mark_price: Option<String>,
+    #[oai(nullable)]
+    pub unrealised_pnl: Option<String>,
+    #[oai(nullable)]
+    pub leverage: Option<String>,
+    #[oai(nullable)]
+    pub take_profit: Option<String>,
+    #[oai(nullable)]
+    pub stop_loss: Option<String>,
+    #[oai(nullable)]
+    pub trailing_stop: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Object)]
+pub struct PositionList {
+    pub items: Vec<Position>,
+}
+
+/// Realised PnL of one symbol (or of all, in `total`).
+#[derive(Debug, Object)]
+pub struct PnlLine {
+    pub symbol: String,
+    /// Sum of closed_pnl (Bybit's, net of fees of the closing orders).
+    pub realised_pnl: String,
+    /// Fees of every filled order.
+    pub fees: String,
+    /// Orders that reduced a position.
+    pub closed_trades: i64,
+}
+
+#[derive(Debug, Object)]
+pub struct Pnl {
+    #[oai(nullable)]
+    pub from: Option<DateTime<Utc>>,
+    #[oai(nullable)]
+    pub to: Option<DateTime<Utc>>,
+    pub symbols: Vec<PnlLine>,
+    pub total: PnlLine,
 }
 
 #[derive(Debug, Object)]
