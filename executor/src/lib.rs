@@ -2,6 +2,7 @@
 //! target account, commits the rows, and places them on Bybit over REST without ever sending one
 //! twice.
 
+pub mod cancel;
 pub mod claim;
 pub mod confirm;
 pub mod failpoint;
@@ -127,6 +128,8 @@ impl Executor {
         let (protect_tx, protect_rx) = mpsc::unbounded_channel();
         ctx.confirmer.protect_with(protect_tx);
         let _protector = AbortOnDrop(tokio::spawn(protect::run(ctx.clone(), protect_rx)));
+        // cancel_after_secs timers (durable in orders.cancel_at).
+        let _cancels = AbortOnDrop(tokio::spawn(cancel::sweep(ctx.clone())));
         let _streams = AbortOnDrop(tokio::spawn(open_streams_at_start(ctx.clone())));
         let _rechecks = AbortOnDrop(tokio::spawn(key_recheck::run(
             ctx.clone(),

@@ -230,11 +230,11 @@ async fn plan_signal(ctx: &Context, work: &ClaimedWork) -> anyhow::Result<Planne
     let signal = &work.signal;
     let action =
         Action::parse(&signal.action).ok_or_else(|| anyhow::anyhow!("unknown action {}", signal.action))?;
-    // Until the executor carries out `cancel`, it is refused in so many words.
     if action == Action::Cancel {
-        return Ok(Planned::Nothing(
-            "action cancel is not carried out by this executor version".into(),
-        ));
+        // No order rows: the cancelled orders' own rows follow the exchange's pushes.
+        let cancelled = crate::cancel::cancel_signal(ctx, work).await?;
+        tracing::info!(signal_id = %signal.id, cancelled, "cancel signal carried out");
+        return Ok(Planned::Orders(Vec::new()));
     }
     if !signal.plain && signal.trade.is_none() {
         return Ok(Planned::Nothing(
@@ -349,7 +349,7 @@ async fn plan_one(
             })
         }
         Action::Cancel => Ok(skip(
-            "action cancel is not carried out by this executor version".into(),
+            "a cancel signal is carried out by crate::cancel, never planned as an order".into(),
         )),
     };
     single.map(|order| vec![order])

@@ -33,7 +33,6 @@ fn unsupported(spec: &TradeSpec) -> Vec<&'static str> {
     // (crate::protect).
     check(spec.break_even.is_some(), "break_even");
     check(spec.trigger_price.is_some(), "trigger_price");
-    check(spec.cancel_after_secs.is_some(), "cancel_after_secs");
     names
 }
 
@@ -59,6 +58,7 @@ pub async fn plan_account(
         stop_loss: attached.and_then(|p| p.stop_loss),
         protect_after_fill: protection::needs_trading_stop(&spec),
         leverage: spec.leverage.map(|l| l.get()),
+        cancel_after_secs: spec.cancel_after_secs.and_then(|s| i32::try_from(s).ok()),
         ..OrderTerms::default()
     };
     let nominal_buy = action == Action::Buy || spec.target_position.is_some_and(|t| t.get() > Decimal::ZERO);

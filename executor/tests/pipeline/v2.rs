@@ -630,3 +630,52 @@ async fn leverage_is_set_before_the_order_and_a_refusal_keeps_bybits_code() {
     );
     assert_eq!(p.exchange_orders(&key).len(), 1);
 }
+
+/// The paper exchange's status of an account's n-th order.
+fn exchange_status(p: &Pipeline, key: &str, n: usize) -> String {
+    format!("{:?}", p.paper.exchange().orders(key).unwrap()[n].status)
+}
+
+#[tokio::test]
+async fn a_limit_is_cancelled_after_its_time_and_by_a_cancel_signal() {
+    let p = Pipeline::start(1).await;
+    let (_, token, key) = p.trader("cancel@example.com", json!({}), "10000").await;
+    // Rests at 20 (the price is 25) and is cancelled after 1 s by the durable timer.
+    let timed = send(
+        &p,
+        &token,
+        json!({ "action": "buy", "quantity": "1", "order_type": "limit", "limit_price": "20",
+                "cancel_after_secs": 1, "id": "timed" }),
+    )
+    .await;
+    let status = crate::harness::wait_for(std::time::Duration::from_secs(10), || async {
+        let s = exchange_status(&p, &key, 0);
+        (s == "Cancelled").then_some(s)
+    })
+    .await;
+    assert_eq!(status.as_deref(), Some("Cancelled"));
+    let timed: uuid::Uuid = timed.parse().unwrap();
+    let db = p.db().await;
+    let row_status = crate::harness::wait_for(std::time::Duration::from_secs(10), || async {
+        let row = db
+            .query_one("SELECT status FROM orders WHERE signal_id = $1", &[&timed])
+            .await
+            .unwrap();
+        let s: String = row.get("status");
+        (s == "cancelled").then_some(s)
+    })
+    .await;
+    assert_eq!(row_status.as_deref(), Some("cancelled"));
+
+    // A resting limit without a timer, then `action=cancel` on the symbol.
+    send(
+        &p,
+        &token,
+        json!({ "action": "sell", "quantity": "1", "order_type": "limit", "limit_price": "30", "id": "rest" }),
+    )
+    .await;
+    assert_eq!(exchange_status(&p, &key, 1), "New");
+    send(&p, &token, json!({ "action": "cancel", "id": "cx" })).await;
+    assert_eq!(exchange_status(&p, &key, 1), "Cancelled");
+    assert_eq!(position(&p, &key), d("0"));
+}

@@ -273,6 +273,9 @@ pub static DUE_CANCELS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// The timer of order $1 has done its part (the cancel was sent, or refused as filled or gone).
+pub const CANCEL_SENT: &str = "UPDATE orders SET cancel_at = NULL, updated_at = now() WHERE id = $1";
+
 /// `action=cancel`: the open orders HUMBEX placed for signals on symbol $2 for users $1 (resting
 /// limits and untriggered entries; TP/SL live on the position, not here).
 pub static OPEN_ENTRIES: LazyLock<String> = LazyLock::new(|| {
@@ -335,6 +338,7 @@ pub fn all() -> Vec<&'static str> {
         UNPROTECTED,
         PROTECTION_REFUSED,
         DUE_CANCELS.as_str(),
+        CANCEL_SENT,
         OPEN_ENTRIES.as_str(),
         PNL_OF_USER.as_str(),
         PNL_OF_STRATEGY.as_str(),
