@@ -686,6 +686,8 @@ async fn run_account(
                 let written = async {
                     let client = inner.pool.get().await?;
                     foreign::upsert_position(&client, api_key_id, &position).await?;
+                    crate::break_even::on_position(&client, &inner.rest, &credentials, api_key_id, &position)
+                        .await?;
                     anyhow::Ok(())
                 };
                 if let Err(e) = written.await {

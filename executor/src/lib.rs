@@ -2,6 +2,7 @@
 //! target account, commits the rows, and places them on Bybit over REST without ever sending one
 //! twice.
 
+pub mod break_even;
 pub mod cancel;
 pub mod claim;
 pub mod confirm;

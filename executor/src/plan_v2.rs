@@ -29,9 +29,8 @@ fn unsupported(spec: &TradeSpec) -> Vec<&'static str> {
             names.push(name);
         }
     };
-    // TP/SL prices ride on the entry order; percents and trailing stops are set after the fill
-    // (crate::protect).
-    check(spec.break_even.is_some(), "break_even");
+    // TP/SL prices ride on the entry order; percents and trailing stops are set after the fill,
+    // and break-even is armed then (crate::protect).
     check(spec.trigger_price.is_some(), "trigger_price");
     names
 }
@@ -56,7 +55,8 @@ pub async fn plan_account(
         time_in_force: (spec.order_type == OrderType::Limit).then_some(spec.time_in_force),
         take_profit: attached.and_then(|p| p.take_profit),
         stop_loss: attached.and_then(|p| p.stop_loss),
-        protect_after_fill: protection::needs_trading_stop(&spec),
+        // Break-even is armed from the fill price too.
+        protect_after_fill: protection::needs_trading_stop(&spec) || spec.break_even.is_some(),
         leverage: spec.leverage.map(|l| l.get()),
         cancel_after_secs: spec.cancel_after_secs.and_then(|s| i32::try_from(s).ok()),
         ..OrderTerms::default()

@@ -6,12 +6,13 @@
 use std::sync::Arc;
 
 use humbex_bybit::{PositionIdx, TradingStopRequest};
+use humbex_shared::store::break_even as store_break_even;
 use humbex_shared::store::{orders, signals};
 use tokio::sync::mpsc;
 
 use crate::confirm::ProtectJob;
 use crate::pipeline::Context;
-use crate::trade::protection;
+use crate::trade::{break_even, protection};
 
 /// Set the protection of every job that arrives, each in its own task (one slow account does not
 /// hold up another's stops).
@@ -39,6 +40,28 @@ async fn protect(ctx: &Context, job: &ProtectJob) -> anyhow::Result<()> {
             return Ok(());
         }
     };
+    if let Some(rule) = spec.break_even {
+        // Armed once the entry is known; watched on the position topic (crate::break_even).
+        let armed = break_even::arm(rule, job.avg_price, job.buy, &rules);
+        let stmt = client.prepare_cached(store_break_even::ARM).await?;
+        client
+            .execute(
+                &stmt,
+                &[
+                    &job.api_key_id,
+                    &job.symbol,
+                    &job.signal_id,
+                    &if job.buy { "buy" } else { "sell" },
+                    &armed.entry,
+                    &armed.trigger_price,
+                    &armed.stop_price,
+                ],
+            )
+            .await?;
+    }
+    if levels.is_empty() {
+        return Ok(());
+    }
     let credentials = ctx
         .confirmer
         .credentials(job.api_key_id)

@@ -679,3 +679,93 @@ async fn a_limit_is_cancelled_after_its_time_and_by_a_cancel_signal() {
     assert_eq!(exchange_status(&p, &key, 1), "Cancelled");
     assert_eq!(position(&p, &key), d("0"));
 }
+
+#[tokio::test]
+async fn break_even_moves_the_stop_once_across_a_restart() {
+    let mut p = Pipeline::start(1).await;
+    let (_, token, key) = p.trader("be@example.com", json!({}), "10000").await;
+    // Long 1 at 25, stop 20; once the mark is 4% up (26), the stop goes to the entry.
+    let entry = send(
+        &p,
+        &token,
+        json!({ "action": "buy", "quantity": "1", "stop_loss": "20",
+                "break_even": { "trigger_percent": "4", "offset_percent": "0" }, "id": "be" }),
+    )
+    .await;
+    let entry: uuid::Uuid = entry.parse().unwrap();
+    let db = p.db().await;
+    let armed = crate::harness::wait_for(std::time::Duration::from_secs(10), || async {
+        let row = db
+            .query_opt(
+                "SELECT trigger_price, stop_price, status FROM break_even WHERE signal_id = $1",
+                &[&entry],
+            )
+            .await
+            .unwrap()?;
+        Some((
+            row.get::<_, Decimal>("trigger_price"),
+            row.get::<_, Decimal>("stop_price"),
+            row.get::<_, String>("status"),
+        ))
+    })
+    .await;
+    assert_eq!(armed, Some((d("26"), d("25"), "armed".into())));
+
+    // The executor restarts; the watch is in PostgreSQL, not in its memory.
+    p.kill_executor(0);
+    p.start_executor();
+    // Let the new executor's stream for the account open before the price moves.
+    crate::harness::wait_for(std::time::Duration::from_secs(10), || async {
+        (p.paper.exchange().listening_accounts() > 0).then_some(())
+    })
+    .await
+    .expect("the account's stream reopens");
+    p.paper.exchange().set_price("AVAXUSDT", d("26.5")).unwrap();
+    let moved = crate::harness::wait_for(std::time::Duration::from_secs(10), || async {
+        let row = db
+            .query_one(
+                "SELECT status, fired_at FROM break_even WHERE signal_id = $1",
+                &[&entry],
+            )
+            .await
+            .unwrap();
+        let status: String = row.get("status");
+        (status == "moved").then(|| row.get::<_, chrono::DateTime<chrono::Utc>>("fired_at"))
+    })
+    .await
+    .expect("the stop moved");
+    let stop = |p: &Pipeline| {
+        p.paper
+            .exchange()
+            .positions(&key)
+            .unwrap()
+            .iter()
+            .find(|x| x.symbol == "AVAXUSDT" && x.size > Decimal::ZERO)
+            .and_then(|x| x.stop_loss)
+    };
+    assert_eq!(stop(&p), Some(d("25")));
+    // More pushes past the trigger do not move it again.
+    p.paper.exchange().set_price("AVAXUSDT", d("27")).unwrap();
+    p.paper.exchange().set_price("AVAXUSDT", d("26.2")).unwrap();
+    // Wait until HUMBEX has seen the last push (its mark price is in `positions`).
+    crate::harness::wait_for(std::time::Duration::from_secs(10), || async {
+        let row = db
+            .query_opt(
+                "SELECT 1 FROM positions p JOIN break_even b ON b.api_key_id = p.api_key_id \
+                 WHERE b.signal_id = $1 AND p.mark_price = 26.2",
+                &[&entry],
+            )
+            .await
+            .unwrap();
+        row.map(|_| ())
+    })
+    .await
+    .expect("the last push is seen");
+    let again: chrono::DateTime<chrono::Utc> = db
+        .query_one("SELECT fired_at FROM break_even WHERE signal_id = $1", &[&entry])
+        .await
+        .unwrap()
+        .get("fired_at");
+    assert_eq!(again, moved);
+    assert_eq!(stop(&p), Some(d("25")));
+}
