@@ -288,7 +288,11 @@ async fn plan_one(
     let Some(key) = &target.api_key else {
         return Ok(vec![skip("the user has no usable API key".into())]);
     };
-    if let Some(spec) = signal.trade.as_ref().filter(|_| !signal.plain) {
+    // A v2 signal, or a v1 signal whose strategy or subscription sets defaults (leverage, margin
+    // mode, max_lag_secs), takes the v2 planner; a plain one with none keeps the short path.
+    let has_defaults =
+        target.defaults != Default::default() || signal.strategy_defaults != Default::default();
+    if let Some(spec) = signal.trade.as_ref().filter(|_| !signal.plain || has_defaults) {
         return crate::plan_v2::plan_account(ctx, signal, action, spec, target, key).await;
     }
     let single = match action {

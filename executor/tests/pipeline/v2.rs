@@ -769,3 +769,54 @@ async fn break_even_moves_the_stop_once_across_a_restart() {
     assert_eq!(again, moved);
     assert_eq!(stop(&p), Some(d("25")));
 }
+
+#[tokio::test]
+async fn a_liquidation_is_recorded_on_the_account_and_the_signal_that_opened_the_position() {
+    let p = Pipeline::start(1).await;
+    // The subscription trades isolated margin (set on the account before the first order).
+    let (user, token, key) = p
+        .trader("liq@example.com", json!({ "margin_mode": "isolated" }), "1000")
+        .await;
+    let entry = send(
+        &p,
+        &token,
+        json!({ "action": "buy", "quantity": "1", "id": "liq" }),
+    )
+    .await;
+    let entry: uuid::Uuid = entry.parse().unwrap();
+    assert_eq!(position(&p, &key), d("1"));
+    // Isolated at 10x from 25: liquidated at 22.625.
+    p.paper.exchange().set_price("AVAXUSDT", d("22.6")).unwrap();
+    let recorded = crate::harness::wait_for(std::time::Duration::from_secs(10), || async {
+        let rows = exchange_created(&p, &user).await;
+        rows.into_iter()
+            .find(|r| r.0 == "liquidation" && r.2 == "filled" && r.5 == 1)
+    })
+    .await;
+    let Some(recorded) = recorded else {
+        panic!(
+            "no liquidation recorded: {:?}; exchange: {:?}; position {}",
+            exchange_created(&p, &user).await,
+            p.paper
+                .exchange()
+                .orders(&key)
+                .unwrap()
+                .iter()
+                .map(|o| (o.create_type, o.status, o.qty))
+                .collect::<Vec<_>>(),
+            position(&p, &key)
+        );
+    };
+    assert_eq!(
+        recorded,
+        (
+            "liquidation".into(),
+            "sell".into(),
+            "filled".into(),
+            Some(entry),
+            true,
+            1
+        )
+    );
+    assert_eq!(position(&p, &key), d("0"));
+}
