@@ -4,3 +4,4 @@
 mod harness;
 mod key_recheck;
 mod scenarios;
+mod v2_not_yet;
