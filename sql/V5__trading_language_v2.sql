@@ -15,7 +15,7 @@ ALTER TABLE signals ADD CONSTRAINT signals_action_check
 -- names the position to hold (target_position sizes the order itself).
 ALTER TABLE signals DROP CONSTRAINT signals_check1;
 ALTER TABLE signals ADD CONSTRAINT signals_quantity_needed
-    CHECK (quantity IS NOT NULL OR action IN ('close', 'cancel') OR trade ? 'target_position');
+    CHECK (quantity IS NOT NULL OR action IN ('close', 'cancel') OR COALESCE(trade ? 'target_position', false));
 ALTER TABLE signals ADD CONSTRAINT signals_cancel_has_no_quantity
     CHECK (action <> 'cancel' OR quantity IS NULL);
 ALTER TABLE signals ADD CONSTRAINT signals_target_has_no_quantity

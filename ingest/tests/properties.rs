@@ -40,6 +40,24 @@ proptest! {
     }
 
     #[test]
+    fn signal_parser_never_panics_on_v2_fields(
+        target in "\\PC{0,20}", kind in "\\PC{0,16}", price in "\\PC{0,20}", tp in "\\PC{0,20}",
+        secs in "\\PC{0,12}", use_objects in any::<bool>(),
+    ) {
+        let symbols = SymbolPolicy::Listed(vec![Symbol::parse("AVAXUSDT").unwrap()]);
+        let level = |text: &str| if use_objects { serde_json::json!({ "percent": text }) } else { serde_json::json!(text) };
+        let body = serde_json::json!({
+            "token": "hbxu_x", "action": "buy", "symbol": "AVAXUSDT", "target_position": target,
+            "quantity_type": kind, "order_type": kind, "limit_price": price, "time_in_force": kind,
+            "cancel_after_secs": secs, "trigger_price": price, "take_profit": level(&tp),
+            "stop_loss": level(&price), "trailing_stop": { "distance": tp, "activation_price": price },
+            "break_even": { "trigger_percent": tp, "offset_percent": price }, "leverage": tp,
+            "margin_mode": kind, "max_lag_secs": secs,
+        });
+        let _ = parse_signal(body.to_string().as_bytes(), &symbols, Utc.timestamp_opt(NOW, 0).unwrap());
+    }
+
+    #[test]
     fn verifiers_never_panic_on_arbitrary_headers(
         body in proptest::collection::vec(any::<u8>(), 0..64),
         sig in "\\PC{0,120}", id in "\\PC{0,80}", ts in "\\PC{0,30}",

@@ -354,7 +354,7 @@ async fn accept_signal(
         raw_body,
         key,
         // A v1 body stays NULL, so its row and its executor path are what they were.
-        trade: (!parsed.trade.is_plain()).then(|| tokio_postgres::types::Json(parsed.trade)),
+        trade: (!parsed.trade.is_plain()).then_some(tokio_postgres::types::Json(parsed.trade)),
     });
     let work = async {
         let submission = state.signals.submit(token.kind(), digest, signal.clone()).await?;

@@ -6,6 +6,7 @@
 #[cfg(test)]
 mod tests;
 mod v2;
+mod values;
 
 use chrono::{DateTime, TimeZone, Utc};
 use humbex_shared::domain::trade::TradeSpec;
