@@ -99,12 +99,24 @@ impl PaperExchange {
         self.lock().accounts.get(api_key).map(|a| a.spec.clone())
     }
 
-    /// Sets a price and publishes the fills of every resting order it crosses.
+    /// Sets a price and publishes everything it sets off (fills of crossed orders, triggers,
+    /// stops, liquidations, position updates).
     pub fn set_price(&self, symbol: &str, price: Decimal) -> Result<Decimal, UnknownSymbol> {
+        self.set_price_with(symbol, price, None)
+    }
+
+    /// As [`PaperExchange::set_price`], filling each crossed resting order by at most
+    /// `max_fill_qty` (a partial fill; the rest waits for the next crossing price).
+    pub fn set_price_with(
+        &self,
+        symbol: &str,
+        price: Decimal,
+        max_fill_qty: Option<Decimal>,
+    ) -> Result<Decimal, UnknownSymbol> {
         let (fills, effective) = {
             let mut state = self.lock();
             let fills = state
-                .set_price(symbol, price, Utc::now())
+                .set_price(symbol, price, max_fill_qty, Utc::now())
                 .ok_or_else(|| UnknownSymbol(symbol.into()))?;
             (fills, state.instruments[symbol].price)
         };
@@ -145,12 +157,13 @@ impl PaperExchange {
             .positions
             .values()
             .map(|p| {
-                let mut p = p.clone();
+                let mut view = p.clone();
                 if let Some(i) = state.instruments.get(&p.symbol) {
-                    p.mark_price = i.price;
-                    p.unrealised_pnl = p.unrealised_at(i.price);
+                    view.mark_price = i.price;
+                    view.unrealised_pnl = p.unrealised_at(i.price);
                 }
-                p
+                view.liq_price = state.liq_price(account, p);
+                view
             })
             .collect())
     }

@@ -6,8 +6,8 @@ use rust_decimal::Decimal;
 
 use super::matching::TAKER_FEE_RATE;
 use super::{
-    Account, EngineResult, ExchangeState, Instrument, Order, OrderStatus, OrderType, Position, Push, Side,
-    TimeInForce, round_to_step,
+    Account, CreateType, EngineResult, ExchangeState, Instrument, Order, OrderStatus, OrderType, Position,
+    Push, Side, TimeInForce, round_to_step,
 };
 use crate::bybit_error::BybitError;
 use crate::config::PositionMode;
@@ -29,6 +29,22 @@ pub struct OrderRequest {
     pub position_idx: Option<i64>,
     pub reduce_only: bool,
     pub close_on_trigger: bool,
+    pub trigger_price: Option<String>,
+    pub trigger_direction: Option<i64>,
+    pub trigger_by: Option<String>,
+    pub take_profit: Option<String>,
+    pub stop_loss: Option<String>,
+    pub tpsl_mode: Option<String>,
+}
+
+/// A conditional order's trigger and an order's attached TP/SL, checked against the last price.
+#[derive(Default)]
+struct Extras {
+    trigger_price: Option<Decimal>,
+    trigger_direction: u8,
+    trigger_by: Option<String>,
+    take_profit: Option<Decimal>,
+    stop_loss: Option<Decimal>,
 }
 
 /// A request whose own fields are valid; nothing that needs the account is checked yet.
@@ -76,6 +92,7 @@ impl ExchangeState {
             .ok_or_else(BybitError::invalid_api_key)?;
         let slot = slot_for(account, &parsed, now)?;
         let order_link_id = checked_order_link_id(account, request)?;
+        let extras = checked_extras(&parsed)?;
         let qty = lot_checked_qty(&parsed, &slot)?;
         let price = order_price(&parsed)?;
         let reference_price = match parsed.order_type {
@@ -90,9 +107,23 @@ impl ExchangeState {
             qty
         };
 
-        let order = new_order(&parsed, &slot, order_link_id, qty, price, now);
+        let conditional = extras.trigger_price.is_some();
+        let mut order = new_order(&parsed, &slot, order_link_id, qty, price, now);
+        order.trigger_price = extras.trigger_price;
+        order.trigger_direction = extras.trigger_direction;
+        order.trigger_by = extras.trigger_by;
+        order.take_profit = extras.take_profit;
+        order.stop_loss = extras.stop_loss;
         let index = self.book(api_key, order);
-        let pushes = self.match_on_arrival(api_key, index, now);
+        let pushes = if conditional {
+            self.accounts.get_mut(api_key).expect("checked above").orders[index].status =
+                OrderStatus::Untriggered;
+            let mut pushes = Vec::new();
+            self.push_order_position_wallet(api_key, index, now, &mut pushes);
+            pushes
+        } else {
+            self.match_on_arrival(api_key, index, now)
+        };
         Ok((self.accounts[api_key].orders[index].clone(), pushes))
     }
 
@@ -183,7 +214,7 @@ impl ExchangeState {
     }
 
     /// Adds an order to its account's book and indexes; returns its index.
-    fn book(&mut self, api_key: &str, order: Order) -> usize {
+    pub(super) fn book(&mut self, api_key: &str, order: Order) -> usize {
         let account = self.accounts.get_mut(api_key).expect("checked by create_order");
         let index = account.orders.len();
         account.order_index_by_id.insert(order.order_id.clone(), index);
@@ -227,12 +258,44 @@ impl ExchangeState {
         if !order.status.is_open() {
             return Err(BybitError::new(110001, "order not exists or too late to cancel"));
         }
-        order.status = OrderStatus::Cancelled;
+        order.status = if order.status == OrderStatus::Untriggered {
+            OrderStatus::Deactivated
+        } else {
+            OrderStatus::Cancelled
+        };
         order.cancel_type = "CancelByUser";
         order.updated_at = now;
         let mut pushes = Vec::new();
         self.push_order_position_wallet(api_key, index, now, &mut pushes);
         Ok((self.accounts[api_key].orders[index].clone(), pushes))
+    }
+
+    /// `/v5/order/cancel-all` for one symbol: every open order (conditional ones included).
+    pub fn cancel_all(
+        &mut self,
+        api_key: &str,
+        symbol: &str,
+        now: DateTime<Utc>,
+    ) -> EngineResult<(Vec<Order>, Vec<Push>)> {
+        let account = self
+            .accounts
+            .get(api_key)
+            .ok_or_else(BybitError::invalid_api_key)?;
+        let ids: Vec<String> = account
+            .open_order_indexes
+            .iter()
+            .map(|&i| &account.orders[i])
+            .filter(|o| o.symbol == symbol && o.status.is_open())
+            .map(|o| o.order_id.clone())
+            .collect();
+        let mut cancelled = Vec::new();
+        let mut pushes = Vec::new();
+        for id in ids {
+            let (order, more) = self.cancel_order(api_key, symbol, Some(&id), None, now)?;
+            cancelled.push(order);
+            pushes.extend(more);
+        }
+        Ok((cancelled, pushes))
     }
 }
 
@@ -245,17 +308,111 @@ fn slot_for(account: &Account, parsed: &Parsed, now: DateTime<Utc>) -> EngineRes
         _ => return Err(BybitError::params("position idx not match position mode")),
     };
     let position = account.position_snapshot(&parsed.instrument.symbol, position_idx, now);
-    // Which side of the slot this order reduces: in hedge mode a slot only ever holds one side.
-    let closes = match mode {
-        PositionMode::OneWay => position.side == Some(parsed.side.opposite()),
-        PositionMode::Hedge => (position_idx == 1) == (parsed.side == Side::Sell),
-    };
+    let closes = position.order_closes(parsed.side);
     Ok(Slot {
         position_idx,
         position,
         closes,
         hedge_close: mode == PositionMode::Hedge && closes,
     })
+}
+
+fn optional_price(text: Option<&str>, field: &str) -> EngineResult<Option<Decimal>> {
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(t) => match t.parse::<Decimal>() {
+            // Bybit reads "0" as "not set" for trigger and TP/SL prices.
+            Ok(p) if p.is_zero() => Ok(None),
+            Ok(p) if p > Decimal::ZERO => Ok(Some(p)),
+            _ => Err(BybitError::params(format!("params error: {field} invalid"))),
+        },
+    }
+}
+
+/// triggerPrice with triggerDirection (1: fires when the price rises to it, 2: when it falls to
+/// it; the trigger must lie that way from the last price: 110092/110093), and TP/SL on the right
+/// side of the price the order opens at (take profit above a buy, stop loss below it).
+fn checked_extras(parsed: &Parsed) -> EngineResult<Extras> {
+    let request = parsed.request;
+    let last = parsed.instrument.price;
+    let trigger_price = optional_price(request.trigger_price.as_deref(), "triggerPrice")?;
+    let trigger_direction = match (trigger_price, request.trigger_direction) {
+        (None, _) => 0,
+        (Some(t), Some(1)) if t <= last => {
+            return Err(BybitError::new(
+                110092,
+                format!("expect Rising, but trigger_price[{t}] <= current[{last}]"),
+            ));
+        }
+        (Some(t), Some(2)) if t >= last => {
+            return Err(BybitError::new(
+                110093,
+                format!("expect Falling, but trigger_price[{t}] >= current[{last}]"),
+            ));
+        }
+        (Some(_), Some(d @ (1 | 2))) => d as u8,
+        (Some(_), _) => return Err(BybitError::params("params error: triggerDirection invalid")),
+    };
+    let trigger_by = match request.trigger_by.as_deref() {
+        None | Some("") if trigger_price.is_some() => Some("LastPrice".to_string()),
+        None | Some("") => None,
+        Some(by @ ("LastPrice" | "MarkPrice" | "IndexPrice")) => Some(by.to_string()),
+        Some(other) => return Err(BybitError::params(format!("params error: triggerBy invalid {other}"))),
+    };
+    let take_profit = optional_price(request.take_profit.as_deref(), "takeProfit")?;
+    let stop_loss = optional_price(request.stop_loss.as_deref(), "stopLoss")?;
+    if (take_profit.is_some() || stop_loss.is_some()) && request.reduce_only {
+        return Err(BybitError::params(
+            "params error: TP/SL cannot be attached to a reduce-only order",
+        ));
+    }
+    if !matches!(request.tpsl_mode.as_deref(), None | Some("") | Some("Full")) {
+        return Err(BybitError::params(
+            "params error: tpslMode invalid (the paper exchange supports Full)",
+        ));
+    }
+    // The price the position will open at: the trigger, the limit price, else the last price.
+    let base = trigger_price
+        .or(parsed.request.price.as_deref().and_then(|p| p.parse().ok()))
+        .filter(|_| parsed.order_type == OrderType::Limit || trigger_price.is_some())
+        .unwrap_or(last);
+    check_tpsl_side(parsed.side, base, take_profit, stop_loss)?;
+    Ok(Extras {
+        trigger_price,
+        trigger_direction,
+        trigger_by,
+        take_profit,
+        stop_loss,
+    })
+}
+
+/// A long's take profit lies above `base` and its stop loss below; a short's the other way round.
+pub(super) fn check_tpsl_side(
+    side: Side,
+    base: Decimal,
+    take_profit: Option<Decimal>,
+    stop_loss: Option<Decimal>,
+) -> EngineResult<()> {
+    let long = side == Side::Buy;
+    if let Some(tp) = take_profit
+        && (if long { tp <= base } else { tp >= base })
+    {
+        let way = if long { "higher" } else { "lower" };
+        return Err(BybitError::params(format!(
+            "TakeProfit:{tp} set for {} position should be {way} than base_price:{base}",
+            side.as_str()
+        )));
+    }
+    if let Some(sl) = stop_loss
+        && (if long { sl >= base } else { sl <= base })
+    {
+        let way = if long { "lower" } else { "higher" };
+        return Err(BybitError::params(format!(
+            "StopLoss:{sl} set for {} position should be {way} than base_price:{base}",
+            side.as_str()
+        )));
+    }
+    Ok(())
 }
 
 /// An orderLinkId is optional, at most 36 of `[A-Za-z0-9_-]`, and unique within the account.
@@ -318,18 +475,20 @@ fn lot_checked_qty(parsed: &Parsed, slot: &Slot) -> EngineResult<Decimal> {
     Ok(qty)
 }
 
+/// The IOC limit price Bybit gives a market order: the last price moved against the taker.
+pub(super) fn protective_price(side: Side, last: Decimal, tick: Decimal) -> Decimal {
+    let protective = match side {
+        Side::Buy => last * (Decimal::ONE + PROTECTIVE_PRICE_RATIO),
+        Side::Sell => last * (Decimal::ONE - PROTECTIVE_PRICE_RATIO),
+    };
+    round_to_step(protective, tick)
+}
+
 /// A limit order's price on the tick grid, or for a market order the protective price Bybit reports.
 fn order_price(parsed: &Parsed) -> EngineResult<Decimal> {
     let instrument = &parsed.instrument;
     match parsed.order_type {
-        OrderType::Market => {
-            let last = instrument.price;
-            let protective = match parsed.side {
-                Side::Buy => last * (Decimal::ONE + PROTECTIVE_PRICE_RATIO),
-                Side::Sell => last * (Decimal::ONE - PROTECTIVE_PRICE_RATIO),
-            };
-            Ok(round_to_step(protective, instrument.tick_size))
-        }
+        OrderType::Market => Ok(protective_price(parsed.side, instrument.price, instrument.tick_size)),
         OrderType::Limit => {
             let price = parsed
                 .request
@@ -407,6 +566,13 @@ fn new_order(
         last_price_on_created: parsed.instrument.price,
         cancel_type: "UNKNOWN",
         reject_reason: "EC_NoError",
+        create_type: CreateType::CreateByUser,
+        trigger_price: None,
+        trigger_direction: 0,
+        trigger_by: None,
+        take_profit: None,
+        stop_loss: None,
+        closed_pnl: Decimal::ZERO,
         created_at: now,
         updated_at: now,
     }
