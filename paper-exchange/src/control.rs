@@ -249,7 +249,11 @@ pub async fn set_price(
     }
     let max_fill_qty = body.max_fill_qty.map(|q| q.0);
     if max_fill_qty.is_some_and(|q| q <= Decimal::ZERO) {
-        return error(StatusCode::BAD_REQUEST, "invalid_body", "max_fill_qty must be positive");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            "max_fill_qty must be positive",
+        );
     }
     match exchange.set_price_with(&symbol, body.price.0, max_fill_qty) {
         Ok(price) => json_response(StatusCode::OK, json!({"symbol": symbol, "price": price})),

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
+use super::conditions::checked_extras;
 use super::matching::TAKER_FEE_RATE;
 use super::{
     Account, CreateType, EngineResult, ExchangeState, Instrument, Order, OrderStatus, OrderType, Position,
@@ -35,16 +36,6 @@ pub struct OrderRequest {
     pub take_profit: Option<String>,
     pub stop_loss: Option<String>,
     pub tpsl_mode: Option<String>,
-}
-
-/// A conditional order's trigger and an order's attached TP/SL, checked against the last price.
-#[derive(Default)]
-struct Extras {
-    trigger_price: Option<Decimal>,
-    trigger_direction: u8,
-    trigger_by: Option<String>,
-    take_profit: Option<Decimal>,
-    stop_loss: Option<Decimal>,
 }
 
 /// A request whose own fields are valid; nothing that needs the account is checked yet.
@@ -92,7 +83,7 @@ impl ExchangeState {
             .ok_or_else(BybitError::invalid_api_key)?;
         let slot = slot_for(account, &parsed, now)?;
         let order_link_id = checked_order_link_id(account, request)?;
-        let extras = checked_extras(&parsed)?;
+        let extras = checked_extras(request, parsed.side, parsed.order_type, parsed.instrument.price)?;
         let qty = lot_checked_qty(&parsed, &slot)?;
         let price = order_price(&parsed)?;
         let reference_price = match parsed.order_type {
@@ -317,104 +308,6 @@ fn slot_for(account: &Account, parsed: &Parsed, now: DateTime<Utc>) -> EngineRes
     })
 }
 
-fn optional_price(text: Option<&str>, field: &str) -> EngineResult<Option<Decimal>> {
-    match text.map(str::trim).filter(|t| !t.is_empty()) {
-        None => Ok(None),
-        Some(t) => match t.parse::<Decimal>() {
-            // Bybit reads "0" as "not set" for trigger and TP/SL prices.
-            Ok(p) if p.is_zero() => Ok(None),
-            Ok(p) if p > Decimal::ZERO => Ok(Some(p)),
-            _ => Err(BybitError::params(format!("params error: {field} invalid"))),
-        },
-    }
-}
-
-/// triggerPrice with triggerDirection (1: fires when the price rises to it, 2: when it falls to
-/// it; the trigger must lie that way from the last price: 110092/110093), and TP/SL on the right
-/// side of the price the order opens at (take profit above a buy, stop loss below it).
-fn checked_extras(parsed: &Parsed) -> EngineResult<Extras> {
-    let request = parsed.request;
-    let last = parsed.instrument.price;
-    let trigger_price = optional_price(request.trigger_price.as_deref(), "triggerPrice")?;
-    let trigger_direction = match (trigger_price, request.trigger_direction) {
-        (None, _) => 0,
-        (Some(t), Some(1)) if t <= last => {
-            return Err(BybitError::new(
-                110092,
-                format!("expect Rising, but trigger_price[{t}] <= current[{last}]"),
-            ));
-        }
-        (Some(t), Some(2)) if t >= last => {
-            return Err(BybitError::new(
-                110093,
-                format!("expect Falling, but trigger_price[{t}] >= current[{last}]"),
-            ));
-        }
-        (Some(_), Some(d @ (1 | 2))) => d as u8,
-        (Some(_), _) => return Err(BybitError::params("params error: triggerDirection invalid")),
-    };
-    let trigger_by = match request.trigger_by.as_deref() {
-        None | Some("") if trigger_price.is_some() => Some("LastPrice".to_string()),
-        None | Some("") => None,
-        Some(by @ ("LastPrice" | "MarkPrice" | "IndexPrice")) => Some(by.to_string()),
-        Some(other) => return Err(BybitError::params(format!("params error: triggerBy invalid {other}"))),
-    };
-    let take_profit = optional_price(request.take_profit.as_deref(), "takeProfit")?;
-    let stop_loss = optional_price(request.stop_loss.as_deref(), "stopLoss")?;
-    if (take_profit.is_some() || stop_loss.is_some()) && request.reduce_only {
-        return Err(BybitError::params(
-            "params error: TP/SL cannot be attached to a reduce-only order",
-        ));
-    }
-    if !matches!(request.tpsl_mode.as_deref(), None | Some("") | Some("Full")) {
-        return Err(BybitError::params(
-            "params error: tpslMode invalid (the paper exchange supports Full)",
-        ));
-    }
-    // The price the position will open at: the trigger, the limit price, else the last price.
-    let base = trigger_price
-        .or(parsed.request.price.as_deref().and_then(|p| p.parse().ok()))
-        .filter(|_| parsed.order_type == OrderType::Limit || trigger_price.is_some())
-        .unwrap_or(last);
-    check_tpsl_side(parsed.side, base, take_profit, stop_loss)?;
-    Ok(Extras {
-        trigger_price,
-        trigger_direction,
-        trigger_by,
-        take_profit,
-        stop_loss,
-    })
-}
-
-/// A long's take profit lies above `base` and its stop loss below; a short's the other way round.
-pub(super) fn check_tpsl_side(
-    side: Side,
-    base: Decimal,
-    take_profit: Option<Decimal>,
-    stop_loss: Option<Decimal>,
-) -> EngineResult<()> {
-    let long = side == Side::Buy;
-    if let Some(tp) = take_profit
-        && (if long { tp <= base } else { tp >= base })
-    {
-        let way = if long { "higher" } else { "lower" };
-        return Err(BybitError::params(format!(
-            "TakeProfit:{tp} set for {} position should be {way} than base_price:{base}",
-            side.as_str()
-        )));
-    }
-    if let Some(sl) = stop_loss
-        && (if long { sl >= base } else { sl <= base })
-    {
-        let way = if long { "lower" } else { "higher" };
-        return Err(BybitError::params(format!(
-            "StopLoss:{sl} set for {} position should be {way} than base_price:{base}",
-            side.as_str()
-        )));
-    }
-    Ok(())
-}
-
 /// An orderLinkId is optional, at most 36 of `[A-Za-z0-9_-]`, and unique within the account.
 fn checked_order_link_id(account: &Account, request: &OrderRequest) -> EngineResult<String> {
     let order_link_id = request.order_link_id.clone().unwrap_or_default();
@@ -488,7 +381,11 @@ pub(super) fn protective_price(side: Side, last: Decimal, tick: Decimal) -> Deci
 fn order_price(parsed: &Parsed) -> EngineResult<Decimal> {
     let instrument = &parsed.instrument;
     match parsed.order_type {
-        OrderType::Market => Ok(protective_price(parsed.side, instrument.price, instrument.tick_size)),
+        OrderType::Market => Ok(protective_price(
+            parsed.side,
+            instrument.price,
+            instrument.tick_size,
+        )),
         OrderType::Limit => {
             let price = parsed
                 .request

@@ -10,7 +10,8 @@
 //! - [`account`]: one account's books, leverage and order-create rate window.
 //! - [`position`]: position slots and how a fill moves one.
 //! - [`margin`]: equity, margin and the balance available for new orders.
-//! - [`intake`]: order create (every Bybit check, in Bybit's order) and cancel.
+//! - [`intake`]: order create (every Bybit check, in Bybit's order), cancel and cancel-all.
+//! - [`conditions`]: the checks of a trigger and of attached TP/SL.
 //! - [`matching`]: what a new order does on arrival, and how a fill moves order, position and wallet.
 //! - [`triggers`]: what a price move sets off: conditional orders, crossed limits, TP/SL/trailing
 //!   stops, liquidation, and the position pushes of every open position.
@@ -26,6 +27,7 @@ use crate::bybit_error::BybitError;
 use crate::config::{AccountSpec, SymbolConfig};
 
 pub mod account;
+pub mod conditions;
 pub mod instrument;
 pub mod intake;
 pub mod margin;

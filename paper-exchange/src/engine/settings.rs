@@ -125,7 +125,7 @@ impl ExchangeState {
             .filter(|p| !p.size.is_zero())
             .ok_or_else(|| BybitError::params("can not set tp/sl/ts for zero position"))?;
         let side = position.side.expect("an open position has a side");
-        super::intake::check_tpsl_side(side, last, take_profit.flatten(), stop_loss.flatten())?;
+        super::conditions::check_tpsl_side(side, last, take_profit.flatten(), stop_loss.flatten())?;
         if let Some(tp) = take_profit {
             position.take_profit = tp;
         }
@@ -149,7 +149,12 @@ impl ExchangeState {
 
     /// `/v5/account/set-margin-mode`: account-wide for a unified account. Setting the current
     /// mode again succeeds (Bybit documents no "not modified" code for this endpoint).
-    pub fn set_margin_mode(&mut self, api_key: &str, mode: Option<&str>, now: DateTime<Utc>) -> EngineResult<Vec<Push>> {
+    pub fn set_margin_mode(
+        &mut self,
+        api_key: &str,
+        mode: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> EngineResult<Vec<Push>> {
         let mode = mode
             .and_then(MarginMode::parse)
             .ok_or_else(|| BybitError::params("params error: setMarginMode invalid"))?;

@@ -127,10 +127,12 @@ impl ExchangeState {
         for idx in slots {
             let account = &self.accounts[key];
             let position = &account.positions[&(symbol.to_string(), idx)];
-            let liquidated = self.liq_price(account, position).is_some_and(|liq| match position.side {
-                Some(Side::Buy) => price <= liq,
-                _ => price >= liq,
-            });
+            let liquidated = self
+                .liq_price(account, position)
+                .is_some_and(|liq| match position.side {
+                    Some(Side::Buy) => price <= liq,
+                    _ => price >= liq,
+                });
             let account = self.accounts.get_mut(key).expect("listed");
             let position = account
                 .positions
@@ -235,7 +237,13 @@ impl ExchangeState {
         self.fill(key, index, last, false, None, now, pushes);
     }
 
-    fn cancel_before_liquidation(&mut self, key: &str, symbol: &str, now: DateTime<Utc>, pushes: &mut Vec<Push>) {
+    fn cancel_before_liquidation(
+        &mut self,
+        key: &str,
+        symbol: &str,
+        now: DateTime<Utc>,
+        pushes: &mut Vec<Push>,
+    ) {
         let account = self.accounts.get_mut(key).expect("listed");
         let open: Vec<usize> = account
             .open_order_indexes

@@ -207,7 +207,9 @@ fn opt_price(instrument: &Instrument, value: Option<Decimal>) -> String {
 }
 
 fn position_price(instrument: &Instrument, value: Option<Decimal>) -> String {
-    value.map(|v| instrument.fmt_price(v)).unwrap_or_else(|| "0".to_string())
+    value
+        .map(|v| instrument.fmt_price(v))
+        .unwrap_or_else(|| "0".to_string())
 }
 
 impl ExchangeState {
@@ -220,7 +222,12 @@ impl ExchangeState {
 
 impl Position {
     /// REST (`avgPrice`) and WebSocket (`entryPrice`) name the entry price differently.
-    pub fn to_bybit_json(&self, instrument: &Instrument, liq_price: Option<Decimal>, websocket: bool) -> Value {
+    pub fn to_bybit_json(
+        &self,
+        instrument: &Instrument,
+        liq_price: Option<Decimal>,
+        websocket: bool,
+    ) -> Value {
         let mark = instrument.price;
         let value = self.size * self.avg_price;
         let im = self.initial_margin();

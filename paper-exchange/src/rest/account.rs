@@ -1,8 +1,8 @@
 //! The account and its API key: wallet balance, account info, margin mode, query-api and the coin
 //! info ccxt asks for.
 
-use poem::Response;
 use chrono::Utc;
+use poem::Response;
 use serde_json::{Value, json};
 
 use super::envelope::{bybit_error, ok, read_limit, ten_per_second_limit};
@@ -107,9 +107,10 @@ pub(super) fn account_info(exchange: &PaperExchange, spec: &AccountSpec) -> Resp
 pub(super) fn set_margin_mode(exchange: &PaperExchange, spec: &AccountSpec, params: &Value) -> Response {
     let limit = Some(ten_per_second_limit());
     let mode = str_field(params, "setMarginMode");
-    let outcome = exchange
-        .lock_for_account(&spec.api_key)
-        .set_margin_mode(&spec.api_key, mode.as_deref(), Utc::now());
+    let outcome =
+        exchange
+            .lock_for_account(&spec.api_key)
+            .set_margin_mode(&spec.api_key, mode.as_deref(), Utc::now());
     match outcome {
         Ok(pushes) => {
             exchange.publish(&spec.api_key, pushes);

@@ -6,9 +6,9 @@ use serde_json::{Value, json};
 
 use super::envelope::{bybit_error, ok, read_limit, ten_per_second_limit};
 use super::params::{Query, category_is_linear, int_field, page, str_field};
-use crate::engine::TradingStopRequest;
 use crate::bybit_error::BybitError;
 use crate::config::AccountSpec;
+use crate::engine::TradingStopRequest;
 use crate::exchange::PaperExchange;
 
 pub(super) fn position_list(exchange: &PaperExchange, spec: &AccountSpec, query: &Query) -> Response {
@@ -106,13 +106,13 @@ pub(super) fn switch_mode(exchange: &PaperExchange, spec: &AccountSpec, params: 
         return bybit_error(&BybitError::params("params error: category invalid"), limit);
     }
     if str_field(params, "symbol").is_none() && str_field(params, "coin").is_none() {
-        return bybit_error(&BybitError::params("params error: symbol or coin is required"), limit);
+        return bybit_error(
+            &BybitError::params("params error: symbol or coin is required"),
+            limit,
+        );
     }
-    let outcome = int_field(params, "mode").and_then(|mode| {
-        exchange
-            .lock()
-            .switch_position_mode(&spec.api_key, mode)
-    });
+    let outcome =
+        int_field(params, "mode").and_then(|mode| exchange.lock().switch_position_mode(&spec.api_key, mode));
     match outcome {
         Ok(()) => ok(json!({}), limit),
         Err(error) => bybit_error(&error, limit),
