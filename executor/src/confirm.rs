@@ -648,6 +648,9 @@ async fn run_account(
                     }
                 }
             }
+            // Not subscribed by this stream (PrivateStreamConfig::topics defaults to order and
+            // execution); nothing to do if they ever arrive.
+            StreamEvent::PositionUpdate(_) | StreamEvent::WalletUpdate(_) => {}
             StreamEvent::Unparsed { reason } => {
                 tracing::warn!(%reason, "undecodable push; reconciling the account");
                 if let Err(e) = inner.reconcile_account(api_key_id, &credentials).await {
