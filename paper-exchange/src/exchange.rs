@@ -113,10 +113,18 @@ impl PaperExchange {
         price: Decimal,
         max_fill_qty: Option<Decimal>,
     ) -> Result<Decimal, UnknownSymbol> {
+        let listening: std::collections::HashSet<String> = self
+            .push_senders
+            .read()
+            .expect("push senders lock")
+            .iter()
+            .filter(|(_, tx)| tx.receiver_count() > 0)
+            .map(|(key, _)| key.clone())
+            .collect();
         let (fills, effective) = {
             let mut state = self.lock();
             let fills = state
-                .set_price(symbol, price, max_fill_qty, Utc::now())
+                .set_price(symbol, price, max_fill_qty, &|key| listening.contains(key), Utc::now())
                 .ok_or_else(|| UnknownSymbol(symbol.into()))?;
             (fills, state.instruments[symbol].price)
         };
