@@ -116,6 +116,42 @@ impl BybitRest {
         })
     }
 
+    /// Every fill of the account since `start_time_ms` (`/v5/execution/list`, all pages, newest
+    /// first; one symbol or, with `None`, every USDT contract): what the private stream may have
+    /// missed, including fills of orders the user or Bybit created. Dedupe by `exec_id`.
+    #[tracing::instrument(skip(self, credentials), fields(api_key = %credentials.masked_key()))]
+    pub async fn executions_since(
+        &self,
+        credentials: &Credentials,
+        symbol: Option<&str>,
+        start_time_ms: i64,
+    ) -> Result<Vec<Execution>, BybitError> {
+        let start = start_time_ms.to_string();
+        let mut fills = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut query = vec![("category", CATEGORY)];
+            match symbol {
+                Some(symbol) => query.push(("symbol", symbol)),
+                None => query.push(("settleCoin", "USDT")),
+            }
+            query.extend([("startTime", start.as_str()), ("limit", "100")]);
+            if let Some(cursor) = cursor.as_deref() {
+                query.push(("cursor", cursor));
+            }
+            let envelope = self.signed_get(credentials, "/v5/execution/list", &query).await?;
+            let page = decode(envelope, parse::parse_executions)?.value;
+            fills.extend(page.items);
+            match page.next_page_cursor {
+                Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
+                _ => return Ok(fills),
+            }
+        }
+        Err(BybitError::Ambiguous {
+            reason: "execution list did not end".into(),
+        })
+    }
+
     /// `POST /v5/order/cancel`. `Ok` means accepted; the `order` push confirms. 110001 (gone or
     /// already finished) comes back as `Rejected { code: 110001 }`: look the order up.
     #[tracing::instrument(skip(self, credentials), fields(api_key = %credentials.masked_key()))]

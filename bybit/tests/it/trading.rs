@@ -249,5 +249,14 @@ async fn stream_delivers_positions_wallet_and_exchange_created_orders() {
     assert_eq!(stop.stop_order_type, "StopLoss");
     assert!(stop.closed_pnl.unwrap() < dec("-1.1"), "{stop:?}");
     assert!(CreateType::CreateByStopLoss.is_by_exchange());
+    // What reconciliation reads after a gap: every fill since a time, the exchange's ones included.
+    let since = h
+        .rest
+        .executions_since(&creds, None, stop.created_time.unwrap() - 60_000)
+        .await
+        .unwrap();
+    assert_eq!(since.len(), 2);
+    assert_eq!(since[0].create_type, Some(CreateType::CreateByStopLoss));
+    assert_eq!(since[1].order_link_id, "s-open");
     handle.shutdown().await;
 }

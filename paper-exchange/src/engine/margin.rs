@@ -1,6 +1,6 @@
 //! An account's margin: equity, initial and maintenance margin of positions and resting orders,
 //! what is left available for new orders, and each position's liquidation price (the model is
-//! described in paper-exchange/README.md, "Margin and liquidation").
+//! described in paper-exchange/README.md, item "Margin and liquidation").
 
 use rust_decimal::Decimal;
 

@@ -17,11 +17,14 @@ pub type PushesByAccount = Vec<(String, Vec<Push>)>;
 
 impl ExchangeState {
     /// Sets a symbol's price and applies its consequences; `None` if the symbol is not listed.
+    /// Pushes are built only for accounts `listening` says have a private stream open: a price
+    /// move touches every account, and building unread pushes is most of its cost.
     pub fn set_price(
         &mut self,
         symbol: &str,
         price: Decimal,
         max_fill_qty: Option<Decimal>,
+        listening: &dyn Fn(&str) -> bool,
         now: DateTime<Utc>,
     ) -> Option<PushesByAccount> {
         let instrument = self.instruments.get_mut(symbol)?;
@@ -29,7 +32,9 @@ impl ExchangeState {
         let price = instrument.price;
         let keys: Vec<String> = self.accounts.keys().cloned().collect();
         let mut by_account = Vec::new();
+        let emit_pushes = self.emit_pushes;
         for key in keys {
+            self.emit_pushes = emit_pushes && listening(&key);
             let mut pushes = Vec::new();
             self.fire_conditionals(&key, symbol, price, now, &mut pushes);
             self.fill_crossed_limits(&key, symbol, price, max_fill_qty, now, &mut pushes);
@@ -38,6 +43,7 @@ impl ExchangeState {
                 by_account.push((key, pushes));
             }
         }
+        self.emit_pushes = emit_pushes;
         Some(by_account)
     }
 

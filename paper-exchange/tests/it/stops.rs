@@ -248,3 +248,43 @@ async fn open_positions_push_mark_and_pnl_on_every_price_change() {
     assert_eq!(order["data"][0]["orderStatus"], "Filled");
     assert_ne!(order["data"][0]["closedPnl"], "0");
 }
+
+#[tokio::test]
+async fn trailing_stop_on_a_hedge_short_trails_from_the_current_price() {
+    let h = start().await;
+    let a = h.account_with(json!({"position_mode": "hedge"})).await;
+    let short = a
+        .create(json!({"side": "Sell", "orderType": "Market", "qty": "1", "positionIdx": 2}))
+        .await;
+    assert_eq!(short.ret_code(), 0, "{}", short.body);
+    let trail = |idx: i64| {
+        json!({"category": "linear", "symbol": "AVAXUSDT", "tpslMode": "Full", "positionIdx": idx,
+            "trailingStop": "0.5"})
+    };
+    // The long slot is flat; positionIdx 0 does not exist in hedge mode.
+    assert_eq!(
+        a.post("/v5/position/trading-stop", trail(1)).await.ret_code(),
+        10001
+    );
+    assert_eq!(
+        a.post("/v5/position/trading-stop", trail(0)).await.ret_code(),
+        10001
+    );
+    assert_eq!(a.post("/v5/position/trading-stop", trail(2)).await.ret_code(), 0);
+    // Without activePrice the trail starts at 25: the stop follows the low, 0.5 above it.
+    h.set_price("AVAXUSDT", "24").await;
+    h.set_price("AVAXUSDT", "24.4").await;
+    let positions = h.record(&a, "positions").await;
+    let slot = positions.iter().find(|p| p["position_idx"] == 2).unwrap();
+    assert_eq!(dec(&slot["size"]), d("1"));
+    h.set_price("AVAXUSDT", "24.6").await;
+    let positions = h.record(&a, "positions").await;
+    let slot = positions.iter().find(|p| p["position_idx"] == 2).unwrap();
+    assert_eq!(dec(&slot["size"]), Decimal::ZERO);
+    let record = h.record(&a, "orders").await;
+    let close = record.last().unwrap();
+    assert_eq!(close["create_type"], "CreateByTrailingStop");
+    assert_eq!(close["position_idx"], 2);
+    assert_eq!(close["side"], "Buy");
+    assert_eq!(dec(&close["trigger_price"]), d("24.5"));
+}
