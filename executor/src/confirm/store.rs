@@ -345,7 +345,6 @@ pub async fn unconfirmed_orders(
 
 #[cfg(test)]
 mod tests {
-    use super::foreign;
     use super::*;
 
     #[test]
