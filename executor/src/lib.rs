@@ -2,6 +2,7 @@
 //! target account, commits the rows, and places them on Bybit over REST without ever sending one
 //! twice.
 
+pub mod account_order;
 pub mod break_even;
 pub mod cancel;
 pub mod claim;
@@ -103,6 +104,7 @@ impl Executor {
             rest,
             pacer: submit::AccountPacer::default(),
             settler: settle::Settler::start(pool.clone(), settings.executor_id.clone()),
+            accounts: Default::default(),
         };
         Executor {
             ctx: Arc::new(ctx),

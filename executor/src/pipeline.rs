@@ -42,6 +42,8 @@ pub struct Context {
     pub pacer: AccountPacer,
     /// Writes order answers and signal ends in groups.
     pub settler: Settler,
+    /// The accounts being traded now, for ordering racing alerts (crate::account_order).
+    pub accounts: Arc<crate::account_order::AccountGate>,
 }
 
 /// While alive, the signal's lease is renewed and its concurrency permit held; dropped (however
@@ -86,6 +88,29 @@ enum Planned {
 #[tracing::instrument(skip_all, fields(signals = batch.len()))]
 pub async fn process_batch(ctx: Arc<Context>, batch: Vec<(ClaimedWork, Held)>) {
     crate::failpoint::hit(crate::failpoint::AFTER_CLAIM);
+    // Signals sharing an account go in waves, in arrival order (crate::account_order).
+    let accounts: Vec<Vec<Uuid>> = batch
+        .iter()
+        .map(|(work, _)| crate::account_order::accounts_of(work))
+        .collect();
+    let wave_of = crate::account_order::waves(&accounts);
+    let last_wave = wave_of.iter().copied().max().unwrap_or(0);
+    let mut waves: Vec<Vec<(ClaimedWork, Held)>> = (0..=last_wave).map(|_| Vec::new()).collect();
+    let mut wave_accounts: Vec<Vec<Uuid>> = (0..=last_wave).map(|_| Vec::new()).collect();
+    for ((item, wave), accounts) in batch.into_iter().zip(wave_of).zip(accounts) {
+        waves[wave].push(item);
+        wave_accounts[wave].extend(accounts);
+    }
+    for (wave, mut accounts) in waves.into_iter().zip(wave_accounts) {
+        accounts.sort_unstable();
+        accounts.dedup();
+        let _taken = ctx.accounts.take(accounts).await;
+        process_wave(ctx.clone(), wave).await;
+    }
+}
+
+/// One wave of a batch: no two of its signals share an account.
+async fn process_wave(ctx: Arc<Context>, batch: Vec<(ClaimedWork, Held)>) {
     // Concurrently: a close reads each account's position over REST.
     let plans = futures_util::future::join_all(batch.iter().map(|(work, _)| plan_signal(&ctx, work))).await;
     let mut settling = JoinSet::new();

@@ -820,3 +820,48 @@ async fn a_liquidation_is_recorded_on_the_account_and_the_signal_that_opened_the
     );
     assert_eq!(position(&p, &key), d("0"));
 }
+
+#[tokio::test]
+async fn two_racing_alerts_for_one_account_apply_in_order_of_arrival() {
+    let p = Pipeline::start(1).await;
+    let (_, token, key) = p.trader("race@example.com", json!({}), "100000").await;
+    for round in 0..3 {
+        // Two target alerts arrive back to back, before the first is carried out: each reads
+        // the position the one before it left, so the account ends exactly at the last target.
+        let first = p
+            .signal(
+                &token,
+                json!({ "action": "buy", "target_position": "2", "id": format!("a{round}") }),
+            )
+            .await;
+        let second = p
+            .signal(
+                &token,
+                json!({ "action": "buy", "target_position": "5", "id": format!("b{round}") }),
+            )
+            .await;
+        assert_eq!(p.settled(&first).await, "done");
+        assert_eq!(p.settled(&second).await, "done");
+        assert_eq!(position(&p, &key), d("5"), "round {round}");
+        send(
+            &p,
+            &token,
+            json!({ "action": "sell", "target_position": "0", "id": format!("z{round}") }),
+        )
+        .await;
+        assert_eq!(position(&p, &key), d("0"));
+    }
+    // Each round: buy 2, buy 3, sell 5 reduce-only; never an order from a stale position.
+    let sent = sent_since(&p, &key, 0);
+    for round in sent.chunks(3) {
+        assert_eq!(
+            round,
+            [
+                ("Buy".into(), d("2"), false),
+                ("Buy".into(), d("3"), false),
+                ("Sell".into(), d("5"), true)
+            ],
+            "{sent:?}"
+        );
+    }
+}
