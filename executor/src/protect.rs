@@ -14,10 +14,26 @@ use crate::confirm::ProtectJob;
 use crate::pipeline::Context;
 use crate::trade::{break_even, protection};
 
+/// How often filled entries left unprotected (a stop between fill and protection) are looked for.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Set the protection of every job that arrives, each in its own task (one slow account does not
-/// hold up another's stops).
+/// hold up another's stops); and every [`SWEEP_EVERY`], of entries an earlier run left unprotected.
 pub async fn run(ctx: Arc<Context>, mut jobs: mpsc::UnboundedReceiver<ProtectJob>) {
-    while let Some(job) = jobs.recv().await {
+    let mut sweep = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        let job = tokio::select! {
+            job = jobs.recv() => match job {
+                Some(job) => job,
+                None => return,
+            },
+            _ = sweep.tick() => {
+                if let Err(e) = sweep_once(&ctx).await {
+                    tracing::warn!(error = format!("{e:#}"), "unprotected-entry sweep failed");
+                }
+                continue;
+            }
+        };
         let ctx = ctx.clone();
         tokio::spawn(async move {
             if let Err(e) = protect(&ctx, &job).await {
@@ -25,6 +41,30 @@ pub async fn run(ctx: Arc<Context>, mut jobs: mpsc::UnboundedReceiver<ProtectJob
             }
         });
     }
+}
+
+async fn sweep_once(ctx: &Context) -> anyhow::Result<()> {
+    let client = ctx.pool.get().await?;
+    let rows = client
+        .query(orders::UNPROTECTED, &[&SWEEP_EVERY.as_secs_f64(), &100_i64])
+        .await?;
+    for row in &rows {
+        let job = ProtectJob {
+            order_id: row.get("id"),
+            api_key_id: row.get("api_key_id"),
+            signal_id: row.get("signal_id"),
+            symbol: row.get("symbol"),
+            buy: row.get::<_, &str>("side") == "buy",
+            avg_price: row.get("avg_price"),
+        };
+        // Only accounts whose stream is open have credentials here; the others wait.
+        if ctx.confirmer.credentials(job.api_key_id).is_some()
+            && let Err(e) = protect(ctx, &job).await
+        {
+            tracing::warn!(order_id = %job.order_id, error = format!("{e:#}"), "late protection not set");
+        }
+    }
+    Ok(())
 }
 
 #[tracing::instrument(skip_all, fields(order_id = %job.order_id, api_key_id = %job.api_key_id))]
@@ -60,6 +100,12 @@ async fn protect(ctx: &Context, job: &ProtectJob) -> anyhow::Result<()> {
             .await?;
     }
     if levels.is_empty() {
+        // Break-even alone: armed, nothing to set now; the entry counts as handled.
+        let stmt = client.prepare_cached(orders::SET_PROTECTION).await?;
+        let none: Option<rust_decimal::Decimal> = None;
+        client
+            .execute(&stmt, &[&job.order_id, &none, &none, &none])
+            .await?;
         return Ok(());
     }
     let credentials = ctx

@@ -5,7 +5,8 @@
 /// How long a claim holds: a crash while moving re-arms the watch after this.
 pub const MOVING_SECS: f64 = 30.0;
 
-/// Arm (or re-arm, for a new entry) the watch: $1 key id, $2 symbol, $3 signal id, $4 side
+/// Arm (or re-arm, for a new entry: another signal) the watch; the same signal again never
+/// re-arms a watch that fired: $1 key id, $2 symbol, $3 signal id, $4 side
 /// (`buy` = long), $5 entry, $6 trigger price, $7 stop price.
 pub const ARM: &str = "\
     INSERT INTO break_even (api_key_id, symbol, signal_id, side, entry_price, trigger_price, stop_price) \
@@ -13,7 +14,8 @@ pub const ARM: &str = "\
     ON CONFLICT (api_key_id, symbol) DO UPDATE SET \
         signal_id = EXCLUDED.signal_id, side = EXCLUDED.side, entry_price = EXCLUDED.entry_price, \
         trigger_price = EXCLUDED.trigger_price, stop_price = EXCLUDED.stop_price, status = 'armed', \
-        moving_until = NULL, error_code = NULL, error = NULL, armed_at = now(), fired_at = NULL";
+        moving_until = NULL, error_code = NULL, error = NULL, armed_at = now(), fired_at = NULL \
+    WHERE break_even.signal_id <> EXCLUDED.signal_id";
 
 /// The watch of ($1 key id, $2 symbol) if it may still fire (armed, or a claim that ran out).
 pub const WATCH: &str = "\

@@ -315,12 +315,14 @@ pub const PROTECTION_REFUSED: &str = "\
     UPDATE orders SET error_code = $2, error = $3, updated_at = now() \
     WHERE id = $1 AND protected_at IS NULL";
 
-/// Filled orders whose protection after the fill was never set (an executor stopped in between),
-/// of accounts $1: set at start-up and on reconnect.
+/// Filled orders whose protection after the fill was never set (an executor stopped in between)
+/// and not refused, filled more than $1 seconds ago (the live path has had its chance), at most $2.
 pub const UNPROTECTED: &str = "\
     SELECT id, api_key_id, signal_id, symbol, side, avg_price FROM orders \
-    WHERE api_key_id = ANY($1) AND protect_after_fill AND protected_at IS NULL AND status = 'filled' \
-      AND filled_at > now() - interval '1 day'";
+    WHERE protect_after_fill AND protected_at IS NULL AND status = 'filled' AND error_code IS NULL \
+      AND signal_id IS NOT NULL AND avg_price IS NOT NULL \
+      AND filled_at < now() - make_interval(secs => $1) AND filled_at > now() - interval '1 day' \
+    ORDER BY filled_at LIMIT $2";
 
 /// Every statement above, for the test that prepares them all.
 pub fn all() -> Vec<&'static str> {
