@@ -5,3 +5,4 @@ mod harness;
 mod key_recheck;
 mod scenarios;
 mod v2;
+mod v2_protection;
