@@ -33,9 +33,6 @@ pub enum SkipReason {
     LeverageAboveMax { wanted: Decimal, max: Decimal },
     /// A take profit, stop loss or trailing distance that comes out at or below zero.
     ProtectionOutOfRange { field: &'static str },
-    /// v2 fields this executor does not carry out yet (named); nothing is sent rather than an
-    /// order without them.
-    Unsupported { fields: String },
     /// The exchange refused a call the order depends on (set-leverage, margin mode): Bybit's
     /// code and message, as it gave them.
     Exchange { code: String, message: String },
@@ -64,7 +61,6 @@ impl SkipReason {
             SkipReason::AtTarget { .. } => "at_target",
             SkipReason::LeverageAboveMax { .. } => "leverage_above_max",
             SkipReason::ProtectionOutOfRange { .. } => "protection_out_of_range",
-            SkipReason::Unsupported { .. } => "unsupported",
             SkipReason::Exchange { .. } => "exchange_refused",
         }
     }
@@ -123,10 +119,6 @@ impl fmt::Display for SkipReason {
                     "the exchange refused a setting the order needs ({code}): {message}"
                 )
             }
-            SkipReason::Unsupported { fields } => write!(
-                f,
-                "{fields} not carried out by this executor version yet; nothing was sent"
-            ),
         }
     }
 }
@@ -166,9 +158,6 @@ mod tests {
                 max: d("50"),
             },
             SkipReason::ProtectionOutOfRange { field: "stop_loss" },
-            SkipReason::Unsupported {
-                fields: "take_profit".into(),
-            },
         ];
         let mut codes: Vec<_> = reasons.iter().map(SkipReason::code).collect();
         codes.sort();

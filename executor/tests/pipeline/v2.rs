@@ -1,12 +1,14 @@
 //! The trading language v2 from a webhook to the paper exchange: position sync (after a missed
 //! alert, a reversal, the cap), sizing by each quantity type with a multiplier and a cap, the
-//! minimum order value, limit entries, leverage, cancel and its timer, staleness, racing alerts,
-//! and v2 fields not carried out yet. The paper exchange's own record is the witness.
+//! minimum order value, limit and conditional entries, leverage, cancel and its timer, staleness
+//! and racing alerts. The paper exchange's own record is the witness.
+
+use std::time::Duration;
 
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use crate::harness::Pipeline;
+use crate::harness::{Pipeline, wait_for};
 
 pub(crate) fn d(s: &str) -> Decimal {
     s.parse().unwrap()
@@ -206,7 +208,7 @@ async fn each_quantity_type_is_scaled_by_the_multiplier_and_capped() {
 }
 
 #[tokio::test]
-async fn below_the_minimum_value_stale_and_unsupported_fields_send_nothing() {
+async fn below_the_minimum_value_and_stale_send_nothing() {
     let p = Pipeline::start(1).await;
     let (_, token, key) = p.trader("skips@example.com", json!({}), "10000").await;
     // 3 USDT at 25 = 0.12 → 0.1 coins = 2.5 USDT, below the instrument's 5 USDT minimum value:
@@ -232,19 +234,10 @@ async fn below_the_minimum_value_stale_and_unsupported_fields_send_nothing() {
         json!({ "action": "buy", "quantity": "1", "max_lag_secs": 60, "timestamp": old, "id": "old" }),
     )
     .await;
-    // A conditional entry (trigger_price) is not carried out by this executor yet: nothing is
-    // sent rather than an order that fills now.
-    let tp = send(
-        &p,
-        &token,
-        json!({ "action": "buy", "quantity": "1", "trigger_price": "30", "id": "tp" }),
-    )
-    .await;
     for (signal, code) in [
         (&small, "below_min_notional"),
         (&tiny, "below_min_qty"),
         (&stale, "stale"),
-        (&tp, "unsupported"),
     ] {
         let r = rows(&p, signal).await;
         assert_eq!(r.len(), 1, "{signal}");
@@ -432,4 +425,65 @@ async fn two_racing_alerts_for_one_account_apply_in_order_of_arrival() {
             "{sent:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_conditional_entry_waits_for_its_trigger_and_then_fills() {
+    let p = Pipeline::start(1).await;
+    let (_, token, key) = p.trader("trigger@example.com", json!({}), "10000").await;
+    let price = p.paper.exchange().price("AVAXUSDT").unwrap();
+    // One above the price (a breakout buy) and one below it (a dip sell): each needs its own
+    // direction, or the exchange refuses it (110092/110093) or fills it at once.
+    let above = price + d("5");
+    let below = price - d("5");
+    let rise = send(
+        &p,
+        &token,
+        json!({ "action": "buy", "quantity": "1", "trigger_price": above.to_string(), "id": "rise" }),
+    )
+    .await;
+    let fall = send(
+        &p,
+        &token,
+        json!({ "action": "sell", "quantity": "2", "trigger_price": below.to_string(), "id": "fall" }),
+    )
+    .await;
+    for signal in [&rise, &fall] {
+        let r = rows(&p, signal).await;
+        assert_eq!(r.len(), 1, "{signal}");
+        assert_ne!(r[0].4.as_str(), "skipped", "{signal}: {:?}", r[0].5);
+    }
+    let orders = p.paper.exchange().orders(&key).unwrap();
+    assert_eq!(orders.len(), 2, "both wait on the exchange");
+    assert_eq!(position(&p, &key), d("0"), "nothing filled before a trigger");
+    let id: uuid::Uuid = rise.parse().unwrap();
+    let stored: Option<Decimal> = p
+        .db()
+        .await
+        .query_one("SELECT trigger_price FROM orders WHERE signal_id = $1", &[&id])
+        .await
+        .unwrap()
+        .get("trigger_price");
+    assert_eq!(stored, Some(above));
+
+    // The price reaches the buy's trigger: it fills, the sell still waits.
+    p.paper
+        .exchange()
+        .set_price("AVAXUSDT", above + d("0.1"))
+        .unwrap();
+    wait_for(Duration::from_secs(10), || async {
+        (position(&p, &key) == d("1")).then_some(())
+    })
+    .await
+    .expect("the buy filled once its trigger was reached");
+    // Then it falls through the sell's trigger: 1 - 2 = -1.
+    p.paper
+        .exchange()
+        .set_price("AVAXUSDT", below - d("0.1"))
+        .unwrap();
+    wait_for(Duration::from_secs(10), || async {
+        (position(&p, &key) == d("-1")).then_some(())
+    })
+    .await
+    .expect("the sell filled once its trigger was reached");
 }
