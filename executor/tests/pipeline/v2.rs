@@ -298,7 +298,7 @@ async fn a_limit_entry_rests_on_the_exchange_with_its_price_and_time_in_force() 
 }
 
 #[tokio::test]
-async fn leverage_is_set_before_the_order_and_a_refusal_keeps_bybits_code() {
+async fn leverage_is_set_before_the_order_and_above_the_maximum_is_refused() {
     let p = Pipeline::start(1).await;
     // The subscription's default leverage 5 applies to signals that name none.
     let (_, token, key) = p
@@ -314,8 +314,8 @@ async fn leverage_is_set_before_the_order_and_a_refusal_keeps_bybits_code() {
     let pos = p.paper.exchange().positions(&key).unwrap();
     let pos = pos.iter().find(|x| x.symbol == "AVAXUSDT").unwrap();
     assert_eq!((pos.size, pos.leverage), (d("20"), d("5")));
-    // The signal's own leverage wins; one the exchange refuses leaves nothing sent, with the
-    // exchange's code on the row.
+    // The signal's own leverage wins; one above the instrument's maximum (leverageFilter from
+    // instruments-info) is refused before anything is sent, with the maximum named.
     let refused = send(
         &p,
         &token,
@@ -324,12 +324,19 @@ async fn leverage_is_set_before_the_order_and_a_refusal_keeps_bybits_code() {
     .await;
     let r = rows(&p, &refused).await;
     assert_eq!(r.len(), 1);
-    assert_eq!(r[0].4, "skipped");
-    let code = r[0].5.clone().unwrap();
-    assert!(
-        code.chars().all(|c| c.is_ascii_digit()),
-        "Bybit's numeric code, got {code}"
+    assert_eq!(
+        (r[0].4.as_str(), r[0].5.as_deref()),
+        ("skipped", Some("leverage_above_max"))
     );
+    let id: uuid::Uuid = refused.parse().unwrap();
+    let error: String = p
+        .db()
+        .await
+        .query_one("SELECT error FROM orders WHERE signal_id = $1", &[&id])
+        .await
+        .unwrap()
+        .get("error");
+    assert!(error.contains("maximum"), "{error}");
     assert_eq!(p.exchange_orders(&key).len(), 1);
 }
 
