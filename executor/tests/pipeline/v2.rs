@@ -494,3 +494,23 @@ async fn a_conditional_entry_waits_for_its_trigger_and_then_fills() {
     .await
     .expect("the sell filled once its trigger was reached");
 }
+
+#[tokio::test]
+async fn a_symbol_the_exchange_does_not_list_is_skipped_with_a_reason() {
+    let p = Pipeline::start(1).await;
+    let (_, token, key) = p.trader("unlisted@example.com", json!({}), "10000").await;
+    // SYMBOLS=* lets ingest accept any USDT name; the exchange lists no FOOUSDT.
+    for body in [
+        json!({ "action": "buy", "symbol": "FOOUSDT", "quantity": "1", "id": "v1" }),
+        json!({ "action": "buy", "symbol": "FOOUSDT", "quantity": "10", "quantity_type": "usdt", "id": "v2" }),
+    ] {
+        let signal = send(&p, &token, body).await;
+        let r = rows(&p, &signal).await;
+        assert_eq!(r.len(), 1, "{signal}");
+        assert_eq!(
+            (r[0].4.as_str(), r[0].5.as_deref()),
+            ("skipped", Some("unknown_symbol"))
+        );
+    }
+    assert!(p.exchange_orders(&key).is_empty());
+}
