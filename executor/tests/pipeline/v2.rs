@@ -205,6 +205,27 @@ async fn each_quantity_type_is_scaled_by_the_multiplier_and_capped() {
         ]
     );
     assert_eq!(position(&p, &key), d("50.2"));
+
+    // risk_percent, on a fresh account: lose 0.1% of 10000 USDT = 10 USDT if the stop at 24 is hit,
+    // 1 USDT per coin from 25 → 10 coins, × 1.5 = 15; the stop rides on the order.
+    let (_, token, key) = p
+        .trader(
+            "risk@example.com",
+            json!({ "size_multiplier": "1.5", "max_qty": "50" }),
+            "10000",
+        )
+        .await;
+    send(
+        &p,
+        &token,
+        json!({ "action": "buy", "quantity": "0.1", "quantity_type": "risk_percent",
+                "stop_loss": "24", "id": "r" }),
+    )
+    .await;
+    assert_eq!(sent_since(&p, &key, 0), [("Buy".into(), d("15"), false)]);
+    let positions = p.paper.exchange().positions(&key).unwrap();
+    let held = positions.iter().find(|x| x.symbol == "AVAXUSDT").unwrap();
+    assert_eq!(held.stop_loss, Some(d("24")));
 }
 
 #[tokio::test]
