@@ -290,11 +290,12 @@ impl DerefMut for PgConfig {
 pub enum ConnectError {
     /// TLS could not be set up as the URL asks (the server refuses TLS, or its certificate
     /// fails the check): a configuration problem, not an outage.
-    #[error("{var} (sslmode={mode}): {source}")]
+    #[error("{var} (sslmode={mode}): TLS with the server failed: {detail}")]
     Tls {
         var: &'static str,
         mode: SslMode,
-        source: tokio_postgres::Error,
+        /// The causes (tokio-postgres's own message says only "error performing TLS handshake").
+        detail: String,
     },
     /// Anything else (unreachable, refused, authentication, a database error).
     #[error(transparent)]
@@ -306,7 +307,18 @@ impl ConnectError {
         // tokio-postgres does not expose its error kinds; a TLS failure (including "server does
         // not support TLS" under require) is the one whose message starts this way.
         if e.to_string().starts_with("error performing TLS handshake") {
-            ConnectError::Tls { var, mode, source: e }
+            let mut detail = Vec::new();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                detail.push(c.to_string());
+                cause = c.source();
+            }
+            let detail = if detail.is_empty() {
+                "the handshake failed".to_owned()
+            } else {
+                detail.join(": ")
+            };
+            ConnectError::Tls { var, mode, detail }
         } else {
             ConnectError::Other(e)
         }

@@ -1,0 +1,3 @@
+//! Harnesses shared by the root crate's integration tests.
+
+pub mod tcp_postgres;
