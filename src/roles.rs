@@ -44,6 +44,7 @@ pub async fn run_ingest(lookup: Lookup, allow_root: bool) -> anyhow::Result<()> 
     let config = lookup.with_secrets_file()?.config_for(ConfigRole::Ingest)?;
     crate::privileges::refuse_root("ingest", allow_root)?;
     humbex_shared::db::check_tls(&config.database.url).await?;
+    humbex_shared::db::apply_pooler_mode(&config.database);
     let app = humbex_ingest::Application::build(config).await?;
     app.run_until(shutdown::signal()).await?;
     Ok(())
@@ -58,6 +59,7 @@ pub async fn run_executor(lookup: Lookup, allow_root: bool) -> anyhow::Result<()
     if let Some(direct) = &config.database.direct_url {
         humbex_shared::db::check_tls(direct).await?;
     }
+    humbex_shared::db::apply_pooler_mode(&config.database);
     let executor = build_executor(&config)?;
     executor.run_until(shutdown::signal()).await
 }

@@ -79,6 +79,7 @@ pub async fn run(lookup: Lookup) -> anyhow::Result<()> {
     }
     // Migrations hold a session advisory lock: DATABASE_DIRECT_URL when DATABASE_URL is a pooler.
     let url = config.database.direct().clone();
+    humbex_shared::db::apply_pooler_mode(&config.database);
     if humbex_shared::db::ensure_database(&url).await? {
         tracing::info!(database = %url.redacted(), "database created");
     }

@@ -2,8 +2,8 @@
 //! network call (the unique (signal_id, user_id) key makes a second one impossible), and the
 //! outcome of a submission (recorded in groups by `settle`).
 
-use deadpool_postgres::GenericClient;
 use humbex_shared::api_key_vault::{KeyRow, StoredPair};
+use humbex_shared::db::Statements;
 use humbex_shared::store::orders;
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -80,14 +80,13 @@ pub struct SignalOrder<'a> {
 /// statement started with, so none is returned twice and there is no separate read back.
 #[tracing::instrument(skip(client, planned, signal_ids), fields(orders = planned.len(), signals = signal_ids.len()))]
 pub async fn insert_planned(
-    client: &impl GenericClient,
+    client: &impl Statements,
     planned: &[SignalOrder<'_>],
     signal_ids: &[Uuid],
 ) -> Result<Vec<PendingOrder>, tokio_postgres::Error> {
     if signal_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let stmt = client.prepare_cached(orders::INSERT_PLANNED).await?;
     let ids: Vec<Uuid> = planned.iter().map(|_| Uuid::now_v7()).collect();
     let link_ids: Vec<String> = ids.iter().map(|id| order_link_id(*id)).collect();
     let signals: Vec<Uuid> = planned.iter().map(|p| p.signal_id).collect();
@@ -109,8 +108,8 @@ pub async fn insert_planned(
         .collect();
     let errors: Vec<Option<&str>> = planned.iter().map(|p| p.order.skip_reason.as_deref()).collect();
     let rows = client
-        .query(
-            &stmt,
+        .rows(
+            orders::INSERT_PLANNED,
             &[
                 &ids,
                 &signals,

@@ -2,12 +2,14 @@
 //! readiness, and fresh throw-away databases for tests. Every connection goes through
 //! [`tls::PgConfig`], so each honours its URL's `sslmode`.
 
+pub mod statements;
 pub mod tls;
 
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
 
+pub use statements::Statements;
 pub use tls::{ConnectError, PgConfig};
 
 use crate::config::DatabaseUrl;
@@ -59,6 +61,16 @@ pub async fn connect(pg: &PgConfig) -> Result<tokio_postgres::Client, ConnectErr
         }
     });
     Ok(client)
+}
+
+/// Process-wide database settings from the configuration, applied once at start-up: with
+/// DATABASE_DIRECT_URL set, DATABASE_URL is taken to be a transaction pooler and pooled statements
+/// are sent unnamed (db/statements.rs).
+pub fn apply_pooler_mode(config: &crate::config::DatabaseConfig) {
+    if let Some(direct) = &config.direct_url {
+        statements::use_unnamed_statements(direct.pg_config());
+        tracing::info!("DATABASE_DIRECT_URL is set: pooled statements are sent unnamed");
+    }
 }
 
 /// Start-up check: a connection that fails for TLS (the server refuses TLS under `require`, or its
@@ -146,7 +158,7 @@ pub async fn is_ready(pool: &Pool) -> bool {
     let check = async {
         let client = pool.get().await.ok()?;
         let row = client
-            .query_opt("SELECT max(version) AS version FROM refinery_schema_history", &[])
+            .row_opt("SELECT max(version) AS version FROM refinery_schema_history", &[])
             .await
             .ok()??;
         let version: Option<i32> = row.get("version");

@@ -1,5 +1,6 @@
 //! Admin: strategies, the named signal sources whose token fans a signal out to subscribers.
 
+use humbex_shared::db::Statements;
 use std::sync::Arc;
 
 use humbex_shared::store::strategies;
@@ -63,7 +64,7 @@ impl StrategiesApi {
             within_budget(async {
                 let client = state.pool.get().await?;
                 let row = client
-                    .query_one(
+                    .row(
                         strategies::INSERT,
                         &[&id, &name, &token.digest().as_slice(), &token.display_prefix()],
                     )
@@ -98,7 +99,7 @@ impl StrategiesApi {
     ) -> poem::Result<ListStrategiesResponse> {
         respond(within_budget(async {
             let client = state.pool.get().await?;
-            let rows = client.query(strategies::LIST, &[]).await?;
+            let rows = client.rows(strategies::LIST, &[]).await?;
             Ok(ListStrategiesResponse::Ok(Json(
                 rows.iter()
                     .map(|r| Strategy {
@@ -131,7 +132,7 @@ impl StrategiesApi {
         respond(within_budget(async {
             let client = state.pool.get().await?;
             let row = client
-                .query_opt(
+                .row_opt(
                     strategies::ROTATE_TOKEN,
                     &[&id.0, &token.digest().as_slice(), &token.display_prefix()],
                 )
