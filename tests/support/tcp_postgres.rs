@@ -71,8 +71,18 @@ pub struct TcpPostgres {
     log: PathBuf,
 }
 
+/// PostgreSQL's own bin directory (where pg_basebackup is too), even when initdb and pg_ctl were
+/// found through links elsewhere on PATH.
 fn bindir() -> PathBuf {
-    humbex::local_postgres::find_bindir().expect("initdb and pg_ctl (apt-get install postgresql)")
+    let found =
+        humbex::local_postgres::find_bindir().expect("initdb and pg_ctl (apt-get install postgresql)");
+    found
+        .join("initdb")
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .filter(|dir| dir.join("pg_basebackup").is_file())
+        .unwrap_or(found)
 }
 
 impl TcpPostgres {
