@@ -102,6 +102,26 @@ async fn ingest_and_executor_work_through_pgbouncer_in_transaction_mode() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The admin API's reads and readiness work through the pooler too.
+    let first = answers[0].1["signal_id"].as_str().unwrap().to_owned();
+    let signal = services.admin_get(&format!("/admin/signals/{first}")).await;
+    assert_eq!(
+        signal["orders"].as_array().map(Vec::len),
+        Some(keys.len()),
+        "{signal}"
+    );
+    for path in [
+        "/admin/users",
+        "/admin/strategies",
+        "/admin/signals",
+        "/admin/orders",
+    ] {
+        services.admin_get(path).await;
+    }
+    let ready = reqwest::get(format!("{}/ready", services.ingest_url()))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
     let errors = [services.log("ingest"), services.log("executor")].join("\n");
     assert!(!errors.contains("prepared statement"), "{errors}");
     services.stop().await;

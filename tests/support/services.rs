@@ -109,17 +109,22 @@ impl Services {
     }
 
     async fn admin(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
-        let resp = reqwest::Client::new()
+        let mut request = reqwest::Client::new()
             .request(method, format!("{}{path}", self.ingest_url()))
-            .bearer_auth(ADMIN)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+            .bearer_auth(ADMIN);
+        if !body.is_null() {
+            request = request.json(&body);
+        }
+        let resp = request.send().await.unwrap();
         let status = resp.status();
         let value: Value = resp.json().await.unwrap_or(Value::Null);
         assert!(status.is_success(), "{path}: {status} {value}");
         value
+    }
+
+    /// GET an admin path; panics unless 200. Returns the body.
+    pub async fn admin_get(&self, path: &str) -> Value {
+        self.admin(reqwest::Method::GET, path, Value::Null).await
     }
 
     /// A strategy followed by `n` traders, each with a key on the paper exchange. Returns the
