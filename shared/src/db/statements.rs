@@ -30,7 +30,9 @@ static UNNAMED: OnceLock<Describer> = OnceLock::new();
 
 /// Send every pooled statement of this process unnamed, describing statements on `direct`
 /// (the DATABASE_DIRECT_URL connection). Called once at start-up; later calls are ignored.
-pub fn use_unnamed_statements(direct: PgConfig) {
+pub fn use_unnamed_statements(mut direct: PgConfig) {
+    // Bounded like every other wait on the database (db::DB_WAIT).
+    direct.connect_timeout(super::DB_WAIT);
     let _ = UNNAMED.set(Describer {
         pg: direct,
         client: tokio::sync::Mutex::new(None),
@@ -44,21 +46,17 @@ pub fn unnamed() -> bool {
 }
 
 impl Describer {
+    #[tracing::instrument(skip(self), level = "debug")]
     async fn types(&self, sql: &str) -> Result<Arc<[Type]>, Error> {
         if let Some(types) = self.types.read().expect("not poisoned").get(sql) {
             return Ok(types.clone());
         }
         let mut guard = self.client.lock().await;
         if guard.as_ref().is_none_or(|c| c.is_closed()) {
-            *guard = Some(super::connect(&self.pg).await.map_err(|e| match e {
-                super::ConnectError::Other(e) => e,
-                // A TLS failure was reported at start-up; here it surfaces as the database
-                // being unavailable, like any failed connection.
-                super::ConnectError::Tls { .. } => {
-                    tracing::warn!(error = %e, "describing a statement on DATABASE_DIRECT_URL");
-                    tls_unavailable()
-                }
-            })?);
+            // A TLS failure here was already reported at start-up (db::check_tls): now it is
+            // the database being unavailable, like any failed connection.
+            let client = super::connect(&self.pg).await.map_err(|e| e.into_pg_error())?;
+            *guard = Some(client);
         }
         let client = guard.as_ref().expect("connected above");
         let statement = client.prepare(sql).await?;
@@ -69,13 +67,6 @@ impl Describer {
             .insert(sql.to_owned(), types.clone());
         Ok(types)
     }
-}
-
-/// tokio-postgres errors cannot be built outside it: a closed-connection error stands in.
-fn tls_unavailable() -> Error {
-    // Error::__private_api_timeout is the one public constructor; it reads as "timeout waiting
-    // for server", which is what a caller sees (the database is unavailable).
-    Error::__private_api_timeout()
 }
 
 fn typed<'b>(params: &[&'b (dyn ToSql + Sync)], types: &[Type]) -> Vec<(&'b (dyn ToSql + Sync), Type)> {

@@ -296,6 +296,9 @@ pub enum ConnectError {
         mode: SslMode,
         /// The causes (tokio-postgres's own message says only "error performing TLS handshake").
         detail: String,
+        /// tokio-postgres's error itself, for callers that need one (not a `source`: `detail`
+        /// already says it).
+        error: tokio_postgres::Error,
     },
     /// Anything else (unreachable, refused, authentication, a database error).
     #[error(transparent)]
@@ -318,7 +321,12 @@ impl ConnectError {
             } else {
                 detail.join(": ")
             };
-            ConnectError::Tls { var, mode, detail }
+            ConnectError::Tls {
+                var,
+                mode,
+                detail,
+                error: e,
+            }
         } else {
             ConnectError::Other(e)
         }
@@ -334,5 +342,12 @@ impl ConnectError {
 
     pub fn is_tls(&self) -> bool {
         matches!(self, ConnectError::Tls { .. })
+    }
+
+    /// tokio-postgres's error, whatever the class.
+    pub fn into_pg_error(self) -> tokio_postgres::Error {
+        match self {
+            ConnectError::Tls { error, .. } | ConnectError::Other(error) => error,
+        }
     }
 }
