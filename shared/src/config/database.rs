@@ -14,6 +14,8 @@ pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/humbe
 /// A database URL whose password never reaches a log.
 #[derive(Clone)]
 pub struct DatabaseUrl {
+    /// The URL as given (what `expose_secret` returns, so it parses back to the same).
+    given: SecretString,
     /// The URL as tokio-postgres reads it: `sslrootcert` removed and `sslmode` rewritten
     /// (config/libpq.rs); the TLS side lives in `tls`.
     text: SecretString,
@@ -36,14 +38,15 @@ impl DatabaseUrl {
             .map_err(|e| bad(var, format!("is not a PostgreSQL URL ({e})")))?;
         let tls = DbTls::new(&split.tls).map_err(|e| bad(var, e))?;
         Ok(DatabaseUrl {
+            given: SecretString::from(text.to_owned()),
             text: SecretString::from(split.rest),
             tls,
             var,
         })
     }
-    /// The URL tokio-postgres reads (TLS parameters rewritten, see `parse_var`).
+    /// The URL as given (to hand to another process or parse again).
     pub fn expose_secret(&self) -> &str {
-        self.text.expose_secret()
+        self.given.expose_secret()
     }
     /// The variable this URL came from.
     pub fn var(&self) -> &'static str {
@@ -212,5 +215,23 @@ mod tests {
             assert_eq!(url.redacted(), shown, "{given}");
             assert!(!format!("{url:?}").contains("SECRET"), "{given}");
         }
+    }
+
+    /// The URL given is what is handed on (another process parses it again, TLS and all); what
+    /// tokio-postgres reads has the modes it does not know rewritten.
+    #[test]
+    fn the_given_url_is_kept_and_the_tls_mode_read() {
+        let given = "postgres://app@db/humbex?sslmode=require&application_name=x";
+        let url = DatabaseUrl::parse(given).unwrap();
+        assert_eq!(url.expose_secret(), given);
+        assert_eq!(url.tls().mode, super::libpq::SslMode::Require);
+        assert_eq!(url.pg_config().get_application_name(), Some("x"));
+        assert_eq!(url.var(), "DATABASE_URL");
+        let err = DatabaseUrl::parse_var(
+            "DATABASE_DIRECT_URL",
+            "postgres://db/x?sslmode=verify-ca&sslrootcert=/nonexistent/ca.pem",
+        )
+        .unwrap_err();
+        assert_eq!(err.var, "DATABASE_DIRECT_URL");
     }
 }
