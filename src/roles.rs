@@ -37,7 +37,8 @@ pub fn build_executor(config: &Config) -> anyhow::Result<Executor> {
     Ok(Executor::new(
         settings,
         pool,
-        config.database.url.pg_config(),
+        // LISTEN needs a session: DATABASE_DIRECT_URL when the pool goes through a pooler.
+        config.database.direct().pg_config(),
         config.secrets.opener()?.clone(),
         rest,
         &bybit.ws_private_url,
@@ -48,6 +49,8 @@ pub fn build_executor(config: &Config) -> anyhow::Result<Executor> {
 pub async fn run_ingest(lookup: Lookup, allow_root: bool) -> anyhow::Result<()> {
     let config = lookup.with_secrets_file()?.config_for(ConfigRole::Ingest)?;
     crate::privileges::refuse_root("ingest", allow_root)?;
+    humbex_shared::db::check_tls(&config.database.url).await?;
+    humbex_shared::db::apply_pooler_mode(&config.database);
     let app = humbex_ingest::Application::build(config).await?;
     app.run_until(shutdown::signal()).await?;
     Ok(())
@@ -58,6 +61,11 @@ pub async fn run_executor(lookup: Lookup, allow_root: bool) -> anyhow::Result<()
     let config = lookup.with_secrets_file()?.config_for(ConfigRole::Executor)?;
     crate::privileges::refuse_root("executor", allow_root)?;
     config.bybit.env.warn_if_mainnet();
+    humbex_shared::db::check_tls(&config.database.url).await?;
+    if let Some(direct) = &config.database.direct_url {
+        humbex_shared::db::check_tls(direct).await?;
+    }
+    humbex_shared::db::apply_pooler_mode(&config.database);
     let executor = build_executor(&config)?;
     executor.run_until(shutdown::signal()).await
 }

@@ -109,7 +109,7 @@ fn openapi_json_is_exactly_the_printed_document() {
 #[tokio::test]
 async fn concurrent_migrations_apply_once() {
     // A fresh, empty database, then four `humbex migrate` at once.
-    let admin: tokio_postgres::Config = std::env::var("TEST_DATABASE_URL")
+    let admin: humbex_shared::db::PgConfig = std::env::var("TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
         .parse()
         .unwrap();
@@ -119,7 +119,7 @@ async fn concurrent_migrations_apply_once() {
         .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
         .await
         .unwrap();
-    let mut url: tokio_postgres::Config = admin.clone();
+    let mut url: tokio_postgres::Config = (*admin).clone();
     url.dbname(&name);
     let url = format!(
         "postgres://{}@{}:{}/{name}",

@@ -79,7 +79,7 @@ impl ExecutorSettings {
 /// A built executor, ready to run.
 pub struct Executor {
     ctx: Arc<Context>,
-    pg: tokio_postgres::Config,
+    pg: humbex_shared::db::PgConfig,
     settings: ExecutorSettings,
 }
 
@@ -88,7 +88,7 @@ impl Executor {
     pub fn new(
         settings: ExecutorSettings,
         pool: Pool,
-        pg: tokio_postgres::Config,
+        pg: humbex_shared::db::PgConfig,
         opener: Opener,
         rest: BybitRest,
         private_ws_url: &str,

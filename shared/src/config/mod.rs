@@ -8,6 +8,7 @@ mod bybit;
 mod database;
 mod executor;
 mod http;
+pub mod libpq;
 pub mod lookup;
 mod paper;
 mod parse;
@@ -22,7 +23,10 @@ use std::sync::Arc;
 use crate::domain::{Symbol, SymbolPolicy};
 
 pub use bybit::{BybitConfig, BybitEnv, bybit_env};
-pub use database::{DEFAULT_DATABASE_URL, DatabaseConfig, DatabaseUrl, POOL_SIZE, database_url};
+pub use database::{
+    DEFAULT_DATABASE_URL, DatabaseConfig, DatabaseUrl, POOL_SIZE, database_config, database_url,
+    migration_url,
+};
 pub use executor::ExecutorConfig;
 pub use http::{HttpConfig, HttpLimits, IpPolicy, RateLimits, TRADINGVIEW_IPS};
 pub use lookup::Lookup;
@@ -117,9 +121,7 @@ impl Config {
         let limits = http::limits(get)?;
         let docs_enabled = http::docs_enabled(get, env == BybitEnv::Paper)?;
         Ok(Config {
-            database: DatabaseConfig {
-                url: database_url(lookup)?,
-            },
+            database: database_config(lookup)?,
             http: HttpConfig {
                 host,
                 port,

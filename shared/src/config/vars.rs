@@ -51,7 +51,13 @@ pub const VARS: &[Var] = &[
         name: "DATABASE_URL",
         default: r#"`postgres://postgres@127.0.0.1:5432/humbex`"#,
         roles: DATABASE,
-        description: r#"PostgreSQL; `up` and `migrate` create the database if missing"#,
+        description: r#"PostgreSQL; `up` and `migrate` create the database if missing. libpq's `sslmode` (`disable`, `prefer`, `require`, `verify-ca`, `verify-full`) and `sslrootcert` (a file, or `system`) are honoured, and several hosts with `target_session_attrs=read-write` ([deployment](deployment.md#postgresql-over-tls))"#,
+    },
+    Var {
+        name: "DATABASE_DIRECT_URL",
+        default: r#"`DATABASE_URL`"#,
+        roles: &[Role::Executor, Role::Migrate, Role::Up],
+        description: r#"a direct connection (not through a transaction pooler) for the executor's LISTEN and for migrations, when `DATABASE_URL` goes through PgBouncer in transaction mode ([deployment](deployment.md#connection-poolers))"#,
     },
     Var {
         name: "BACKEND_HOST",
