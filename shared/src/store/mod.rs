@@ -4,6 +4,7 @@
 //! `api_keys` statements live with the key vault, not here.
 
 pub mod fills;
+pub mod notifications;
 pub mod orders;
 pub mod signals;
 pub mod strategies;
@@ -20,6 +21,7 @@ pub fn all_statements() -> Vec<&'static str> {
         signals::all(),
         orders::all(),
         fills::all(),
+        notifications::all(),
     ]
     .concat()
 }
