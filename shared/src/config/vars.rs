@@ -339,7 +339,7 @@ pub const VARS: &[Var] = &[
         name: "SMTP_URL",
         default: r#"—"#,
         roles: &[Role::Executor],
-        description: r#"email relay: `smtp://[user:password@]host[:port]` (STARTTLS when offered; `?tls=required` to insist) or `smtps://` (TLS from the start); without it email is off"#,
+        description: r#"email relay: `smtp://[user:password@]host[:port]?tls=required` (STARTTLS, required), `?tls=opportunistic` (STARTTLS when offered), no `tls` (plain, only for a relay on this machine), or `smtps://` (TLS from the start); without it email is off"#,
     },
     Var {
         name: "SMTP_FROM",

@@ -97,6 +97,12 @@ pub const MARK_REFUSED: &str = "\
 pub const RENEW: &str = "UPDATE notification_deliveries SET claimed_until = now() + make_interval(secs => $3) \
      WHERE id = ANY($2) AND claimed_by = $1 AND status = 'pending'";
 
+/// Give back sender $3's leases on deliveries $1 without an attempt, due again in $2 seconds (the
+/// rest of a webhook batch after its destination failed).
+pub const RELEASE: &str = "UPDATE notification_deliveries SET claimed_by = NULL, claimed_until = NULL, \
+     next_attempt_at = now() + make_interval(secs => $2) \
+     WHERE id = ANY($1) AND claimed_by = $3 AND status = 'pending'";
+
 /// Signals waiting longer than $1 seconds: one `executor_lagging` per hour at most.
 pub const SWEEP_LAGGING: &str = "\
     INSERT INTO notifications (event, data, dedupe_key) \
@@ -153,6 +159,7 @@ pub fn all() -> Vec<&'static str> {
         MARK_RETRY,
         MARK_REFUSED,
         RENEW,
+        RELEASE,
         SWEEP_LAGGING,
         SWEEP_SUBSCRIPTIONS,
         SWEEP_DAILY_SUMMARY,
