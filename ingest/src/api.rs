@@ -8,6 +8,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, OpenApiService};
 
 use crate::admin::activity::ActivityApi;
 use crate::admin::api_keys::ApiKeysApi;
+use crate::admin::notifications::NotificationsApi;
 use crate::admin::strategies::StrategiesApi;
 use crate::admin::users::UsersApi;
 use crate::error::ErrorBody;
@@ -60,6 +61,7 @@ impl HealthApi {
 pub type Apis = (
     WebhookApi,
     UsersApi,
+    NotificationsApi,
     StrategiesApi,
     ApiKeysApi,
     ActivityApi,
@@ -72,6 +74,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
         (
             WebhookApi,
             UsersApi,
+            NotificationsApi,
             StrategiesApi,
             ApiKeysApi,
             ActivityApi,

@@ -3,6 +3,9 @@
 //! configuration alike, so a destination is checked by one rule wherever it is set.
 
 use std::fmt;
+use std::time::Duration;
+
+use serde_json::Value;
 
 /// Every event a notification can report (docs/notifications.md#events).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -95,6 +98,45 @@ impl Channel {
     }
 }
 
+/// One send's outcome when it did not succeed, classified by what to do next.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SendError {
+    /// Worth trying again (a 5xx, a timeout, a 429), not before `after` when the channel said so.
+    #[error("{detail}")]
+    Retry { detail: String, after: Option<Duration> },
+    /// The destination is wrong (unknown chat, 4xx, mailbox refused): retrying cannot help.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// What a Telegram Bot API answer (`{"ok", "description", "parameters": {"retry_after"}}` with
+/// its HTTP status) means: the one rule the sender and the admin API's chat check share.
+pub fn telegram_outcome(status: u16, body: &Value) -> Result<(), SendError> {
+    let success = (200..300).contains(&status);
+    if success && body.get("ok") == Some(&Value::Bool(true)) {
+        return Ok(());
+    }
+    let description: String = body
+        .get("description")
+        .and_then(Value::as_str)
+        .unwrap_or("no description")
+        .chars()
+        .take(200)
+        .collect();
+    let detail = format!("Telegram answered {status}: {description}");
+    if status == 429 {
+        let after = body
+            .pointer("/parameters/retry_after")
+            .and_then(Value::as_u64)
+            .map(|s| Duration::from_secs(s.min(3600)));
+        return Err(SendError::Retry { detail, after });
+    }
+    if status >= 500 || success {
+        return Err(SendError::Retry { detail, after: None });
+    }
+    Err(SendError::Refused(detail))
+}
+
 /// A Telegram chat: a numeric id (negative for groups and channels) or a public `@channelname`.
 pub fn parse_telegram_chat_id(text: &str) -> Result<String, String> {
     let t = text.trim();
@@ -159,6 +201,22 @@ pub fn parse_email(text: &str) -> Result<String, String> {
     } else {
         Err("is not an email address".into())
     }
+}
+
+/// A new Standard Webhooks signing secret for a user's webhook: `whsec_` and 32 random bytes in
+/// base64, the form the receiving libraries expect.
+pub fn generate_webhook_secret() -> secrecy::SecretString {
+    use base64::Engine as _;
+    use ring::rand::{SecureRandom, SystemRandom};
+    let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+    SystemRandom::new()
+        .fill(bytes.as_mut())
+        .expect("the system's random source works");
+    let text = format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes.as_ref())
+    );
+    secrecy::SecretString::from(text)
 }
 
 #[cfg(test)]

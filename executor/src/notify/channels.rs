@@ -11,16 +11,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
-/// One send's outcome when it did not succeed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum SendError {
-    /// Worth trying again (a 5xx, a timeout, a 429), not before `after` when the channel said so.
-    #[error("{detail}")]
-    Retry { detail: String, after: Option<Duration> },
-    /// The destination is wrong (unknown chat, 4xx, mailbox refused): retrying cannot help.
-    #[error("{0}")]
-    Refused(String),
-}
+pub use humbex_shared::notify::{SendError, telegram_outcome};
 
 fn transport_error(e: reqwest::Error) -> SendError {
     let e = e.without_url();
@@ -54,32 +45,6 @@ pub fn http_client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
         .build()?)
 }
 
-/// Telegram's answer: `{"ok", "description", "parameters": {"retry_after"}}`.
-fn telegram_outcome(status: reqwest::StatusCode, body: &Value) -> Result<(), SendError> {
-    if status.is_success() && body.get("ok") == Some(&Value::Bool(true)) {
-        return Ok(());
-    }
-    let description = body
-        .get("description")
-        .and_then(Value::as_str)
-        .unwrap_or("no description")
-        .chars()
-        .take(200)
-        .collect::<String>();
-    let detail = format!("Telegram answered {}: {description}", status.as_u16());
-    if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-        let after = body
-            .pointer("/parameters/retry_after")
-            .and_then(Value::as_u64)
-            .map(|s| Duration::from_secs(s.min(3600)));
-        return Err(SendError::Retry { detail, after });
-    }
-    if status.is_server_error() || status.is_success() {
-        return Err(SendError::Retry { detail, after: None });
-    }
-    Err(SendError::Refused(detail))
-}
-
 /// `sendMessage` to `chat_id`.
 #[tracing::instrument(skip_all, fields(chat_id))]
 pub async fn telegram_send(
@@ -96,7 +61,7 @@ pub async fn telegram_send(
         .map_err(transport_error)?;
     let status = response.status();
     let body: Value = response.json().await.unwrap_or(Value::Null);
-    telegram_outcome(status, &body)
+    telegram_outcome(status.as_u16(), &body)
 }
 
 /// `getChat`: whether the bot can reach `chat_id` (the user wrote to it, or it is in the group).
@@ -115,7 +80,7 @@ pub async fn telegram_check_chat(
         .map_err(transport_error)?;
     let status = response.status();
     let body: Value = response.json().await.unwrap_or(Value::Null);
-    telegram_outcome(status, &body)
+    telegram_outcome(status.as_u16(), &body)
 }
 
 /// POST `body` to `url` with Standard Webhooks headers: `webhook-id` is the notification's id, the
