@@ -42,7 +42,8 @@ pub struct NotifierSettings {
     pub lease: Duration,
     /// One request's deadline on any channel.
     pub send_timeout: Duration,
-    /// Deliveries claimed per look.
+    /// Notifications fanned out per transaction, and deliveries claimed per Telegram chat or
+    /// mailbox per look (a burst up to this size is one message).
     pub batch: i64,
     /// First retry after this long, doubling each attempt (at most an hour).
     pub backoff_base: Duration,
@@ -67,7 +68,7 @@ impl Default for NotifierSettings {
             poll_interval: Duration::from_secs(1),
             lease: Duration::from_secs(60),
             send_timeout: Duration::from_secs(10),
-            batch: 500,
+            batch: 1000,
             backoff_base: Duration::from_secs(5),
             max_attempts: 16,
             lag_threshold: Duration::from_secs(30),
@@ -161,8 +162,16 @@ impl Notifier {
                 self.sweep().await;
                 next_sweep = Instant::now() + self.settings.sweep_interval;
             }
-            if let Err(e) = self.fan_out().await {
-                tracing::warn!(error = %e, "could not fan out notifications; trying again");
+            // Fan out everything new first (bounded), so a burst is claimed, and grouped, at once.
+            for _ in 0..10 {
+                match self.fan_out().await {
+                    Ok(n) if n as i64 >= self.settings.batch => continue,
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = ?e, "could not fan out notifications; trying again");
+                        break;
+                    }
+                }
             }
             match self.claim().await {
                 Ok(groups) => {
@@ -170,7 +179,7 @@ impl Notifier {
                         in_flight.spawn(self.clone().send_group(group));
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "could not claim notifications; trying again"),
+                Err(e) => tracing::warn!(error = ?e, "could not claim notifications; trying again"),
             }
         }
         // Aborting a send mid-way is safe: its leases expire and it is sent again.
@@ -190,7 +199,7 @@ impl Notifier {
         }
         .await;
         if let Err(e) = result {
-            tracing::warn!(error = %e, "notification sweep failed; trying again next interval");
+            tracing::warn!(error = ?e, "notification sweep failed; trying again next interval");
         }
     }
 }

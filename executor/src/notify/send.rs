@@ -18,6 +18,10 @@ use super::channels::{self, SendError};
 use super::message::{self, Item};
 use super::{Notifier, min_gap};
 
+/// Webhook deliveries claimed per destination at once: they are sent one by one, each within the
+/// lease.
+const WEBHOOK_PER_CLAIM: i64 = 20;
+
 /// Telegram refuses longer texts.
 const TELEGRAM_MAX_CHARS: usize = 4000;
 
@@ -71,6 +75,8 @@ impl Notifier {
                 &[
                     &self.settings.sender_id,
                     &self.settings.lease.as_secs_f64(),
+                    &(self.settings.batch * 4),
+                    &WEBHOOK_PER_CLAIM,
                     &self.settings.batch,
                 ],
             )
@@ -250,7 +256,7 @@ impl Notifier {
         }
         .await;
         if let Err(e) = result {
-            tracing::warn!(error = %e, "could not release notification leases; they expire instead");
+            tracing::warn!(error = ?e, "could not release notification leases; they expire instead");
         }
     }
 
@@ -297,7 +303,7 @@ impl Notifier {
             anyhow::Ok(())
         };
         if let Err(e) = write.await {
-            tracing::warn!(error = %e, outcome, "could not record a notification attempt; it will be sent again");
+            tracing::warn!(error = ?e, outcome, "could not record a notification attempt; it will be sent again");
         }
         if let Err(e) = result {
             tracing::info!(error = %e, outcome, "notification not delivered");

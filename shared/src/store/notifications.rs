@@ -41,14 +41,22 @@ pub const INSERT_DELIVERIES: &str = "\
 
 pub const MARK_FANNED_OUT: &str = "UPDATE notifications SET fanned_out_at = now() WHERE id = ANY($1)";
 
-/// Lease up to $3 due deliveries to sender $1 for $2 seconds, with their notification.
+/// Lease to sender $1 for $2 seconds up to $3 due deliveries, at most $4 per webhook destination
+/// (sent one by one) and $5 per Telegram chat or mailbox (sent as one message, so a burst becomes
+/// one message), with their notification.
 pub const CLAIM_DUE: &str = "\
-    WITH due AS ( \
-        SELECT id FROM notification_deliveries \
+    WITH ranked AS ( \
+        SELECT id, channel, row_number() OVER (PARTITION BY channel, destination \
+                                               ORDER BY next_attempt_at, id) AS rn \
+        FROM notification_deliveries \
         WHERE status = 'pending' AND next_attempt_at <= now() \
-          AND (claimed_until IS NULL OR claimed_until < now()) \
-        ORDER BY next_attempt_at, id LIMIT $3 \
-        FOR UPDATE SKIP LOCKED) \
+          AND (claimed_until IS NULL OR claimed_until < now())), \
+    due AS ( \
+        SELECT d.id FROM notification_deliveries d JOIN ranked r ON r.id = d.id \
+        WHERE r.rn <= CASE WHEN r.channel = 'webhook' THEN $4::int8 ELSE $5::int8 END \
+          AND d.status = 'pending' AND (d.claimed_until IS NULL OR d.claimed_until < now()) \
+        ORDER BY d.next_attempt_at, d.id LIMIT $3 \
+        FOR UPDATE OF d SKIP LOCKED) \
     UPDATE notification_deliveries d \
     SET claimed_by = $1, claimed_until = now() + make_interval(secs => $2) \
     FROM due, notifications n \
