@@ -6,6 +6,7 @@ mod bad_input;
 mod group_commit;
 mod harness;
 mod listen_notify;
+mod notifications;
 mod rate_limits;
 mod slow_clients;
 mod webhook;
