@@ -66,7 +66,8 @@ impl Default for NotifierSettings {
                 &uuid::Uuid::new_v4().simple().to_string()[..8]
             ),
             poll_interval: Duration::from_secs(1),
-            lease: Duration::from_secs(60),
+            // Longer than one request's deadline; a webhook batch renews it after each POST.
+            lease: Duration::from_secs(20),
             send_timeout: Duration::from_secs(10),
             batch: 1000,
             backoff_base: Duration::from_secs(5),

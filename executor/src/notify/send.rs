@@ -234,11 +234,31 @@ impl Notifier {
             .await;
             let failed = result.is_err();
             self.record(group.channel, &[d.id], started, result).await;
+            let rest: Vec<Uuid> = group.deliveries[i + 1..].iter().map(|d| d.id).collect();
             if failed {
-                let rest: Vec<Uuid> = group.deliveries[i + 1..].iter().map(|d| d.id).collect();
                 self.release(&rest).await;
                 return;
             }
+            self.renew(&rest).await;
+        }
+    }
+
+    /// Keep the leases of the deliveries still to send in this batch.
+    async fn renew(&self, ids: &[Uuid]) {
+        if ids.is_empty() {
+            return;
+        }
+        let result = async {
+            let client = self.pool.get().await?;
+            let lease = self.settings.lease.as_secs_f64();
+            client
+                .execute(sql::RENEW, &[&self.settings.sender_id, &ids, &lease])
+                .await?;
+            anyhow::Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = ?e, "could not renew notification leases");
         }
     }
 
