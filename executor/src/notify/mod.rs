@@ -188,7 +188,7 @@ impl Notifier {
     }
 
     /// Add the notifications found by a sweep: executor lag, subscriptions ending or ended,
-    /// yesterday's summaries (each once, by its dedupe key).
+    /// yesterday's summaries (each once, by its dedupe key); drop those done for 30 days.
     pub async fn sweep(&self) {
         let result = async {
             let client = self.pool.get().await?;
@@ -196,6 +196,7 @@ impl Notifier {
             client.execute(sql::SWEEP_LAGGING, &[&lag]).await?;
             client.execute(sql::SWEEP_SUBSCRIPTIONS, &[]).await?;
             client.execute(sql::SWEEP_DAILY_SUMMARY, &[]).await?;
+            client.execute(sql::SWEEP_PRUNE, &[]).await?;
             anyhow::Ok(())
         }
         .await;

@@ -27,6 +27,33 @@ pub const USER_CHAT: &str = "1001";
 pub const OPS_CHAT: &str = "-2002";
 pub const UNKNOWN_CHAT: &str = "404404";
 
+/// Every log line of every test in this binary, at trace level, for the leak check. One global
+/// subscriber: a per-test (thread-local) one misses events whose callsites another thread cached.
+pub static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct LogSink;
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(|| LogSink)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
+    });
+}
+
 /// One request the stand-in received (recorded on arrival, before it answers).
 #[derive(Debug, Clone)]
 pub struct Captured {
@@ -255,6 +282,7 @@ impl World {
     /// A user subscribed to every event on every channel, with one Bybit key.
     pub async fn start() -> World {
         humbex_bybit::ensure_crypto_provider();
+        capture_logs();
         let db = TestDatabase::create().await.expect("database");
         let stand_in = StandIn::start().await;
         let smtp = Smtp::start().await;

@@ -138,17 +138,8 @@ async fn make_every_event(w: &World) {
     }
 }
 
-#[tokio::test(flavor = "current_thread")]
+#[tokio::test]
 async fn every_event_reaches_every_channel_once_and_no_secret_is_in_any_message() {
-    // Every log line of this test, at trace level, to check for secrets.
-    let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
-    let sink = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || LogSink(sink.clone()))
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
     let w = World::start().await;
     make_every_event(&w).await;
     let task = w.spawn(w.settings());
@@ -278,7 +269,9 @@ async fn every_event_reaches_every_channel_once_and_no_secret_is_in_any_message(
         }
         everything.push(String::from_utf8_lossy(&r.body).into_owned());
     }
-    everything.push(String::from_utf8_lossy(&logs.lock().unwrap()).into_owned());
+    let logs = String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned();
+    assert!(logs.len() > 1000, "the logs were captured");
+    everything.push(logs);
     let secrets = [
         BOT_TOKEN,
         API_KEY,
@@ -290,19 +283,6 @@ async fn every_event_reaches_every_channel_once_and_no_secret_is_in_any_message(
         for secret in secrets {
             assert!(!text.contains(secret), "a secret leaked into: {text}");
         }
-    }
-    assert!(logs.lock().unwrap().len() > 1000, "the logs were captured");
-}
-
-struct LogSink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogSink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 
@@ -516,4 +496,20 @@ async fn an_unknown_chat_is_refused_and_not_retried() {
     assert_eq!(a.len(), 1);
     assert_eq!(a[0].0, "refused");
     assert!(a[0].1.as_deref().unwrap().contains("chat not found"));
+}
+
+#[tokio::test]
+async fn an_operator_chat_telegram_does_not_know_stops_the_start_with_the_variable_named() {
+    let w = World::start().await;
+    let mut config = w.config();
+    config.ops.telegram_chat_id = Some(UNKNOWN_CHAT.into());
+    let pool = humbex_shared::db::pool(&w.db.url, 2).unwrap();
+    let notifier =
+        humbex_executor::notify::Notifier::new(pool, w.opener.clone(), config, w.settings()).unwrap();
+    let error = notifier.check_destinations().await.unwrap_err().to_string();
+    assert!(
+        error.starts_with("OPS_TELEGRAM_CHAT_ID:") && error.contains("chat not found"),
+        "{error}"
+    );
+    assert!(w.notifier(w.settings()).check_destinations().await.is_ok());
 }

@@ -153,6 +153,14 @@ pub const SWEEP_DAILY_SUMMARY: &str = "\
     GROUP BY o.user_id, d.day \
     ON CONFLICT (dedupe_key) DO NOTHING";
 
+/// Notifications fanned out more than 30 days ago with nothing left to send, with their deliveries
+/// and attempts (ON DELETE CASCADE): the outbox does not grow for ever.
+pub const SWEEP_PRUNE: &str = "\
+    DELETE FROM notifications n \
+    WHERE n.fanned_out_at < now() - interval '30 days' \
+      AND NOT EXISTS (SELECT 1 FROM notification_deliveries d \
+                      WHERE d.notification_id = n.id AND d.status = 'pending')";
+
 /// Every statement above, for the test that prepares them all.
 pub fn all() -> Vec<&'static str> {
     vec![
@@ -171,5 +179,6 @@ pub fn all() -> Vec<&'static str> {
         SWEEP_LAGGING,
         SWEEP_SUBSCRIPTIONS,
         SWEEP_DAILY_SUMMARY,
+        SWEEP_PRUNE,
     ]
 }
