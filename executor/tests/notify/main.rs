@@ -7,7 +7,6 @@ mod harness;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use base64::Engine as _;
 use harness::*;
 use humbex_ingest::webhook::signature::{StandardHeaders, verify_standard_webhooks};
 use humbex_shared::config::WebhookSecret;
@@ -26,39 +25,6 @@ const MARKERS: &[(&str, &str)] = &[
     ("executor_lagging", "signals waiting"),
     ("daily_summary", "trades,"),
 ];
-
-/// The text of a mail as aiosmtpd stored it: headers, then the body decoded from quoted-printable
-/// or base64, as lettre chose.
-fn mail_text(raw: &str) -> String {
-    let raw = raw.replace("\r\n", "\n");
-    let (head, body) = raw.split_once("\n\n").unwrap_or((&raw, ""));
-    let lower = head.to_ascii_lowercase();
-    let body = if lower.contains("content-transfer-encoding: base64") {
-        let joined: String = body.split_whitespace().collect();
-        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(joined).unwrap()).unwrap()
-    } else if lower.contains("content-transfer-encoding: quoted-printable") {
-        let soft = body.replace("=\n", "");
-        let bytes = soft.as_bytes();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'='
-                && i + 2 < bytes.len()
-                && let Ok(b) = u8::from_str_radix(&soft[i + 1..i + 3], 16)
-            {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-            out.push(bytes[i]);
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    } else {
-        body.to_owned()
-    };
-    format!("{head}\n\n{body}")
-}
 
 /// Every event the world can produce, made the way production makes it: triggers on the order,
 /// key and signal rows, the sweep's statements, and (for the events of orders HUMBEX will see
