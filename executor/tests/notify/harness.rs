@@ -483,6 +483,22 @@ pub fn mail_text(raw: &str) -> String {
     format!("{head}\n\n{body}")
 }
 
+/// (outcome, detail) of every attempt on a channel for an audience, oldest first.
+pub async fn attempts(w: &World, channel: &str, audience: &str) -> Vec<(String, Option<String>)> {
+    w.db()
+        .await
+        .query(
+            "SELECT a.outcome, a.detail FROM notification_attempts a JOIN notification_deliveries d ON d.id = a.delivery_id \
+             WHERE d.channel = $1 AND d.audience = $2 ORDER BY a.id",
+            &[&channel, &audience],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get("outcome"), r.get("detail")))
+        .collect()
+}
+
 pub async fn db_client(db: &TestDatabase) -> tokio_postgres::Client {
     let (client, conn) = db.url.pg_config().connect(tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(conn);

@@ -271,21 +271,6 @@ async fn fill_one(w: &World) -> uuid::Uuid {
     .get("id")
 }
 
-async fn attempts(w: &World, channel: &str, audience: &str) -> Vec<(String, Option<String>)> {
-    w.db()
-        .await
-        .query(
-            "SELECT a.outcome, a.detail FROM notification_attempts a JOIN notification_deliveries d ON d.id = a.delivery_id \
-             WHERE d.channel = $1 AND d.audience = $2 ORDER BY a.id",
-            &[&channel, &audience],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get("outcome"), r.get("detail")))
-        .collect()
-}
-
 #[tokio::test]
 async fn a_failing_or_hanging_channel_is_retried_and_blocks_no_other() {
     let w = World::start().await;
@@ -478,4 +463,29 @@ async fn an_operator_chat_telegram_does_not_know_stops_the_start_with_the_variab
         "{error}"
     );
     assert!(w.notifier(w.settings()).check_destinations().await.is_ok());
+}
+
+#[tokio::test]
+async fn starttls_required_never_sends_in_clear_to_a_server_without_it() {
+    let w = World::start().await;
+    let mut config = w.config();
+    config.smtp.as_mut().unwrap().url = format!("smtp://127.0.0.1:{}?tls=required", w.smtp.port).into();
+    fill_one(&w).await;
+    let pool = humbex_shared::db::pool(&w.db.url, 4).unwrap();
+    let notifier = std::sync::Arc::new(
+        humbex_executor::notify::Notifier::new(pool, w.opener.clone(), config, w.settings()).unwrap(),
+    );
+    let task = tokio::spawn(notifier.run_until(std::future::pending()));
+    let refused = wait_for(Duration::from_secs(30), || async {
+        let a = attempts(&w, "email", "user").await;
+        (!a.is_empty()).then_some(a)
+    })
+    .await
+    .expect("an attempt is recorded");
+    task.abort();
+    assert_ne!(refused[0].0, "delivered", "{refused:?}");
+    assert!(
+        w.smtp.messages().is_empty(),
+        "nothing reached the server in clear"
+    );
 }
