@@ -3,9 +3,11 @@
 //! (sql/V4), an order row's open statuses and ranks in [`crate::domain::order_status`].
 //! `api_keys` statements live with the key vault, not here.
 
+pub mod break_even;
 pub mod fills;
 pub mod notifications;
 pub mod orders;
+pub mod positions;
 pub mod signals;
 pub mod strategies;
 pub mod subscriptions;
@@ -22,6 +24,8 @@ pub fn all_statements() -> Vec<&'static str> {
         orders::all(),
         fills::all(),
         notifications::all(),
+        positions::all(),
+        break_even::all(),
     ]
     .concat()
 }
