@@ -64,21 +64,23 @@ CREATE TABLE notification_attempts (
 );
 CREATE INDEX notification_attempts_delivery ON notification_attempts (delivery_id, attempt);
 
--- An order that ends filled, failed or rejected reports itself in its own transaction. `origin`
--- (take-profit, stop-loss, liquidation orders) is read through to_jsonb so this function works
--- before and after the migration that adds that column.
+-- An order that ends filled, failed or rejected reports itself in its own transaction, once: the
+-- event follows the order's `origin` (V6), so the fill of a take-profit, stop-loss, trailing-stop,
+-- liquidation or ADL order the exchange created is that event and not also an `order_filled` (the
+-- entry it closes was reported when it filled). Such orders have no signal of their own
+-- (`signal_id` is the one that opened the position, or NULL); a break-even or manual order is an
+-- ordinary `order_filled`. See docs/notifications.md.
 CREATE FUNCTION humbex_outbox_order() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    origin text := to_jsonb(NEW) ->> 'origin';
     ev text;
 BEGIN
     IF NEW.status = 'filled' THEN
-        ev := CASE origin WHEN 'take_profit' THEN 'take_profit_hit'
-                          WHEN 'stop_loss' THEN 'stop_loss_hit'
-                          WHEN 'trailing_stop' THEN 'stop_loss_hit'
-                          WHEN 'liquidation' THEN 'liquidation'
-                          WHEN 'adl' THEN 'liquidation'
-                          ELSE 'order_filled' END;
+        ev := CASE NEW.origin WHEN 'take_profit' THEN 'take_profit_hit'
+                              WHEN 'stop_loss' THEN 'stop_loss_hit'
+                              WHEN 'trailing_stop' THEN 'stop_loss_hit'
+                              WHEN 'liquidation' THEN 'liquidation'
+                              WHEN 'adl' THEN 'liquidation'
+                              ELSE 'order_filled' END;
     ELSIF NEW.status IN ('failed', 'rejected') THEN
         ev := 'order_failed';
     ELSE
@@ -89,8 +91,8 @@ BEGIN
         'order_id', NEW.id, 'signal_id', NEW.signal_id, 'api_key_id', NEW.api_key_id,
         'account', k.label, 'symbol', NEW.symbol, 'side', NEW.side, 'qty', NEW.qty::text,
         'filled_qty', NEW.filled_qty::text, 'avg_price', NEW.avg_price::text, 'fee', NEW.fee::text,
-        'status', NEW.status, 'error_code', NEW.error_code, 'error', NEW.error,
-        'origin', COALESCE(origin, 'signal'))
+        'closed_pnl', NEW.closed_pnl::text, 'status', NEW.status, 'error_code', NEW.error_code,
+        'error', NEW.error, 'origin', NEW.origin)
     FROM (SELECT 1) one LEFT JOIN api_keys k ON k.id = NEW.api_key_id;
     RETURN NULL;
 END $$;

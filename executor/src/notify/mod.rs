@@ -195,7 +195,7 @@ impl Notifier {
             let lag = self.settings.lag_threshold.as_secs_f64();
             client.execute(sql::SWEEP_LAGGING, &[&lag]).await?;
             client.execute(sql::SWEEP_SUBSCRIPTIONS, &[]).await?;
-            client.execute(sql::SWEEP_DAILY_SUMMARY, &[]).await?;
+            client.execute(&*sql::SWEEP_DAILY_SUMMARY, &[]).await?;
             client.execute(sql::SWEEP_PRUNE, &[]).await?;
             anyhow::Ok(())
         }

@@ -23,12 +23,14 @@ const MARKERS: &[(&str, &str)] = &[
     ("subscription_expired", "subscription ended"),
     ("signal_rejected", "Signal rejected"),
     ("executor_lagging", "signals waiting"),
-    ("daily_summary", "trades,"),
+    // Realised PnL from orders' closed_pnl (the rule of the admin PnL endpoints).
+    ("daily_summary", "realised PnL 3.25"),
 ];
 
 /// Every event the world can produce, made the way production makes it: triggers on the order,
-/// key and signal rows, the sweep's statements, and (for the events of orders HUMBEX will see
-/// once issue 12 records TP/SL/liquidation origins) rows the trigger would write for them.
+/// key and signal rows, the sweep's statements, and, for the take-profit, stop-loss and
+/// liquidation events (whose trigger path on the paper exchange is tested in the pipeline tests,
+/// v2_protection), rows the trigger would write for them.
 async fn make_every_event(w: &World) {
     let db = w.db().await;
     let (_, filled) = w.order(&db).await;
@@ -58,11 +60,12 @@ async fn make_every_event(w: &World) {
     )
     .await
     .unwrap();
-    // Yesterday's order for the daily summary; a signal waiting an hour for the lag alarm; a
+    // Yesterday's order (partly filled, closing with a profit) for the daily summary; a signal waiting an hour for the lag alarm; a
     // subscription ending tomorrow.
     let (_, old) = w.order(&db).await;
     db.execute(
-        "UPDATE orders SET created_at = now() - interval '1 day' WHERE id = $1",
+        "UPDATE orders SET status = 'partially_filled', filled_qty = 1, fee = 0.01, closed_pnl = 3.25, \
+                filled_at = now() - interval '1 day', created_at = now() - interval '1 day' WHERE id = $1",
         &[&old],
     )
     .await

@@ -3,6 +3,8 @@
 //! by the triggers of sql/V7, in the transaction of the change they report; the rows found by a
 //! sweep (lag, expiries, daily summaries) by the statements below. See docs/notifications.md.
 
+use std::sync::LazyLock;
+
 /// A user's settings ($1), without the sealed secret's bytes.
 pub const GET_SETTINGS: &str = "SELECT user_id, telegram_chat_id, webhook_url, email, events, updated_at \
      FROM notification_settings WHERE user_id = $1";
@@ -136,22 +138,38 @@ pub const SWEEP_SUBSCRIPTIONS: &str = "\
       AND s.expires_at BETWEEN now() - interval '7 days' AND now() + interval '3 days' \
     ON CONFLICT (dedupe_key) DO NOTHING";
 
-/// Yesterday's (UTC) summary of every user who had orders: trades (orders with a fill), realised
-/// PnL (from `closed_pnl` once orders carry it; null before), fees, failures. Once per user and day.
-pub const SWEEP_DAILY_SUMMARY: &str = "\
-    INSERT INTO notifications (event, user_id, data, dedupe_key) \
-    SELECT 'daily_summary', o.user_id, \
-           jsonb_build_object('date', d.day::text, \
-               'trades', count(*) FILTER (WHERE o.filled_qty > 0), \
-               'realised_pnl', sum((to_jsonb(o) ->> 'closed_pnl')::numeric)::text, \
-               'fees', sum(o.fee)::text, \
-               'failures', count(*) FILTER (WHERE o.status IN ('failed', 'rejected'))), \
-           'daily_summary:' || o.user_id || ':' || d.day \
-    FROM (SELECT (now() AT TIME ZONE 'UTC')::date - 1 AS day) d \
-    JOIN orders o ON o.created_at >= (d.day::timestamp AT TIME ZONE 'UTC') \
-                 AND o.created_at < ((d.day + 1)::timestamp AT TIME ZONE 'UTC') \
-    GROUP BY o.user_id, d.day \
-    ON CONFLICT (dedupe_key) DO NOTHING";
+/// Yesterday's (UTC) summary of every user who had orders created or filled that day: trades
+/// (orders created that day with a fill) and failures, and realised PnL, fees and closed trades of
+/// the orders filled that day by the one PnL rule ([`super::orders::pnl_sums`], as the admin PnL
+/// endpoints). Once per user and day.
+pub static SWEEP_DAILY_SUMMARY: LazyLock<String> = LazyLock::new(|| {
+    let pnl = super::orders::pnl_sums(
+        "o.user_id",
+        "o.user_id IS NOT NULL",
+        "(SELECT day_from FROM d)",
+        "(SELECT day_to FROM d)",
+        "o.user_id",
+    );
+    format!(
+        "WITH d AS (SELECT day, day::timestamp AT TIME ZONE 'UTC' AS day_from, \
+                           (day + 1)::timestamp AT TIME ZONE 'UTC' AS day_to \
+                    FROM (SELECT (now() AT TIME ZONE 'UTC')::date - 1 AS day) y), \
+              p AS ({pnl}), \
+              c AS (SELECT o.user_id, count(*) FILTER (WHERE o.filled_qty > 0) AS trades, \
+                           count(*) FILTER (WHERE o.status IN ('failed', 'rejected')) AS failures \
+                    FROM orders o, d WHERE o.created_at >= d.day_from AND o.created_at < d.day_to \
+                    GROUP BY o.user_id) \
+         INSERT INTO notifications (event, user_id, data, dedupe_key) \
+         SELECT 'daily_summary', u.user_id, \
+                jsonb_build_object('date', d.day::text, 'trades', COALESCE(c.trades, 0), \
+                    'realised_pnl', COALESCE(p.realised_pnl, 0)::text, 'fees', COALESCE(p.fees, 0)::text, \
+                    'closed_trades', COALESCE(p.closed_trades, 0), 'failures', COALESCE(c.failures, 0)), \
+                'daily_summary:' || u.user_id || ':' || d.day \
+         FROM d, (SELECT user_id FROM c UNION SELECT user_id FROM p) u \
+         LEFT JOIN c ON c.user_id = u.user_id LEFT JOIN p ON p.user_id = u.user_id \
+         ON CONFLICT (dedupe_key) DO NOTHING"
+    )
+});
 
 /// Notifications fanned out more than 30 days ago with nothing left to send, with their deliveries
 /// and attempts (ON DELETE CASCADE): the outbox does not grow for ever.
@@ -178,7 +196,7 @@ pub fn all() -> Vec<&'static str> {
         RELEASE,
         SWEEP_LAGGING,
         SWEEP_SUBSCRIPTIONS,
-        SWEEP_DAILY_SUMMARY,
+        &SWEEP_DAILY_SUMMARY,
         SWEEP_PRUNE,
     ]
 }
