@@ -34,6 +34,20 @@ pub fn build_executor(config: &Config) -> anyhow::Result<Executor> {
         bybit.env == humbex_shared::config::BybitEnv::Mainnet,
         bybit.allow_unbound_keys,
     );
+    let notifier = humbex_executor::notify::Notifier::new(
+        pool.clone(),
+        config.secrets.opener()?.clone(),
+        config.notify.clone(),
+        humbex_executor::notify::NotifierSettings {
+            egress_ips: bybit
+                .egress_ips
+                .iter()
+                .map(|ip| ip.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            ..Default::default()
+        },
+    )?;
     Ok(Executor::new(
         settings,
         pool,
@@ -42,7 +56,8 @@ pub fn build_executor(config: &Config) -> anyhow::Result<Executor> {
         config.secrets.opener()?.clone(),
         rest,
         &bybit.ws_private_url,
-    ))
+    )
+    .with_notifier(notifier))
 }
 
 /// `humbex ingest`: serve until SIGINT or SIGTERM. Refuses root unless `allow_root`.
