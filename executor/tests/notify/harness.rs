@@ -500,7 +500,7 @@ pub async fn attempts(w: &World, channel: &str, audience: &str) -> Vec<(String, 
 }
 
 pub async fn db_client(db: &TestDatabase) -> tokio_postgres::Client {
-    let (client, conn) = db.url.pg_config().connect(tokio_postgres::NoTls).await.unwrap();
+    let (client, conn) = db.url.pg_config().connect().await.unwrap();
     tokio::spawn(conn);
     client
 }
