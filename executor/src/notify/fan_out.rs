@@ -3,6 +3,7 @@
 //! has no user. Written with the row marked fanned out, in one transaction.
 
 use humbex_shared::config::OpsDestinations;
+use humbex_shared::db::Statements;
 use humbex_shared::notify::{Channel, Event};
 use humbex_shared::store::notifications as sql;
 use uuid::Uuid;
@@ -68,7 +69,7 @@ impl Notifier {
     pub async fn fan_out(&self) -> anyhow::Result<usize> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let rows = tx.query(sql::CLAIM_TO_FAN_OUT, &[&self.settings.batch]).await?;
+        let rows = tx.rows(sql::CLAIM_TO_FAN_OUT, &[&self.settings.batch]).await?;
         if rows.is_empty() {
             return Ok(0);
         }
@@ -98,12 +99,12 @@ impl Notifier {
                 destinations.push(dest);
             }
         }
-        tx.execute(
+        tx.run(
             sql::INSERT_DELIVERIES,
             &[&ids, &audiences, &channels, &destinations],
         )
         .await?;
-        tx.execute(sql::MARK_FANNED_OUT, &[&done]).await?;
+        tx.run(sql::MARK_FANNED_OUT, &[&done]).await?;
         tx.commit().await?;
         Ok(done.len())
     }

@@ -9,6 +9,7 @@ pub mod fan_out;
 pub mod message;
 pub mod send;
 
+use humbex_shared::db::Statements;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -193,10 +194,10 @@ impl Notifier {
         let result = async {
             let client = self.pool.get().await?;
             let lag = self.settings.lag_threshold.as_secs_f64();
-            client.execute(sql::SWEEP_LAGGING, &[&lag]).await?;
-            client.execute(sql::SWEEP_SUBSCRIPTIONS, &[]).await?;
-            client.execute(&*sql::SWEEP_DAILY_SUMMARY, &[]).await?;
-            client.execute(sql::SWEEP_PRUNE, &[]).await?;
+            client.run(sql::SWEEP_LAGGING, &[&lag]).await?;
+            client.run(sql::SWEEP_SUBSCRIPTIONS, &[]).await?;
+            client.run(&*sql::SWEEP_DAILY_SUMMARY, &[]).await?;
+            client.run(sql::SWEEP_PRUNE, &[]).await?;
             anyhow::Ok(())
         }
         .await;

@@ -2,6 +2,7 @@
 //! message or one email), one POST per notification on a webhook (its `webhook-id` is the
 //! notification's id), each outcome recorded with its attempt in one statement.
 
+use humbex_shared::db::Statements;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -70,7 +71,7 @@ impl Notifier {
     pub async fn claim(&self) -> anyhow::Result<Vec<Group>> {
         let client = self.pool.get().await?;
         let rows = client
-            .query(
+            .rows(
                 sql::CLAIM_DUE,
                 &[
                     &self.settings.sender_id,
@@ -200,7 +201,7 @@ impl Notifier {
         let retry = |detail: String| SendError::Retry { detail, after: None };
         let client = self.pool.get().await.map_err(|e| retry(e.to_string()))?;
         let row = client
-            .query_opt(sql::WEBHOOK_SECRET, &[&user_id])
+            .row_opt(sql::WEBHOOK_SECRET, &[&user_id])
             .await
             .map_err(|e| retry(e.to_string()))?;
         let blob: Option<Vec<u8>> = row.and_then(|r| r.get("webhook_secret_enc"));
@@ -252,7 +253,7 @@ impl Notifier {
             let client = self.pool.get().await?;
             let lease = self.settings.lease.as_secs_f64();
             client
-                .execute(sql::RENEW, &[&self.settings.sender_id, &ids, &lease])
+                .run(sql::RENEW, &[&self.settings.sender_id, &ids, &lease])
                 .await?;
             anyhow::Ok(())
         }
@@ -270,7 +271,7 @@ impl Notifier {
             let client = self.pool.get().await?;
             let wait = self.settings.backoff_base.as_secs_f64();
             client
-                .execute(sql::RELEASE, &[&ids, &wait, &self.settings.sender_id])
+                .run(sql::RELEASE, &[&ids, &wait, &self.settings.sender_id])
                 .await?;
             anyhow::Ok(())
         }
@@ -299,25 +300,19 @@ impl Notifier {
         let write = async {
             let client = self.pool.get().await?;
             match &result {
-                Ok(()) => {
-                    client
-                        .execute(sql::MARK_DELIVERED, &[&ids, &started, &"ok"])
-                        .await?
-                }
+                Ok(()) => client.run(sql::MARK_DELIVERED, &[&ids, &started, &"ok"]).await?,
                 Err(SendError::Retry { detail, after }) => {
                     let base = self.settings.backoff_base.as_secs_f64();
                     let floor = after.map(|a| a.as_secs_f64()).unwrap_or(0.0);
                     client
-                        .execute(
+                        .run(
                             sql::MARK_RETRY,
                             &[&ids, &started, detail, &base, &self.settings.max_attempts, &floor],
                         )
                         .await?
                 }
                 Err(SendError::Refused(detail)) => {
-                    client
-                        .execute(sql::MARK_REFUSED, &[&ids, &started, detail])
-                        .await?
+                    client.run(sql::MARK_REFUSED, &[&ids, &started, detail]).await?
                 }
             };
             anyhow::Ok(())

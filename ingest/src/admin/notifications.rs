@@ -3,6 +3,7 @@
 //! stored sealed; a Telegram chat is checked with Telegram when the bot is configured here
 //! (docs/notifications.md#connecting-a-user).
 
+use humbex_shared::db::Statements;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -217,11 +218,11 @@ impl NotificationsApi {
                 })?;
             within_budget(async {
                 let client = state.pool.get().await?;
-                if client.query_opt(users::EXISTS, &[&id.0]).await?.is_none() {
+                if client.row_opt(users::EXISTS, &[&id.0]).await?.is_none() {
                     return Err(AdminError::not_found("user"));
                 }
                 let row = client
-                    .query_one(
+                    .row(
                         sql::PUT_SETTINGS,
                         &[
                             &id.0,
@@ -265,10 +266,10 @@ impl NotificationsApi {
     ) -> poem::Result<GetNotificationsResponse> {
         respond(within_budget(async {
             let client = state.pool.get().await?;
-            if let Some(row) = client.query_opt(sql::GET_SETTINGS, &[&id.0]).await? {
+            if let Some(row) = client.row_opt(sql::GET_SETTINGS, &[&id.0]).await? {
                 return Ok(GetNotificationsResponse::Ok(Json(settings_from_row(&row))));
             }
-            if client.query_opt(users::EXISTS, &[&id.0]).await?.is_none() {
+            if client.row_opt(users::EXISTS, &[&id.0]).await?.is_none() {
                 return Err(AdminError::not_found("user"));
             }
             Ok(GetNotificationsResponse::Ok(Json(NotificationSettings {
