@@ -9,6 +9,7 @@ mod database;
 mod executor;
 mod http;
 pub mod lookup;
+mod metrics;
 mod paper;
 mod parse;
 mod secrets;
@@ -26,6 +27,7 @@ pub use database::{DEFAULT_DATABASE_URL, DatabaseConfig, DatabaseUrl, POOL_SIZE,
 pub use executor::ExecutorConfig;
 pub use http::{HttpConfig, HttpLimits, IpPolicy, RateLimits, TRADINGVIEW_IPS};
 pub use lookup::Lookup;
+pub use metrics::{DEFAULT_METRICS_PORT, MetricsConfig};
 pub use paper::{
     DEFAULT_PAPER_BALANCE_USDT, DEFAULT_PAPER_HOST, DEFAULT_PAPER_PORT, paper_balance_usdt, paper_listen,
     whole_number,
@@ -45,6 +47,8 @@ pub struct Config {
     pub secrets: SecretsConfig,
     pub bybit: BybitConfig,
     pub executor: ExecutorConfig,
+    /// The metrics listener (METRICS_HOST, METRICS_PORT).
+    pub metrics: MetricsConfig,
     /// Symbols signals may name (ingest) and orders may be placed in (executor).
     pub symbols: Vec<Symbol>,
 }
@@ -116,6 +120,7 @@ impl Config {
         let rate_limits = http::rate_limits(get)?;
         let limits = http::limits(get)?;
         let docs_enabled = http::docs_enabled(get, env == BybitEnv::Paper)?;
+        let metrics = metrics::metrics(get)?;
         Ok(Config {
             database: DatabaseConfig {
                 url: database_url(lookup)?,
@@ -141,6 +146,7 @@ impl Config {
                 worker_poll_interval,
                 key_recheck_interval,
             },
+            metrics,
             symbols,
         })
     }
