@@ -124,6 +124,7 @@ fn up_started_as_root_serves_as_an_unprivileged_user() {
             format!("postgres://postgres@127.0.0.1:{}/humbex", free_port()),
         )
         .env("BACKEND_PORT", free_port().to_string())
+        .env("METRICS_PORT", free_port().to_string())
         .env("PAPER_PORT", free_port().to_string())
         .env("BYBIT_ENV", "paper")
         .env("RUST_LOG", "warn")

@@ -87,6 +87,8 @@ async fn listen_once(
         driver.abort();
         return ListenEnd::ConnectionLost(format!("{e:?}"));
     }
+    // Counted as up until this function returns (or its task is aborted).
+    let _up = humbex_shared::metrics::ListenGauge::up();
     // Listening now: anything committed before this moment is found by the sweep.
     if wakeups.send(Wakeup::Sweep).await.is_err() {
         driver.abort();

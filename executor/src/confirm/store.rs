@@ -170,6 +170,8 @@ pub async fn apply_batch(
             }
         }
     }
+    // Orders that changed status in this batch, with their age: (status, seconds).
+    let mut reached: Vec<(String, f64)> = Vec::new();
     let tx = client.transaction().await?;
     if !fills.exec_id.is_empty() {
         let stmt = tx.prepare_cached(fills::INSERT).await?;
@@ -226,14 +228,27 @@ pub async fn apply_batch(
                 .await?;
             for row in rows {
                 let i: i32 = row.get("idx");
+                let status: String = row.get("status");
+                let previous: String = row.get("previous_status");
+                if status != previous {
+                    reached.push((status.clone(), row.get::<_, f64>("age_seconds")));
+                }
                 outcomes[i as usize] = Outcome::Order(Some(AppliedOrder {
                     order_id: row.get("id"),
-                    status: row.get("status"),
+                    status,
                 }));
             }
         }
     }
     tx.commit().await?;
+    // Counted once committed, and only on a change: a repeated push of a final state moves nothing.
+    let metrics = humbex_shared::metrics::metrics();
+    for (status, age_seconds) in reached {
+        if status == order_status::FILLED {
+            metrics.order_to_fill(std::time::Duration::from_secs_f64(age_seconds.max(0.0)));
+        }
+        metrics.order("signal", &status);
+    }
     Ok(outcomes)
 }
 

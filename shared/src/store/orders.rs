@@ -102,6 +102,10 @@ pub const SETTLE: &str = "\
 /// statement may name the same order (PostgreSQL would apply only one of them): the batch writer
 /// sends an order's second update in the next statement of the same transaction.
 ///
+/// `previous_status` is the row's status before this statement (a sub-select sees the statement's
+/// starting snapshot, not its own update) and `age_seconds` the row's age now: together they say
+/// when an order became filled, for `humbex_order_to_fill_seconds` (docs/metrics.md).
+///
 /// Every assignment is guarded by the row being open, so a terminal row is frozen; numbers follow
 /// only a cumulative quantity that did not go down, so an older snapshot never overwrites a newer
 /// one. Because the guards read the row being updated, a concurrent writer is re-checked by
@@ -130,7 +134,9 @@ pub static APPLY_UPDATES: LazyLock<String> = LazyLock::new(|| {
                      $7::numeric[], $8::numeric[], $9::text[], $10::timestamptz[], $11::text[]) \
               AS u(idx, link_id, key_id, status, rnk, cum_qty, avg, fee, xid, xtime, reason) \
          WHERE o.order_link_id = u.link_id AND o.api_key_id = u.key_id \
-         RETURNING u.idx, o.id, o.status"
+         RETURNING u.idx, o.id, o.status, \
+                   (SELECT p.status FROM orders p WHERE p.id = o.id) AS previous_status, \
+                   extract(epoch FROM clock_timestamp() - o.created_at)::float8 AS age_seconds"
     )
 });
 
