@@ -27,12 +27,13 @@ fn promtool(args: &[&str]) -> String {
 
 #[test]
 fn alert_rules_are_valid() {
-    let rules: Vec<String> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".rules.yml"))
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect();
+    let rules: Vec<String> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with(".rules.yml"))
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
     assert!(!rules.is_empty());
     let mut args = vec!["check", "rules"];
     args.extend(rules.iter().map(String::as_str));

@@ -37,7 +37,10 @@ impl Page {
         let resp = reqwest::get(url).await.expect("scrape");
         assert_eq!(resp.status(), 200);
         let content_type = resp.headers()["content-type"].to_str().unwrap().to_owned();
-        assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
+        assert!(
+            content_type.starts_with("text/plain; version=0.0.4"),
+            "{content_type}"
+        );
         Page(resp.text().await.unwrap())
     }
 
@@ -80,7 +83,9 @@ async fn a_signal_moves_the_counters_and_histograms() {
         })
         .unwrap();
     let body = json!({ "token": token, "symbol": "AVAXUSDT", "action": "buy", "quantity": "1", "id": "m1" });
-    let signal = p.signal(&token, json!({ "action": "buy", "quantity": "1", "id": "m1" })).await;
+    let signal = p
+        .signal(&token, json!({ "action": "buy", "quantity": "1", "id": "m1" }))
+        .await;
     assert_eq!(p.settled(&signal).await, "done");
     // The same signal again is a duplicate; an unsigned one is refused.
     let signed = |body: &serde_json::Value| {
@@ -90,7 +95,10 @@ async fn a_signal_moves_the_counters_and_histograms() {
             .header("content-type", "application/json")
             .header(
                 "x-signature",
-                humbex_ingest::webhook::signature::sign_x_signature(harness::SECRET.as_bytes(), text.as_bytes()),
+                humbex_ingest::webhook::signature::sign_x_signature(
+                    harness::SECRET.as_bytes(),
+                    text.as_bytes(),
+                ),
             )
             .body(text)
     };
@@ -122,7 +130,11 @@ async fn a_signal_moves_the_counters_and_histograms() {
     assert_eq!(moved(FILLED), 1.0);
     assert_eq!(moved(TO_FILL), 1.0);
     assert_eq!(moved(RATE_LIMITED), 1.0);
-    assert_eq!(moved(CREATES), 2.0, "the refused create and the one that placed the order");
+    assert_eq!(
+        moved(CREATES),
+        2.0,
+        "the refused create and the one that placed the order"
+    );
     assert!(after.get("humbex_signal_to_order_seconds_sum") > 0.0);
     assert!(after.get("humbex_listen_connected") >= 1.0);
     assert!(after.get(CONNECTED_STREAMS) >= 1.0);

@@ -24,7 +24,10 @@ impl Drop for Running {
 }
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn free_port() -> u16 {
@@ -65,9 +68,16 @@ fn start_prometheus(dir: &Path, target: &str) -> (Running, String) {
 
 /// The value of an instant query's first sample, if Prometheus has one.
 async fn query(http: &reqwest::Client, base: &str, promql: &str) -> Option<f64> {
+    // Every byte but unreserved ones percent-encoded (RFC 3986).
+    let encoded: String = promql
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
     let resp = http
-        .get(format!("{base}/api/v1/query"))
-        .query(&[("query", promql)])
+        .get(format!("{base}/api/v1/query?query={encoded}"))
         .send()
         .await
         .ok()?;
@@ -79,12 +89,18 @@ async fn query(http: &reqwest::Client, base: &str, promql: &str) -> Option<f64> 
 async fn a_real_prometheus_scrapes_the_numbers_and_loads_the_rules() {
     let _turn = TURN.lock().await;
     let url = serve_metrics().await;
-    let target = url.trim_start_matches("http://").trim_end_matches("/metrics").to_owned();
+    let target = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics")
+        .to_owned();
     let p = Pipeline::start(1).await;
     let (_, token, _) = p.trader("prom@example.com", json!({}), "10000").await;
     for i in 0..2 {
         let s = p
-            .signal(&token, json!({ "action": "buy", "quantity": "1", "id": format!("prom-{i}") }))
+            .signal(
+                &token,
+                json!({ "action": "buy", "quantity": "1", "id": format!("prom-{i}") }),
+            )
             .await;
         assert_eq!(p.settled(&s).await, "done");
     }
@@ -102,9 +118,19 @@ async fn a_real_prometheus_scrapes_the_numbers_and_loads_the_rules() {
     })
     .await;
     let log = || std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default();
-    assert_eq!(scraped, Some(expected), "Prometheus never reported {series} = {expected}:\n{}", log());
+    assert_eq!(
+        scraped,
+        Some(expected),
+        "Prometheus never reported {series} = {expected}:\n{}",
+        log()
+    );
     assert_eq!(query(&http, &base, r#"up{job="humbex"}"#).await, Some(1.0));
-    assert!(query(&http, &base, "process_resident_memory_bytes").await.unwrap_or(0.0) > 0.0);
+    assert!(
+        query(&http, &base, "process_resident_memory_bytes")
+            .await
+            .unwrap_or(0.0)
+            > 0.0
+    );
 
     // Every rule group of the repository's file is loaded and evaluated without error.
     let rules: Value = http
@@ -118,7 +144,14 @@ async fn a_real_prometheus_scrapes_the_numbers_and_loads_the_rules() {
     let groups = rules["data"]["groups"].as_array().cloned().unwrap_or_default();
     assert!(!groups.is_empty(), "no rule group loaded:\n{}", log());
     let evaluated = wait_for(Duration::from_secs(30), || async {
-        let rules: Value = http.get(format!("{base}/api/v1/rules")).send().await.ok()?.json().await.ok()?;
+        let rules: Value = http
+            .get(format!("{base}/api/v1/rules"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
         let all: Vec<Value> = rules["data"]["groups"]
             .as_array()?
             .iter()
@@ -128,7 +161,11 @@ async fn a_real_prometheus_scrapes_the_numbers_and_loads_the_rules() {
         (!all.is_empty() && healthy).then_some(all.len())
     })
     .await;
-    assert!(evaluated.is_some(), "a rule is unhealthy or never evaluated:\n{rules}\n{}", log());
+    assert!(
+        evaluated.is_some(),
+        "a rule is unhealthy or never evaluated:\n{rules}\n{}",
+        log()
+    );
     drop(_prometheus);
     let _ = std::fs::remove_dir_all(&dir);
 }
