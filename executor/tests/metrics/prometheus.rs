@@ -68,6 +68,14 @@ fn start_prometheus(dir: &Path, target: &str) -> (Running, String) {
 
 /// The value of an instant query's first sample, if Prometheus has one.
 async fn query(http: &reqwest::Client, base: &str, promql: &str) -> Option<f64> {
+    query_body(http, base, promql).await?["data"]["result"][0]["value"][1]
+        .as_str()?
+        .parse()
+        .ok()
+}
+
+/// Prometheus's whole answer to an instant query.
+async fn query_body(http: &reqwest::Client, base: &str, promql: &str) -> Option<Value> {
     // Every byte but unreserved ones percent-encoded (RFC 3986).
     let encoded: String = promql
         .bytes()
@@ -81,8 +89,7 @@ async fn query(http: &reqwest::Client, base: &str, promql: &str) -> Option<f64> 
         .send()
         .await
         .ok()?;
-    let body: Value = resp.json().await.ok()?;
-    body["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+    resp.json().await.ok()
 }
 
 #[tokio::test]
@@ -166,6 +173,23 @@ async fn a_real_prometheus_scrapes_the_numbers_and_loads_the_rules() {
         "a rule is unhealthy or never evaluated:\n{rules}\n{}",
         log()
     );
+
+    // Every query of the Grafana dashboard is PromQL this Prometheus accepts.
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("deploy/grafana/humbex-dashboard.json")).unwrap(),
+    )
+    .unwrap();
+    let panels = dashboard["panels"].as_array().unwrap();
+    let exprs: Vec<String> = panels
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .map(|t| t["expr"].as_str().unwrap().replace("$__rate_interval", "1m"))
+        .collect();
+    assert!(exprs.len() > 10);
+    for expr in exprs {
+        let answer = query_body(&http, &base, &expr).await.expect("an answer");
+        assert_eq!(answer["status"], "success", "{expr}: {answer}");
+    }
     drop(_prometheus);
     let _ = std::fs::remove_dir_all(&dir);
 }
