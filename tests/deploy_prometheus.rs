@@ -98,7 +98,10 @@ fn the_rules_and_the_dashboard_use_only_metrics_humbex_exports() {
         let used = metric_names(text);
         assert!(used.len() > 5, "{file}: {used:?}");
         for name in used {
-            assert!(exported.contains(&name), "{file} uses {name}, which HUMBEX does not export");
+            assert!(
+                exported.contains(&name),
+                "{file} uses {name}, which HUMBEX does not export"
+            );
         }
     }
 }
