@@ -21,4 +21,4 @@ pub use model::*;
 pub use observe::{RequestFailure, RestObserver};
 pub use rest::{BybitRest, BybitRestConfig, ensure_crypto_provider};
 pub use signing::Credentials;
-pub use ws::{PrivateStream, PrivateStreamConfig, PrivateStreamHandle, StreamEvent};
+pub use ws::{PrivateStream, PrivateStreamConfig, PrivateStreamHandle, PrivateTopic, StreamEvent};

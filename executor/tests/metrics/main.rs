@@ -150,6 +150,63 @@ async fn a_signal_moves_the_counters_and_histograms() {
     assert!(settled.is_some(), "signals_pending did not read 0");
 }
 
+const TAKE_PROFIT_FILLED: &str = r#"humbex_orders_total{origin="take_profit",status="filled"}"#;
+const SET_LEVERAGE: &str =
+    r#"humbex_exchange_request_duration_seconds_count{endpoint="/v5/position/set-leverage"}"#;
+
+/// The orders the exchange creates are counted under their own origin (the row's `origin`
+/// column), and the v2 calls (leverage) are timed like every other request.
+#[tokio::test]
+async fn an_exchange_created_take_profit_counts_under_its_own_origin() {
+    let _turn = TURN.lock().await;
+    let url = serve_metrics().await;
+    let p = Pipeline::start(1).await;
+    let (_, token, _key) = p
+        .trader("metrics-tp@example.com", json!({ "leverage": "5" }), "10000")
+        .await;
+    let before = Page::scrape(&url).await;
+    // Long at 25 with a take profit at 30 on the order itself; leverage 5 is set first.
+    let signal = p
+        .signal(
+            &token,
+            json!({ "action": "buy", "quantity": "1", "take_profit": "30", "id": "tp1" }),
+        )
+        .await;
+    assert_eq!(p.settled(&signal).await, "done");
+    let entry_filled = wait_for(Duration::from_secs(10), || async {
+        let page = Page::scrape(&url).await;
+        (page.get(FILLED) > before.get(FILLED)).then_some(page)
+    })
+    .await
+    .expect("the entry's fill was never counted");
+    assert_eq!(
+        entry_filled.get(TAKE_PROFIT_FILLED),
+        before.get(TAKE_PROFIT_FILLED)
+    );
+
+    // The price passes the take profit: the exchange closes the position with an order of its own.
+    p.paper
+        .exchange()
+        .set_price("AVAXUSDT", "30.5".parse().unwrap())
+        .unwrap();
+    let after = wait_for(Duration::from_secs(10), || async {
+        let page = Page::scrape(&url).await;
+        (page.get(TAKE_PROFIT_FILLED) > before.get(TAKE_PROFIT_FILLED)).then_some(page)
+    })
+    .await
+    .expect("the take-profit order's fill was never counted under origin take_profit");
+    let moved = |series: &str| after.get(series) - before.get(series);
+    assert_eq!(moved(TAKE_PROFIT_FILLED), 1.0);
+    assert_eq!(moved(FILLED), 1.0, "the entry only: origin signal");
+    assert_eq!(moved(SUBMITTED), 1.0);
+    assert_eq!(
+        moved(TO_FILL),
+        1.0,
+        "only HUMBEX's own order is timed to its fill"
+    );
+    assert!(moved(SET_LEVERAGE) >= 1.0, "set-leverage is observed");
+}
+
 #[tokio::test]
 async fn the_listener_serves_only_get_metrics() {
     let url = serve_metrics().await;

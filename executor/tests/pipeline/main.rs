@@ -4,3 +4,5 @@
 mod harness;
 mod key_recheck;
 mod scenarios;
+mod v2;
+mod v2_protection;

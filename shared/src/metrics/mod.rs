@@ -212,8 +212,8 @@ impl Metrics {
         self.webhook_duration[route].observe(elapsed);
     }
 
-    /// An order reached `status` (one of [`ORDER_STATUSES`]; another is ignored). Origin is
-    /// `signal` until orders carry their own.
+    /// An order reached `status` (one of [`ORDER_STATUSES`]; another is ignored); `origin` is the
+    /// row's `origin` column (one of [`ORDER_ORIGINS`]).
     pub fn order(&self, origin: &str, status: &str) {
         let o = ORDER_ORIGINS.iter().position(|x| *x == origin);
         let s = ORDER_STATUSES.iter().position(|x| *x == status);
