@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use deadpool_postgres::Pool;
 use humbex_bybit::{RequestFailure, RestObserver};
+use humbex_shared::db::Statements;
 use humbex_shared::metrics::{ExchangeFailure, metrics};
 use humbex_shared::store::signals;
 
@@ -43,8 +44,7 @@ pub async fn count_pending_forever(pool: Pool, every: Duration) {
 #[tracing::instrument(skip_all)]
 async fn count_pending(pool: &Pool) -> anyhow::Result<(i64, Duration)> {
     let client = pool.get().await?;
-    let stmt = client.prepare_cached(signals::PENDING).await?;
-    let row = client.query_one(&stmt, &[]).await?;
+    let row = client.row(signals::PENDING, &[]).await?;
     let oldest: f64 = row.get("oldest_seconds");
     Ok((row.get("pending"), Duration::from_secs_f64(oldest.max(0.0))))
 }

@@ -10,8 +10,10 @@ pub mod domain;
 pub mod hardening;
 pub mod key_usage;
 pub mod metrics;
+pub mod notify;
 pub mod rewrap;
 pub mod shutdown;
+pub mod standard_webhooks;
 pub mod store;
 pub mod token;
 

@@ -8,8 +8,10 @@ mod bybit;
 mod database;
 mod executor;
 mod http;
+pub mod libpq;
 pub mod lookup;
 mod metrics;
+mod notify;
 mod paper;
 mod parse;
 mod secrets;
@@ -23,11 +25,15 @@ use std::sync::Arc;
 use crate::domain::{Symbol, SymbolPolicy};
 
 pub use bybit::{BybitConfig, BybitEnv, bybit_env};
-pub use database::{DEFAULT_DATABASE_URL, DatabaseConfig, DatabaseUrl, POOL_SIZE, database_url};
+pub use database::{
+    DEFAULT_DATABASE_URL, DatabaseConfig, DatabaseUrl, POOL_SIZE, database_config, database_url,
+    migration_url,
+};
 pub use executor::ExecutorConfig;
 pub use http::{HttpConfig, HttpLimits, IpPolicy, RateLimits, TRADINGVIEW_IPS};
 pub use lookup::Lookup;
 pub use metrics::{DEFAULT_METRICS_PORT, MetricsConfig};
+pub use notify::{DEFAULT_TELEGRAM_API_URL, NotifyConfig, OpsDestinations, SmtpConfig, TelegramConfig};
 pub use paper::{
     DEFAULT_PAPER_BALANCE_USDT, DEFAULT_PAPER_HOST, DEFAULT_PAPER_PORT, paper_balance_usdt, paper_listen,
     whole_number,
@@ -49,6 +55,9 @@ pub struct Config {
     pub executor: ExecutorConfig,
     /// The metrics listener (METRICS_HOST, METRICS_PORT).
     pub metrics: MetricsConfig,
+    /// Notification channels and the operator's destinations (executor; ingest reads only the
+    /// Telegram bot, to check a user's chat when it is set).
+    pub notify: NotifyConfig,
     /// Symbols signals may name (ingest) and orders may be placed in (executor): a list, or `*`.
     pub symbols: SymbolPolicy,
 }
@@ -121,10 +130,16 @@ impl Config {
         let limits = http::limits(get)?;
         let docs_enabled = http::docs_enabled(get, env == BybitEnv::Paper)?;
         let metrics = metrics::metrics(get)?;
-        Ok(Config {
-            database: DatabaseConfig {
-                url: database_url(lookup)?,
+        let notify = match role {
+            Role::Executor | Role::Up => notify::notify(get)?,
+            Role::Ingest => NotifyConfig {
+                telegram: notify::telegram(get)?,
+                ..NotifyConfig::default()
             },
+            _ => NotifyConfig::default(),
+        };
+        Ok(Config {
+            database: database_config(lookup)?,
             http: HttpConfig {
                 host,
                 port,
@@ -147,6 +162,7 @@ impl Config {
                 key_recheck_interval,
             },
             metrics,
+            notify,
             symbols,
         })
     }

@@ -5,6 +5,7 @@
 
 pub mod break_even;
 pub mod fills;
+pub mod notifications;
 pub mod orders;
 pub mod positions;
 pub mod signals;
@@ -22,6 +23,7 @@ pub fn all_statements() -> Vec<&'static str> {
         signals::all(),
         orders::all(),
         fills::all(),
+        notifications::all(),
         positions::all(),
         break_even::all(),
     ]
