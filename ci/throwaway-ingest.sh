@@ -14,7 +14,7 @@ port="$(free_port)"
 paper_port="$(free_port)"
 db="humbex_$1_$$"
 export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
-export BACKEND_HOST=127.0.0.1 BACKEND_PORT="$port" BYBIT_ENV=paper PAPER_HOST=127.0.0.1 PAPER_PORT="$paper_port" RUST_LOG=error
+export BACKEND_HOST=127.0.0.1 BACKEND_PORT="$port" BYBIT_ENV=paper PAPER_HOST=127.0.0.1 PAPER_PORT="$paper_port" METRICS_PORT=0 RUST_LOG=error
 export TRADINGVIEW_SECRET="$1-secret-0123456789"
 export ENCRYPTION_KEY_HEX="4242424242424242424242424242424242424242424242424242424242424242"
 export ADMIN_TOKEN="$1-admin-token-0123456789"

@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use humbex_bybit::BybitRest;
 use humbex_executor::{Executor, ExecutorSettings};
 use humbex_shared::config::{Config, Lookup, POOL_SIZE, Role as ConfigRole};
+use humbex_shared::metrics::MetricsServer;
 use humbex_shared::shutdown::{self, Shutdown};
 
 /// An executor for this configuration: orders go to `config.bybit` (BYBIT_ENV's endpoints, the
@@ -60,18 +61,29 @@ pub fn build_executor(config: &Config) -> anyhow::Result<Executor> {
     .with_notifier(notifier))
 }
 
-/// `humbex ingest`: serve until SIGINT or SIGTERM. Refuses root unless `allow_root`.
+/// `humbex ingest`: serve until SIGINT or SIGTERM, with its metrics on METRICS_HOST:METRICS_PORT.
+/// Refuses root unless `allow_root`.
 pub async fn run_ingest(lookup: Lookup, allow_root: bool) -> anyhow::Result<()> {
     let config = lookup.with_secrets_file()?.config_for(ConfigRole::Ingest)?;
     crate::privileges::refuse_root("ingest", allow_root)?;
     humbex_shared::db::check_tls(&config.database.url).await?;
     humbex_shared::db::apply_pooler_mode(&config.database);
+    let metrics = MetricsServer::bind(config.metrics.addr()).await?;
     let app = humbex_ingest::Application::build(config).await?;
-    app.run_until(shutdown::signal()).await?;
-    Ok(())
+    let shutdown = Shutdown::on_signal();
+    let stop = shutdown.clone().wait();
+    run_roles(
+        shutdown.clone(),
+        vec![
+            ("ingest", Box::pin(async move { Ok(app.run_until(stop).await?) })),
+            metrics_role(metrics, &shutdown),
+        ],
+    )
+    .await
 }
 
-/// `humbex executor`: place orders until SIGINT or SIGTERM. Refuses root unless `allow_root`.
+/// `humbex executor`: place orders until SIGINT or SIGTERM, with its metrics on
+/// METRICS_HOST:METRICS_PORT. Refuses root unless `allow_root`.
 pub async fn run_executor(lookup: Lookup, allow_root: bool) -> anyhow::Result<()> {
     let config = lookup.with_secrets_file()?.config_for(ConfigRole::Executor)?;
     crate::privileges::refuse_root("executor", allow_root)?;
@@ -81,8 +93,22 @@ pub async fn run_executor(lookup: Lookup, allow_root: bool) -> anyhow::Result<()
         humbex_shared::db::check_tls(direct).await?;
     }
     humbex_shared::db::apply_pooler_mode(&config.database);
+    let metrics = MetricsServer::bind(config.metrics.addr()).await?;
     let executor = build_executor(&config)?;
-    executor.run_until(shutdown::signal()).await
+    let shutdown = Shutdown::on_signal();
+    run_roles(
+        shutdown.clone(),
+        vec![
+            ("executor", Box::pin(executor.run_until(shutdown.clone().wait()))),
+            metrics_role(metrics, &shutdown),
+        ],
+    )
+    .await
+}
+
+/// The process's metrics listener as a role: one per process, serving every role in it.
+pub fn metrics_role(metrics: MetricsServer, shutdown: &Shutdown) -> Role {
+    ("metrics", Box::pin(metrics.run_until(shutdown.clone().wait())))
 }
 
 /// `humbex paper-exchange`: serve until SIGINT or SIGTERM.

@@ -94,6 +94,10 @@ pub async fn run(lookup: Lookup) -> anyhow::Result<()> {
         None
     };
 
+    // Bound before anything starts, so a taken port stops `up` at once; every role's metrics are
+    // served here.
+    let metrics = humbex_shared::metrics::MetricsServer::bind(config.metrics.addr()).await?;
+    let metrics_addr = metrics.local_addr();
     let executor = crate::roles::build_executor(&config)?;
     let config_balance = config.bybit.paper_balance_usdt;
     let opener = config.secrets.opener()?.clone();
@@ -133,12 +137,14 @@ pub async fn run(lookup: Lookup) -> anyhow::Result<()> {
     leave_root(local_pg.0.as_ref())?;
     print_banner(
         addr,
+        metrics_addr,
         bybit_env,
         &generated,
         demo_token.is_some(),
         paper.as_ref().map(|p| p.base_url()),
     );
     let (ingest_stop, executor_stop) = (shutdown.clone().wait(), shutdown.clone().wait());
+    let metrics_role = crate::roles::metrics_role(metrics, &shutdown);
     crate::roles::run_roles(
         shutdown,
         vec![
@@ -147,6 +153,7 @@ pub async fn run(lookup: Lookup) -> anyhow::Result<()> {
                 Box::pin(async move { Ok(app.run_until(ingest_stop).await?) }),
             ),
             ("executor", Box::pin(executor.run_until(executor_stop))),
+            metrics_role,
         ],
     )
     .await?;
@@ -231,6 +238,7 @@ async fn add_demo_paper_key(
 
 fn print_banner(
     addr: std::net::SocketAddr,
+    metrics_addr: std::net::SocketAddr,
     env: BybitEnv,
     generated: &[String],
     demo: bool,
@@ -251,6 +259,9 @@ fn print_banner(
     out.push_str(&format!("  Webhook (TradingView): {base}/webhook/tradingview\n"));
     out.push_str(&format!(
         "  Docs:                  {base}/docs   (spec: {base}/openapi.json)\n"
+    ));
+    out.push_str(&format!(
+        "  Metrics:               http://{metrics_addr}/metrics   (Prometheus; see docs/metrics.md)\n"
     ));
     if let Some(url) = paper_url {
         out.push_str(&format!(

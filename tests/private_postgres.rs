@@ -113,6 +113,7 @@ fn up_started_as_root_serves_as_an_unprivileged_user() {
         return;
     }
     let dir = work_dir("up-root");
+    let (backend_port, metrics_port) = (free_port(), free_port());
     let mut child = Command::new(env!("CARGO_BIN_EXE_humbex"))
         .arg("up")
         .current_dir(&dir)
@@ -123,7 +124,8 @@ fn up_started_as_root_serves_as_an_unprivileged_user() {
             "DATABASE_URL",
             format!("postgres://postgres@127.0.0.1:{}/humbex", free_port()),
         )
-        .env("BACKEND_PORT", free_port().to_string())
+        .env("BACKEND_PORT", backend_port.to_string())
+        .env("METRICS_PORT", metrics_port.to_string())
         .env("PAPER_PORT", free_port().to_string())
         .env("BYBIT_ENV", "paper")
         .env("RUST_LOG", "warn")
@@ -161,6 +163,30 @@ fn up_started_as_root_serves_as_an_unprivileged_user() {
             assert!(!line.split_whitespace().skip(1).any(|u| u == "0"), "{line}");
         }
     }
+    // One metrics port serves every role: the executor's LISTEN gauge and ingest's webhook counts.
+    let refused = http(
+        backend_port,
+        "POST /webhook HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+    );
+    assert!(refused.starts_with("HTTP/1.0 4"), "{refused}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let page = loop {
+        let page = http(metrics_port, "GET /metrics HTTP/1.0\r\n\r\n");
+        let refusals: f64 = page
+            .lines()
+            .filter(|l| l.starts_with(r#"humbex_webhooks_total{route="signed",outcome="rejected_"#))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        if page.contains("\nhumbex_listen_connected 1\n") && refusals >= 1.0 {
+            break page;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "metrics of `up` incomplete:\n{page}"
+        );
+        std::thread::park_timeout(Duration::from_millis(100));
+    };
+    assert!(page.contains("\nprocess_resident_memory_bytes "), "{page}");
     // SIGTERM: it stops, and stops its PostgreSQL, without root.
     assert!(
         Command::new("kill")
@@ -216,4 +242,15 @@ fn ingest_as_root_is_refused_naming_the_override() {
         stderr.contains("as root") && stderr.contains("ALLOW_RUN_AS_ROOT=true"),
         "{stderr}"
     );
+}
+
+/// One HTTP/1.0 exchange with 127.0.0.1:`port` (the server closes the connection after answering).
+fn http(port: u16, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
 }

@@ -68,6 +68,8 @@ impl Pipeline {
         let vars: HashMap<&str, String> = HashMap::from([
             ("DATABASE_URL", url),
             ("BACKEND_PORT", "0".into()),
+            // Executors started as processes (the resources scenario) each serve their own.
+            ("METRICS_PORT", "0".into()),
             ("TRADINGVIEW_SECRET", SECRET.into()),
             ("ENCRYPTION_KEY_HEX", "11".repeat(32)),
             ("ADMIN_TOKEN", ADMIN.into()),

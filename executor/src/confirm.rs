@@ -31,6 +31,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 use uuid::Uuid;
 
 pub use store::{AppliedOrder, OpenOrder, ProtectJob};
+
+use humbex_shared::metrics::{StreamGauge, StreamState as GaugeState};
 use store::{Event, Outcome};
 
 use crate::keys::KeyCache;
@@ -623,6 +625,7 @@ async fn run_account(
         ..PrivateStreamConfig::new(inner.config.private_ws_url.clone(), credentials.clone())
     };
     let (handle, mut events) = PrivateStream::spawn(config);
+    let mut gauge = StreamGauge::new(GaugeState::Connecting);
     let mut shutdown = inner.shutdown.subscribe();
     let reason = loop {
         let event = tokio::select! {
@@ -636,6 +639,7 @@ async fn run_account(
         };
         match event {
             StreamEvent::Connected { session } => {
+                gauge.set(GaugeState::Connected);
                 state.send_replace(StreamState::Connected { session });
                 // Pushes sent while the socket was down are lost; the REST state fills the gap.
                 // Pushes arriving meanwhile wait in the stream's channel and are applied after,
@@ -646,6 +650,7 @@ async fn run_account(
             }
             StreamEvent::Disconnected { reason } => {
                 tracing::info!(%reason, "private stream disconnected; reconnecting");
+                gauge.set(GaugeState::Reconnecting);
                 state.send_replace(StreamState::Disconnected { reason });
             }
             StreamEvent::AuthFailed { message } => {
@@ -705,6 +710,7 @@ async fn run_account(
         }
     };
     handle.shutdown().await;
+    drop(gauge);
     tracing::info!(%reason, "private stream closed");
     state.send_replace(StreamState::Stopped { reason });
 }

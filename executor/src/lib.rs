@@ -11,6 +11,7 @@ pub mod failpoint;
 pub mod instruments;
 pub mod key_recheck;
 pub mod keys;
+pub mod metrics;
 pub mod notify;
 pub mod orders;
 pub mod pipeline;
@@ -97,6 +98,7 @@ impl Executor {
         private_ws_url: &str,
     ) -> Self {
         let keys = Arc::new(keys::KeyCache::new(opener));
+        let rest = rest.observed(Arc::new(metrics::ExchangeMetrics));
         let ctx = Context {
             executor_id: settings.executor_id.clone(),
             in_flight: Default::default(),
@@ -156,6 +158,10 @@ impl Executor {
         // cancel_after_secs timers (durable in orders.cancel_at).
         let _cancels = AbortOnDrop(tokio::spawn(cancel::sweep(ctx.clone())));
         let _streams = AbortOnDrop(tokio::spawn(open_streams_at_start(ctx.clone())));
+        let _pending = AbortOnDrop(tokio::spawn(metrics::count_pending_forever(
+            ctx.pool.clone(),
+            metrics::PENDING_INTERVAL,
+        )));
         let _rechecks = AbortOnDrop(tokio::spawn(key_recheck::run(
             ctx.clone(),
             settings.key_recheck_interval,

@@ -166,6 +166,13 @@ async fn process_wave(ctx: Arc<Context>, batch: Vec<(ClaimedWork, Held)>) {
     };
     drop(rows);
     if let Some(pending) = pending {
+        let skipped = planned
+            .iter()
+            .flat_map(|(_, orders, _)| orders)
+            .filter(|o| o.skip_reason.is_some());
+        for _ in skipped {
+            humbex_shared::metrics::metrics().order("signal", "skipped");
+        }
         // A signal with no row to send (all skipped, or all settled by an earlier claim) is done.
         let mut by_signal: HashMap<Uuid, Vec<PendingOrder>> = HashMap::with_capacity(signal_ids.len());
         for order in pending {
@@ -174,12 +181,13 @@ async fn process_wave(ctx: Arc<Context>, batch: Vec<(ClaimedWork, Held)>) {
         for (work, _, held) in planned {
             to_send.push((
                 work.signal.id,
+                work.signal.received_at,
                 by_signal.remove(&work.signal.id).unwrap_or_default(),
                 held,
             ));
         }
     }
-    for (signal_id, orders, held) in to_send {
+    for (signal_id, received_at, orders, held) in to_send {
         let ctx = ctx.clone();
         settling.spawn(async move {
             // Accounts in parallel; one account's orders in row order (a target sync's
@@ -199,7 +207,7 @@ async fn process_wave(ctx: Arc<Context>, batch: Vec<(ClaimedWork, Held)>) {
                 async move {
                     let mut answers = Vec::with_capacity(group.len());
                     for order in group {
-                        answers.push(send_one(ctx, order).await);
+                        answers.push(send_one(ctx, order, received_at).await);
                     }
                     answers
                 }
@@ -396,8 +404,13 @@ async fn plan_one(
     single.map(|order| vec![order])
 }
 
-/// Send one pending order; the answer is settled with its signal's others.
-async fn send_one(ctx: &Context, order: PendingOrder) -> OrderAnswer {
+/// Send one pending order; the answer is settled with its signal's others. `received_at` is when
+/// ingest stored its signal, for `humbex_signal_to_order_seconds`.
+async fn send_one(
+    ctx: &Context,
+    order: PendingOrder,
+    received_at: chrono::DateTime<chrono::Utc>,
+) -> OrderAnswer {
     let answer = |outcome, attempts| OrderAnswer {
         order_id: order.id,
         outcome,
@@ -435,6 +448,11 @@ async fn send_one(ctx: &Context, order: PendingOrder) -> OrderAnswer {
     crate::failpoint::hit(crate::failpoint::BEFORE_POST);
     let submission = submit::submit(&ctx.rest, &ctx.pacer, &credentials, &order).await;
     crate::failpoint::hit(crate::failpoint::AFTER_ANSWER);
+    if matches!(submission.outcome, Outcome::Submitted { .. }) {
+        // Wall clocks of two processes (or hosts): a skew below zero counts as zero.
+        let waited = (chrono::Utc::now() - received_at).to_std().unwrap_or_default();
+        humbex_shared::metrics::metrics().signal_to_order(waited);
+    }
     if let Some(reason) = &submission.key_unusable {
         disable_key(ctx, order.api_key_id, reason).await;
     }

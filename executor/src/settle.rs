@@ -174,5 +174,11 @@ async fn write(pool: &Pool, executor_id: &str, settlements: &[&Settlement]) -> R
             Some(db) => format!("{}: {}", db.code().code(), db.message()),
             None => e.to_string(),
         })?;
+    // Committed: each answered order is counted once in the status it reached ("pending" is no
+    // status reached: the order is tried again). Settled orders are the planned ones: origin `signal`.
+    let metrics = humbex_shared::metrics::metrics();
+    for status in statuses.iter().filter(|s| **s != "pending") {
+        metrics.order("signal", status);
+    }
     Ok(())
 }

@@ -84,6 +84,8 @@ async fn listen_once(pg: &PgConfig, poll_interval: Duration, wakeups: &mpsc::Sen
         driver.abort();
         return ListenEnd::ConnectionLost(format!("{e:?}"));
     }
+    // Counted as up until this function returns (or its task is aborted).
+    let _up = humbex_shared::metrics::ListenGauge::up();
     // Listening now: anything committed before this moment is found by the sweep.
     if wakeups.send(Wakeup::Sweep).await.is_err() {
         driver.abort();

@@ -1,6 +1,7 @@
 //! Cross-cutting HTTP behaviour: one log line per request, security headers, the JSON error
 //! envelope for framework errors, `Allow` on 405 answers, and the per-address limit on failed
-//! authentications (every 401 counts; an address over budget gets 429 before any route runs).
+//! authentications (every 401 counts; an address over budget gets 429 before any route runs), and
+//! the webhook metrics (`humbex_webhooks_total`, `humbex_webhook_duration_seconds`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -98,6 +99,13 @@ pub async fn around<E: Endpoint>(
         }
     };
     let status = response.status();
+    // Here rather than in the handlers, so refusals made before a route runs (the failed-auth
+    // budget, an unreadable X-Forwarded-For, a panic's 500) are counted too. Two atomic additions.
+    if method == Method::POST
+        && let Some(route) = humbex_shared::metrics::WebhookRoute::of_path(&path)
+    {
+        humbex_shared::metrics::metrics().webhook(route, status.as_u16(), started.elapsed());
+    }
     if status == StatusCode::UNAUTHORIZED
         && let Some(ip) = source
     {

@@ -98,6 +98,8 @@ impl Cluster {
             .env("DATABASE_URL", self.database_url())
             .env("BACKEND_HOST", "127.0.0.1")
             .env("BACKEND_PORT", self.ingest_port.to_string())
+            // Several processes on one host: each takes a free metrics port.
+            .env("METRICS_PORT", "0")
             .env("TRADINGVIEW_SECRET", SECRET)
             .env("ENCRYPTION_KEY_HEX", ENCRYPTION_KEY)
             .env("ADMIN_TOKEN", ADMIN)

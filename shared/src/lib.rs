@@ -9,6 +9,7 @@ pub mod db;
 pub mod domain;
 pub mod hardening;
 pub mod key_usage;
+pub mod metrics;
 pub mod notify;
 pub mod rewrap;
 pub mod shutdown;

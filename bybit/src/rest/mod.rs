@@ -3,7 +3,8 @@
 //! with the rate-limit headers, or a [`BybitError`] saying what to do next.
 
 use std::fmt::Write as _;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, StatusCode};
@@ -13,6 +14,7 @@ use crate::error::{
     BybitError, TransportFailure, classify_http_status, classify_ret_code, classify_transport,
 };
 use crate::model::{BybitResponse, RateLimitStatus};
+use crate::observe::{RequestFailure, RestObserver, failure_of};
 use crate::parse::{self, Envelope, ParseError};
 use crate::signing::Credentials;
 
@@ -72,6 +74,7 @@ pub struct BybitRest {
     http: reqwest::Client,
     base_url: String,
     recv_window: String,
+    observer: Option<Arc<dyn RestObserver>>,
 }
 
 impl BybitRest {
@@ -97,23 +100,30 @@ impl BybitRest {
             http,
             base_url: config.base_url.trim_end_matches('/').to_string(),
             recv_window: config.recv_window_ms.to_string(),
+            observer: None,
         })
+    }
+
+    /// The same client (sharing its connection pool), telling `observer` about every request.
+    pub fn observed(mut self, observer: Arc<dyn RestObserver>) -> BybitRest {
+        self.observer = Some(observer);
+        self
     }
 
     pub fn base_url(&self) -> &str {
         &self.base_url
     }
 
-    async fn public_get(&self, path: &str, query: &[(&str, &str)]) -> Result<Answer, BybitError> {
+    async fn public_get(&self, path: &'static str, query: &[(&str, &str)]) -> Result<Answer, BybitError> {
         let query = encode_query(query);
         let request = self.http.get(self.url(path, &query));
-        self.execute(request).await
+        self.execute(path, request).await
     }
 
     async fn signed_post(
         &self,
         credentials: &Credentials,
-        path: &str,
+        path: &'static str,
         body: &Value,
     ) -> Result<Answer, BybitError> {
         let body = body.to_string();
@@ -124,7 +134,7 @@ impl BybitRest {
     async fn signed_get(
         &self,
         credentials: &Credentials,
-        path: &str,
+        path: &'static str,
         query: &[(&str, &str)],
     ) -> Result<Answer, BybitError> {
         let query = encode_query(query);
@@ -137,7 +147,7 @@ impl BybitRest {
         &self,
         credentials: &Credentials,
         method: Method,
-        path: &str,
+        path: &'static str,
         query: &str,
         body: Option<&str>,
     ) -> Result<Answer, BybitError> {
@@ -156,7 +166,7 @@ impl BybitRest {
                 .header(CONTENT_TYPE, "application/json")
                 .body(body.to_string());
         }
-        self.execute(request).await
+        self.execute(path, request).await
     }
 
     fn url(&self, path: &str, query: &str) -> String {
@@ -167,14 +177,40 @@ impl BybitRest {
         }
     }
 
-    async fn execute(&self, request: reqwest::RequestBuilder) -> Result<Answer, BybitError> {
-        let response = request.send().await.map_err(transport_error)?;
+    async fn execute(
+        &self,
+        endpoint: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Answer, BybitError> {
+        let started = Instant::now();
+        let observe = |failure: Option<RequestFailure>| {
+            if let Some(observer) = &self.observer {
+                observer.request_done(endpoint, started.elapsed(), failure);
+            }
+        };
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => {
+                observe(Some(RequestFailure::Transport));
+                return Err(transport_error(e));
+            }
+        };
         let status = response.status();
         let rate_limit = rate_limit_status(response.headers());
-        let body = read_capped(response, MAX_RESPONSE_BYTES).await?;
+        let body = match read_capped(response, MAX_RESPONSE_BYTES).await {
+            Ok(body) => body,
+            Err(e) => {
+                observe(Some(RequestFailure::Transport));
+                return Err(e);
+            }
+        };
         let answer = interpret(status, &body, rate_limit, now_ms());
-        if let Err(error) = &answer {
-            tracing::debug!(%error, "Bybit request failed");
+        match &answer {
+            Ok(_) => observe(None),
+            Err(error) => {
+                observe(Some(failure_of(status.as_u16(), &body)));
+                tracing::debug!(%error, "Bybit request failed");
+            }
         }
         answer
     }

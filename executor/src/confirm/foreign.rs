@@ -12,7 +12,35 @@ use humbex_shared::store::{fills, orders, positions};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::store::row_status;
+use super::store::{AppliedOrder, Reached, row_status};
+
+/// A foreign order's row after a push: its id, status and origin, and whether the push changed
+/// its status (a new row counts as changed).
+#[derive(Debug)]
+pub struct Recorded {
+    order_id: Uuid,
+    status: String,
+    origin: String,
+    changed: bool,
+}
+
+impl Recorded {
+    /// The outcome for the push; a change of status is noted in `reached` for the metrics.
+    pub(super) fn applied(self, reached: &mut Vec<Reached>) -> AppliedOrder {
+        if self.changed {
+            reached.push(Reached {
+                origin: self.origin,
+                status: self.status.clone(),
+                age_seconds: None,
+            });
+        }
+        AppliedOrder {
+            order_id: self.order_id,
+            status: self.status,
+            protect: None,
+        }
+    }
+}
 
 /// Whether an orderLinkId is certainly one HUMBEX gave (`hbx-` and the row id:
 /// [`crate::orders::order_link_id`]). An empty one is certainly not; any other is looked up as
@@ -52,7 +80,7 @@ pub async fn upsert_order(
     client: &impl Statements,
     api_key_id: Uuid,
     order: &Order,
-) -> Result<Option<(Uuid, String)>, tokio_postgres::Error> {
+) -> Result<Option<Recorded>, tokio_postgres::Error> {
     let Some((status, rank)) = row_status(order.order_status) else {
         return Ok(None);
     };
@@ -152,7 +180,7 @@ async fn upsert(
     trigger_price: Option<Decimal>,
     exchange_time: Option<DateTime<Utc>>,
     reduce_only: bool,
-) -> Result<Option<(Uuid, String)>, tokio_postgres::Error> {
+) -> Result<Option<Recorded>, tokio_postgres::Error> {
     let row = client
         .row_opt(
             &orders::UPSERT_FOREIGN,
@@ -177,7 +205,16 @@ async fn upsert(
             ],
         )
         .await?;
-    Ok(row.map(|r| (r.get("id"), r.get("status"))))
+    Ok(row.map(|r| {
+        let status: String = r.get("status");
+        let previous: Option<String> = r.get("previous_status");
+        Recorded {
+            order_id: r.get("id"),
+            changed: previous.as_deref() != Some(status.as_str()),
+            status,
+            origin: r.get("origin"),
+        }
+    }))
 }
 
 /// Keep the account's row for the position's symbol (one-way mode: one per symbol).

@@ -53,6 +53,15 @@ pub struct ProtectJob {
     pub avg_price: Decimal,
 }
 
+/// An order whose status this batch changed, for `humbex_orders_total` (its `origin` column) and,
+/// for HUMBEX's own orders, `humbex_order_to_fill_seconds` (the row's age). docs/metrics.md.
+#[derive(Debug)]
+pub(super) struct Reached {
+    pub origin: String,
+    pub status: String,
+    pub age_seconds: Option<f64>,
+}
+
 /// An order row that reconciliation looks up by orderLinkId.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenOrder {
@@ -191,17 +200,16 @@ pub async fn apply_batch(
             }
         }
     }
+    // Orders that changed status in this batch, counted once the transaction commits.
+    let mut reached: Vec<Reached> = Vec::new();
     let tx = client.transaction().await?;
     for &i in &foreign_events {
         let (api_key_id, event) = &events[i];
         outcomes[i] = match event {
-            Event::Order(order) => Outcome::Order(foreign::upsert_order(&tx, *api_key_id, order).await?.map(
-                |(order_id, status)| AppliedOrder {
-                    order_id,
-                    status,
-                    protect: None,
-                },
-            )),
+            Event::Order(order) => {
+                let recorded = foreign::upsert_order(&tx, *api_key_id, order).await?;
+                Outcome::Order(recorded.map(|r| r.applied(&mut reached)))
+            }
             Event::Execution(fill) => {
                 foreign::record_fill(&tx, *api_key_id, fill).await?;
                 Outcome::Fill(None)
@@ -278,9 +286,20 @@ pub async fn apply_batch(
                     }),
                     _ => None,
                 };
+                let status: String = row.get("status");
+                let previous: String = row.get("previous_status");
+                if status != previous {
+                    let origin: String = row.get("origin");
+                    let age_seconds = (origin == "signal").then(|| row.get("age_seconds"));
+                    reached.push(Reached {
+                        origin,
+                        status: status.clone(),
+                        age_seconds,
+                    });
+                }
                 outcomes[i as usize] = Outcome::Order(Some(AppliedOrder {
                     order_id,
-                    status: row.get("status"),
+                    status,
                     protect,
                 }));
             }
@@ -293,16 +312,23 @@ pub async fn apply_batch(
             && !order.order_link_id.is_empty()
             && !foreign::is_ours(&order.order_link_id)
         {
-            outcomes[i] = Outcome::Order(foreign::upsert_order(&tx, *api_key_id, order).await?.map(
-                |(order_id, status)| AppliedOrder {
-                    order_id,
-                    status,
-                    protect: None,
-                },
-            ));
+            let recorded = foreign::upsert_order(&tx, *api_key_id, order).await?;
+            outcomes[i] = Outcome::Order(recorded.map(|r| r.applied(&mut reached)));
         }
     }
     tx.commit().await?;
+    // Counted once committed, and only on a change: a repeated push of a final state moves nothing.
+    let metrics = humbex_shared::metrics::metrics();
+    for r in reached {
+        // Only HUMBEX's own orders are timed: a row for a foreign order is created when its first
+        // push arrives, not when it was placed.
+        if r.status == order_status::FILLED
+            && let Some(age_seconds) = r.age_seconds
+        {
+            metrics.order_to_fill(std::time::Duration::from_secs_f64(age_seconds.max(0.0)));
+        }
+        metrics.order(&r.origin, &r.status);
+    }
     Ok(outcomes)
 }
 

@@ -18,6 +18,7 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 use humbex_shared::api_key_vault::Opener;
 use humbex_shared::config::NotifyConfig;
+use humbex_shared::metrics::{NotificationChannel, NotificationOutcome, metrics};
 use humbex_shared::notify::Channel;
 use humbex_shared::store::notifications as sql;
 use tokio::task::JoinSet;
@@ -25,11 +26,33 @@ use tokio::time::Instant;
 
 use self::channels::{Mailer, SendError};
 
-/// The hook of `humbex_notifications_total{channel,outcome}` (docs/notifications.md#metrics):
-/// `n` attempts on `channel` came to `outcome` (`delivered`, `retry` or `refused`); traced here
-/// and counted by the metrics registry where the process has one.
-pub(crate) fn count(channel: Channel, n: usize, outcome: &'static str) {
-    tracing::debug!(channel = channel.as_str(), n, outcome, "notification attempts");
+/// The hook of `humbex_notifications_total{channel,outcome}` (docs/notifications.md#metrics,
+/// docs/metrics.md): `n` attempts on `channel` came to `outcome`; traced, and counted in the
+/// process's metrics registry (a delivered attempt is `sent`, one to be retried `retried`, a
+/// refused one `failed`).
+pub(crate) fn count(channel: Channel, n: usize, outcome: Attempt) {
+    tracing::debug!(channel = channel.as_str(), n, ?outcome, "notification attempts");
+    let channel = match channel {
+        Channel::Telegram => NotificationChannel::Telegram,
+        Channel::Webhook => NotificationChannel::Webhook,
+        Channel::Email => NotificationChannel::Email,
+    };
+    let outcome = match outcome {
+        Attempt::Delivered => NotificationOutcome::Sent,
+        Attempt::Retry => NotificationOutcome::Retried,
+        Attempt::Refused => NotificationOutcome::Failed,
+    };
+    for _ in 0..n {
+        metrics().notification(channel, outcome);
+    }
+}
+
+/// What one send came to, as the sender records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Attempt {
+    Delivered,
+    Retry,
+    Refused,
 }
 
 /// How the sender runs; [`NotifierSettings::default`] is production's.

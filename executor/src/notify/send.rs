@@ -292,9 +292,9 @@ impl Notifier {
         result: Result<(), SendError>,
     ) {
         let outcome = match &result {
-            Ok(()) => "delivered",
-            Err(SendError::Retry { .. }) => "retry",
-            Err(SendError::Refused(_)) => "refused",
+            Ok(()) => super::Attempt::Delivered,
+            Err(SendError::Retry { .. }) => super::Attempt::Retry,
+            Err(SendError::Refused(_)) => super::Attempt::Refused,
         };
         super::count(channel, ids.len(), outcome);
         let write = async {
@@ -318,10 +318,10 @@ impl Notifier {
             anyhow::Ok(())
         };
         if let Err(e) = write.await {
-            tracing::warn!(error = ?e, outcome, "could not record a notification attempt; it will be sent again");
+            tracing::warn!(error = ?e, ?outcome, "could not record a notification attempt; it will be sent again");
         }
         if let Err(e) = result {
-            tracing::info!(error = %e, outcome, "notification not delivered");
+            tracing::info!(error = %e, ?outcome, "notification not delivered");
         }
     }
 }

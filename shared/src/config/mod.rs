@@ -10,6 +10,7 @@ mod executor;
 mod http;
 pub mod libpq;
 pub mod lookup;
+mod metrics;
 mod notify;
 mod paper;
 mod parse;
@@ -31,6 +32,7 @@ pub use database::{
 pub use executor::ExecutorConfig;
 pub use http::{HttpConfig, HttpLimits, IpPolicy, RateLimits, TRADINGVIEW_IPS};
 pub use lookup::Lookup;
+pub use metrics::{DEFAULT_METRICS_PORT, MetricsConfig};
 pub use notify::{DEFAULT_TELEGRAM_API_URL, NotifyConfig, OpsDestinations, SmtpConfig, TelegramConfig};
 pub use paper::{
     DEFAULT_PAPER_BALANCE_USDT, DEFAULT_PAPER_HOST, DEFAULT_PAPER_PORT, paper_balance_usdt, paper_listen,
@@ -51,6 +53,8 @@ pub struct Config {
     pub secrets: SecretsConfig,
     pub bybit: BybitConfig,
     pub executor: ExecutorConfig,
+    /// The metrics listener (METRICS_HOST, METRICS_PORT).
+    pub metrics: MetricsConfig,
     /// Notification channels and the operator's destinations (executor; ingest reads only the
     /// Telegram bot, to check a user's chat when it is set).
     pub notify: NotifyConfig,
@@ -125,6 +129,7 @@ impl Config {
         let rate_limits = http::rate_limits(get)?;
         let limits = http::limits(get)?;
         let docs_enabled = http::docs_enabled(get, env == BybitEnv::Paper)?;
+        let metrics = metrics::metrics(get)?;
         let notify = match role {
             Role::Executor | Role::Up => notify::notify(get)?,
             Role::Ingest => NotifyConfig {
@@ -156,6 +161,7 @@ impl Config {
                 worker_poll_interval,
                 key_recheck_interval,
             },
+            metrics,
             notify,
             symbols,
         })

@@ -40,6 +40,16 @@ fn defaults() {
     assert!(config.bybit.egress_ips.is_empty());
     assert_eq!(config.executor.key_recheck_interval, Duration::from_secs(86_400));
     assert_eq!(config.secrets.encryption_max_per_key, 1 << 30);
+    assert_eq!(config.metrics.addr().to_string(), "127.0.0.1:9464");
+}
+
+#[test]
+fn metrics_listener_is_configurable() {
+    let mut vars = base();
+    vars.insert("METRICS_HOST", "0.0.0.0".into());
+    vars.insert("METRICS_PORT", "0".into());
+    let config = parse(&vars).unwrap();
+    assert_eq!(config.metrics.addr().to_string(), "0.0.0.0:0");
 }
 
 #[test]
@@ -118,6 +128,9 @@ fn bad_values_name_their_variable() {
         ("BYBIT_ENV", "live"),
         ("BACKEND_PORT", "abc"),
         ("BACKEND_HOST", "localhost:80"),
+        ("METRICS_PORT", "http"),
+        ("METRICS_PORT", "65536"),
+        ("METRICS_HOST", "localhost"),
         ("WORKER_POLL_INTERVAL", "soon"),
         ("SYMBOLS", "AVAX-USDT"),
         ("SYMBOLS", "AVAXUSDT,*"),

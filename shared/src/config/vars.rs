@@ -270,6 +270,18 @@ pub const VARS: &[Var] = &[
         description: r#"let `humbex ingest` and `humbex executor` run as root (refused otherwise); `humbex up` started as root hands over to `postgres` or `nobody` by itself"#,
     },
     Var {
+        name: "METRICS_HOST",
+        default: r#"`127.0.0.1`"#,
+        roles: SERVICES,
+        description: r#"address of the metrics listener (`GET /metrics`, Prometheus text format); keep it off the internet"#,
+    },
+    Var {
+        name: "METRICS_PORT",
+        default: r#"`9464`"#,
+        roles: SERVICES,
+        description: r#"port of the metrics listener; `up` serves every role's metrics there, while `ingest` and `executor` each serve their own, so give them different ports on one host (`0` picks a free one)"#,
+    },
+    Var {
         name: "LOG_FORMAT",
         default: r#"`pretty`"#,
         roles: ALL,

@@ -119,6 +119,10 @@ pub const SETTLE: &str = "\
 /// statement may name the same order (PostgreSQL would apply only one of them): the batch writer
 /// sends an order's second update in the next statement of the same transaction.
 ///
+/// `previous_status` is the row's status before this statement (a sub-select sees the statement's
+/// starting snapshot, not its own update) and `age_seconds` the row's age now: together they say
+/// when an order became filled, for `humbex_order_to_fill_seconds` (docs/metrics.md).
+///
 /// Every assignment is guarded by the row being open, so a terminal row is frozen; numbers follow
 /// only a cumulative quantity that did not go down, so an older snapshot never overwrites a newer
 /// one. Because the guards read the row being updated, a concurrent writer is re-checked by
@@ -150,8 +154,10 @@ pub static APPLY_UPDATES: LazyLock<String> = LazyLock::new(|| {
                      $12::numeric[]) \
               AS u(idx, link_id, key_id, status, rnk, cum_qty, avg, fee, xid, xtime, reason, closed_pnl) \
          WHERE o.order_link_id = u.link_id AND o.api_key_id = u.key_id \
-         RETURNING u.idx, o.id, o.status, o.signal_id, o.symbol, o.side, o.avg_price, \
-                   (o.protect_after_fill AND o.protected_at IS NULL AND o.status = 'filled') AS needs_protection"
+         RETURNING u.idx, o.id, o.status, o.origin, o.signal_id, o.symbol, o.side, o.avg_price, \
+                   (o.protect_after_fill AND o.protected_at IS NULL AND o.status = 'filled') AS needs_protection, \
+                   (SELECT p.status FROM orders p WHERE p.id = o.id) AS previous_status, \
+                   extract(epoch FROM clock_timestamp() - o.created_at)::float8 AS age_seconds"
     )
 });
 
@@ -224,7 +230,9 @@ pub static PAGE: LazyLock<String> = LazyLock::new(|| {
 /// later push of the same order moves it forward only (rank and cumulative quantity, as
 /// [`APPLY_UPDATES`]). $3 origin, $4 symbol, $5 side, $6 qty, $7 order_type, $8 status (rank $9),
 /// $10 cumulative filled qty, $11 average price, $12 fee, $13 closed_pnl, $14 trigger_price,
-/// $15 exchange update time, $16 reduce_only, $17 a new row id.
+/// $15 exchange update time, $16 reduce_only, $17 a new row id. `previous_status` is the row's
+/// status before this statement, NULL for a new row (as in [`APPLY_UPDATES`]: the sub-select sees
+/// the statement's starting snapshot), for `humbex_orders_total`.
 pub static UPSERT_FOREIGN: LazyLock<String> = LazyLock::new(|| {
     let is_open = is_open("o.status");
     let rank = rank("o.status");
@@ -249,7 +257,8 @@ pub static UPSERT_FOREIGN: LazyLock<String> = LazyLock::new(|| {
                          THEN COALESCE(EXCLUDED.closed_pnl, o.closed_pnl) ELSE o.closed_pnl END, \
             filled_at = CASE WHEN {is_open} THEN COALESCE(o.filled_at, EXCLUDED.filled_at) ELSE o.filled_at END, \
             updated_at = now() \
-         RETURNING o.id, o.status, o.origin, o.signal_id, o.user_id"
+         RETURNING o.id, o.status, o.origin, o.signal_id, o.user_id, \
+                   (SELECT p.status FROM orders p WHERE p.id = o.id) AS previous_status"
     )
 });
 

@@ -138,6 +138,12 @@ pub const CLAIM: &str = "\
         WHERE s.strategy_id = c.strategy_id AND s.status = 'active') t ON true \
     ORDER BY c.received_at, c.id, t.user_id";
 
+/// Signals not yet finished and the age of the oldest, in seconds (0 when none), for the
+/// `humbex_signals_pending` gauges; served by the `signals_waiting` partial index.
+pub const PENDING: &str = "SELECT count(*) AS pending, \
+        COALESCE(extract(epoch FROM clock_timestamp() - min(received_at)), 0)::float8 AS oldest_seconds \
+     FROM signals WHERE status IN ('received', 'processing')";
+
 /// Extend the leases of executor $1 on signals $2 by $3 seconds. Locked in id order first, as the
 /// settle writer does, so the two never deadlock.
 pub const RENEW_LEASES: &str = "\
@@ -220,6 +226,7 @@ pub fn all() -> Vec<&'static str> {
         INSERT_REJECTED,
         CLAIM,
         RENEW_LEASES,
+        PENDING,
         GET.as_str(),
         PAGE.as_str(),
     ]
