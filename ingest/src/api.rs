@@ -8,6 +8,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, OpenApiService};
 
 use crate::admin::activity::ActivityApi;
 use crate::admin::api_keys::ApiKeysApi;
+use crate::admin::overview::OverviewApi;
 use crate::admin::strategies::StrategiesApi;
 use crate::admin::users::UsersApi;
 use crate::error::ErrorBody;
@@ -63,6 +64,7 @@ pub type Apis = (
     StrategiesApi,
     ApiKeysApi,
     ActivityApi,
+    OverviewApi,
     HealthApi,
 );
 
@@ -75,6 +77,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             StrategiesApi,
             ApiKeysApi,
             ActivityApi,
+            OverviewApi,
             HealthApi,
         ),
         "HUMBEX",

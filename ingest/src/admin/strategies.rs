@@ -41,6 +41,84 @@ admin_response! {
 
 pub struct StrategiesApi;
 
+/// Create a strategy; its webhook token is in the answer and nowhere else.
+pub async fn create_strategy(state: &AppState, body: &StrategyCreate) -> Result<StrategyCreated, AdminError> {
+    let name = body.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(AdminError::field("name", "must be 1 to 100 printable characters"));
+    }
+    let token = WebhookToken::generate(TokenKind::Strategy);
+    let id = Uuid::now_v7();
+    within_budget(async {
+        let client = state.pool.get().await?;
+        let row = client
+            .query_one(
+                strategies::INSERT,
+                &[&id, &name, &token.digest().as_slice(), &token.display_prefix()],
+            )
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    AdminError::conflict(format!("a strategy named {name:?} already exists"))
+                } else {
+                    e.into()
+                }
+            })?;
+        tracing::info!(strategy_id = %id, "strategy created");
+        Ok(StrategyCreated {
+            id,
+            name: name.clone(),
+            webhook_token: token.expose_secret().to_owned(),
+            webhook_token_prefix: token.display_prefix(),
+            created_at: row.get("created_at"),
+        })
+    })
+    .await
+}
+
+/// Every strategy with its number of active subscribers.
+pub async fn list_strategies(state: &AppState) -> Result<Vec<Strategy>, AdminError> {
+    within_budget(async {
+        let client = state.pool.get().await?;
+        let rows = client.query(strategies::LIST, &[]).await?;
+        Ok(rows
+            .iter()
+            .map(|r| Strategy {
+                id: r.get("id"),
+                name: r.get("name"),
+                active: r.get("active"),
+                webhook_token_prefix: r.get("webhook_token_prefix"),
+                created_at: r.get("created_at"),
+                active_subscribers: r.get("active_subscribers"),
+            })
+            .collect())
+    })
+    .await
+}
+
+/// Give a strategy a new webhook token; the old one stops working at once.
+pub async fn rotate_strategy_token(state: &AppState, id: Uuid) -> Result<TokenRotated, AdminError> {
+    let token = WebhookToken::generate(TokenKind::Strategy);
+    within_budget(async {
+        let client = state.pool.get().await?;
+        let row = client
+            .query_opt(
+                strategies::ROTATE_TOKEN,
+                &[&id, &token.digest().as_slice(), &token.display_prefix()],
+            )
+            .await?
+            .ok_or_else(|| AdminError::not_found("strategy"))?;
+        tracing::info!(strategy_id = %id, "strategy webhook token rotated");
+        Ok(TokenRotated {
+            id,
+            webhook_token: token.expose_secret().to_owned(),
+            webhook_token_prefix: token.display_prefix(),
+            rotated_at: row.get("token_rotated_at"),
+        })
+    })
+    .await
+}
+
 #[OpenApi(tag = "ApiTags::Admin")]
 impl StrategiesApi {
     /// Create a strategy.
@@ -54,37 +132,9 @@ impl StrategiesApi {
         body: Json<StrategyCreate>,
     ) -> poem::Result<CreateStrategyResponse> {
         respond(async {
-            let name = body.name.trim().to_owned();
-            if name.is_empty() || name.chars().any(char::is_control) {
-                return Err(AdminError::field("name", "must be 1 to 100 printable characters"));
-            }
-            let token = WebhookToken::generate(TokenKind::Strategy);
-            let id = Uuid::now_v7();
-            within_budget(async {
-                let client = state.pool.get().await?;
-                let row = client
-                    .query_one(
-                        strategies::INSERT,
-                        &[&id, &name, &token.digest().as_slice(), &token.display_prefix()],
-                    )
-                    .await
-                    .map_err(|e| {
-                        if is_unique_violation(&e) {
-                            AdminError::conflict(format!("a strategy named {name:?} already exists"))
-                        } else {
-                            e.into()
-                        }
-                    })?;
-                tracing::info!(strategy_id = %id, "strategy created");
-                Ok(CreateStrategyResponse::Created(Json(StrategyCreated {
-                    id,
-                    name: name.clone(),
-                    webhook_token: token.expose_secret().to_owned(),
-                    webhook_token_prefix: token.display_prefix(),
-                    created_at: row.get("created_at"),
-                })))
-            })
-            .await
+            create_strategy(&state, &body)
+                .await
+                .map(|s| CreateStrategyResponse::Created(Json(s)))
         })
         .await
     }
@@ -96,22 +146,11 @@ impl StrategiesApi {
         _auth: AdminAuth,
         state: Data<&Arc<AppState>>,
     ) -> poem::Result<ListStrategiesResponse> {
-        respond(within_budget(async {
-            let client = state.pool.get().await?;
-            let rows = client.query(strategies::LIST, &[]).await?;
-            Ok(ListStrategiesResponse::Ok(Json(
-                rows.iter()
-                    .map(|r| Strategy {
-                        id: r.get("id"),
-                        name: r.get("name"),
-                        active: r.get("active"),
-                        webhook_token_prefix: r.get("webhook_token_prefix"),
-                        created_at: r.get("created_at"),
-                        active_subscribers: r.get("active_subscribers"),
-                    })
-                    .collect(),
-            )))
-        }))
+        respond(async {
+            list_strategies(&state)
+                .await
+                .map(|s| ListStrategiesResponse::Ok(Json(s)))
+        })
         .await
     }
 
@@ -127,23 +166,11 @@ impl StrategiesApi {
         state: Data<&Arc<AppState>>,
         id: Path<Uuid>,
     ) -> poem::Result<RotateStrategyTokenResponse> {
-        let token = WebhookToken::generate(TokenKind::Strategy);
-        respond(within_budget(async {
-            let client = state.pool.get().await?;
-            let row = client
-                .query_opt(
-                    strategies::ROTATE_TOKEN,
-                    &[&id.0, &token.digest().as_slice(), &token.display_prefix()],
-                )
-                .await?
-                .ok_or_else(|| AdminError::not_found("strategy"))?;
-            Ok(RotateStrategyTokenResponse::Ok(Json(TokenRotated {
-                id: id.0,
-                webhook_token: token.expose_secret().to_owned(),
-                webhook_token_prefix: token.display_prefix(),
-                rotated_at: row.get("token_rotated_at"),
-            })))
-        }))
+        respond(async {
+            rotate_strategy_token(&state, id.0)
+                .await
+                .map(|t| RotateStrategyTokenResponse::Ok(Json(t)))
+        })
         .await
     }
 }

@@ -3,8 +3,10 @@
 //! (sql/V4), an order row's open statuses and ranks in [`crate::domain::order_status`].
 //! `api_keys` statements live with the key vault, not here.
 
+pub mod console_sessions;
 pub mod fills;
 pub mod orders;
+pub mod overview;
 pub mod signals;
 pub mod strategies;
 pub mod subscriptions;
@@ -20,6 +22,9 @@ pub fn all_statements() -> Vec<&'static str> {
         signals::all(),
         orders::all(),
         fills::all(),
+        console_sessions::all(),
+        overview::all(),
+        signals::filtered_examples(),
     ]
     .concat()
 }

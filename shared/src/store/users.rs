@@ -19,11 +19,14 @@ pub static GET: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Every user, oldest first, as [`USER_COLUMNS`].
-pub static LIST: LazyLock<String> = LazyLock::new(|| {
+/// Users, oldest first, as [`USER_COLUMNS`]: $1 a LIKE pattern on the (lower-case) email or
+/// NULL, $2 a strategy id their subscription follows or NULL, $3 a page size or NULL for all,
+/// $4 how many to skip.
+pub static SEARCH: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {USER_COLUMNS} FROM users u LEFT JOIN subscriptions s ON s.user_id = u.id \
-         ORDER BY u.created_at, u.id"
+         WHERE ($1::text IS NULL OR u.email LIKE $1) AND ($2::uuid IS NULL OR s.strategy_id = $2) \
+         ORDER BY u.created_at, u.id LIMIT $3 OFFSET $4"
     )
 });
 
@@ -53,7 +56,7 @@ pub const INSERT_DEMO: &str = "\
 pub fn all() -> Vec<&'static str> {
     vec![
         GET.as_str(),
-        LIST.as_str(),
+        SEARCH.as_str(),
         INSERT,
         ROTATE_TOKEN,
         EXISTS,
