@@ -66,6 +66,7 @@ pub async fn around<E: Endpoint>(
     let span =
         tracing::info_span!("request", method = %method, path = %path, signal_id = tracing::field::Empty);
     let is_docs = path == "/docs" || path.starts_with("/docs/");
+    let is_console = path == "/console" || path.starts_with("/console/");
     let source = crate::client_ip::client_ip(&req, &state.ip_policy.trusted_proxies);
     let unreadable = match &source {
         Some(Err(e)) => Some(e.to_string()),
@@ -122,6 +123,8 @@ pub async fn around<E: Endpoint>(
         header::CONTENT_SECURITY_POLICY,
         if is_docs {
             docs.csp()
+        } else if is_console {
+            HeaderValue::from_static(crate::console::CSP)
         } else {
             HeaderValue::from_static(API_CSP)
         },

@@ -40,6 +40,10 @@ pub struct AppState {
     pub auth_limit_exempt: HashSet<IpAddr>,
     /// Injected clock for the anti-replay windows (tests move it; production reads the system).
     pub clock: Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>,
+    /// The console's live feed (a LISTEN task started by `Application::run_until` publishes).
+    pub console_events: Arc<crate::console::events::EventHub>,
+    /// Where the console's LISTEN connection goes (the same database as the pool).
+    pub listen_config: tokio_postgres::Config,
 }
 
 impl AppState {
@@ -61,6 +65,7 @@ impl AppState {
             );
         }
         let signals = GroupCommitter::start(pool.clone(), group::WRITERS, group::MAX_BATCH);
+        let listen_config = config.database.url.pg_config();
         Ok(AppState {
             signals,
             pool,
@@ -76,6 +81,8 @@ impl AppState {
             rate_limits: RateLimiters::new(config.http.rate_limits),
             auth_limit_exempt,
             clock: Arc::new(chrono::Utc::now),
+            console_events: Arc::default(),
+            listen_config,
         })
     }
 
