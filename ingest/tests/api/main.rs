@@ -3,6 +3,7 @@
 mod admin;
 mod api_keys;
 mod bad_input;
+mod console;
 mod group_commit;
 mod harness;
 mod listen_notify;
