@@ -117,7 +117,12 @@ pub async fn around<E: Endpoint>(
         HeaderValue::from_static("nosniff"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // The console's forms need the browser's Origin header on their posts (a page under
+    // no-referrer posts with `Origin: null`); same-origin still sends nothing to other sites.
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static(if is_console { "same-origin" } else { "no-referrer" }),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,

@@ -148,7 +148,12 @@ pub async fn signals(state: State<'_>, req: &Request, Query(q): Query<HashMap<St
 }
 
 #[poem::handler]
-pub async fn signal(state: State<'_>, req: &Request, Path(id): Path<Uuid>) -> Response {
+pub async fn signal(
+    state: State<'_>,
+    req: &Request,
+    Path(id): Path<Uuid>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let session = match page_session(&state, req).await {
         Ok(s) => s,
         Err(resp) => return resp,
@@ -158,27 +163,7 @@ pub async fn signal(state: State<'_>, req: &Request, Path(id): Path<Uuid>) -> Re
         Err(e) => return error_page(Some(&session), &e),
     };
     let s = &d.signal;
-    respond_html(
-        StatusCode::OK,
-        layout::page(Some(&session), "Signal", "/console/signals", html! {
-            h1 { "Signal " code { (s.id) } }
-            dl class="facts" {
-                dt { "status" } dd { (status(&s.status)) @if let Some(r) = &s.reject_reason { " " (r) } }
-                dt { "received" } dd { (time(&s.received_at)) }
-                dt { "route" } dd { (s.source) }
-                dt { "action" } dd { (s.action) " " (s.symbol) " " (text_or_dash(s.quantity.as_deref())) }
-                dt { "price" } dd { (text_or_dash(s.price.as_deref())) }
-                dt { "client id" } dd { (text_or_dash(s.client_id.as_deref())) }
-                dt { "signal time" } dd { (time_or_dash(s.signal_time.as_ref())) }
-                dt { "comment" } dd { (text_or_dash(s.comment.as_deref())) }
-                dt { "owner" } dd {
-                    @if let Some(u) = s.user_id { a href={ "/console/users/" (u) } { "user " (u) } }
-                    @if let Some(st) = s.strategy_id { a href={ "/console/strategies/" (st) } { "strategy " (st) } }
-                }
-            }
-            h2 { "Raw body (token redacted)" }
-            pre class="raw" { (s.raw_body) }
-            h2 { "Orders" }
+    let order_list = html! {
             @if d.orders.is_empty() { p { "No orders (yet)." } }
             @for o in &d.orders {
                 section class="order" aria-label={ "Order " (o.order_link_id) } {
@@ -203,6 +188,33 @@ pub async fn signal(state: State<'_>, req: &Request, Path(id): Path<Uuid>) -> Re
                     }
                 }
             }
+    };
+    if q.get("fragment").is_some_and(|v| v == "1") {
+        return respond_html(StatusCode::OK, order_list);
+    }
+    respond_html(
+        StatusCode::OK,
+        layout::page(Some(&session), "Signal", "/console/signals", html! {
+            h1 { "Signal " code { (s.id) } }
+            dl class="facts" {
+                dt { "status" } dd { (status(&s.status)) @if let Some(r) = &s.reject_reason { " " (r) } }
+                dt { "received" } dd { (time(&s.received_at)) }
+                dt { "route" } dd { (s.source) }
+                dt { "action" } dd { (s.action) " " (s.symbol) " " (text_or_dash(s.quantity.as_deref())) }
+                dt { "price" } dd { (text_or_dash(s.price.as_deref())) }
+                dt { "client id" } dd { (text_or_dash(s.client_id.as_deref())) }
+                dt { "signal time" } dd { (time_or_dash(s.signal_time.as_ref())) }
+                dt { "comment" } dd { (text_or_dash(s.comment.as_deref())) }
+                dt { "owner" } dd {
+                    @if let Some(u) = s.user_id { a href={ "/console/users/" (u) } { "user " (u) } }
+                    @if let Some(st) = s.strategy_id { a href={ "/console/strategies/" (st) } { "strategy " (st) } }
+                }
+            }
+            h2 { "Raw body (token redacted)" }
+            pre class="raw" { (s.raw_body) }
+            h2 { "Orders" }
+            p class="muted" { "Live: " span id="live-status" aria-live="polite" { "connecting…" } }
+            div id="live" data-live={ "/console/signals/" (s.id) "?fragment=1" } { (order_list) }
             h2 { "Orders the exchange created afterwards" }
             p { "Not available yet: take-profit, stop-loss and liquidation orders are listed here once orders record their origin." }
         }),
