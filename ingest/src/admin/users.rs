@@ -33,7 +33,7 @@ admin_response! {
 admin_response! {
     pub enum ListUsersResponse {
         200 Ok(Json<Vec<User>>),
-        Unauthorized, TooManyRequests, Unavailable,
+        BadRequest, Unauthorized, TooManyRequests, Unavailable,
     }
 }
 
