@@ -11,6 +11,8 @@ CREATE TABLE console_sessions (
 );
 CREATE INDEX console_sessions_expires ON console_sessions (expires_at);
 
+-- The users list, oldest first, paged.
+CREATE INDEX users_created ON users (created_at, id);
 -- The signals table filtered by user, strategy or status, newest first.
 CREATE INDEX signals_by_user ON signals (user_id, received_at DESC, id DESC) WHERE user_id IS NOT NULL;
 CREATE INDEX signals_by_strategy ON signals (strategy_id, received_at DESC, id DESC)

@@ -42,7 +42,11 @@ async fn the_console_in_chromium() {
     pipeline
         .paper
         .exchange()
-        .create_account(AccountSpec::new(api_key.clone(), api_secret.clone(), "10000".parse().unwrap()))
+        .create_account(AccountSpec::new(
+            api_key.clone(),
+            api_secret.clone(),
+            "10000".parse().unwrap(),
+        ))
         .expect("paper account");
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
@@ -63,7 +67,10 @@ async fn the_console_in_chromium() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");
-    assert!(out.status.success(), "the browser flow failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "the browser flow failed:\n{stdout}\n{stderr}"
+    );
     assert!(stdout.contains("all steps passed"), "{stdout}");
 
     // What the browser did is in the database, through the same operations as the API.
@@ -87,7 +94,18 @@ async fn the_console_in_chromium() {
         .unwrap()
         .get::<_, i64>("n");
     assert_eq!(revoked, 1);
-    for page in ["sign-in", "overview", "user", "signals", "signal", "strategies", "strategy", "orders", "users", "users-phone"] {
+    for page in [
+        "sign-in",
+        "overview",
+        "user",
+        "signals",
+        "signal",
+        "strategies",
+        "strategy",
+        "orders",
+        "users",
+        "users-phone",
+    ] {
         assert!(shots.join(format!("{page}.png")).exists(), "screenshot {page}");
     }
 }

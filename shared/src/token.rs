@@ -128,7 +128,9 @@ impl WebhookToken {
 /// `N` bytes from the system's CSPRNG (the console's session ids and CSRF tokens).
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];
-    SystemRandom::new().fill(&mut buf).expect("system random generator");
+    SystemRandom::new()
+        .fill(&mut buf)
+        .expect("system random generator");
     buf
 }
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use deadpool_postgres::Object;
-use humbex_shared::domain::order_status;
+use humbex_shared::domain::{order_status, signal_status};
 use humbex_shared::store::{fills, orders, signals};
 use poem::web::Data;
 use poem_openapi::OpenApi;
@@ -139,10 +139,10 @@ pub enum SignalStatusFilter {
 impl SignalStatusFilter {
     pub fn as_str(self) -> &'static str {
         match self {
-            SignalStatusFilter::Received => "received",
-            SignalStatusFilter::Processing => "processing",
-            SignalStatusFilter::Done => "done",
-            SignalStatusFilter::Rejected => "rejected",
+            SignalStatusFilter::Received => signal_status::RECEIVED,
+            SignalStatusFilter::Processing => signal_status::PROCESSING,
+            SignalStatusFilter::Done => signal_status::DONE,
+            SignalStatusFilter::Rejected => signal_status::REJECTED,
         }
     }
 
@@ -274,7 +274,12 @@ impl ActivityApi {
         state: Data<&Arc<AppState>>,
         id: Path<Uuid>,
     ) -> poem::Result<GetSignalResponse> {
-        respond(async { get_signal(&state, id.0).await.map(|d| GetSignalResponse::Ok(Json(d))) }).await
+        respond(async {
+            get_signal(&state, id.0)
+                .await
+                .map(|d| GetSignalResponse::Ok(Json(d)))
+        })
+        .await
     }
 
     /// List orders, newest first, optionally of one status.

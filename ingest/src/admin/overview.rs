@@ -64,9 +64,10 @@ pub struct Overview {
     pub signals_24h: Vec<StatusCount>,
     /// Orders of the last 24 hours by status.
     pub orders_24h: Vec<StatusCount>,
-    /// Webhook received → order accepted by the exchange, last 24 hours.
+    /// Webhook received → order accepted by the exchange, over the newest 1,000 orders of the
+    /// last 24 hours.
     pub webhook_to_order: Percentiles,
-    /// Webhook received → order filled, last 24 hours.
+    /// Webhook received → order filled, over the same orders.
     pub webhook_to_fill: Percentiles,
     /// Exchange keys marked unusable and not revoked.
     pub unusable_keys: i64,
@@ -112,7 +113,9 @@ fn counts(rows: &[tokio_postgres::Row]) -> Vec<StatusCount> {
 pub async fn overview(state: &AppState) -> Result<Overview, AdminError> {
     within_budget(async {
         let client = state.pool.get().await?;
-        let signals = client.query(overview::SIGNALS_BY_STATUS, &[&WINDOW_SECS]).await?;
+        let signals = client
+            .query(overview::SIGNALS_BY_STATUS.as_str(), &[&WINDOW_SECS])
+            .await?;
         let orders = client.query(overview::ORDERS_BY_STATUS, &[&WINDOW_SECS]).await?;
         let latencies = client.query_one(overview::LATENCIES, &[&WINDOW_SECS]).await?;
         let now = client.query_one(overview::STATE, &[]).await?;
@@ -185,7 +188,8 @@ impl OverviewApi {
     /// The operator's overview.
     ///
     /// Executor LISTEN connections, the last fill, the oldest waiting signal, signals and orders of
-    /// the last 24 hours by status, webhook → order and → fill latency percentiles, keys marked
+    /// the last 24 hours by status, webhook → order and → fill latency percentiles (newest 1,000
+    /// orders of the last 24 hours), keys marked
     /// unusable, subscriptions expiring within 7 days.
     #[oai(path = "/admin/overview", method = "get", operation_id = "get_overview")]
     async fn get_overview(

@@ -134,7 +134,12 @@ pub struct UserFilter {
 
 /// Escape LIKE's wildcards so a search for `a_b` finds that text, not `axb`.
 fn like_pattern(q: &str) -> String {
-    let escaped = q.trim().to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    let escaped = q
+        .trim()
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
     format!("%{escaped}%")
 }
 
@@ -178,7 +183,11 @@ pub async fn list_users(state: &AppState, filter: &UserFilter) -> Result<Vec<Use
     if filter.offset < 0 {
         return Err(AdminError::field("offset", "must not be negative"));
     }
-    let pattern = filter.q.as_deref().filter(|q| !q.trim().is_empty()).map(like_pattern);
+    let pattern = filter
+        .q
+        .as_deref()
+        .filter(|q| !q.trim().is_empty())
+        .map(like_pattern);
     within_budget(async {
         let client = state.pool.get().await?;
         let rows = client
@@ -236,7 +245,10 @@ pub async fn put_subscription(
     };
     if let Some(p) = body.payment_ref.as_deref() {
         if p.contains('\0') {
-            return Err(AdminError::field("payment_ref", "must not contain NUL characters"));
+            return Err(AdminError::field(
+                "payment_ref",
+                "must not contain NUL characters",
+            ));
         }
         if p.chars().count() > 200 {
             return Err(AdminError::field("payment_ref", "must be at most 200 characters"));
@@ -297,7 +309,12 @@ impl UsersApi {
         state: Data<&Arc<AppState>>,
         body: Json<UserCreate>,
     ) -> poem::Result<CreateUserResponse> {
-        respond(async { create_user(&state, &body).await.map(|u| CreateUserResponse::Created(Json(u))) }).await
+        respond(async {
+            create_user(&state, &body)
+                .await
+                .map(|u| CreateUserResponse::Created(Json(u)))
+        })
+        .await
     }
 
     /// List users, oldest first, with their subscriptions.
@@ -326,7 +343,12 @@ impl UsersApi {
             limit: limit.0,
             offset: offset.0.unwrap_or(0),
         };
-        respond(async { list_users(&state, &filter).await.map(|u| ListUsersResponse::Ok(Json(u))) }).await
+        respond(async {
+            list_users(&state, &filter)
+                .await
+                .map(|u| ListUsersResponse::Ok(Json(u)))
+        })
+        .await
     }
 
     /// Get one user.

@@ -13,7 +13,9 @@ use uuid::Uuid;
 use super::layout;
 use super::session::{self, CSRF_FIELD, SIGN_IN_COOKIE, Session};
 use super::{State, error_page, forbidden, html, see_other};
-use crate::admin::models::{ApiKeyCreate, StrategyCreate, SubscriptionStatus, SubscriptionUpdate, UserCreate};
+use crate::admin::models::{
+    ApiKeyCreate, StrategyCreate, SubscriptionStatus, SubscriptionUpdate, UserCreate,
+};
 use crate::admin::{AdminError, api_keys, strategies, users};
 
 type Fields = Form<HashMap<String, String>>;
@@ -25,7 +27,11 @@ fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
 
 /// The session behind a post with its CSRF token, or the 403 to answer. A post from another
 /// origin is refused too (SameSite=Strict already keeps the cookie from it).
-async fn post_session(state: &crate::state::AppState, req: &Request, form: &HashMap<String, String>) -> Result<Session, poem::Response> {
+async fn post_session(
+    state: &crate::state::AppState,
+    req: &Request,
+    form: &HashMap<String, String>,
+) -> Result<Session, poem::Response> {
     if !same_origin(req) {
         return Err(forbidden("this form was posted from another site"));
     }
@@ -36,7 +42,9 @@ async fn post_session(state: &crate::state::AppState, req: &Request, form: &Hash
     };
     match form.get(CSRF_FIELD) {
         Some(token) if session::same_secret(token, &session.csrf_token) => Ok(session),
-        _ => Err(forbidden("the form's CSRF token is missing or wrong; reload the page and try again")),
+        _ => Err(forbidden(
+            "the form's CSRF token is missing or wrong; reload the page and try again",
+        )),
     }
 }
 
@@ -59,23 +67,38 @@ pub async fn sign_in_page(state: State<'_>, req: &Request) -> Response {
     sign_in_form(&state, req, StatusCode::OK, None)
 }
 
-fn sign_in_form(state: &crate::state::AppState, req: &Request, status: StatusCode, problem: Option<&str>) -> Response {
+fn sign_in_form(
+    state: &crate::state::AppState,
+    req: &Request,
+    status: StatusCode,
+    problem: Option<&str>,
+) -> Response {
     let token = session::random_token();
-    let cookie = session::set_cookie(SIGN_IN_COOKIE, &token, std::time::Duration::from_secs(3600), session::over_tls(state, req));
+    let cookie = session::set_cookie(
+        SIGN_IN_COOKIE,
+        &token,
+        std::time::Duration::from_secs(3600),
+        session::over_tls(state, req),
+    );
     let mut resp = html(
         status,
-        layout::page(None, "Sign in", "", maud::html! {
-            h1 { "Sign in" }
-            @if let Some(problem) = problem {
-                p role="alert" class="error" { (problem) }
-            }
-            form method="post" action="/console/sign-in" class="stack" {
-                input type="hidden" name=(CSRF_FIELD) value=(token);
-                label for="token" { "Admin token (ADMIN_TOKEN)" }
-                input id="token" type="password" name="token" autocomplete="current-password" required autofocus;
-                button type="submit" { "Sign in" }
-            }
-        }),
+        layout::page(
+            None,
+            "Sign in",
+            "",
+            maud::html! {
+                h1 { "Sign in" }
+                @if let Some(problem) = problem {
+                    p role="alert" class="error" { (problem) }
+                }
+                form method="post" action="/console/sign-in" class="stack" {
+                    input type="hidden" name=(CSRF_FIELD) value=(token);
+                    label for="token" { "Admin token (ADMIN_TOKEN)" }
+                    input id="token" type="password" name="token" autocomplete="current-password" required autofocus;
+                    button type="submit" { "Sign in" }
+                }
+            },
+        ),
     );
     if let Ok(v) = cookie.parse() {
         resp.headers_mut().append(header::SET_COOKIE, v);
@@ -94,7 +117,12 @@ pub async fn sign_in(state: State<'_>, req: &Request, form: Fields) -> Response 
     if !crate::admin::auth::admin_token_matches(&state, token) {
         tracing::info!("console sign-in refused: wrong admin token");
         // 401: the failed-authentication budget per address counts it (middleware).
-        return sign_in_form(&state, req, StatusCode::UNAUTHORIZED, Some("That is not the admin token."));
+        return sign_in_form(
+            &state,
+            req,
+            StatusCode::UNAUTHORIZED,
+            Some("That is not the admin token."),
+        );
     }
     let (id, _) = match session::start(&state).await {
         Ok(s) => s,
@@ -123,7 +151,12 @@ pub async fn sign_out(state: State<'_>, req: &Request, form: Fields) -> Response
         return error_page(Some(&session), &e);
     }
     let mut resp = see_other("/console/sign-in");
-    let cookie = session::set_cookie(session::COOKIE, "", std::time::Duration::ZERO, session::over_tls(&state, req));
+    let cookie = session::set_cookie(
+        session::COOKIE,
+        "",
+        std::time::Duration::ZERO,
+        session::over_tls(&state, req),
+    );
     if let Ok(v) = cookie.parse() {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -134,10 +167,15 @@ pub async fn sign_out(state: State<'_>, req: &Request, form: Fields) -> Response
 #[poem::handler]
 pub async fn events(state: State<'_>, req: &Request) -> Response {
     match session::current(&state, req).await {
-        Ok(Some(_)) => Response::builder()
-            .content_type("text/event-stream")
-            .header("x-accel-buffering", "no")
-            .body(Body::from_bytes_stream(state.console_events.stream())),
+        Ok(Some(session)) => {
+            let lifetime = (session.expires_at - chrono::Utc::now())
+                .to_std()
+                .unwrap_or_default();
+            Response::builder()
+                .content_type("text/event-stream")
+                .header("x-accel-buffering", "no")
+                .body(Body::from_bytes_stream(state.console_events.stream(lifetime)))
+        }
         Ok(None) => Response::builder()
             .status(StatusCode::UNAUTHORIZED)
             .content_type("text/plain; charset=utf-8")
@@ -159,11 +197,16 @@ pub async fn create_user(state: State<'_>, req: &Request, form: Fields) -> Respo
         // Shown on this answer, not after a redirect: the token must never be stored to show later.
         Ok(created) => html(
             StatusCode::CREATED,
-            layout::page(Some(&session), "User created", "/console/users", maud::html! {
-                h1 { "User created: " (created.email) }
-                (layout::token_shown(&created.webhook_token, "/webhook/tradingview"))
-                p { a href={ "/console/users/" (created.id) } { "Go to the user's page" } }
-            }),
+            layout::page(
+                Some(&session),
+                "User created",
+                "/console/users",
+                maud::html! {
+                    h1 { "User created: " (created.email) }
+                    (layout::token_shown(&created.webhook_token, "/webhook/tradingview"))
+                    p { a href={ "/console/users/" (created.id) } { "Go to the user's page" } }
+                },
+            ),
         ),
         Err(e) => error_page(Some(&session), &e),
     }
@@ -179,7 +222,12 @@ fn subscription_update(form: &HashMap<String, String>) -> Result<SubscriptionUpd
     let expires_at = field(form, "expires_at")
         .map(parse_time)
         .transpose()
-        .map_err(|_| AdminError::field("expires_at", "must be a date and time (UTC), like 2026-12-31T23:59"))?;
+        .map_err(|_| {
+            AdminError::field(
+                "expires_at",
+                "must be a date and time (UTC), like 2026-12-31T23:59",
+            )
+        })?;
     let strategy_id = field(form, "strategy_id")
         .map(Uuid::parse_str)
         .transpose()
@@ -206,7 +254,12 @@ pub fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, chrono::P
 }
 
 #[poem::handler]
-pub async fn put_subscription(state: State<'_>, req: &Request, Path(id): Path<Uuid>, form: Fields) -> Response {
+pub async fn put_subscription(
+    state: State<'_>,
+    req: &Request,
+    Path(id): Path<Uuid>,
+    form: Fields,
+) -> Response {
     let session = match post_session(&state, req, &form).await {
         Ok(s) => s,
         Err(resp) => return resp,
@@ -222,7 +275,12 @@ pub async fn put_subscription(state: State<'_>, req: &Request, Path(id): Path<Uu
 }
 
 #[poem::handler]
-pub async fn rotate_user_token(state: State<'_>, req: &Request, Path(id): Path<Uuid>, form: Fields) -> Response {
+pub async fn rotate_user_token(
+    state: State<'_>,
+    req: &Request,
+    Path(id): Path<Uuid>,
+    form: Fields,
+) -> Response {
     let session = match post_session(&state, req, &form).await {
         Ok(s) => s,
         Err(resp) => return resp,
@@ -230,11 +288,16 @@ pub async fn rotate_user_token(state: State<'_>, req: &Request, Path(id): Path<U
     match users::rotate_user_token(&state, id).await {
         Ok(rotated) => html(
             StatusCode::OK,
-            layout::page(Some(&session), "Token rotated", "/console/users", maud::html! {
-                h1 { "Token rotated" }
-                (layout::token_shown(&rotated.webhook_token, "/webhook/tradingview"))
-                p { a href={ "/console/users/" (id) } { "Back to the user" } }
-            }),
+            layout::page(
+                Some(&session),
+                "Token rotated",
+                "/console/users",
+                maud::html! {
+                    h1 { "Token rotated" }
+                    (layout::token_shown(&rotated.webhook_token, "/webhook/tradingview"))
+                    p { a href={ "/console/users/" (id) } { "Back to the user" } }
+                },
+            ),
         ),
         Err(e) => error_page(Some(&session), &e),
     }
@@ -258,11 +321,16 @@ pub async fn create_api_key(state: State<'_>, req: &Request, Path(id): Path<Uuid
             let problem = e.body();
             html(
                 status,
-                layout::page(Some(&session), "Key not added", "/console/users", maud::html! {
-                    h1 { "The key was not added" }
-                    p role="alert" class="error" { (problem.message) " (" code { (problem.error) } ")" }
-                    p { a href={ "/console/users/" (id) } { "Back to the user" } }
-                }),
+                layout::page(
+                    Some(&session),
+                    "Key not added",
+                    "/console/users",
+                    maud::html! {
+                        h1 { "The key was not added" }
+                        p role="alert" class="error" { (problem.message) " (" code { (problem.error) } ")" }
+                        p { a href={ "/console/users/" (id) } { "Back to the user" } }
+                    },
+                ),
             )
         }
     }
@@ -306,18 +374,28 @@ pub async fn create_strategy(state: State<'_>, req: &Request, form: Fields) -> R
     match strategies::create_strategy(&state, &body).await {
         Ok(created) => html(
             StatusCode::CREATED,
-            layout::page(Some(&session), "Strategy created", "/console/strategies", maud::html! {
-                h1 { "Strategy created: " (created.name) }
-                (layout::token_shown(&created.webhook_token, "/webhook/tradingview"))
-                p { a href={ "/console/strategies/" (created.id) } { "Go to the strategy's page" } }
-            }),
+            layout::page(
+                Some(&session),
+                "Strategy created",
+                "/console/strategies",
+                maud::html! {
+                    h1 { "Strategy created: " (created.name) }
+                    (layout::token_shown(&created.webhook_token, "/webhook/tradingview"))
+                    p { a href={ "/console/strategies/" (created.id) } { "Go to the strategy's page" } }
+                },
+            ),
         ),
         Err(e) => error_page(Some(&session), &e),
     }
 }
 
 #[poem::handler]
-pub async fn rotate_strategy_token(state: State<'_>, req: &Request, Path(id): Path<Uuid>, form: Fields) -> Response {
+pub async fn rotate_strategy_token(
+    state: State<'_>,
+    req: &Request,
+    Path(id): Path<Uuid>,
+    form: Fields,
+) -> Response {
     let session = match post_session(&state, req, &form).await {
         Ok(s) => s,
         Err(resp) => return resp,
@@ -325,13 +403,17 @@ pub async fn rotate_strategy_token(state: State<'_>, req: &Request, Path(id): Pa
     match strategies::rotate_strategy_token(&state, id).await {
         Ok(rotated) => html(
             StatusCode::OK,
-            layout::page(Some(&session), "Token rotated", "/console/strategies", maud::html! {
-                h1 { "Strategy token rotated" }
-                (layout::token_shown(&rotated.webhook_token, "/webhook/tradingview"))
-                p { a href={ "/console/strategies/" (id) } { "Back to the strategy" } }
-            }),
+            layout::page(
+                Some(&session),
+                "Token rotated",
+                "/console/strategies",
+                maud::html! {
+                    h1 { "Strategy token rotated" }
+                    (layout::token_shown(&rotated.webhook_token, "/webhook/tradingview"))
+                    p { a href={ "/console/strategies/" (id) } { "Back to the strategy" } }
+                },
+            ),
         ),
         Err(e) => error_page(Some(&session), &e),
     }
 }
-

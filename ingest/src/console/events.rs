@@ -61,15 +61,21 @@ impl EventHub {
 
     /// The body of one browser's `text/event-stream`: `event: signal|order` with the id as data,
     /// a heartbeat comment, and an end when the browser lags or the server closes.
-    pub fn stream(&self) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    /// It also ends after `lifetime` (the session's remaining time), so an expired session
+    /// keeps no stream open.
+    pub fn stream(
+        &self,
+        lifetime: Duration,
+    ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
         let receiver = self.sender.subscribe();
         let closing = self.closing.subscribe();
+        let ends = Box::pin(tokio::time::sleep(lifetime));
         let first = Bytes::from_static(b"retry: 2000\n: connected\n\n");
         let heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
         futures_util::stream::once(async move { Ok(first) }).chain(futures_util::stream::unfold(
-            Some((receiver, closing, heartbeat)),
+            Some((receiver, closing, heartbeat, ends)),
             |state| async move {
-                let (mut receiver, mut closing, mut heartbeat) = state?;
+                let (mut receiver, mut closing, mut heartbeat, mut ends) = state?;
                 if *closing.borrow() {
                     return None;
                 }
@@ -84,8 +90,9 @@ impl EventHub {
                     },
                     _ = heartbeat.tick() => ": heartbeat\n\n".to_owned(),
                     _ = closing.changed() => return None,
+                    () = &mut ends => return None,
                 };
-                Some((Ok(Bytes::from(chunk)), Some((receiver, closing, heartbeat))))
+                Some((Ok(Bytes::from(chunk)), Some((receiver, closing, heartbeat, ends))))
             },
         ))
     }
@@ -119,7 +126,11 @@ async fn listen_once(pg: &tokio_postgres::Config, hub: &EventHub) -> String {
         while let Some(message) = messages.next().await {
             match message {
                 Ok(AsyncMessage::Notification(n)) => {
-                    let kind = if n.channel() == channels::ORDERS { "order" } else { "signal" };
+                    let kind = if n.channel() == channels::ORDERS {
+                        "order"
+                    } else {
+                        "signal"
+                    };
                     // Ids only: the browser asks the page for what to show, with its session.
                     if uuid::Uuid::parse_str(n.payload()).is_ok() {
                         hub.publish(Event {
@@ -136,7 +147,11 @@ async fn listen_once(pg: &tokio_postgres::Config, hub: &EventHub) -> String {
     };
     let subscribe = async {
         match client
-            .batch_execute(&format!("LISTEN {}; LISTEN {}", channels::SIGNALS, channels::ORDERS))
+            .batch_execute(&format!(
+                "LISTEN {}; LISTEN {}",
+                channels::SIGNALS,
+                channels::ORDERS
+            ))
             .await
         {
             Ok(()) => std::future::pending::<()>().await,

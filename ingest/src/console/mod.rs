@@ -39,7 +39,10 @@ pub fn routes() -> impl Endpoint<Output = Response> {
         .at("/users/:id/token", post(actions::rotate_user_token))
         .at("/users/:id/api-keys", post(actions::create_api_key))
         .at("/api-keys/:id/revoke", post(actions::revoke_api_key))
-        .at("/strategies", get(pages::strategies).post(actions::create_strategy))
+        .at(
+            "/strategies",
+            get(pages::strategies).post(actions::create_strategy),
+        )
         .at("/strategies/:id", get(pages::strategy))
         .at("/strategies/:id/token", post(actions::rotate_strategy_token))
         .at("/signals", get(pages_activity::signals))
@@ -95,11 +98,16 @@ pub fn error_page(session: Option<&Session>, e: &AdminError) -> Response {
     let (status, body) = admin_error_parts(e);
     html(
         status,
-        layout::page(session, "Error", "", maud::html! {
-            h1 { "Error" }
-            p role="alert" class="error" { (body.message) " (" code { (body.error) } ")" }
-            p { a href="/console" { "Back to the overview" } }
-        }),
+        layout::page(
+            session,
+            "Error",
+            "",
+            maud::html! {
+                h1 { "Error" }
+                p role="alert" class="error" { (body.message) " (" code { (body.error) } ")" }
+                p { a href="/console" { "Back to the overview" } }
+            },
+        ),
     )
 }
 
@@ -117,11 +125,16 @@ pub fn admin_error_parts(e: &AdminError) -> (StatusCode, &crate::error::ErrorBod
 pub fn forbidden(message: &str) -> Response {
     html(
         StatusCode::FORBIDDEN,
-        layout::page(None, "Refused", "", maud::html! {
-            h1 { "Refused" }
-            p role="alert" class="error" { (message) }
-            p { a href="/console/sign-in" { "Sign in" } }
-        }),
+        layout::page(
+            None,
+            "Refused",
+            "",
+            maud::html! {
+                h1 { "Refused" }
+                p role="alert" class="error" { (message) }
+                p { a href="/console/sign-in" { "Sign in" } }
+            },
+        ),
     )
     .into_response()
 }

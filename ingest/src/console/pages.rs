@@ -12,7 +12,9 @@ use uuid::Uuid;
 use super::layout::{self, csrf, status, text_or_dash, time, time_or_dash};
 use super::{State, error_page, html as respond_html, page_session};
 use crate::admin::models::{ApiKey, User};
-use crate::admin::{api_keys, overview as admin_overview, strategies as admin_strategies, users as admin_users};
+use crate::admin::{
+    api_keys, overview as admin_overview, strategies as admin_strategies, users as admin_users,
+};
 use humbex_shared::store::signals::SignalFilter;
 
 /// Users per page.
@@ -93,11 +95,16 @@ pub async fn overview(state: State<'_>, req: &Request, q: Params) -> Response {
     }
     respond_html(
         StatusCode::OK,
-        layout::page(Some(&session), "Overview", "/console", html! {
-            h1 { "Overview" }
-            p class="muted" { "Live: " span id="live-status" aria-live="polite" { "connecting…" } }
-            div id="live" data-live="/console?fragment=1" { (live) }
-        }),
+        layout::page(
+            Some(&session),
+            "Overview",
+            "/console",
+            html! {
+                h1 { "Overview" }
+                p class="muted" { "Live: " span id="live-status" aria-live="polite" { "connecting…" } }
+                div id="live" data-live="/console?fragment=1" { (live) }
+            },
+        ),
     )
 }
 
@@ -137,10 +144,24 @@ pub async fn users(state: State<'_>, req: &Request, q: Params) -> Response {
         Err(resp) => return resp,
     };
     let search = q.get("q").map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-    let offset = q.get("offset").and_then(|o| o.parse::<i64>().ok()).unwrap_or(0).max(0);
+    let offset = q
+        .get("offset")
+        .and_then(|o| o.parse::<i64>().ok())
+        .unwrap_or(0)
+        .max(0);
+    let strategy_id = match q.get("strategy_id").map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        None => None,
+        Some(v) => match Uuid::parse_str(v) {
+            Ok(id) => Some(id),
+            Err(_) => {
+                let e = crate::admin::AdminError::field("strategy_id", "must be a strategy id");
+                return error_page(Some(&session), &e);
+            }
+        },
+    };
     let filter = admin_users::UserFilter {
         q: search.clone(),
-        strategy_id: None,
+        strategy_id,
         limit: Some(USERS_PAGE + 1),
         offset,
     };
@@ -157,33 +178,41 @@ pub async fn users(state: State<'_>, req: &Request, q: Params) -> Response {
             url.push_str("&q=");
             url.push_str(&urlencode(s));
         }
+        if let Some(id) = strategy_id {
+            url.push_str(&format!("&strategy_id={id}"));
+        }
         url
     };
     respond_html(
         StatusCode::OK,
-        layout::page(Some(&session), "Users", "/console/users", html! {
-            h1 { "Users" }
-            form method="get" action="/console/users" class="inline" role="search" {
-                label for="q" { "Search by email" }
-                input id="q" type="search" name="q" value=(q_text);
-                button type="submit" { "Search" }
-            }
-            (users_table(&list))
-            nav class="pager" aria-label="Pages" {
-                @if offset > 0 { a href=(page_link((offset - USERS_PAGE).max(0))) { "← Previous" } }
-                " " span { "users " (offset + 1) "–" (offset + list.len() as i64) }
-                @if more { " " a href=(page_link(offset + USERS_PAGE)) { "Next →" } }
-            }
-            section aria-labelledby="new-user" {
-                h2 id="new-user" { "Create a user" }
-                form method="post" action="/console/users" class="stack" {
-                    (csrf(&session))
-                    label for="email" { "Email" }
-                    input id="email" type="email" name="email" required maxlength="254";
-                    button type="submit" { "Create user" }
+        layout::page(
+            Some(&session),
+            "Users",
+            "/console/users",
+            html! {
+                h1 { "Users" }
+                form method="get" action="/console/users" class="inline" role="search" {
+                    label for="q" { "Search by email" }
+                    input id="q" type="search" name="q" value=(q_text);
+                    button type="submit" { "Search" }
                 }
-            }
-        }),
+                (users_table(&list))
+                nav class="pager" aria-label="Pages" {
+                    @if offset > 0 { a href=(page_link((offset - USERS_PAGE).max(0))) { "← Previous" } }
+                    " " span { "users " (offset + 1) "–" (offset + list.len() as i64) }
+                    @if more { " " a href=(page_link(offset + USERS_PAGE)) { "Next →" } }
+                }
+                section aria-labelledby="new-user" {
+                    h2 id="new-user" { "Create a user" }
+                    form method="post" action="/console/users" class="stack" {
+                        (csrf(&session))
+                        label for="email" { "Email" }
+                        input id="email" type="email" name="email" required maxlength="254";
+                        button type="submit" { "Create user" }
+                    }
+                }
+            },
+        ),
     )
 }
 
@@ -217,7 +246,10 @@ pub async fn user(state: State<'_>, req: &Request, Path(id): Path<Uuid>) -> Resp
         let user = admin_users::get_user(&state, id).await?;
         let keys = api_keys::list_api_keys(&state, id).await?;
         let strategy_list = admin_strategies::list_strategies(&state).await?;
-        let filter = SignalFilter { user_id: Some(id), ..Default::default() };
+        let filter = SignalFilter {
+            user_id: Some(id),
+            ..Default::default()
+        };
         let signals = crate::admin::activity::list_signals(&state, &filter, Some(RECENT_SIGNALS)).await?;
         Ok::<_, crate::admin::AdminError>((user, keys, strategy_list, signals))
     };
@@ -233,98 +265,103 @@ pub async fn user(state: State<'_>, req: &Request, Path(id): Path<Uuid>) -> Resp
     let current_strategy = sub.and_then(|s| s.strategy_id);
     respond_html(
         StatusCode::OK,
-        layout::page(Some(&session), &u.email, "/console/users", html! {
-            h1 { (u.email) }
-            dl class="facts" {
-                dt { "id" } dd { code { (u.id) } }
-                dt { "subscription" } dd { (subscription_cell(&u)) }
-                dt { "webhook token" } dd { code { (u.webhook_token_prefix) "…" } ", rotated " (time(&u.token_rotated_at)) }
-                dt { "created" } dd { (time(&u.created_at)) }
-            }
-            section aria-labelledby="sub" {
-                h2 id="sub" { "Subscription" }
-                form method="post" action={ "/console/users/" (u.id) "/subscription" } class="grid" {
-                    (csrf(&session))
-                    label for="status" { "Status" }
-                    select id="status" name="status" {
-                        @for s in ["active", "inactive"] {
-                            option value=(s) selected[sub.is_some_and(|x| x.status == s)] { (s) }
-                        }
-                    }
-                    label for="expires_at" { "Expires at (UTC; empty: never)" }
-                    input id="expires_at" type="datetime-local" name="expires_at" value=(expires);
-                    label for="strategy_id" { "Strategy" }
-                    select id="strategy_id" name="strategy_id" {
-                        option value="" { "none (own token only)" }
-                        @for st in &strategy_list {
-                            option value=(st.id) selected[current_strategy == Some(st.id)] { (st.name) }
-                        }
-                    }
-                    label for="size_multiplier" { "Size multiplier" }
-                    input id="size_multiplier" name="size_multiplier" inputmode="decimal" value=(sub.map(|s| s.size_multiplier.as_str()).unwrap_or("1"));
-                    label for="max_qty" { "Max quantity per order (empty: no cap)" }
-                    input id="max_qty" name="max_qty" inputmode="decimal" value=(sub.and_then(|s| s.max_qty.as_deref()).unwrap_or(""));
-                    label for="payment_ref" { "Payment reference" }
-                    input id="payment_ref" name="payment_ref" maxlength="200" value=(sub.and_then(|s| s.payment_ref.as_deref()).unwrap_or(""));
-                    span {}
-                    button type="submit" { "Save subscription" }
+        layout::page(
+            Some(&session),
+            &u.email,
+            "/console/users",
+            html! {
+                h1 { (u.email) }
+                dl class="facts" {
+                    dt { "id" } dd { code { (u.id) } }
+                    dt { "subscription" } dd { (subscription_cell(&u)) }
+                    dt { "webhook token" } dd { code { (u.webhook_token_prefix) "…" } ", rotated " (time(&u.token_rotated_at)) }
+                    dt { "created" } dd { (time(&u.created_at)) }
                 }
-                p class="muted" { "Leverage and margin mode arrive with the trading-language update; not available yet." }
-            }
-            section aria-labelledby="token" {
-                h2 id="token" { "Webhook token" }
-                form method="post" action={ "/console/users/" (u.id) "/token" } {
-                    (csrf(&session))
-                    button type="submit" { "Rotate token" }
+                section aria-labelledby="sub" {
+                    h2 id="sub" { "Subscription" }
+                    form method="post" action={ "/console/users/" (u.id) "/subscription" } class="grid" {
+                        (csrf(&session))
+                        label for="status" { "Status" }
+                        select id="status" name="status" {
+                            @for s in ["active", "inactive"] {
+                                option value=(s) selected[sub.is_some_and(|x| x.status == s)] { (s) }
+                            }
+                        }
+                        label for="expires_at" { "Expires at (UTC; empty: never)" }
+                        input id="expires_at" type="datetime-local" name="expires_at" value=(expires);
+                        label for="strategy_id" { "Strategy" }
+                        select id="strategy_id" name="strategy_id" {
+                            option value="" { "none (own token only)" }
+                            @for st in &strategy_list {
+                                option value=(st.id) selected[current_strategy == Some(st.id)] { (st.name) }
+                            }
+                        }
+                        label for="size_multiplier" { "Size multiplier" }
+                        input id="size_multiplier" name="size_multiplier" inputmode="decimal" value=(sub.map(|s| s.size_multiplier.as_str()).unwrap_or("1"));
+                        label for="max_qty" { "Max quantity per order (empty: no cap)" }
+                        input id="max_qty" name="max_qty" inputmode="decimal" value=(sub.and_then(|s| s.max_qty.as_deref()).unwrap_or(""));
+                        label for="payment_ref" { "Payment reference" }
+                        input id="payment_ref" name="payment_ref" maxlength="200" value=(sub.and_then(|s| s.payment_ref.as_deref()).unwrap_or(""));
+                        span {}
+                        button type="submit" { "Save subscription" }
+                    }
+                    p class="muted" { "Leverage and margin mode arrive with the trading-language update; not available yet." }
                 }
-            }
-            section aria-labelledby="keys" {
-                h2 id="keys" { "Exchange keys" }
-                table {
-                    thead { tr { th scope="col" { "label" } th scope="col" { "key" } th scope="col" { "state" } th scope="col" { "added" } th scope="col" { span class="visually-hidden" { "actions" } } } }
-                    tbody {
-                        @for k in &keys {
-                            tr {
-                                td { (text_or_dash(Some(&k.label))) }
-                                td { code { (k.api_key_masked) } }
-                                td { (key_state(k)) }
-                                td { (time(&k.created_at)) }
-                                td {
-                                    @if k.revoked_at.is_none() {
-                                        form method="post" action={ "/console/api-keys/" (k.id) "/revoke" } {
-                                            (csrf(&session))
-                                            button type="submit" aria-label={ "Revoke key " (k.api_key_masked) } { "Revoke" }
+                section aria-labelledby="token" {
+                    h2 id="token" { "Webhook token" }
+                    form method="post" action={ "/console/users/" (u.id) "/token" } {
+                        (csrf(&session))
+                        button type="submit" { "Rotate token" }
+                    }
+                }
+                section aria-labelledby="keys" {
+                    h2 id="keys" { "Exchange keys" }
+                    table {
+                        thead { tr { th scope="col" { "label" } th scope="col" { "key" } th scope="col" { "state" } th scope="col" { "added" } th scope="col" { span class="visually-hidden" { "actions" } } } }
+                        tbody {
+                            @for k in &keys {
+                                tr {
+                                    td { (text_or_dash(Some(&k.label))) }
+                                    td { code { (k.api_key_masked) } }
+                                    td { (key_state(k)) }
+                                    td { (time(&k.created_at)) }
+                                    td {
+                                        @if k.revoked_at.is_none() {
+                                            form method="post" action={ "/console/api-keys/" (k.id) "/revoke" } {
+                                                (csrf(&session))
+                                                button type="submit" aria-label={ "Revoke key " (k.api_key_masked) } { "Revoke" }
+                                            }
                                         }
                                     }
                                 }
                             }
                         }
                     }
+                    h3 { "Add a key" }
+                    p class="muted" { "Checked with the exchange before it is stored, as through the API." }
+                    form method="post" action={ "/console/users/" (u.id) "/api-keys" } class="grid" {
+                        (csrf(&session))
+                        label for="api_key" { "API key" }
+                        input id="api_key" name="api_key" required autocomplete="off";
+                        label for="api_secret" { "API secret" }
+                        input id="api_secret" type="password" name="api_secret" required autocomplete="off";
+                        label for="label" { "Label" }
+                        input id="label" name="label" maxlength="100";
+                        span {}
+                        button type="submit" { "Add key" }
+                    }
                 }
-                h3 { "Add a key" }
-                p class="muted" { "Checked with the exchange before it is stored, as through the API." }
-                form method="post" action={ "/console/users/" (u.id) "/api-keys" } class="grid" {
-                    (csrf(&session))
-                    label for="api_key" { "API key" }
-                    input id="api_key" name="api_key" required autocomplete="off";
-                    label for="api_secret" { "API secret" }
-                    input id="api_secret" type="password" name="api_secret" required autocomplete="off";
-                    label for="label" { "Label" }
-                    input id="label" name="label" maxlength="100";
-                    span {}
-                    button type="submit" { "Add key" }
+                section aria-labelledby="positions" {
+                    h2 id="positions" { "Positions and PnL" }
+                    p { "Not available yet: shown here once the API reports positions and PnL." }
                 }
-            }
-            section aria-labelledby="positions" {
-                h2 id="positions" { "Positions and PnL" }
-                p { "Not available yet: shown here once the API reports positions and PnL." }
-            }
-            section aria-labelledby="recent" {
-                h2 id="recent" { "Recent signals" }
-                (super::pages_activity::signal_rows_table(&signals.items))
-                p { a href={ "/console/signals?user_id=" (u.id) } { "All of this user's signals" } }
-            }
-        }),
+                section aria-labelledby="recent" {
+                    h2 id="recent" { "Recent signals" }
+                    (super::pages_activity::signal_rows_table(&signals.items))
+                    p { a href={ "/console/signals?user_id=" (u.id) } { "All of this user's signals" } }
+                }
+            },
+        ),
     )
 }
 
@@ -340,31 +377,36 @@ pub async fn strategies(state: State<'_>, req: &Request) -> Response {
     };
     respond_html(
         StatusCode::OK,
-        layout::page(Some(&session), "Strategies", "/console/strategies", html! {
-            h1 { "Strategies" }
-            table {
-                thead { tr { th scope="col" { "name" } th scope="col" { "active subscribers" } th scope="col" { "token" } th scope="col" { "created" } } }
-                tbody {
-                    @for s in &list {
-                        tr {
-                            td { a href={ "/console/strategies/" (s.id) } { (s.name) } }
-                            td { (s.active_subscribers) }
-                            td { code { (s.webhook_token_prefix) "…" } }
-                            td { (time(&s.created_at)) }
+        layout::page(
+            Some(&session),
+            "Strategies",
+            "/console/strategies",
+            html! {
+                h1 { "Strategies" }
+                table {
+                    thead { tr { th scope="col" { "name" } th scope="col" { "active subscribers" } th scope="col" { "token" } th scope="col" { "created" } } }
+                    tbody {
+                        @for s in &list {
+                            tr {
+                                td { a href={ "/console/strategies/" (s.id) } { (s.name) } }
+                                td { (s.active_subscribers) }
+                                td { code { (s.webhook_token_prefix) "…" } }
+                                td { (time(&s.created_at)) }
+                            }
                         }
                     }
                 }
-            }
-            section aria-labelledby="new-strategy" {
-                h2 id="new-strategy" { "Create a strategy" }
-                form method="post" action="/console/strategies" class="stack" {
-                    (csrf(&session))
-                    label for="name" { "Name" }
-                    input id="name" name="name" required maxlength="100";
-                    button type="submit" { "Create strategy" }
+                section aria-labelledby="new-strategy" {
+                    h2 id="new-strategy" { "Create a strategy" }
+                    form method="post" action="/console/strategies" class="stack" {
+                        (csrf(&session))
+                        label for="name" { "Name" }
+                        input id="name" name="name" required maxlength="100";
+                        button type="submit" { "Create strategy" }
+                    }
                 }
-            }
-        }),
+            },
+        ),
     )
 }
 
@@ -380,10 +422,18 @@ pub async fn strategy(state: State<'_>, req: &Request, Path(id): Path<Uuid>) -> 
             .into_iter()
             .find(|s| s.id == id)
             .ok_or_else(|| crate::admin::AdminError::not_found("strategy"))?;
-        let filter = admin_users::UserFilter { strategy_id: Some(id), limit: Some(500), ..Default::default() };
+        let filter = admin_users::UserFilter {
+            strategy_id: Some(id),
+            limit: Some(500),
+            ..Default::default()
+        };
         let subscribers = admin_users::list_users(&state, &filter).await?;
-        let signal_filter = SignalFilter { strategy_id: Some(id), ..Default::default() };
-        let signals = crate::admin::activity::list_signals(&state, &signal_filter, Some(RECENT_SIGNALS)).await?;
+        let signal_filter = SignalFilter {
+            strategy_id: Some(id),
+            ..Default::default()
+        };
+        let signals =
+            crate::admin::activity::list_signals(&state, &signal_filter, Some(RECENT_SIGNALS)).await?;
         Ok::<_, crate::admin::AdminError>((found, subscribers, signals))
     };
     let (s, subscribers, signals) = match loaded.await {
@@ -392,37 +442,42 @@ pub async fn strategy(state: State<'_>, req: &Request, Path(id): Path<Uuid>) -> 
     };
     respond_html(
         StatusCode::OK,
-        layout::page(Some(&session), &s.name, "/console/strategies", html! {
-            h1 { "Strategy: " (s.name) }
-            dl class="facts" {
-                dt { "id" } dd { code { (s.id) } }
-                dt { "active" } dd { (s.active) }
-                dt { "webhook token" } dd { code { (s.webhook_token_prefix) "…" } }
-                dt { "created" } dd { (time(&s.created_at)) }
-            }
-            section aria-labelledby="template" {
-                h2 id="template" { "Alert template" }
-                p { "The token itself was shown once, when it was made; rotate it to see a new one." }
-                label for="alert-template" { "TradingView alert message" }
-                textarea id="alert-template" readonly rows="9" { (layout::alert_message(&format!("{}…", s.webhook_token_prefix))) }
-                form method="post" action={ "/console/strategies/" (s.id) "/token" } {
-                    (csrf(&session))
-                    button type="submit" { "Rotate token" }
+        layout::page(
+            Some(&session),
+            &s.name,
+            "/console/strategies",
+            html! {
+                h1 { "Strategy: " (s.name) }
+                dl class="facts" {
+                    dt { "id" } dd { code { (s.id) } }
+                    dt { "active" } dd { (s.active) }
+                    dt { "webhook token" } dd { code { (s.webhook_token_prefix) "…" } }
+                    dt { "created" } dd { (time(&s.created_at)) }
                 }
-            }
-            section aria-labelledby="subscribers" {
-                h2 id="subscribers" { "Subscribers" }
-                (users_table(&subscribers))
-            }
-            section aria-labelledby="pnl" {
-                h2 id="pnl" { "PnL" }
-                p { "Not available yet: shown here once the API reports a strategy's PnL." }
-            }
-            section aria-labelledby="recent" {
-                h2 id="recent" { "Recent signals" }
-                (super::pages_activity::signal_rows_table(&signals.items))
-                p { a href={ "/console/signals?strategy_id=" (s.id) } { "All of this strategy's signals" } }
-            }
-        }),
+                section aria-labelledby="template" {
+                    h2 id="template" { "Alert template" }
+                    p { "The token itself was shown once, when it was made; rotate it to see a new one." }
+                    label for="alert-template" { "TradingView alert message" }
+                    textarea id="alert-template" readonly rows="9" { (layout::alert_message(&format!("{}…", s.webhook_token_prefix))) }
+                    form method="post" action={ "/console/strategies/" (s.id) "/token" } {
+                        (csrf(&session))
+                        button type="submit" { "Rotate token" }
+                    }
+                }
+                section aria-labelledby="subscribers" {
+                    h2 id="subscribers" { "Subscribers" }
+                    (users_table(&subscribers))
+                }
+                section aria-labelledby="pnl" {
+                    h2 id="pnl" { "PnL" }
+                    p { "Not available yet: shown here once the API reports a strategy's PnL." }
+                }
+                section aria-labelledby="recent" {
+                    h2 id="recent" { "Recent signals" }
+                    (super::pages_activity::signal_rows_table(&signals.items))
+                    p { a href={ "/console/signals?strategy_id=" (s.id) } { "All of this strategy's signals" } }
+                }
+            },
+        ),
     )
 }

@@ -75,7 +75,9 @@ fn signal_filter(q: &HashMap<String, String>) -> Result<SignalFilter, AdminError
             None => None,
             Some(s) => Some(
                 SignalStatusFilter::parse(s)
-                    .ok_or_else(|| AdminError::field("status", "must be received, processing, done or rejected"))?
+                    .ok_or_else(|| {
+                        AdminError::field("status", "must be received, processing, done or rejected")
+                    })?
                     .as_str(),
             ),
         },
@@ -105,45 +107,54 @@ pub async fn signals(state: State<'_>, req: &Request, Query(q): Query<HashMap<St
     // The same filters, for the live refresh and the next page.
     let kept: String = ["user_id", "strategy_id", "status", "since", "until"]
         .iter()
-        .filter_map(|k| q.get(*k).filter(|v| !v.trim().is_empty()).map(|v| format!("&{k}={}", urlencode(v.trim()))))
+        .filter_map(|k| {
+            q.get(*k)
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| format!("&{k}={}", urlencode(v.trim())))
+        })
         .collect();
     // Only the first page is live: older pages do not change when a signal arrives.
-    let live = q.get("before").is_none();
+    let live = !q.contains_key("before");
     respond_html(
         StatusCode::OK,
-        layout::page(Some(&session), "Signals", "/console/signals", html! {
-            h1 { "Signals" }
-            form method="get" action="/console/signals" class="filters" {
-                div { label for="user_id" { "User id" } input id="user_id" name="user_id" value=(value("user_id")); }
-                div { label for="strategy_id" { "Strategy id" } input id="strategy_id" name="strategy_id" value=(value("strategy_id")); }
-                div { label for="status" { "Status" }
-                    select id="status" name="status" {
-                        option value="" { "any" }
-                        @for s in ["received", "processing", "done", "rejected"] {
-                            option value=(s) selected[q.get("status").is_some_and(|v| v == s)] { (s) }
+        layout::page(
+            Some(&session),
+            "Signals",
+            "/console/signals",
+            html! {
+                h1 { "Signals" }
+                form method="get" action="/console/signals" class="filters" {
+                    div { label for="user_id" { "User id" } input id="user_id" name="user_id" value=(value("user_id")); }
+                    div { label for="strategy_id" { "Strategy id" } input id="strategy_id" name="strategy_id" value=(value("strategy_id")); }
+                    div { label for="status" { "Status" }
+                        select id="status" name="status" {
+                            option value="" { "any" }
+                            @for s in ["received", "processing", "done", "rejected"] {
+                                option value=(s) selected[q.get("status").is_some_and(|v| v == s)] { (s) }
+                            }
                         }
                     }
+                    div { label for="since" { "Since (UTC)" } input id="since" type="datetime-local" name="since" value=(value("since")); }
+                    div { label for="until" { "Until (UTC)" } input id="until" type="datetime-local" name="until" value=(value("until")); }
+                    div { button type="submit" { "Filter" } }
                 }
-                div { label for="since" { "Since (UTC)" } input id="since" type="datetime-local" name="since" value=(value("since")); }
-                div { label for="until" { "Until (UTC)" } input id="until" type="datetime-local" name="until" value=(value("until")); }
-                div { button type="submit" { "Filter" } }
-            }
-            @if live { p class="muted" { "Live: " span id="live-status" aria-live="polite" { "connecting…" } } }
-            table {
-                thead { tr {
-                    th scope="col" { "received" } th scope="col" { "status" } th scope="col" { "action" }
-                    th scope="col" { "symbol" } th scope="col" { "quantity" } th scope="col" { "owner" } th scope="col" { "signal" }
-                } }
-                @if live {
-                    tbody id="live" data-live={ "/console/signals?fragment=1" (kept) } { (signal_rows(&page.items)) }
-                } @else {
-                    tbody { (signal_rows(&page.items)) }
+                @if live { p class="muted" { "Live: " span id="live-status" aria-live="polite" { "connecting…" } } }
+                table {
+                    thead { tr {
+                        th scope="col" { "received" } th scope="col" { "status" } th scope="col" { "action" }
+                        th scope="col" { "symbol" } th scope="col" { "quantity" } th scope="col" { "owner" } th scope="col" { "signal" }
+                    } }
+                    @if live {
+                        tbody id="live" data-live={ "/console/signals?fragment=1" (kept) } { (signal_rows(&page.items)) }
+                    } @else {
+                        tbody { (signal_rows(&page.items)) }
+                    }
                 }
-            }
-            @if let Some(before) = page.next_before {
-                nav class="pager" aria-label="Pages" { a href={ "/console/signals?before=" (before) (kept) } { "Older →" } }
-            }
-        }),
+                @if let Some(before) = page.next_before {
+                    nav class="pager" aria-label="Pages" { a href={ "/console/signals?before=" (before) (kept) } { "Older →" } }
+                }
+            },
+        ),
     )
 }
 
@@ -194,30 +205,35 @@ pub async fn signal(
     }
     respond_html(
         StatusCode::OK,
-        layout::page(Some(&session), "Signal", "/console/signals", html! {
-            h1 { "Signal " code { (s.id) } }
-            dl class="facts" {
-                dt { "status" } dd { (status(&s.status)) @if let Some(r) = &s.reject_reason { " " (r) } }
-                dt { "received" } dd { (time(&s.received_at)) }
-                dt { "route" } dd { (s.source) }
-                dt { "action" } dd { (s.action) " " (s.symbol) " " (text_or_dash(s.quantity.as_deref())) }
-                dt { "price" } dd { (text_or_dash(s.price.as_deref())) }
-                dt { "client id" } dd { (text_or_dash(s.client_id.as_deref())) }
-                dt { "signal time" } dd { (time_or_dash(s.signal_time.as_ref())) }
-                dt { "comment" } dd { (text_or_dash(s.comment.as_deref())) }
-                dt { "owner" } dd {
-                    @if let Some(u) = s.user_id { a href={ "/console/users/" (u) } { "user " (u) } }
-                    @if let Some(st) = s.strategy_id { a href={ "/console/strategies/" (st) } { "strategy " (st) } }
+        layout::page(
+            Some(&session),
+            "Signal",
+            "/console/signals",
+            html! {
+                h1 { "Signal " code { (s.id) } }
+                dl class="facts" {
+                    dt { "status" } dd { (status(&s.status)) @if let Some(r) = &s.reject_reason { " " (r) } }
+                    dt { "received" } dd { (time(&s.received_at)) }
+                    dt { "route" } dd { (s.source) }
+                    dt { "action" } dd { (s.action) " " (s.symbol) " " (text_or_dash(s.quantity.as_deref())) }
+                    dt { "price" } dd { (text_or_dash(s.price.as_deref())) }
+                    dt { "client id" } dd { (text_or_dash(s.client_id.as_deref())) }
+                    dt { "signal time" } dd { (time_or_dash(s.signal_time.as_ref())) }
+                    dt { "comment" } dd { (text_or_dash(s.comment.as_deref())) }
+                    dt { "owner" } dd {
+                        @if let Some(u) = s.user_id { a href={ "/console/users/" (u) } { "user " (u) } }
+                        @if let Some(st) = s.strategy_id { a href={ "/console/strategies/" (st) } { "strategy " (st) } }
+                    }
                 }
-            }
-            h2 { "Raw body (token redacted)" }
-            pre class="raw" { (s.raw_body) }
-            h2 { "Orders" }
-            p class="muted" { "Live: " span id="live-status" aria-live="polite" { "connecting…" } }
-            div id="live" data-live={ "/console/signals/" (s.id) "?fragment=1" } { (order_list) }
-            h2 { "Orders the exchange created afterwards" }
-            p { "Not available yet: take-profit, stop-loss and liquidation orders are listed here once orders record their origin." }
-        }),
+                h2 { "Raw body (token redacted)" }
+                pre class="raw" { (s.raw_body) }
+                h2 { "Orders" }
+                p class="muted" { "Live: " span id="live-status" aria-live="polite" { "connecting…" } }
+                div id="live" data-live={ "/console/signals/" (s.id) "?fragment=1" } { (order_list) }
+                h2 { "Orders the exchange created afterwards" }
+                p { "Not available yet: take-profit, stop-loss and liquidation orders are listed here once orders record their origin." }
+            },
+        ),
     )
 }
 
@@ -231,7 +247,12 @@ pub async fn orders(state: State<'_>, req: &Request, Query(q): Query<HashMap<Str
         None => None,
         Some(v) => match super::actions::parse_time(v) {
             Ok(t) => Some(t),
-            Err(_) => return error_page(Some(&session), &AdminError::field("since", "must be a date and time (UTC)")),
+            Err(_) => {
+                return error_page(
+                    Some(&session),
+                    &AdminError::field("since", "must be a date and time (UTC)"),
+                );
+            }
         },
     };
     let groups = match overview::failure_groups(&state, since).await {
@@ -240,22 +261,27 @@ pub async fn orders(state: State<'_>, req: &Request, Query(q): Query<HashMap<Str
     };
     respond_html(
         StatusCode::OK,
-        layout::page(Some(&session), "Failed orders", "/console/orders", html! {
-            h1 { "Failed and rejected orders, by reason" }
-            form method="get" action="/console/orders" class="inline" {
-                label for="since" { "Since (UTC; default: 7 days ago)" }
-                input id="since" type="datetime-local" name="since" value=(q.get("since").cloned().unwrap_or_default());
-                button type="submit" { "Show" }
-            }
-            @if groups.is_empty() { p { "None." } } @else {
-                table {
-                    thead { tr { th scope="col" { "status" } th scope="col" { "code" } th scope="col" { "reason" } th scope="col" { "orders" } th scope="col" { "users" } th scope="col" { "last" } } }
-                    tbody { @for g in &groups { tr {
-                        td { (status(&g.status)) } td { (text_or_dash(g.error_code.as_deref())) } td { (g.reason) }
-                        td { (g.orders) } td { (g.users) } td { (time(&g.last_at)) }
-                    } } }
+        layout::page(
+            Some(&session),
+            "Failed orders",
+            "/console/orders",
+            html! {
+                h1 { "Failed and rejected orders, by reason" }
+                form method="get" action="/console/orders" class="inline" {
+                    label for="since" { "Since (UTC; default: 7 days ago)" }
+                    input id="since" type="datetime-local" name="since" value=(q.get("since").cloned().unwrap_or_default());
+                    button type="submit" { "Show" }
                 }
-            }
-        }),
+                @if groups.is_empty() { p { "None." } } @else {
+                    table {
+                        thead { tr { th scope="col" { "status" } th scope="col" { "code" } th scope="col" { "reason" } th scope="col" { "orders" } th scope="col" { "users" } th scope="col" { "last" } } }
+                        tbody { @for g in &groups { tr {
+                            td { (status(&g.status)) } td { (text_or_dash(g.error_code.as_deref())) } td { (g.reason) }
+                            td { (g.orders) } td { (g.users) } td { (time(&g.last_at)) }
+                        } } }
+                    }
+                }
+            },
+        ),
     )
 }

@@ -23,6 +23,8 @@ pub const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
 #[derive(Clone)]
 pub struct Session {
     pub csrf_token: String,
+    /// When the session ends (the event stream closes then too).
+    pub expires_at: chrono::DateTime<chrono::Utc>,
     digest: [u8; 32],
 }
 
@@ -51,10 +53,7 @@ pub fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
 
 /// Compare two secrets without an early exit on the first differing byte.
 pub fn same_secret(a: &str, b: &str) -> bool {
-    let (a, b) = (
-        humbex_shared::token::digest(a),
-        humbex_shared::token::digest(b),
-    );
+    let (a, b) = (humbex_shared::token::digest(a), humbex_shared::token::digest(b));
     a.iter().zip(b.iter()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
@@ -71,6 +70,7 @@ pub async fn current(state: &AppState, req: &Request) -> Result<Option<Session>,
             .await?;
         Ok(row.map(|r| Session {
             csrf_token: r.get("csrf_token"),
+            expires_at: r.get("expires_at"),
             digest,
         }))
     })
@@ -82,20 +82,27 @@ pub async fn start(state: &AppState) -> Result<(String, Session), AdminError> {
     let id = random_token();
     let digest = humbex_shared::token::digest(&id);
     let csrf_token = random_token();
-    within_budget(async {
+    let expires_at = within_budget(async {
         let client = state.pool.get().await?;
         client.execute(console_sessions::DELETE_EXPIRED, &[]).await?;
-        client
-            .execute(
+        let row = client
+            .query_one(
                 console_sessions::INSERT,
                 &[&digest.as_slice(), &csrf_token, &SESSION_TTL.as_secs_f64()],
             )
             .await?;
-        Ok(())
+        Ok(row.get("expires_at"))
     })
     .await?;
     tracing::info!("console session started");
-    Ok((id, Session { csrf_token, digest }))
+    Ok((
+        id,
+        Session {
+            csrf_token,
+            expires_at,
+            digest,
+        },
+    ))
 }
 
 /// End a session: its cookie signs nothing in any more.

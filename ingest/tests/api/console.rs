@@ -12,7 +12,9 @@ fn form(pairs: &[(&str, &str)]) -> String {
     let enc = |s: &str| {
         s.bytes()
             .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => (b as char).to_string(),
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                    (b as char).to_string()
+                }
                 b' ' => "+".to_owned(),
                 _ => format!("%{b:02X}"),
             })
@@ -143,7 +145,10 @@ async fn pages_and_events_refuse_a_browser_without_a_session() {
     assert_eq!(browser.get("/console").await.status(), 303);
     assert_eq!(browser.get("/console/events").await.status(), 401);
     let resp = browser
-        .post("/console/users", &[("email", "x@example.com"), ("csrf_token", "whatever")])
+        .post(
+            "/console/users",
+            &[("email", "x@example.com"), ("csrf_token", "whatever")],
+        )
         .await;
     assert_eq!(resp.status(), 403);
     assert_eq!(app.count("SELECT count(*) FROM users").await, 0);
@@ -176,9 +181,18 @@ async fn sign_in_sets_a_strict_http_only_cookie_and_sign_out_ends_the_session() 
     for attribute in ["HttpOnly", "SameSite=Strict", "Path=/console", "Max-Age=28800"] {
         assert!(session.contains(attribute), "{session} lacks {attribute}");
     }
-    assert!(!session.contains("Secure"), "plain HTTP: no Secure flag ({session})");
+    assert!(
+        !session.contains("Secure"),
+        "plain HTTP: no Secure flag ({session})"
+    );
     // The database keeps the cookie value's SHA-256, not the value.
-    let value = browser.cookies.iter().find(|(k, _)| k == "humbex_console").unwrap().1.clone();
+    let value = browser
+        .cookies
+        .iter()
+        .find(|(k, _)| k == "humbex_console")
+        .unwrap()
+        .1
+        .clone();
     let digest_kept = app
         .count(&format!(
             "SELECT count(*) FROM console_sessions WHERE id_digest = sha256('{value}'::bytea)"
@@ -201,7 +215,11 @@ async fn sign_in_sets_a_strict_http_only_cookie_and_sign_out_ends_the_session() 
     assert_eq!(out.headers()[LOCATION], "/console/sign-in");
     assert_eq!(app.count("SELECT count(*) FROM console_sessions").await, 0);
     browser.cookies.push(("humbex_console".into(), value));
-    assert_eq!(browser.get("/console").await.status(), 303, "the old cookie signs nobody in");
+    assert_eq!(
+        browser.get("/console").await.status(),
+        303,
+        "the old cookie signs nobody in"
+    );
 }
 
 #[tokio::test]
@@ -210,9 +228,31 @@ async fn an_expired_session_is_refused() {
     let mut browser = Browser::new(&app);
     assert_eq!(browser.sign_in(ADMIN_TOKEN).await.status(), 303);
     assert_eq!(browser.get("/console").await.status(), 200);
+    // An open event stream ends when its session does.
     app.db()
         .await
-        .execute("UPDATE console_sessions SET expires_at = now() - interval '1 second'", &[])
+        .execute(
+            "UPDATE console_sessions SET expires_at = now() + interval '1 second'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let stream = browser.get("/console/events").await;
+    assert_eq!(stream.status(), 200);
+    let mut chunks = stream.bytes_stream();
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Some(chunk) = chunks.next().await {
+            chunk.expect("the stream ends cleanly");
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream outlived its session");
+    app.db()
+        .await
+        .execute(
+            "UPDATE console_sessions SET expires_at = now() - interval '1 second'",
+            &[],
+        )
         .await
         .unwrap();
     assert_eq!(browser.get("/console").await.status(), 303);
@@ -253,7 +293,10 @@ async fn behind_a_trusted_tls_proxy_the_cookie_is_secure() {
         .map(|v| v.to_str().unwrap().to_owned())
         .find(|c| c.starts_with("humbex_console="))
         .unwrap();
-    assert!(session.contains("; Secure") && session.contains("HttpOnly"), "{session}");
+    assert!(
+        session.contains("; Secure") && session.contains("HttpOnly"),
+        "{session}"
+    );
 }
 
 #[tokio::test]
@@ -263,10 +306,15 @@ async fn posts_without_the_csrf_token_or_from_another_origin_are_refused() {
     browser.sign_in(ADMIN_TOKEN).await;
     let csrf = csrf_in(&browser.get("/console/users").await.text().await.unwrap());
 
-    let none = browser.post("/console/users", &[("email", "a@example.com")]).await;
+    let none = browser
+        .post("/console/users", &[("email", "a@example.com")])
+        .await;
     assert_eq!(none.status(), 403);
     let wrong = browser
-        .post("/console/users", &[("email", "a@example.com"), ("csrf_token", &"0".repeat(64))])
+        .post(
+            "/console/users",
+            &[("email", "a@example.com"), ("csrf_token", &"0".repeat(64))],
+        )
         .await;
     assert_eq!(wrong.status(), 403);
     let foreign = browser
@@ -291,7 +339,10 @@ async fn posts_without_the_csrf_token_or_from_another_origin_are_refused() {
     assert_eq!(no_pre.status(), 403);
 
     let ok = browser
-        .post("/console/users", &[("email", "a@example.com"), ("csrf_token", &csrf)])
+        .post(
+            "/console/users",
+            &[("email", "a@example.com"), ("csrf_token", &csrf)],
+        )
         .await;
     assert_eq!(ok.status(), 201);
     let page = ok.text().await.unwrap();
@@ -314,11 +365,18 @@ async fn every_console_answer_is_no_store_under_a_strict_csp() {
         "/console/static/console.js",
     ] {
         let resp = browser.get(path).await;
-        assert!(resp.status().is_success() || resp.status() == 303, "{path}: {}", resp.status());
+        assert!(
+            resp.status().is_success() || resp.status() == 303,
+            "{path}: {}",
+            resp.status()
+        );
         assert_eq!(resp.headers()[CACHE_CONTROL], "no-store", "{path}");
         let csp = resp.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap();
         assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
-        assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{path}: {csp}");
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+            "{path}: {csp}"
+        );
         assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
     }
     let page = browser.get("/console").await.text().await.unwrap();
@@ -347,12 +405,28 @@ async fn user_supplied_text_is_shown_escaped() {
     let (status, answer) = app.tradingview(&body).await;
     assert_eq!(status, 202, "{answer}");
     let id = answer["signal_id"].as_str().unwrap();
-    let page = browser.get(&format!("/console/signals/{id}")).await.text().await.unwrap();
+    let page = browser
+        .get(&format!("/console/signals/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("&lt;script&gt;"), "{page}");
     assert!(!page.contains(evil));
-    assert!(!page.contains(&token), "the raw body is shown with its token redacted");
-    let user_page = browser.get(&format!("/console/users/{user}")).await.text().await.unwrap();
-    assert!(user_page.contains(id.split('-').next().unwrap()), "the user's recent signals list it");
+    assert!(
+        !page.contains(&token),
+        "the raw body is shown with its token redacted"
+    );
+    let user_page = browser
+        .get(&format!("/console/users/{user}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        user_page.contains(id.split('-').next().unwrap()),
+        "the user's recent signals list it"
+    );
 }
 
 #[tokio::test]
@@ -361,11 +435,20 @@ async fn forms_call_the_admin_operations_and_redirect() {
     let mut browser = Browser::new(&app);
     browser.sign_in(ADMIN_TOKEN).await;
     let (status, user) = app
-        .admin(reqwest::Method::POST, "/admin/users", Some(json!({ "email": "sub@example.com" })))
+        .admin(
+            reqwest::Method::POST,
+            "/admin/users",
+            Some(json!({ "email": "sub@example.com" })),
+        )
         .await;
     assert_eq!(status, 201);
     let id = user["id"].as_str().unwrap();
-    let page = browser.get(&format!("/console/users/{id}")).await.text().await.unwrap();
+    let page = browser
+        .get(&format!("/console/users/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
     let csrf = csrf_in(&page);
     let resp = browser
         .post(
@@ -383,7 +466,9 @@ async fn forms_call_the_admin_operations_and_redirect() {
         .await;
     assert_eq!(resp.status(), 303);
     assert_eq!(resp.headers()[LOCATION], format!("/console/users/{id}").as_str());
-    let (_, shown) = app.admin(reqwest::Method::GET, &format!("/admin/users/{id}"), None).await;
+    let (_, shown) = app
+        .admin(reqwest::Method::GET, &format!("/admin/users/{id}"), None)
+        .await;
     let sub = &shown["subscription"];
     assert_eq!(sub["status"], "active");
     assert_eq!(sub["size_multiplier"], "2.5");
@@ -394,13 +479,20 @@ async fn forms_call_the_admin_operations_and_redirect() {
     let bad = browser
         .post(
             &format!("/console/users/{id}/subscription"),
-            &[("csrf_token", csrf.as_str()), ("status", "active"), ("size_multiplier", "-1")],
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("status", "active"),
+                ("size_multiplier", "-1"),
+            ],
         )
         .await;
     assert_eq!(bad.status(), 400);
     assert!(bad.text().await.unwrap().contains("size_multiplier"));
     let dup = browser
-        .post("/console/users", &[("csrf_token", csrf.as_str()), ("email", "SUB@example.com")])
+        .post(
+            "/console/users",
+            &[("csrf_token", csrf.as_str()), ("email", "SUB@example.com")],
+        )
         .await;
     assert_eq!(dup.status(), 409);
 
@@ -440,10 +532,16 @@ async fn the_event_stream_announces_a_new_signal() {
             Ok(other) => panic!("the stream ended: {other:?}"),
             Err(_) => {}
         }
-        if sent.iter().any(|id| seen.contains(&format!("event: signal\ndata: {id}\n"))) {
+        if sent
+            .iter()
+            .any(|id| seen.contains(&format!("event: signal\ndata: {id}\n")))
+        {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no signal event in 10 s: {seen}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no signal event in 10 s: {seen}"
+        );
     }
 }
 

@@ -2,7 +2,7 @@
 
 /// $1 digest of the session id, $2 CSRF token, $3 lifetime in seconds.
 pub const INSERT: &str = "INSERT INTO console_sessions (id_digest, csrf_token, expires_at) \
-     VALUES ($1, $2, now() + make_interval(secs => $3))";
+     VALUES ($1, $2, now() + make_interval(secs => $3)) RETURNING expires_at";
 
 /// The live session whose id has digest $1: its CSRF token.
 pub const GET: &str = "SELECT csrf_token, expires_at FROM console_sessions \
