@@ -23,10 +23,15 @@ pub static GET: LazyLock<String> = LazyLock::new(|| {
 /// NULL, $2 a strategy id their subscription follows or NULL, $3 a page size or NULL for all,
 /// $4 how many to skip.
 pub static SEARCH: LazyLock<String> = LazyLock::new(|| {
+    // The page's ids first, then their columns: `sub_active_now` calls a function per row, which
+    // must not run for the rows OFFSET skips.
     format!(
-        "SELECT {USER_COLUMNS} FROM users u LEFT JOIN subscriptions s ON s.user_id = u.id \
-         WHERE ($1::text IS NULL OR u.email LIKE $1) AND ($2::uuid IS NULL OR s.strategy_id = $2) \
-         ORDER BY u.created_at, u.id LIMIT $3 OFFSET $4"
+        "SELECT {USER_COLUMNS} FROM ( \
+             SELECT u.id FROM users u LEFT JOIN subscriptions s ON s.user_id = u.id \
+             WHERE ($1::text IS NULL OR u.email LIKE $1) AND ($2::uuid IS NULL OR s.strategy_id = $2) \
+             ORDER BY u.created_at, u.id LIMIT $3 OFFSET $4) page \
+         JOIN users u ON u.id = page.id LEFT JOIN subscriptions s ON s.user_id = u.id \
+         ORDER BY u.created_at, u.id"
     )
 });
 
