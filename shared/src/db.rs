@@ -123,6 +123,11 @@ pub fn latest_migration_version() -> i32 {
         .unwrap_or(0)
 }
 
+/// How many migrations this build carries (numbers may have gaps while parallel branches land).
+pub fn migration_count() -> usize {
+    embedded::migrations::runner().get_migrations().len()
+}
+
 /// True when the database answers and carries every migration this build knows.
 pub async fn is_ready(pool: &Pool) -> bool {
     let check = async {
