@@ -2,6 +2,9 @@
 //! target account, commits the rows, and places them on Bybit over REST without ever sending one
 //! twice.
 
+pub mod account_order;
+pub mod break_even;
+pub mod cancel;
 pub mod claim;
 pub mod confirm;
 pub mod failpoint;
@@ -11,8 +14,11 @@ pub mod keys;
 pub mod orders;
 pub mod pipeline;
 pub mod plan;
+pub mod plan_v2;
+pub mod protect;
 pub mod settle;
 pub mod submit;
+pub mod trade;
 pub mod wakeup;
 
 use std::future::Future;
@@ -98,6 +104,7 @@ impl Executor {
             rest,
             pacer: submit::AccountPacer::default(),
             settler: settle::Settler::start(pool.clone(), settings.executor_id.clone()),
+            accounts: Default::default(),
         };
         Executor {
             ctx: Arc::new(ctx),
@@ -120,6 +127,12 @@ impl Executor {
             ctx.keys.clone(),
             keys::IDLE_EVICTION,
         )));
+        // Entries filled with protection to set after the fill (percent TP/SL, trailing stop).
+        let (protect_tx, protect_rx) = mpsc::unbounded_channel();
+        ctx.confirmer.protect_with(protect_tx);
+        let _protector = AbortOnDrop(tokio::spawn(protect::run(ctx.clone(), protect_rx)));
+        // cancel_after_secs timers (durable in orders.cancel_at).
+        let _cancels = AbortOnDrop(tokio::spawn(cancel::sweep(ctx.clone())));
         let _streams = AbortOnDrop(tokio::spawn(open_streams_at_start(ctx.clone())));
         let _rechecks = AbortOnDrop(tokio::spawn(key_recheck::run(
             ctx.clone(),

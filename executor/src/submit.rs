@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use humbex_bybit::{BybitError, BybitRest, CreateOrderRequest, Credentials, OrderLinkId, Side};
+use humbex_bybit::{BybitError, BybitRest, CreateOrderRequest, Credentials, OrderLinkId, Side, TimeInForce};
 use uuid::Uuid;
 
 use crate::orders::{Outcome, PendingOrder};
@@ -77,6 +77,29 @@ pub struct Submission {
     pub key_unusable: Option<String>,
 }
 
+/// The create call for a row: a market order, or a limit with its price and time in force.
+fn order_request(order: &PendingOrder, side: Side, link_id: OrderLinkId) -> CreateOrderRequest {
+    let request = match order.limit_price.filter(|_| order.order_type == "limit") {
+        Some(price) => {
+            let mut request =
+                CreateOrderRequest::limit(order.symbol.clone(), side, order.qty, price, link_id);
+            request.time_in_force = order.time_in_force.as_deref().map(|tif| match tif {
+                "ioc" => TimeInForce::ImmediateOrCancel,
+                "fok" => TimeInForce::FillOrKill,
+                "post_only" => TimeInForce::PostOnly,
+                _ => TimeInForce::GoodTillCancel,
+            });
+            request
+        }
+        None => CreateOrderRequest::market(order.symbol.clone(), side, order.qty, link_id),
+    };
+    let mut request = request.reduce_only(order.reduce_only);
+    // Order-attached protection (prices known before the fill): no extra call.
+    request.take_profit = order.take_profit;
+    request.stop_loss = order.stop_loss;
+    request
+}
+
 /// Place `order` until the exchange holds it, refuses it, or the tries run out.
 #[tracing::instrument(skip_all, fields(order_link_id = %order.order_link_id, api_key_id = %order.api_key_id))]
 pub async fn submit(
@@ -102,8 +125,7 @@ pub async fn submit(
     } else {
         Side::Sell
     };
-    let request = CreateOrderRequest::market(order.symbol.clone(), side, order.qty, link_id.clone())
-        .reduce_only(order.reduce_only);
+    let request = order_request(order, side, link_id.clone());
     // An earlier executor may have sent this order before it died: look first when retrying.
     let mut maybe_sent = order.attempts > 0;
     let mut attempts = order.attempts;

@@ -239,6 +239,8 @@ fn subscription_update(form: &HashMap<String, String>) -> Result<SubscriptionUpd
         size_multiplier: field(form, "size_multiplier").map(str::to_owned),
         max_qty: field(form, "max_qty").map(str::to_owned),
         payment_ref: field(form, "payment_ref").map(str::to_owned),
+        leverage: field(form, "leverage").map(str::to_owned),
+        margin_mode: field(form, "margin_mode").map(str::to_owned),
     })
 }
 
@@ -370,6 +372,9 @@ pub async fn create_strategy(state: State<'_>, req: &Request, form: Fields) -> R
     };
     let body = StrategyCreate {
         name: form.get("name").cloned().unwrap_or_default(),
+        // Defaults are set through `PATCH /admin/strategies/{id}`; the console's form has none.
+        max_lag_secs: None,
+        leverage: None,
     };
     match strategies::create_strategy(&state, &body).await {
         Ok(created) => html(

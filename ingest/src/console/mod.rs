@@ -8,6 +8,7 @@ pub mod layout;
 pub mod pages;
 pub mod pages_activity;
 pub mod session;
+pub mod trading;
 
 use std::sync::Arc;
 

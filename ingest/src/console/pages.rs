@@ -13,7 +13,8 @@ use super::layout::{self, csrf, status, text_or_dash, time, time_or_dash};
 use super::{State, error_page, html as respond_html, page_session};
 use crate::admin::models::{ApiKey, User};
 use crate::admin::{
-    api_keys, overview as admin_overview, strategies as admin_strategies, users as admin_users,
+    api_keys, overview as admin_overview, positions as admin_positions, strategies as admin_strategies,
+    users as admin_users,
 };
 use humbex_shared::store::signals::SignalFilter;
 
@@ -251,9 +252,11 @@ pub async fn user(state: State<'_>, req: &Request, Path(id): Path<Uuid>) -> Resp
             ..Default::default()
         };
         let signals = crate::admin::activity::list_signals(&state, &filter, Some(RECENT_SIGNALS)).await?;
-        Ok::<_, crate::admin::AdminError>((user, keys, strategy_list, signals))
+        let positions = admin_positions::user_positions(&state, id).await?;
+        let pnl = admin_positions::user_pnl(&state, id, None, None).await?;
+        Ok::<_, crate::admin::AdminError>((user, keys, strategy_list, signals, positions, pnl))
     };
-    let (u, keys, strategy_list, signals) = match loaded.await {
+    let (u, keys, strategy_list, signals, positions, pnl) = match loaded.await {
         Ok(v) => v,
         Err(e) => return error_page(Some(&session), &e),
     };
@@ -302,10 +305,19 @@ pub async fn user(state: State<'_>, req: &Request, Path(id): Path<Uuid>) -> Resp
                         input id="max_qty" name="max_qty" inputmode="decimal" value=(sub.and_then(|s| s.max_qty.as_deref()).unwrap_or(""));
                         label for="payment_ref" { "Payment reference" }
                         input id="payment_ref" name="payment_ref" maxlength="200" value=(sub.and_then(|s| s.payment_ref.as_deref()).unwrap_or(""));
+                        label for="leverage" { "Leverage (1 to 200; empty: the exchange's)" }
+                        input id="leverage" name="leverage" inputmode="decimal" value=(sub.and_then(|s| s.leverage.as_deref()).unwrap_or(""));
+                        label for="margin_mode" { "Margin mode" }
+                        select id="margin_mode" name="margin_mode" {
+                            option value="" { "the exchange's" }
+                            @for m in ["cross", "isolated"] {
+                                option value=(m) selected[sub.is_some_and(|x| x.margin_mode.as_deref() == Some(m))] { (m) }
+                            }
+                        }
                         span {}
                         button type="submit" { "Save subscription" }
                     }
-                    p class="muted" { "Leverage and margin mode arrive with the trading-language update; not available yet." }
+                    p class="muted" { "Leverage and margin mode are defaults: a signal's own field wins, then its strategy's." }
                 }
                 section aria-labelledby="token" {
                     h2 id="token" { "Webhook token" }
@@ -353,7 +365,8 @@ pub async fn user(state: State<'_>, req: &Request, Path(id): Path<Uuid>) -> Resp
                 }
                 section aria-labelledby="positions" {
                     h2 id="positions" { "Positions and PnL" }
-                    p { "Not available yet: shown here once the API reports positions and PnL." }
+                    (super::trading::positions_table(&positions))
+                    (super::trading::pnl_table(&pnl))
                 }
                 section aria-labelledby="recent" {
                     h2 id="recent" { "Recent signals" }
@@ -434,9 +447,10 @@ pub async fn strategy(state: State<'_>, req: &Request, Path(id): Path<Uuid>) -> 
         };
         let signals =
             crate::admin::activity::list_signals(&state, &signal_filter, Some(RECENT_SIGNALS)).await?;
-        Ok::<_, crate::admin::AdminError>((found, subscribers, signals))
+        let pnl = admin_positions::strategy_pnl(&state, id, None, None).await?;
+        Ok::<_, crate::admin::AdminError>((found, subscribers, signals, pnl))
     };
-    let (s, subscribers, signals) = match loaded.await {
+    let (s, subscribers, signals, pnl) = match loaded.await {
         Ok(v) => v,
         Err(e) => return error_page(Some(&session), &e),
     };
@@ -453,6 +467,8 @@ pub async fn strategy(state: State<'_>, req: &Request, Path(id): Path<Uuid>) -> 
                     dt { "active" } dd { (s.active) }
                     dt { "webhook token" } dd { code { (s.webhook_token_prefix) "…" } }
                     dt { "created" } dd { (time(&s.created_at)) }
+                    dt { "default leverage" } dd { (text_or_dash(s.leverage.as_deref())) }
+                    dt { "default max lag" } dd { @match s.max_lag_secs { Some(n) => { (n) " s" }, None => { "—" } } }
                 }
                 section aria-labelledby="template" {
                     h2 id="template" { "Alert template" }
@@ -470,7 +486,8 @@ pub async fn strategy(state: State<'_>, req: &Request, Path(id): Path<Uuid>) -> 
                 }
                 section aria-labelledby="pnl" {
                     h2 id="pnl" { "PnL" }
-                    p { "Not available yet: shown here once the API reports a strategy's PnL." }
+                    p class="muted" { "Over its subscribers' orders; exits the exchange made count for the signal that opened the position." }
+                    (super::trading::pnl_table(&pnl))
                 }
                 section aria-labelledby="recent" {
                     h2 id="recent" { "Recent signals" }

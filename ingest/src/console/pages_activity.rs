@@ -9,13 +9,14 @@ use poem::web::{Path, Query};
 use poem::{Request, Response};
 use uuid::Uuid;
 
-use super::layout::{self, millis_between, status, text_or_dash, time, time_or_dash};
+use super::layout::{self, status, text_or_dash, time, time_or_dash};
 use super::pages::urlencode;
 use super::{State, error_page, html as respond_html, page_session};
 use crate::admin::activity::{self, SignalStatusFilter};
 use crate::admin::models::Signal;
 use crate::admin::{AdminError, overview};
 use humbex_shared::store::signals::SignalFilter;
+use poem_openapi::types::ToJSON;
 
 /// Signals per page of the live table.
 const SIGNALS_PAGE: i64 = 50;
@@ -174,32 +175,7 @@ pub async fn signal(
         Err(e) => return error_page(Some(&session), &e),
     };
     let s = &d.signal;
-    let order_list = html! {
-            @if d.orders.is_empty() { p { "No orders (yet)." } }
-            @for o in &d.orders {
-                section class="order" aria-label={ "Order " (o.order_link_id) } {
-                    h3 { (status(&o.status)) " " (o.side) " " (text_or_dash(o.qty.as_deref())) " " (o.symbol) " — " a href={ "/console/users/" (o.user_id) } { "user" } }
-                    dl class="facts" {
-                        dt { "orderLinkId" } dd { code { (o.order_link_id) } }
-                        dt { "exchange order id" } dd { (text_or_dash(o.exchange_order_id.as_deref())) }
-                        dt { "created" } dd { (time(&o.created_at)) }
-                        dt { "→ submitted" } dd { (millis_between(&o.created_at, o.submitted_at.as_ref())) }
-                        dt { "→ acknowledged" } dd { (millis_between(&o.created_at, o.acknowledged_at.as_ref())) }
-                        dt { "→ filled" } dd { (millis_between(&o.created_at, o.filled_at.as_ref())) }
-                        dt { "filled" } dd { (o.filled_qty) " at " (text_or_dash(o.avg_price.as_deref())) ", fee " (o.fee) }
-                        dt { "slippage" } dd { (text_or_dash(o.slippage.as_deref())) }
-                        dt { "exchange's answer" } dd { (text_or_dash(o.error.as_deref())) }
-                    }
-                    @if !o.fills.is_empty() {
-                        table {
-                            caption { "Fills" }
-                            thead { tr { th scope="col" { "exec id" } th scope="col" { "qty" } th scope="col" { "price" } th scope="col" { "fee" } th scope="col" { "time" } } }
-                            tbody { @for f in &o.fills { tr { td { code { (f.exec_id) } } td { (f.qty) } td { (f.price) } td { (f.fee) } td { (time(&f.exec_time)) } } } }
-                        }
-                    }
-                }
-            }
-    };
+    let order_list = super::trading::signal_orders(&d.orders);
     if q.get("fragment").is_some_and(|v| v == "1") {
         return respond_html(StatusCode::OK, order_list);
     }
@@ -227,11 +203,12 @@ pub async fn signal(
                 }
                 h2 { "Raw body (token redacted)" }
                 pre class="raw" { (s.raw_body) }
-                h2 { "Orders" }
-                p class="muted" { "Live: " span id="live-status" aria-live="polite" { "connecting…" } }
+                @if let Some(t) = &s.trade {
+                    h2 { "Trade fields (v2, as read)" }
+                    pre class="raw" { (t.to_json_string()) }
+                }
+                p class="muted" { "Orders are live: " span id="live-status" aria-live="polite" { "connecting…" } }
                 div id="live" data-live={ "/console/signals/" (s.id) "?fragment=1" } { (order_list) }
-                h2 { "Orders the exchange created afterwards" }
-                p { "Not available yet: take-profit, stop-loss and liquidation orders are listed here once orders record their origin." }
             },
         ),
     )

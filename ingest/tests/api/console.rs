@@ -400,6 +400,27 @@ async fn user_supplied_text_is_shown_escaped() {
     let list = browser.get("/console/strategies").await.text().await.unwrap();
     assert!(list.contains("&lt;script&gt;alert('x')&lt;/script&gt;"), "{list}");
     assert!(!list.contains(evil));
+    // The strategy's page: its defaults (set through the API) and its PnL, from the API's functions.
+    let (_, strategies) = app.admin(reqwest::Method::GET, "/admin/strategies", None).await;
+    let strategy = strategies[0]["id"].as_str().unwrap();
+    let (status, _) = app
+        .admin(
+            reqwest::Method::PATCH,
+            &format!("/admin/strategies/{strategy}"),
+            Some(json!({ "leverage": "7", "max_lag_secs": 30 })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let page = browser
+        .get(&format!("/console/strategies/{strategy}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<dt>default leverage</dt><dd>7</dd>"), "{page}");
+    assert!(page.contains("<dt>default max lag</dt><dd>30 s</dd>"), "{page}");
+    assert!(page.contains("data-pnl-total=\"0\""), "{page}");
+    assert!(!page.contains("Not available yet"), "{page}");
 
     let body = signal(&token, json!({ "comment": evil }));
     let (status, answer) = app.tradingview(&body).await;
@@ -413,6 +434,8 @@ async fn user_supplied_text_is_shown_escaped() {
         .unwrap();
     assert!(page.contains("&lt;script&gt;"), "{page}");
     assert!(!page.contains(evil));
+    assert!(page.contains("id=\"orders-followed\""), "{page}");
+    assert!(!page.contains("Not available yet"), "{page}");
     assert!(
         !page.contains(&token),
         "the raw body is shown with its token redacted"
@@ -461,6 +484,8 @@ async fn forms_call_the_admin_operations_and_redirect() {
                 ("size_multiplier", "2.5"),
                 ("max_qty", ""),
                 ("payment_ref", "invoice 7"),
+                ("leverage", "12.50"),
+                ("margin_mode", "isolated"),
             ],
         )
         .await;
@@ -474,6 +499,23 @@ async fn forms_call_the_admin_operations_and_redirect() {
     assert_eq!(sub["size_multiplier"], "2.5");
     assert_eq!(sub["payment_ref"], "invoice 7");
     assert_eq!(sub["expires_at"], "2099-01-02T03:04:00+00:00");
+    assert_eq!(sub["leverage"], "12.5");
+    assert_eq!(sub["margin_mode"], "isolated");
+    // The form shows them back, and the user's (empty) positions and PnL from the API's functions.
+    let page = browser
+        .get(&format!("/console/users/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("name=\"leverage\" inputmode=\"decimal\" value=\"12.5\""),
+        "{page}"
+    );
+    assert!(page.contains("<option value=\"isolated\" selected>"), "{page}");
+    assert!(page.contains("No open positions."), "{page}");
+    assert!(page.contains("data-pnl-total=\"0\""), "{page}");
+    assert!(!page.contains("Not available yet"), "{page}");
 
     // The same rules as the API, with the same messages.
     let bad = browser
@@ -488,6 +530,16 @@ async fn forms_call_the_admin_operations_and_redirect() {
         .await;
     assert_eq!(bad.status(), 400);
     assert!(bad.text().await.unwrap().contains("size_multiplier"));
+    for (name, value) in [("leverage", "201"), ("margin_mode", "portfolio")] {
+        let bad = browser
+            .post(
+                &format!("/console/users/{id}/subscription"),
+                &[("csrf_token", csrf.as_str()), ("status", "active"), (name, value)],
+            )
+            .await;
+        assert_eq!(bad.status(), 400, "{name}");
+        assert!(bad.text().await.unwrap().contains(name), "{name}");
+    }
     let dup = browser
         .post(
             "/console/users",

@@ -3,10 +3,12 @@
 //! (sql/V4), an order row's open statuses and ranks in [`crate::domain::order_status`].
 //! `api_keys` statements live with the key vault, not here.
 
+pub mod break_even;
 pub mod console_sessions;
 pub mod fills;
 pub mod orders;
 pub mod overview;
+pub mod positions;
 pub mod signals;
 pub mod strategies;
 pub mod subscriptions;
@@ -25,6 +27,8 @@ pub fn all_statements() -> Vec<&'static str> {
         console_sessions::all(),
         overview::all(),
         signals::filtered_examples(),
+        positions::all(),
+        break_even::all(),
     ]
     .concat()
 }
