@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -47,7 +48,10 @@ def webhook(token, client_id):
 
 def wait(driver, what, condition, seconds=15):
     try:
-        return WebDriverWait(driver, seconds, poll_frequency=0.1).until(lambda d: condition(d))
+        # A live refresh replaces the element a condition holds: look again on the next poll.
+        return WebDriverWait(driver, seconds, poll_frequency=0.1,
+                             ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+                             ).until(lambda d: condition(d))
     except Exception:
         body = driver.find_element(By.TAG_NAME, "body").text[:1500]
         raise AssertionError(f"timed out waiting for {what} at {driver.current_url}:\n{body}")
@@ -154,7 +158,9 @@ def run(driver):
     assert driver.execute_script("return window.__same_page") is True, "the page was reloaded"
     wait(driver, "the signal done", lambda d: "done" in d.find_element(By.CSS_SELECTOR, row).text)
     shot(driver, "signals")
-    driver.find_element(By.CSS_SELECTOR, row + " a[href^='/console/signals/']").click()
+    # The row may be re-rendered by a live refresh (fills, positions) between finding and clicking.
+    wait(driver, "the signal's link clicked",
+         lambda d: d.find_element(By.CSS_SELECTOR, row + " a[href^='/console/signals/']").click() or True)
     wait(driver, "the order filled",
          lambda d: d.find_elements(By.CSS_SELECTOR, "#live .status-filled"), seconds=20)
     assert "[redacted]" in driver.find_element(By.CSS_SELECTOR, "pre.raw").text
