@@ -20,21 +20,6 @@ use crate::trade::skip::SkipReason;
 use crate::trade::stale;
 use crate::trade::target::{self, LegKind};
 
-/// The v2 fields this executor does not carry out yet, named for the skipped row's reason (the
-/// exchange calls they need are not in the Bybit client yet). Never traded as if they were absent.
-fn unsupported(spec: &TradeSpec) -> Vec<&'static str> {
-    let mut names = Vec::new();
-    let mut check = |present: bool, name| {
-        if present {
-            names.push(name);
-        }
-    };
-    // TP/SL prices ride on the entry order; percents and trailing stops are set after the fill,
-    // and break-even is armed then (crate::protect).
-    check(spec.trigger_price.is_some(), "trigger_price");
-    names
-}
-
 /// One account's rows for a v2 signal.
 pub async fn plan_account(
     ctx: &Context,
@@ -52,6 +37,8 @@ pub async fn plan_account(
         leg: LegKind::Single,
         order_type: spec.order_type,
         limit_price: spec.limit_price.map(|p| p.get()),
+        // A conditional entry; its direction is read from the price when it is sent (submit).
+        trigger_price: spec.trigger_price.map(|p| p.get()),
         time_in_force: (spec.order_type == OrderType::Limit).then_some(spec.time_in_force),
         take_profit: attached.and_then(|p| p.take_profit),
         stop_loss: attached.and_then(|p| p.stop_loss),
@@ -78,13 +65,6 @@ pub async fn plan_account(
             terms: OrderTerms { leg, ..terms.clone() },
         }
     };
-    let missing = unsupported(&spec);
-    if !missing.is_empty() {
-        let reason = SkipReason::Unsupported {
-            fields: missing.join(", "),
-        };
-        return Ok(vec![row(LegKind::Single, nominal_buy, Err(reason))]);
-    }
     if let Err(reason) = stale::check(
         signal.signal_time,
         signal.received_at,

@@ -6,9 +6,12 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use rust_decimal::Decimal;
 use tokio::time::Instant;
 
-use humbex_bybit::{BybitError, BybitRest, CreateOrderRequest, Credentials, OrderLinkId, Side, TimeInForce};
+use humbex_bybit::{
+    BybitError, BybitRest, CreateOrderRequest, Credentials, OrderLinkId, Side, TimeInForce, TriggerDirection,
+};
 use uuid::Uuid;
 
 use crate::orders::{Outcome, PendingOrder};
@@ -100,6 +103,28 @@ fn order_request(order: &PendingOrder, side: Side, link_id: OrderLinkId) -> Crea
     request
 }
 
+/// The last traded price of `symbol`, for a trigger's direction; a few tries, as for the order.
+async fn last_price(rest: &BybitRest, symbol: &str) -> Result<Decimal, String> {
+    let mut last_error = String::new();
+    for attempt in 0..3 {
+        match rest.ticker(symbol).await {
+            Ok(answer) => match answer.value {
+                Some(ticker) => return Ok(ticker.last_price),
+                None => {
+                    return Err(format!(
+                        "{symbol} has no ticker: cannot set the trigger direction"
+                    ));
+                }
+            },
+            Err(e) => last_error = e.to_string(),
+        }
+        tokio::time::sleep(backoff(attempt)).await;
+    }
+    Err(format!(
+        "could not read {symbol}'s price to set the trigger direction: {last_error}"
+    ))
+}
+
 /// Place `order` until the exchange holds it, refuses it, or the tries run out.
 #[tracing::instrument(skip_all, fields(order_link_id = %order.order_link_id, api_key_id = %order.api_key_id))]
 pub async fn submit(
@@ -125,7 +150,21 @@ pub async fn submit(
     } else {
         Side::Sell
     };
-    let request = order_request(order, side, link_id.clone());
+    let mut request = order_request(order, side, link_id.clone());
+    if let Some(trigger) = order.trigger_price {
+        // Bybit wants the direction that reaches the trigger from where the price is now; read
+        // just before sending, so a conditional entry waits instead of filling at once.
+        match last_price(rest, &order.symbol).await {
+            Ok(current) => request = request.trigger(trigger, TriggerDirection::towards(trigger, current)),
+            Err(message) => {
+                return Submission {
+                    outcome: Outcome::Failed { message },
+                    attempts: order.attempts,
+                    key_unusable: None,
+                };
+            }
+        }
+    }
     // An earlier executor may have sent this order before it died: look first when retrying.
     let mut maybe_sent = order.attempts > 0;
     let mut attempts = order.attempts;

@@ -8,6 +8,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, OpenApiService};
 
 use crate::admin::activity::ActivityApi;
 use crate::admin::api_keys::ApiKeysApi;
+use crate::admin::notifications::NotificationsApi;
 use crate::admin::overview::OverviewApi;
 use crate::admin::positions::PositionsApi;
 use crate::admin::strategies::StrategiesApi;
@@ -62,6 +63,7 @@ impl HealthApi {
 pub type Apis = (
     WebhookApi,
     UsersApi,
+    NotificationsApi,
     StrategiesApi,
     ApiKeysApi,
     ActivityApi,
@@ -76,6 +78,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
         (
             WebhookApi,
             UsersApi,
+            NotificationsApi,
             StrategiesApi,
             ApiKeysApi,
             ActivityApi,

@@ -38,12 +38,17 @@ pub struct AppState {
     /// TRADINGVIEW_IP_ALLOWLIST), which carry every user's alerts, so one user's broken token must
     /// not stop everyone's. Their per-token and per-owner limits still apply.
     pub auth_limit_exempt: HashSet<IpAddr>,
+    /// The Telegram bot (TELEGRAM_BOT_TOKEN), used only to check a user's chat when it is set.
+    pub telegram: Option<humbex_shared::config::TelegramConfig>,
+    /// The client of that check: no redirects, short deadline.
+    pub notify_http: reqwest::Client,
     /// Injected clock for the anti-replay windows (tests move it; production reads the system).
     pub clock: Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>,
     /// The console's live feed (a LISTEN task started by `Application::run_until` publishes).
     pub console_events: Arc<crate::console::events::EventHub>,
-    /// Where the console's LISTEN connection goes (the same database as the pool).
-    pub listen_config: tokio_postgres::Config,
+    /// Where the console's LISTEN connection goes: DATABASE_DIRECT_URL when set (a transaction
+    /// pooler cannot hold a LISTEN), else DATABASE_URL.
+    pub listen_config: humbex_shared::db::PgConfig,
 }
 
 impl AppState {
@@ -65,7 +70,7 @@ impl AppState {
             );
         }
         let signals = GroupCommitter::start(pool.clone(), group::WRITERS, group::MAX_BATCH);
-        let listen_config = config.database.url.pg_config();
+        let listen_config = config.database.direct().pg_config();
         Ok(AppState {
             signals,
             pool,
@@ -80,6 +85,12 @@ impl AppState {
             key_checker,
             rate_limits: RateLimiters::new(config.http.rate_limits),
             auth_limit_exempt,
+            telegram: config.notify.telegram,
+            notify_http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .redirect(reqwest::redirect::Policy::none())
+                .tls_backend_preconfigured(humbex_bybit::tls::rest_config())
+                .build()?,
             clock: Arc::new(chrono::Utc::now),
             console_events: Arc::default(),
             listen_config,

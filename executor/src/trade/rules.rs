@@ -16,7 +16,8 @@ pub struct InstrumentRules {
     /// Minimum qty × price of an opening order; zero when the exchange lists none.
     pub min_notional: Decimal,
     pub tick_size: Decimal,
-    /// Unknown until the instrument's leverageFilter is read; then no check is made.
+    /// From the instrument's leverageFilter; `None` when the exchange lists none (then Bybit's own
+    /// refusal is the check).
     pub max_leverage: Option<Decimal>,
 }
 
@@ -38,7 +39,7 @@ impl InstrumentRules {
             max_market_order_qty: lot.max_mkt_order_qty,
             min_notional: lot.min_notional_value.unwrap_or(Decimal::ZERO),
             tick_size: info.price_filter.tick_size,
-            max_leverage: None,
+            max_leverage: info.leverage_filter.as_ref().map(|l| l.max_leverage),
         }
     }
 

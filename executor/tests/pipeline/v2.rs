@@ -1,12 +1,14 @@
 //! The trading language v2 from a webhook to the paper exchange: position sync (after a missed
 //! alert, a reversal, the cap), sizing by each quantity type with a multiplier and a cap, the
-//! minimum order value, limit entries, leverage, cancel and its timer, staleness, racing alerts,
-//! and v2 fields not carried out yet. The paper exchange's own record is the witness.
+//! minimum order value, limit and conditional entries, leverage, cancel and its timer, staleness
+//! and racing alerts. The paper exchange's own record is the witness.
+
+use std::time::Duration;
 
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use crate::harness::Pipeline;
+use crate::harness::{Pipeline, wait_for};
 
 pub(crate) fn d(s: &str) -> Decimal {
     s.parse().unwrap()
@@ -203,10 +205,31 @@ async fn each_quantity_type_is_scaled_by_the_multiplier_and_capped() {
         ]
     );
     assert_eq!(position(&p, &key), d("50.2"));
+
+    // risk_percent, on a fresh account: lose 0.1% of 10000 USDT = 10 USDT if the stop at 24 is hit,
+    // 1 USDT per coin from 25 → 10 coins, × 1.5 = 15; the stop rides on the order.
+    let (_, token, key) = p
+        .trader(
+            "risk@example.com",
+            json!({ "size_multiplier": "1.5", "max_qty": "50" }),
+            "10000",
+        )
+        .await;
+    send(
+        &p,
+        &token,
+        json!({ "action": "buy", "quantity": "0.1", "quantity_type": "risk_percent",
+                "stop_loss": "24", "id": "r" }),
+    )
+    .await;
+    assert_eq!(sent_since(&p, &key, 0), [("Buy".into(), d("15"), false)]);
+    let positions = p.paper.exchange().positions(&key).unwrap();
+    let held = positions.iter().find(|x| x.symbol == "AVAXUSDT").unwrap();
+    assert_eq!(held.stop_loss, Some(d("24")));
 }
 
 #[tokio::test]
-async fn below_the_minimum_value_stale_and_unsupported_fields_send_nothing() {
+async fn below_the_minimum_value_and_stale_send_nothing() {
     let p = Pipeline::start(1).await;
     let (_, token, key) = p.trader("skips@example.com", json!({}), "10000").await;
     // 3 USDT at 25 = 0.12 → 0.1 coins = 2.5 USDT, below the instrument's 5 USDT minimum value:
@@ -232,19 +255,10 @@ async fn below_the_minimum_value_stale_and_unsupported_fields_send_nothing() {
         json!({ "action": "buy", "quantity": "1", "max_lag_secs": 60, "timestamp": old, "id": "old" }),
     )
     .await;
-    // A conditional entry (trigger_price) is not carried out by this executor yet: nothing is
-    // sent rather than an order that fills now.
-    let tp = send(
-        &p,
-        &token,
-        json!({ "action": "buy", "quantity": "1", "trigger_price": "30", "id": "tp" }),
-    )
-    .await;
     for (signal, code) in [
         (&small, "below_min_notional"),
         (&tiny, "below_min_qty"),
         (&stale, "stale"),
-        (&tp, "unsupported"),
     ] {
         let r = rows(&p, signal).await;
         assert_eq!(r.len(), 1, "{signal}");
@@ -305,7 +319,7 @@ async fn a_limit_entry_rests_on_the_exchange_with_its_price_and_time_in_force() 
 }
 
 #[tokio::test]
-async fn leverage_is_set_before_the_order_and_a_refusal_keeps_bybits_code() {
+async fn leverage_is_set_before_the_order_and_above_the_maximum_is_refused() {
     let p = Pipeline::start(1).await;
     // The subscription's default leverage 5 applies to signals that name none.
     let (_, token, key) = p
@@ -321,8 +335,8 @@ async fn leverage_is_set_before_the_order_and_a_refusal_keeps_bybits_code() {
     let pos = p.paper.exchange().positions(&key).unwrap();
     let pos = pos.iter().find(|x| x.symbol == "AVAXUSDT").unwrap();
     assert_eq!((pos.size, pos.leverage), (d("20"), d("5")));
-    // The signal's own leverage wins; one the exchange refuses leaves nothing sent, with the
-    // exchange's code on the row.
+    // The signal's own leverage wins; one above the instrument's maximum (leverageFilter from
+    // instruments-info) is refused before anything is sent, with the maximum named.
     let refused = send(
         &p,
         &token,
@@ -331,12 +345,19 @@ async fn leverage_is_set_before_the_order_and_a_refusal_keeps_bybits_code() {
     .await;
     let r = rows(&p, &refused).await;
     assert_eq!(r.len(), 1);
-    assert_eq!(r[0].4, "skipped");
-    let code = r[0].5.clone().unwrap();
-    assert!(
-        code.chars().all(|c| c.is_ascii_digit()),
-        "Bybit's numeric code, got {code}"
+    assert_eq!(
+        (r[0].4.as_str(), r[0].5.as_deref()),
+        ("skipped", Some("leverage_above_max"))
     );
+    let id: uuid::Uuid = refused.parse().unwrap();
+    let error: String = p
+        .db()
+        .await
+        .query_one("SELECT error FROM orders WHERE signal_id = $1", &[&id])
+        .await
+        .unwrap()
+        .get("error");
+    assert!(error.contains("maximum"), "{error}");
     assert_eq!(p.exchange_orders(&key).len(), 1);
 }
 
@@ -432,4 +453,85 @@ async fn two_racing_alerts_for_one_account_apply_in_order_of_arrival() {
             "{sent:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_conditional_entry_waits_for_its_trigger_and_then_fills() {
+    let p = Pipeline::start(1).await;
+    let (_, token, key) = p.trader("trigger@example.com", json!({}), "10000").await;
+    let price = p.paper.exchange().price("AVAXUSDT").unwrap();
+    // One above the price (a breakout buy) and one below it (a dip sell): each needs its own
+    // direction, or the exchange refuses it (110092/110093) or fills it at once.
+    let above = price + d("5");
+    let below = price - d("5");
+    let rise = send(
+        &p,
+        &token,
+        json!({ "action": "buy", "quantity": "1", "trigger_price": above.to_string(), "id": "rise" }),
+    )
+    .await;
+    let fall = send(
+        &p,
+        &token,
+        json!({ "action": "sell", "quantity": "2", "trigger_price": below.to_string(), "id": "fall" }),
+    )
+    .await;
+    for signal in [&rise, &fall] {
+        let r = rows(&p, signal).await;
+        assert_eq!(r.len(), 1, "{signal}");
+        assert_ne!(r[0].4.as_str(), "skipped", "{signal}: {:?}", r[0].5);
+    }
+    let orders = p.paper.exchange().orders(&key).unwrap();
+    assert_eq!(orders.len(), 2, "both wait on the exchange");
+    assert_eq!(position(&p, &key), d("0"), "nothing filled before a trigger");
+    let id: uuid::Uuid = rise.parse().unwrap();
+    let stored: Option<Decimal> = p
+        .db()
+        .await
+        .query_one("SELECT trigger_price FROM orders WHERE signal_id = $1", &[&id])
+        .await
+        .unwrap()
+        .get("trigger_price");
+    assert_eq!(stored, Some(above));
+
+    // The price reaches the buy's trigger: it fills, the sell still waits.
+    p.paper
+        .exchange()
+        .set_price("AVAXUSDT", above + d("0.1"))
+        .unwrap();
+    wait_for(Duration::from_secs(10), || async {
+        (position(&p, &key) == d("1")).then_some(())
+    })
+    .await
+    .expect("the buy filled once its trigger was reached");
+    // Then it falls through the sell's trigger: 1 - 2 = -1.
+    p.paper
+        .exchange()
+        .set_price("AVAXUSDT", below - d("0.1"))
+        .unwrap();
+    wait_for(Duration::from_secs(10), || async {
+        (position(&p, &key) == d("-1")).then_some(())
+    })
+    .await
+    .expect("the sell filled once its trigger was reached");
+}
+
+#[tokio::test]
+async fn a_symbol_the_exchange_does_not_list_is_skipped_with_a_reason() {
+    let p = Pipeline::start(1).await;
+    let (_, token, key) = p.trader("unlisted@example.com", json!({}), "10000").await;
+    // SYMBOLS=* lets ingest accept any USDT name; the exchange lists no FOOUSDT.
+    for body in [
+        json!({ "action": "buy", "symbol": "FOOUSDT", "quantity": "1", "id": "v1" }),
+        json!({ "action": "buy", "symbol": "FOOUSDT", "quantity": "10", "quantity_type": "usdt", "id": "v2" }),
+    ] {
+        let signal = send(&p, &token, body).await;
+        let r = rows(&p, &signal).await;
+        assert_eq!(r.len(), 1, "{signal}");
+        assert_eq!(
+            (r[0].4.as_str(), r[0].5.as_deref()),
+            ("skipped", Some("unknown_symbol"))
+        );
+    }
+    assert!(p.exchange_orders(&key).is_empty());
 }

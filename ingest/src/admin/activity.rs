@@ -1,6 +1,7 @@
 //! Admin: read access to signals (filtered by user, strategy, status and time), orders and fills,
 //! newest first, in cursor pages.
 
+use humbex_shared::db::Statements;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -96,7 +97,7 @@ async fn with_fills(client: &Object, mut orders: Vec<Order>) -> Result<Vec<Order
         return Ok(orders);
     }
     let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
-    let rows = client.query(fills::OF_ORDERS, &[&ids]).await?;
+    let rows = client.rows(fills::OF_ORDERS, &[&ids]).await?;
     let mut by_order: HashMap<Uuid, Vec<Fill>> = HashMap::new();
     for r in rows {
         by_order.entry(r.get("order_id")).or_default().push(Fill {
@@ -188,7 +189,7 @@ pub async fn list_signals(
         let client = state.pool.get().await?;
         let fetch = limit + 1;
         let (sql, params) = signals::filtered_page(filter, &fetch);
-        let rows = client.query(sql.as_str(), &params).await?;
+        let rows = client.rows(sql.as_str(), &params).await?;
         let mut items: Vec<Signal> = rows.iter().map(signal_from_row).collect();
         let mut next_before = None;
         if items.len() as i64 > limit {
@@ -205,10 +206,10 @@ pub async fn get_signal(state: &AppState, id: Uuid) -> Result<SignalDetail, Admi
     within_budget(async {
         let client = state.pool.get().await?;
         let row = client
-            .query_opt(signals::GET.as_str(), &[&id])
+            .row_opt(signals::GET.as_str(), &[&id])
             .await?
             .ok_or_else(|| AdminError::not_found("signal"))?;
-        let rows = client.query(orders::OF_SIGNAL.as_str(), &[&id]).await?;
+        let rows = client.rows(orders::OF_SIGNAL.as_str(), &[&id]).await?;
         let orders = with_fills(&client, rows.iter().map(order_from_row).collect()).await?;
         Ok(SignalDetail {
             signal: signal_from_row(&row),
@@ -320,7 +321,7 @@ impl ActivityApi {
             within_budget(async {
                 let client = state.pool.get().await?;
                 let rows = client
-                    .query(orders::PAGE.as_str(), &[&status, &before.0, &(limit + 1)])
+                    .rows(orders::PAGE.as_str(), &[&status, &before.0, &(limit + 1)])
                     .await?;
                 let mut items: Vec<Order> = rows.iter().map(order_from_row).collect();
                 let mut next_before = None;

@@ -2,6 +2,7 @@
 //! attention) and failed orders grouped by reason. The console's overview and orders pages show
 //! exactly these answers (docs/console.md).
 
+use humbex_shared::db::Statements;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -114,12 +115,12 @@ pub async fn overview(state: &AppState) -> Result<Overview, AdminError> {
     within_budget(async {
         let client = state.pool.get().await?;
         let signals = client
-            .query(overview::SIGNALS_BY_STATUS.as_str(), &[&WINDOW_SECS])
+            .rows(overview::SIGNALS_BY_STATUS.as_str(), &[&WINDOW_SECS])
             .await?;
-        let orders = client.query(overview::ORDERS_BY_STATUS, &[&WINDOW_SECS]).await?;
-        let latencies = client.query_one(overview::LATENCIES, &[&WINDOW_SECS]).await?;
-        let now = client.query_one(overview::STATE, &[]).await?;
-        let expiring = client.query(overview::EXPIRING, &[&EXPIRING_SECS]).await?;
+        let orders = client.rows(overview::ORDERS_BY_STATUS, &[&WINDOW_SECS]).await?;
+        let latencies = client.row(overview::LATENCIES, &[&WINDOW_SECS]).await?;
+        let now = client.row(overview::STATE, &[]).await?;
+        let expiring = client.rows(overview::EXPIRING, &[&EXPIRING_SECS]).await?;
         Ok(Overview {
             generated_at: state.now(),
             executor_listeners: now.get("executor_listeners"),
@@ -151,7 +152,7 @@ pub async fn failure_groups(
     let since = since.unwrap_or_else(|| state.now() - chrono::Duration::days(FAILURES_DEFAULT_DAYS));
     within_budget(async {
         let client = state.pool.get().await?;
-        let rows = client.query(overview::FAILURE_GROUPS, &[&since]).await?;
+        let rows = client.rows(overview::FAILURE_GROUPS, &[&since]).await?;
         Ok(rows
             .iter()
             .map(|r| FailureGroup {

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use humbex_shared::db::Statements;
 use humbex_shared::store::{orders, positions, strategies, users};
 use poem::web::Data;
 use poem_openapi::OpenApi;
@@ -99,10 +100,10 @@ fn check_range(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result
 pub async fn user_positions(state: &AppState, id: Uuid) -> Result<PositionList, AdminError> {
     within_budget(async {
         let client = state.pool.get().await?;
-        if client.query_opt(users::EXISTS, &[&id]).await?.is_none() {
+        if client.row_opt(users::EXISTS, &[&id]).await?.is_none() {
             return Err(AdminError::not_found("user"));
         }
-        let rows = client.query(positions::OF_USER.as_str(), &[&id]).await?;
+        let rows = client.rows(positions::OF_USER.as_str(), &[&id]).await?;
         Ok(PositionList {
             items: rows.iter().map(position_from_row).collect(),
         })
@@ -120,11 +121,11 @@ pub async fn user_pnl(
     check_range(from, to)?;
     within_budget(async {
         let client = state.pool.get().await?;
-        if client.query_opt(users::EXISTS, &[&id]).await?.is_none() {
+        if client.row_opt(users::EXISTS, &[&id]).await?.is_none() {
             return Err(AdminError::not_found("user"));
         }
         let rows = client
-            .query(orders::PNL_OF_USER.as_str(), &[&id, &from, &to])
+            .rows(orders::PNL_OF_USER.as_str(), &[&id, &from, &to])
             .await?;
         Ok(pnl_from_rows(&rows, from, to))
     })
@@ -142,11 +143,11 @@ pub async fn strategy_pnl(
     check_range(from, to)?;
     within_budget(async {
         let client = state.pool.get().await?;
-        if client.query_opt(strategies::EXISTS, &[&id]).await?.is_none() {
+        if client.row_opt(strategies::EXISTS, &[&id]).await?.is_none() {
             return Err(AdminError::not_found("strategy"));
         }
         let rows = client
-            .query(orders::PNL_OF_STRATEGY.as_str(), &[&id, &from, &to])
+            .rows(orders::PNL_OF_STRATEGY.as_str(), &[&id, &from, &to])
             .await?;
         Ok(pnl_from_rows(&rows, from, to))
     })

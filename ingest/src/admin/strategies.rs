@@ -1,5 +1,6 @@
 //! Admin: strategies, the named signal sources whose token fans a signal out to subscribers.
 
+use humbex_shared::db::Statements;
 use std::sync::Arc;
 
 use humbex_shared::store::strategies;
@@ -88,7 +89,7 @@ pub async fn create_strategy(state: &AppState, body: &StrategyCreate) -> Result<
     within_budget(async {
         let client = state.pool.get().await?;
         let row = client
-            .query_one(
+            .row(
                 strategies::INSERT,
                 &[
                     &id,
@@ -125,7 +126,7 @@ pub async fn create_strategy(state: &AppState, body: &StrategyCreate) -> Result<
 pub async fn list_strategies(state: &AppState) -> Result<Vec<Strategy>, AdminError> {
     within_budget(async {
         let client = state.pool.get().await?;
-        let rows = client.query(strategies::LIST.as_str(), &[]).await?;
+        let rows = client.rows(strategies::LIST.as_str(), &[]).await?;
         Ok(rows.iter().map(strategy_from_row).collect())
     })
     .await
@@ -142,7 +143,7 @@ pub async fn update_strategy(
     within_budget(async {
         let client = state.pool.get().await?;
         client
-            .query_opt(
+            .row_opt(
                 strategies::UPDATE_DEFAULTS,
                 &[&id, &set_lag, &max_lag_secs, &set_leverage, &leverage],
             )
@@ -150,7 +151,7 @@ pub async fn update_strategy(
             .ok_or_else(|| AdminError::not_found("strategy"))?;
         tracing::info!(strategy_id = %id, "strategy defaults set");
         let row = client
-            .query_opt(strategies::GET.as_str(), &[&id])
+            .row_opt(strategies::GET.as_str(), &[&id])
             .await?
             .ok_or_else(|| AdminError::not_found("strategy"))?;
         Ok(strategy_from_row(&row))
@@ -164,7 +165,7 @@ pub async fn rotate_strategy_token(state: &AppState, id: Uuid) -> Result<TokenRo
     within_budget(async {
         let client = state.pool.get().await?;
         let row = client
-            .query_opt(
+            .row_opt(
                 strategies::ROTATE_TOKEN,
                 &[&id, &token.digest().as_slice(), &token.display_prefix()],
             )

@@ -1,5 +1,6 @@
 //! Admin: users, their webhook tokens and their subscription.
 
+use humbex_shared::db::Statements;
 use std::sync::Arc;
 
 use humbex_shared::domain::parse_positive_decimal;
@@ -117,7 +118,7 @@ pub fn normalise_email(input: &str) -> Result<String, AdminError> {
 async fn load_user(state: &AppState, id: Uuid) -> Result<User, AdminError> {
     let client = state.pool.get().await?;
     let row = client
-        .query_opt(users::GET.as_str(), &[&id])
+        .row_opt(users::GET.as_str(), &[&id])
         .await?
         .ok_or_else(|| AdminError::not_found("user"))?;
     Ok(user_from_row(&row))
@@ -154,7 +155,7 @@ pub async fn create_user(state: &AppState, body: &UserCreate) -> Result<UserCrea
     within_budget(async {
         let client = state.pool.get().await?;
         let row = client
-            .query_one(
+            .row(
                 users::INSERT,
                 &[&id, &email, &token.digest().as_slice(), &token.display_prefix()],
             )
@@ -194,7 +195,7 @@ pub async fn list_users(state: &AppState, filter: &UserFilter) -> Result<Vec<Use
     within_budget(async {
         let client = state.pool.get().await?;
         let rows = client
-            .query(
+            .rows(
                 users::SEARCH.as_str(),
                 &[&pattern, &filter.strategy_id, &filter.limit, &filter.offset],
             )
@@ -215,7 +216,7 @@ pub async fn rotate_user_token(state: &AppState, id: Uuid) -> Result<TokenRotate
     within_budget(async {
         let client = state.pool.get().await?;
         let row = client
-            .query_opt(
+            .row_opt(
                 users::ROTATE_TOKEN,
                 &[&id, &token.digest().as_slice(), &token.display_prefix()],
             )
@@ -269,12 +270,12 @@ pub async fn put_subscription(
     }
     within_budget(async {
         let client = state.pool.get().await?;
-        if client.query_opt(users::EXISTS, &[&id]).await?.is_none() {
+        if client.row_opt(users::EXISTS, &[&id]).await?.is_none() {
             return Err(AdminError::not_found("user"));
         }
         if let Some(strategy_id) = body.strategy_id
             && client
-                .query_opt(strategies::EXISTS, &[&strategy_id])
+                .row_opt(strategies::EXISTS, &[&strategy_id])
                 .await?
                 .is_none()
         {
@@ -287,7 +288,7 @@ pub async fn put_subscription(
         let status = body.status.as_str();
         let activating = body.status == SubscriptionStatus::Active;
         client
-            .execute(
+            .run(
                 subscriptions::UPSERT,
                 &[
                     &Uuid::now_v7(),
@@ -446,7 +447,7 @@ pub async fn ensure_demo_user(
     if let Some(text) = existing
         && let Ok(token) = WebhookToken::parse(text)
         && let Some(row) = client
-            .query_opt(users::ID_BY_TOKEN, &[&token.digest().as_slice()])
+            .row_opt(users::ID_BY_TOKEN, &[&token.digest().as_slice()])
             .await?
     {
         return Ok(Some(DemoUser {
@@ -455,14 +456,14 @@ pub async fn ensure_demo_user(
             created: false,
         }));
     }
-    let count: i64 = client.query_one(users::COUNT, &[]).await?.get("users");
+    let count: i64 = client.row(users::COUNT, &[]).await?.get("users");
     if count > 0 {
         return Ok(None);
     }
     let token = WebhookToken::generate(TokenKind::User);
     let id = Uuid::now_v7();
     client
-        .execute(
+        .run(
             users::INSERT_DEMO,
             &[
                 &id,

@@ -9,8 +9,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use humbex_shared::channels;
+use humbex_shared::db::PgConfig;
 use tokio::sync::{broadcast, watch};
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 /// Events kept for the slowest browser before it is dropped.
 pub const CAPACITY: usize = 1024;
@@ -100,7 +101,7 @@ impl EventHub {
 
 /// Keep one LISTEN connection and publish what it hears, reconnecting with capped backoff, until
 /// the task is aborted.
-pub async fn listen(pg: tokio_postgres::Config, hub: std::sync::Arc<EventHub>) {
+pub async fn listen(pg: PgConfig, hub: std::sync::Arc<EventHub>) {
     let mut backoff = Duration::from_millis(100);
     loop {
         let error = listen_once(&pg, &hub).await;
@@ -110,12 +111,12 @@ pub async fn listen(pg: tokio_postgres::Config, hub: std::sync::Arc<EventHub>) {
     }
 }
 
-async fn listen_once(pg: &tokio_postgres::Config, hub: &EventHub) -> String {
+async fn listen_once(pg: &PgConfig, hub: &EventHub) -> String {
     let mut pg = pg.clone();
     pg.application_name(LISTEN_APPLICATION_NAME);
     pg.connect_timeout(Duration::from_secs(3));
     pg.keepalives_idle(Duration::from_secs(10));
-    let (client, mut connection) = match pg.connect(NoTls).await {
+    let (client, mut connection) = match pg.connect().await {
         Ok(pair) => pair,
         Err(e) => return format!("{e:?}"),
     };

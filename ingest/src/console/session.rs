@@ -1,6 +1,7 @@
 //! Console sessions: signing in with ADMIN_TOKEN, the session cookie, its CSRF token, signing out
 //! (docs/console.md#sessions). A session row keeps only the SHA-256 of the cookie's value.
 
+use humbex_shared::db::Statements;
 use std::time::Duration;
 
 use humbex_shared::store::console_sessions;
@@ -66,7 +67,7 @@ pub async fn current(state: &AppState, req: &Request) -> Result<Option<Session>,
     within_budget(async {
         let client = state.pool.get().await?;
         let row = client
-            .query_opt(console_sessions::GET, &[&digest.as_slice()])
+            .row_opt(console_sessions::GET, &[&digest.as_slice()])
             .await?;
         Ok(row.map(|r| Session {
             csrf_token: r.get("csrf_token"),
@@ -84,9 +85,9 @@ pub async fn start(state: &AppState) -> Result<(String, Session), AdminError> {
     let csrf_token = random_token();
     let expires_at = within_budget(async {
         let client = state.pool.get().await?;
-        client.execute(console_sessions::DELETE_EXPIRED, &[]).await?;
+        client.run(console_sessions::DELETE_EXPIRED, &[]).await?;
         let row = client
-            .query_one(
+            .row(
                 console_sessions::INSERT,
                 &[&digest.as_slice(), &csrf_token, &SESSION_TTL.as_secs_f64()],
             )
@@ -110,7 +111,7 @@ pub async fn end(state: &AppState, session: &Session) -> Result<(), AdminError> 
     within_budget(async {
         let client = state.pool.get().await?;
         client
-            .execute(console_sessions::DELETE, &[&session.digest.as_slice()])
+            .run(console_sessions::DELETE, &[&session.digest.as_slice()])
             .await?;
         Ok(())
     })

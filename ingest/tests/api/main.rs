@@ -9,6 +9,7 @@ mod console;
 mod group_commit;
 mod harness;
 mod listen_notify;
+mod notifications;
 mod rate_limits;
 mod readme_templates;
 mod slow_clients;

@@ -6,6 +6,7 @@
 pub mod break_even;
 pub mod console_sessions;
 pub mod fills;
+pub mod notifications;
 pub mod orders;
 pub mod overview;
 pub mod positions;
@@ -27,6 +28,7 @@ pub fn all_statements() -> Vec<&'static str> {
         console_sessions::all(),
         overview::all(),
         signals::filtered_examples(),
+        notifications::all(),
         positions::all(),
         break_even::all(),
     ]
