@@ -1,6 +1,7 @@
 //! `humbex-bench <scenario>`: measures HUMBEX against the physical floor of its design on the same
 //! PostgreSQL, prints a table and writes bench/results/<scenario>.json. Numbers, never assertions.
 
+mod console;
 mod e2e;
 mod floor;
 mod ingest_load;
@@ -31,6 +32,8 @@ enum Scenario {
     Backlog,
     /// Peak RSS and CPU seconds of each role during fan-out to 1,000 and throughput.
     Resources,
+    /// Each console page's time with 10,000 users and 1,000,000 signals in the database.
+    Console,
     /// Every scenario in turn, one summary table.
     All,
     /// A few seconds of everything, so CI keeps the bench compiling and running.
@@ -50,6 +53,12 @@ struct Args {
     /// Signals stored before the executor starts, for `backlog`.
     #[arg(long, default_value_t = 10_000)]
     backlog: usize,
+    /// Users generated for `console`.
+    #[arg(long, default_value_t = 10_000)]
+    console_users: usize,
+    /// Signals generated for `console`.
+    #[arg(long, default_value_t = 1_000_000)]
+    console_signals: usize,
     /// Repeat the scenario this many times and report the median of each row.
     #[arg(long, default_value_t = 1)]
     runs: usize,
@@ -78,6 +87,10 @@ async fn run_once(scenario: Scenario, args: &Args) -> anyhow::Result<(&'static s
         Scenario::FanOut1000 => Ok(("fan-out-1000", e2e::fan_out(1_000).await?)),
         Scenario::Backlog => Ok(("backlog", e2e::backlog(args.backlog).await?)),
         Scenario::Resources => Ok(("resources", resources::run(step).await?)),
+        Scenario::Console => Ok((
+            "console",
+            console::run(args.console_users, args.console_signals).await?,
+        )),
         Scenario::All => {
             let mut rows = Vec::new();
             for s in [
@@ -87,6 +100,7 @@ async fn run_once(scenario: Scenario, args: &Args) -> anyhow::Result<(&'static s
                 Scenario::FanOut1000,
                 Scenario::Backlog,
                 Scenario::Resources,
+                Scenario::Console,
             ] {
                 let (name, part) = Box::pin(run_once(s, args)).await?;
                 report::print_table(name, &part);

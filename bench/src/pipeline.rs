@@ -19,7 +19,7 @@ use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
 
 pub const SECRET: &str = "bench-tradingview-secret-0123456789";
-const ADMIN: &str = "bench-admin-token-0123456789";
+pub const ADMIN: &str = "bench-admin-token-0123456789";
 /// Large enough that no benchmark order is refused for margin.
 const BALANCE_USDT: i64 = 1_000_000_000;
 

@@ -9,6 +9,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, OpenApiService};
 use crate::admin::activity::ActivityApi;
 use crate::admin::api_keys::ApiKeysApi;
 use crate::admin::notifications::NotificationsApi;
+use crate::admin::overview::OverviewApi;
 use crate::admin::positions::PositionsApi;
 use crate::admin::strategies::StrategiesApi;
 use crate::admin::users::UsersApi;
@@ -66,6 +67,7 @@ pub type Apis = (
     StrategiesApi,
     ApiKeysApi,
     ActivityApi,
+    OverviewApi,
     PositionsApi,
     HealthApi,
 );
@@ -80,6 +82,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             StrategiesApi,
             ApiKeysApi,
             ActivityApi,
+            OverviewApi,
             PositionsApi,
             HealthApi,
         ),

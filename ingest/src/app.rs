@@ -75,7 +75,10 @@ impl Application {
                 .content_type("application/json; charset=utf-8")
                 .body(spec_text.clone())
         });
-        let app = Route::new().nest("/", service).at("/openapi.json", spec);
+        let app = Route::new()
+            .nest("/", service)
+            .at("/openapi.json", spec)
+            .nest("/console", crate::console::routes());
         let app = if self.docs_enabled {
             app.nest("/docs", docs_csp.endpoint())
         } else {
@@ -95,13 +98,25 @@ impl Application {
             move |ep, req| around(ep, routes.clone(), state.clone(), docs_csp.clone(), req)
         });
         tracing::info!(addr = %self.addr, docs = self.docs_enabled, "ingest listening");
-        crate::serve::serve(
+        let hub = self.state.console_events.clone();
+        let listener = tokio::spawn(crate::console::events::listen(
+            self.state.listen_config.clone(),
+            hub.clone(),
+        ));
+        // Open event streams end with the accept loop, so draining never waits on them.
+        let shutdown = async move {
+            shutdown.await;
+            hub.close();
+        };
+        let served = crate::serve::serve(
             self.listener,
             app.map_to_response().boxed(),
             self.http_limits,
             shutdown,
         )
-        .await
+        .await;
+        listener.abort();
+        served
     }
 }
 

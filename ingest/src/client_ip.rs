@@ -79,7 +79,7 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
 }
 
 /// An IPv4 address written as IPv4-mapped IPv6 is the IPv4 address (dual-stack sockets report so).
-fn normalise(ip: IpAddr) -> IpAddr {
+pub fn normalise(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,

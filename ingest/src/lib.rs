@@ -5,6 +5,7 @@ pub mod admin;
 pub mod api;
 pub mod app;
 pub mod client_ip;
+pub mod console;
 pub mod docs;
 pub mod error;
 pub mod middleware;

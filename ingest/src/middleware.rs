@@ -67,6 +67,7 @@ pub async fn around<E: Endpoint>(
     let span =
         tracing::info_span!("request", method = %method, path = %path, signal_id = tracing::field::Empty);
     let is_docs = path == "/docs" || path.starts_with("/docs/");
+    let is_console = path == "/console" || path.starts_with("/console/");
     let source = crate::client_ip::client_ip(&req, &state.ip_policy.trusted_proxies);
     let unreadable = match &source {
         Some(Err(e)) => Some(e.to_string()),
@@ -124,12 +125,19 @@ pub async fn around<E: Endpoint>(
         HeaderValue::from_static("nosniff"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // The console's forms need the browser's Origin header on their posts (a page under
+    // no-referrer posts with `Origin: null`); same-origin still sends nothing to other sites.
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static(if is_console { "same-origin" } else { "no-referrer" }),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         if is_docs {
             docs.csp()
+        } else if is_console {
+            HeaderValue::from_static(crate::console::CSP)
         } else {
             HeaderValue::from_static(API_CSP)
         },

@@ -44,6 +44,11 @@ pub struct AppState {
     pub notify_http: reqwest::Client,
     /// Injected clock for the anti-replay windows (tests move it; production reads the system).
     pub clock: Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>,
+    /// The console's live feed (a LISTEN task started by `Application::run_until` publishes).
+    pub console_events: Arc<crate::console::events::EventHub>,
+    /// Where the console's LISTEN connection goes: DATABASE_DIRECT_URL when set (a transaction
+    /// pooler cannot hold a LISTEN), else DATABASE_URL.
+    pub listen_config: humbex_shared::db::PgConfig,
 }
 
 impl AppState {
@@ -65,6 +70,7 @@ impl AppState {
             );
         }
         let signals = GroupCommitter::start(pool.clone(), group::WRITERS, group::MAX_BATCH);
+        let listen_config = config.database.direct().pg_config();
         Ok(AppState {
             signals,
             pool,
@@ -86,6 +92,8 @@ impl AppState {
                 .tls_backend_preconfigured(humbex_bybit::tls::rest_config())
                 .build()?,
             clock: Arc::new(chrono::Utc::now),
+            console_events: Arc::default(),
+            listen_config,
         })
     }
 

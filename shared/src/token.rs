@@ -125,6 +125,15 @@ impl WebhookToken {
 }
 
 /// SHA-256 of a token's text.
+/// `N` bytes from the system's CSPRNG (the console's session ids and CSRF tokens).
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    SystemRandom::new()
+        .fill(&mut buf)
+        .expect("system random generator");
+    buf
+}
+
 pub fn digest(text: &str) -> [u8; 32] {
     Sha256::digest(text.as_bytes()).into()
 }

@@ -6,6 +6,7 @@
 use rust_decimal::Decimal;
 use serde_json::json;
 
+use crate::console_view::{between, console_page};
 use crate::harness::Pipeline;
 use crate::v2::{d, position, send};
 
@@ -103,6 +104,11 @@ async fn take_profit_and_stop_loss_ride_on_the_entry_and_their_exits_are_recorde
         (&json!("buy"), &json!("2"), &json!("30"), &json!("20")),
         "{listed}"
     );
+    // The console's user page shows the same position, through the same admin function.
+    let page = console_page(&p, &format!("/console/users/{user}")).await;
+    let shown = between(&page, "positions", Some("recent"));
+    assert!(shown.contains("data-position=\"AVAXUSDT\""), "{shown}");
+    assert!(shown.contains("<td>buy</td><td>2</td>"), "{shown}");
 
     // The price reaches the take profit: the exchange closes the position with an order of its
     // own, which HUMBEX records with origin take_profit, its fill and PnL, on the entry's signal.
@@ -237,6 +243,28 @@ async fn take_profit_and_stop_loss_ride_on_the_entry_and_their_exits_are_recorde
         positions["items"].as_array().unwrap().len(),
         0,
         "flat: {positions}"
+    );
+
+    // The console shows the exit under the entry's signal, apart from HUMBEX's own order, with
+    // its closed PnL; and the user's PnL as the API reports it.
+    let page = console_page(&p, &format!("/console/signals/{entry}")).await;
+    let placed = between(&page, "orders-placed", Some("orders-followed"));
+    let followed = between(&page, "orders-followed", None);
+    assert!(placed.contains("data-origin=\"signal\""), "{placed}");
+    assert!(!placed.contains("data-origin=\"take_profit\""), "{placed}");
+    assert!(followed.contains("data-origin=\"take_profit\""), "{followed}");
+    let closed = detail["orders"][1]["closed_pnl"].as_str().unwrap();
+    assert!(
+        followed.contains(&format!("<dd>{closed}</dd>")),
+        "{closed}: {followed}"
+    );
+    let page = console_page(&p, &format!("/console/users/{user}")).await;
+    let shown = between(&page, "positions", Some("recent"));
+    assert!(shown.contains("No open positions."), "{shown}");
+    let total = pnl["total"]["realised_pnl"].as_str().unwrap();
+    assert!(
+        shown.contains(&format!("data-pnl-total=\"{total}\"")),
+        "{total}: {shown}"
     );
 }
 

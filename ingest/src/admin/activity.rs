@@ -1,11 +1,12 @@
-//! Admin: read access to signals, orders and fills, newest first, in cursor pages.
+//! Admin: read access to signals (filtered by user, strategy, status and time), orders and fills,
+//! newest first, in cursor pages.
 
 use humbex_shared::db::Statements;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use deadpool_postgres::Object;
-use humbex_shared::domain::order_status;
+use humbex_shared::domain::{order_status, signal_status};
 use humbex_shared::store::{fills, orders, signals};
 use poem::web::Data;
 use poem_openapi::OpenApi;
@@ -144,6 +145,80 @@ impl OrderStatusFilter {
     }
 }
 
+/// A signal status to filter by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum SignalStatusFilter {
+    Received,
+    Processing,
+    Done,
+    Rejected,
+}
+
+impl SignalStatusFilter {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignalStatusFilter::Received => signal_status::RECEIVED,
+            SignalStatusFilter::Processing => signal_status::PROCESSING,
+            SignalStatusFilter::Done => signal_status::DONE,
+            SignalStatusFilter::Rejected => signal_status::REJECTED,
+        }
+    }
+
+    /// The filter named `text`, as the console's form sends it.
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Received, Self::Processing, Self::Done, Self::Rejected]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
+/// A page of signals, newest first, matching `filter`; at most `limit` (see [`page_limit`]).
+pub async fn list_signals(
+    state: &AppState,
+    filter: &signals::SignalFilter,
+    limit: Option<i64>,
+) -> Result<SignalPage, AdminError> {
+    let limit = page_limit(limit)?;
+    if let (Some(since), Some(until)) = (filter.since, filter.until)
+        && since >= until
+    {
+        return Err(AdminError::field("until", "must be later than since"));
+    }
+    within_budget(async {
+        let client = state.pool.get().await?;
+        let fetch = limit + 1;
+        let (sql, params) = signals::filtered_page(filter, &fetch);
+        let rows = client.rows(sql.as_str(), &params).await?;
+        let mut items: Vec<Signal> = rows.iter().map(signal_from_row).collect();
+        let mut next_before = None;
+        if items.len() as i64 > limit {
+            items.truncate(limit as usize);
+            next_before = items.last().map(|s| s.id);
+        }
+        Ok(SignalPage { items, next_before })
+    })
+    .await
+}
+
+/// One signal with its orders and their fills.
+pub async fn get_signal(state: &AppState, id: Uuid) -> Result<SignalDetail, AdminError> {
+    within_budget(async {
+        let client = state.pool.get().await?;
+        let row = client
+            .row_opt(signals::GET.as_str(), &[&id])
+            .await?
+            .ok_or_else(|| AdminError::not_found("signal"))?;
+        let rows = client.rows(orders::OF_SIGNAL.as_str(), &[&id]).await?;
+        let orders = with_fills(&client, rows.iter().map(order_from_row).collect()).await?;
+        Ok(SignalDetail {
+            signal: signal_from_row(&row),
+            orders,
+        })
+    })
+    .await
+}
+
 admin_response! {
     pub enum ListSignalsResponse {
         200 Ok(Json<SignalPage>),
@@ -173,6 +248,7 @@ impl ActivityApi {
     ///
     /// Pass the previous page's `next_before` as `before` for the next page.
     #[oai(path = "/admin/signals", method = "get", operation_id = "list_signals")]
+    #[allow(clippy::too_many_arguments)]
     async fn list_signals(
         &self,
         _auth: AdminAuth,
@@ -182,25 +258,29 @@ impl ActivityApi {
         limit: Query<Option<i64>>,
         /// Only signals older than this signal id.
         before: Query<Option<Uuid>>,
+        /// Only signals of this user's token.
+        user_id: Query<Option<Uuid>>,
+        /// Only signals of this strategy's token.
+        strategy_id: Query<Option<Uuid>>,
+        /// received, processing, done or rejected.
+        status: Query<Option<SignalStatusFilter>>,
+        /// Only signals received at or after this time.
+        since: Query<Option<chrono::DateTime<chrono::Utc>>>,
+        /// Only signals received before this time.
+        until: Query<Option<chrono::DateTime<chrono::Utc>>>,
     ) -> poem::Result<ListSignalsResponse> {
+        let filter = signals::SignalFilter {
+            before: before.0,
+            user_id: user_id.0,
+            strategy_id: strategy_id.0,
+            status: status.0.map(SignalStatusFilter::as_str),
+            since: since.0,
+            until: until.0,
+        };
         respond(async {
-            let limit = page_limit(limit.0)?;
-            within_budget(async {
-                let client = state.pool.get().await?;
-                let rows = client
-                    .rows(signals::PAGE.as_str(), &[&before.0, &(limit + 1)])
-                    .await?;
-                let mut items: Vec<Signal> = rows.iter().map(signal_from_row).collect();
-                let next_before = (items.len() as i64 > limit).then(|| {
-                    items.truncate(limit as usize);
-                    items.last().map(|s| s.id)
-                });
-                Ok(ListSignalsResponse::Ok(Json(SignalPage {
-                    items,
-                    next_before: next_before.flatten(),
-                })))
-            })
-            .await
+            list_signals(&state, &filter, limit.0)
+                .await
+                .map(|p| ListSignalsResponse::Ok(Json(p)))
         })
         .await
     }
@@ -213,19 +293,11 @@ impl ActivityApi {
         state: Data<&Arc<AppState>>,
         id: Path<Uuid>,
     ) -> poem::Result<GetSignalResponse> {
-        respond(within_budget(async {
-            let client = state.pool.get().await?;
-            let row = client
-                .row_opt(signals::GET.as_str(), &[&id.0])
-                .await?
-                .ok_or_else(|| AdminError::not_found("signal"))?;
-            let rows = client.rows(orders::OF_SIGNAL.as_str(), &[&id.0]).await?;
-            let orders = with_fills(&client, rows.iter().map(order_from_row).collect()).await?;
-            Ok(GetSignalResponse::Ok(Json(SignalDetail {
-                signal: signal_from_row(&row),
-                orders,
-            })))
-        }))
+        respond(async {
+            get_signal(&state, id.0)
+                .await
+                .map(|d| GetSignalResponse::Ok(Json(d)))
+        })
         .await
     }
 

@@ -151,6 +151,9 @@ pub async fn add_api_key(
     if label.chars().any(char::is_control) {
         return Err(AdminError::field("label", "must not contain control characters").into());
     }
+    if label.chars().count() > 100 {
+        return Err(AdminError::field("label", "must be at most 100 characters").into());
+    }
     // An unknown user is answered before the exchange (or the paper exchange) hears of the key.
     within_budget(async {
         let client = state.pool.get().await?;
@@ -225,6 +228,36 @@ pub async fn add_api_key(
         stored.warnings = Some(checked.warnings);
     }
     Ok(stored)
+}
+
+/// A user's exchange keys (masked), newest first.
+pub async fn list_api_keys(state: &AppState, user_id: Uuid) -> Result<Vec<ApiKey>, AdminError> {
+    within_budget(async {
+        let client = state.pool.get().await?;
+        if client
+            .row_opt(humbex_shared::store::users::EXISTS, &[&user_id])
+            .await?
+            .is_none()
+        {
+            return Err(AdminError::not_found("user"));
+        }
+        let keys = store::list_for_user(&**client, user_id).await?;
+        Ok(keys.into_iter().map(shown).collect())
+    })
+    .await
+}
+
+/// Revoke an exchange key; revoking twice is harmless.
+pub async fn revoke_api_key(state: &AppState, id: Uuid) -> Result<ApiKey, AdminError> {
+    within_budget(async {
+        let client = state.pool.get().await?;
+        let record = store::revoke(&**client, id)
+            .await?
+            .ok_or_else(|| AdminError::not_found("API key"))?;
+        tracing::info!(api_key_id = %id, "exchange key revoked");
+        Ok(shown(record))
+    })
+    .await
 }
 
 admin_response! {
@@ -310,20 +343,11 @@ impl ApiKeysApi {
         state: Data<&Arc<AppState>>,
         id: Path<Uuid>,
     ) -> poem::Result<ListApiKeysResponse> {
-        respond(within_budget(async {
-            let client = state.pool.get().await?;
-            if client
-                .row_opt(humbex_shared::store::users::EXISTS, &[&id.0])
-                .await?
-                .is_none()
-            {
-                return Err(AdminError::not_found("user"));
-            }
-            let keys = store::list_for_user(&**client, id.0).await?;
-            Ok(ListApiKeysResponse::Ok(Json(
-                keys.into_iter().map(shown).collect(),
-            )))
-        }))
+        respond(async {
+            list_api_keys(&state, id.0)
+                .await
+                .map(|k| ListApiKeysResponse::Ok(Json(k)))
+        })
         .await
     }
 
@@ -339,14 +363,11 @@ impl ApiKeysApi {
         state: Data<&Arc<AppState>>,
         id: Path<Uuid>,
     ) -> poem::Result<RevokeApiKeyResponse> {
-        respond(within_budget(async {
-            let client = state.pool.get().await?;
-            let record = store::revoke(&**client, id.0)
-                .await?
-                .ok_or_else(|| AdminError::not_found("API key"))?;
-            tracing::info!(api_key_id = %id.0, "exchange key revoked");
-            Ok(RevokeApiKeyResponse::Ok(Json(shown(record))))
-        }))
+        respond(async {
+            revoke_api_key(&state, id.0)
+                .await
+                .map(|k| RevokeApiKeyResponse::Ok(Json(k)))
+        })
         .await
     }
 }

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod key_check;
 pub mod models;
 pub mod notifications;
+pub mod overview;
 pub mod positions;
 pub mod responses;
 pub mod strategies;

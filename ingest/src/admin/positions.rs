@@ -96,6 +96,64 @@ fn check_range(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result
     }
 }
 
+/// A user's open positions, per account and symbol.
+pub async fn user_positions(state: &AppState, id: Uuid) -> Result<PositionList, AdminError> {
+    within_budget(async {
+        let client = state.pool.get().await?;
+        if client.row_opt(users::EXISTS, &[&id]).await?.is_none() {
+            return Err(AdminError::not_found("user"));
+        }
+        let rows = client.rows(positions::OF_USER.as_str(), &[&id]).await?;
+        Ok(PositionList {
+            items: rows.iter().map(position_from_row).collect(),
+        })
+    })
+    .await
+}
+
+/// A user's realised PnL for orders filled in [from, to) (see the `get_user_pnl` operation).
+pub async fn user_pnl(
+    state: &AppState,
+    id: Uuid,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Result<Pnl, AdminError> {
+    check_range(from, to)?;
+    within_budget(async {
+        let client = state.pool.get().await?;
+        if client.row_opt(users::EXISTS, &[&id]).await?.is_none() {
+            return Err(AdminError::not_found("user"));
+        }
+        let rows = client
+            .rows(orders::PNL_OF_USER.as_str(), &[&id, &from, &to])
+            .await?;
+        Ok(pnl_from_rows(&rows, from, to))
+    })
+    .await
+}
+
+/// A strategy's realised PnL for orders filled in [from, to) (see the `get_strategy_pnl`
+/// operation).
+pub async fn strategy_pnl(
+    state: &AppState,
+    id: Uuid,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Result<Pnl, AdminError> {
+    check_range(from, to)?;
+    within_budget(async {
+        let client = state.pool.get().await?;
+        if client.row_opt(strategies::EXISTS, &[&id]).await?.is_none() {
+            return Err(AdminError::not_found("strategy"));
+        }
+        let rows = client
+            .rows(orders::PNL_OF_STRATEGY.as_str(), &[&id, &from, &to])
+            .await?;
+        Ok(pnl_from_rows(&rows, from, to))
+    })
+    .await
+}
+
 pub struct PositionsApi;
 
 #[OpenApi(tag = "ApiTags::Admin")]
@@ -112,16 +170,11 @@ impl PositionsApi {
         state: Data<&Arc<AppState>>,
         id: Path<Uuid>,
     ) -> poem::Result<ListPositionsResponse> {
-        respond(within_budget(async {
-            let client = state.pool.get().await?;
-            if client.row_opt(users::EXISTS, &[&id.0]).await?.is_none() {
-                return Err(AdminError::not_found("user"));
-            }
-            let rows = client.rows(positions::OF_USER.as_str(), &[&id.0]).await?;
-            Ok(ListPositionsResponse::Ok(Json(PositionList {
-                items: rows.iter().map(position_from_row).collect(),
-            })))
-        }))
+        respond(async {
+            user_positions(&state, id.0)
+                .await
+                .map(|p| ListPositionsResponse::Ok(Json(p)))
+        })
         .await
     }
 
@@ -139,18 +192,9 @@ impl PositionsApi {
         to: Query<Option<DateTime<Utc>>>,
     ) -> poem::Result<UserPnlResponse> {
         respond(async {
-            check_range(from.0, to.0)?;
-            within_budget(async {
-                let client = state.pool.get().await?;
-                if client.row_opt(users::EXISTS, &[&id.0]).await?.is_none() {
-                    return Err(AdminError::not_found("user"));
-                }
-                let rows = client
-                    .rows(orders::PNL_OF_USER.as_str(), &[&id.0, &from.0, &to.0])
-                    .await?;
-                Ok(UserPnlResponse::Ok(Json(pnl_from_rows(&rows, from.0, to.0))))
-            })
-            .await
+            user_pnl(&state, id.0, from.0, to.0)
+                .await
+                .map(|p| UserPnlResponse::Ok(Json(p)))
         })
         .await
     }
@@ -174,18 +218,9 @@ impl PositionsApi {
         to: Query<Option<DateTime<Utc>>>,
     ) -> poem::Result<StrategyPnlResponse> {
         respond(async {
-            check_range(from.0, to.0)?;
-            within_budget(async {
-                let client = state.pool.get().await?;
-                if client.row_opt(strategies::EXISTS, &[&id.0]).await?.is_none() {
-                    return Err(AdminError::not_found("strategy"));
-                }
-                let rows = client
-                    .rows(orders::PNL_OF_STRATEGY.as_str(), &[&id.0, &from.0, &to.0])
-                    .await?;
-                Ok(StrategyPnlResponse::Ok(Json(pnl_from_rows(&rows, from.0, to.0))))
-            })
-            .await
+            strategy_pnl(&state, id.0, from.0, to.0)
+                .await
+                .map(|p| StrategyPnlResponse::Ok(Json(p)))
         })
         .await
     }

@@ -76,6 +76,112 @@ fn update_of<T, U>(
     }
 }
 
+/// Create a strategy; its webhook token is in the answer and nowhere else.
+pub async fn create_strategy(state: &AppState, body: &StrategyCreate) -> Result<StrategyCreated, AdminError> {
+    let name = body.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(AdminError::field("name", "must be 1 to 100 printable characters"));
+    }
+    let max_lag_secs = max_lag_field(body.max_lag_secs)?;
+    let leverage = leverage_field(body.leverage.as_deref())?;
+    let token = WebhookToken::generate(TokenKind::Strategy);
+    let id = Uuid::now_v7();
+    within_budget(async {
+        let client = state.pool.get().await?;
+        let row = client
+            .row(
+                strategies::INSERT,
+                &[
+                    &id,
+                    &name,
+                    &token.digest().as_slice(),
+                    &token.display_prefix(),
+                    &max_lag_secs,
+                    &leverage,
+                ],
+            )
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    AdminError::conflict(format!("a strategy named {name:?} already exists"))
+                } else {
+                    e.into()
+                }
+            })?;
+        tracing::info!(strategy_id = %id, "strategy created");
+        Ok(StrategyCreated {
+            id,
+            name: name.clone(),
+            webhook_token: token.expose_secret().to_owned(),
+            webhook_token_prefix: token.display_prefix(),
+            max_lag_secs: max_lag_secs.map(|s| s as u32),
+            leverage: decimal_text(leverage),
+            created_at: row.get("created_at"),
+        })
+    })
+    .await
+}
+
+/// Every strategy with its number of active subscribers.
+pub async fn list_strategies(state: &AppState) -> Result<Vec<Strategy>, AdminError> {
+    within_budget(async {
+        let client = state.pool.get().await?;
+        let rows = client.rows(strategies::LIST.as_str(), &[]).await?;
+        Ok(rows.iter().map(strategy_from_row).collect())
+    })
+    .await
+}
+
+/// Set a strategy's defaults for its signals (see the `update_strategy` operation).
+pub async fn update_strategy(
+    state: &AppState,
+    id: Uuid,
+    body: &StrategyUpdate,
+) -> Result<Strategy, AdminError> {
+    let (set_lag, max_lag_secs) = update_of(&body.max_lag_secs, |v| max_lag_field(v.copied()))?;
+    let (set_leverage, leverage) = update_of(&body.leverage, |v| leverage_field(v.map(String::as_str)))?;
+    within_budget(async {
+        let client = state.pool.get().await?;
+        client
+            .row_opt(
+                strategies::UPDATE_DEFAULTS,
+                &[&id, &set_lag, &max_lag_secs, &set_leverage, &leverage],
+            )
+            .await?
+            .ok_or_else(|| AdminError::not_found("strategy"))?;
+        tracing::info!(strategy_id = %id, "strategy defaults set");
+        let row = client
+            .row_opt(strategies::GET.as_str(), &[&id])
+            .await?
+            .ok_or_else(|| AdminError::not_found("strategy"))?;
+        Ok(strategy_from_row(&row))
+    })
+    .await
+}
+
+/// Give a strategy a new webhook token; the old one stops working at once.
+pub async fn rotate_strategy_token(state: &AppState, id: Uuid) -> Result<TokenRotated, AdminError> {
+    let token = WebhookToken::generate(TokenKind::Strategy);
+    within_budget(async {
+        let client = state.pool.get().await?;
+        let row = client
+            .row_opt(
+                strategies::ROTATE_TOKEN,
+                &[&id, &token.digest().as_slice(), &token.display_prefix()],
+            )
+            .await?
+            .ok_or_else(|| AdminError::not_found("strategy"))?;
+        tracing::info!(strategy_id = %id, "strategy webhook token rotated");
+        Ok(TokenRotated {
+            id,
+            webhook_token: token.expose_secret().to_owned(),
+            webhook_token_prefix: token.display_prefix(),
+            rotated_at: row.get("token_rotated_at"),
+        })
+    })
+    .await
+}
+
 #[OpenApi(tag = "ApiTags::Admin")]
 impl StrategiesApi {
     /// Create a strategy.
@@ -89,48 +195,9 @@ impl StrategiesApi {
         body: Json<StrategyCreate>,
     ) -> poem::Result<CreateStrategyResponse> {
         respond(async {
-            let name = body.name.trim().to_owned();
-            if name.is_empty() || name.chars().any(char::is_control) {
-                return Err(AdminError::field("name", "must be 1 to 100 printable characters"));
-            }
-            let max_lag_secs = max_lag_field(body.max_lag_secs)?;
-            let leverage = leverage_field(body.leverage.as_deref())?;
-            let token = WebhookToken::generate(TokenKind::Strategy);
-            let id = Uuid::now_v7();
-            within_budget(async {
-                let client = state.pool.get().await?;
-                let row = client
-                    .row(
-                        strategies::INSERT,
-                        &[
-                            &id,
-                            &name,
-                            &token.digest().as_slice(),
-                            &token.display_prefix(),
-                            &max_lag_secs,
-                            &leverage,
-                        ],
-                    )
-                    .await
-                    .map_err(|e| {
-                        if is_unique_violation(&e) {
-                            AdminError::conflict(format!("a strategy named {name:?} already exists"))
-                        } else {
-                            e.into()
-                        }
-                    })?;
-                tracing::info!(strategy_id = %id, "strategy created");
-                Ok(CreateStrategyResponse::Created(Json(StrategyCreated {
-                    id,
-                    name: name.clone(),
-                    webhook_token: token.expose_secret().to_owned(),
-                    webhook_token_prefix: token.display_prefix(),
-                    max_lag_secs: max_lag_secs.map(|s| s as u32),
-                    leverage: decimal_text(leverage),
-                    created_at: row.get("created_at"),
-                })))
-            })
-            .await
+            create_strategy(&state, &body)
+                .await
+                .map(|s| CreateStrategyResponse::Created(Json(s)))
         })
         .await
     }
@@ -142,13 +209,11 @@ impl StrategiesApi {
         _auth: AdminAuth,
         state: Data<&Arc<AppState>>,
     ) -> poem::Result<ListStrategiesResponse> {
-        respond(within_budget(async {
-            let client = state.pool.get().await?;
-            let rows = client.rows(strategies::LIST.as_str(), &[]).await?;
-            Ok(ListStrategiesResponse::Ok(Json(
-                rows.iter().map(strategy_from_row).collect(),
-            )))
-        }))
+        respond(async {
+            list_strategies(&state)
+                .await
+                .map(|s| ListStrategiesResponse::Ok(Json(s)))
+        })
         .await
     }
 
@@ -170,26 +235,9 @@ impl StrategiesApi {
         body: Json<StrategyUpdate>,
     ) -> poem::Result<UpdateStrategyResponse> {
         respond(async {
-            let (set_lag, max_lag_secs) = update_of(&body.max_lag_secs, |v| max_lag_field(v.copied()))?;
-            let (set_leverage, leverage) =
-                update_of(&body.leverage, |v| leverage_field(v.map(String::as_str)))?;
-            within_budget(async {
-                let client = state.pool.get().await?;
-                client
-                    .row_opt(
-                        strategies::UPDATE_DEFAULTS,
-                        &[&id.0, &set_lag, &max_lag_secs, &set_leverage, &leverage],
-                    )
-                    .await?
-                    .ok_or_else(|| AdminError::not_found("strategy"))?;
-                tracing::info!(strategy_id = %id.0, "strategy defaults set");
-                let row = client
-                    .row_opt(strategies::GET.as_str(), &[&id.0])
-                    .await?
-                    .ok_or_else(|| AdminError::not_found("strategy"))?;
-                Ok(UpdateStrategyResponse::Ok(Json(strategy_from_row(&row))))
-            })
-            .await
+            update_strategy(&state, id.0, &body)
+                .await
+                .map(|s| UpdateStrategyResponse::Ok(Json(s)))
         })
         .await
     }
@@ -206,23 +254,11 @@ impl StrategiesApi {
         state: Data<&Arc<AppState>>,
         id: Path<Uuid>,
     ) -> poem::Result<RotateStrategyTokenResponse> {
-        let token = WebhookToken::generate(TokenKind::Strategy);
-        respond(within_budget(async {
-            let client = state.pool.get().await?;
-            let row = client
-                .row_opt(
-                    strategies::ROTATE_TOKEN,
-                    &[&id.0, &token.digest().as_slice(), &token.display_prefix()],
-                )
-                .await?
-                .ok_or_else(|| AdminError::not_found("strategy"))?;
-            Ok(RotateStrategyTokenResponse::Ok(Json(TokenRotated {
-                id: id.0,
-                webhook_token: token.expose_secret().to_owned(),
-                webhook_token_prefix: token.display_prefix(),
-                rotated_at: row.get("token_rotated_at"),
-            })))
-        }))
+        respond(async {
+            rotate_strategy_token(&state, id.0)
+                .await
+                .map(|t| RotateStrategyTokenResponse::Ok(Json(t)))
+        })
         .await
     }
 }

@@ -9,7 +9,7 @@ use humbex_shared::store::{strategies, subscriptions, users};
 use humbex_shared::token::{TokenKind, WebhookToken};
 use poem::web::Data;
 use poem_openapi::OpenApi;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use rust_decimal::Decimal;
 use tokio_postgres::Row;
@@ -35,7 +35,7 @@ admin_response! {
 admin_response! {
     pub enum ListUsersResponse {
         200 Ok(Json<Vec<User>>),
-        Unauthorized, TooManyRequests, Unavailable,
+        BadRequest, Unauthorized, TooManyRequests, Unavailable,
     }
 }
 
@@ -124,6 +124,195 @@ async fn load_user(state: &AppState, id: Uuid) -> Result<User, AdminError> {
     Ok(user_from_row(&row))
 }
 
+/// Which users a listing returns: an email search, one strategy's subscribers, a page.
+#[derive(Debug, Default, Clone)]
+pub struct UserFilter {
+    /// Part of the email address (case-insensitive).
+    pub q: Option<String>,
+    /// Only users whose subscription follows this strategy.
+    pub strategy_id: Option<Uuid>,
+    /// None: every matching user (the original listing's behaviour).
+    pub limit: Option<i64>,
+    pub offset: i64,
+}
+
+/// Escape LIKE's wildcards so a search for `a_b` finds that text, not `axb`.
+fn like_pattern(q: &str) -> String {
+    let escaped = q
+        .trim()
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// Create a user; the webhook token is in the answer and nowhere else.
+pub async fn create_user(state: &AppState, body: &UserCreate) -> Result<UserCreated, AdminError> {
+    let email = normalise_email(&body.email)?;
+    let token = WebhookToken::generate(TokenKind::User);
+    let id = Uuid::now_v7();
+    within_budget(async {
+        let client = state.pool.get().await?;
+        let row = client
+            .row(
+                users::INSERT,
+                &[&id, &email, &token.digest().as_slice(), &token.display_prefix()],
+            )
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    AdminError::conflict(format!("a user with email {email} already exists"))
+                } else {
+                    e.into()
+                }
+            })?;
+        tracing::info!(user_id = %id, "user created");
+        Ok(UserCreated {
+            id,
+            email: email.clone(),
+            webhook_token: token.expose_secret().to_owned(),
+            webhook_token_prefix: token.display_prefix(),
+            created_at: row.get("created_at"),
+        })
+    })
+    .await
+}
+
+/// Users matching `filter`, oldest first, with their subscriptions.
+pub async fn list_users(state: &AppState, filter: &UserFilter) -> Result<Vec<User>, AdminError> {
+    if filter.limit.is_some_and(|n| !(1..=500).contains(&n)) {
+        return Err(AdminError::field("limit", "must be between 1 and 500"));
+    }
+    if filter.offset < 0 {
+        return Err(AdminError::field("offset", "must not be negative"));
+    }
+    let pattern = filter
+        .q
+        .as_deref()
+        .filter(|q| !q.trim().is_empty())
+        .map(like_pattern);
+    within_budget(async {
+        let client = state.pool.get().await?;
+        let rows = client
+            .rows(
+                users::SEARCH.as_str(),
+                &[&pattern, &filter.strategy_id, &filter.limit, &filter.offset],
+            )
+            .await?;
+        Ok(rows.iter().map(user_from_row).collect())
+    })
+    .await
+}
+
+/// One user with their subscription.
+pub async fn get_user(state: &AppState, id: Uuid) -> Result<User, AdminError> {
+    within_budget(load_user(state, id)).await
+}
+
+/// Give a user a new webhook token; the old one stops working at once.
+pub async fn rotate_user_token(state: &AppState, id: Uuid) -> Result<TokenRotated, AdminError> {
+    let token = WebhookToken::generate(TokenKind::User);
+    within_budget(async {
+        let client = state.pool.get().await?;
+        let row = client
+            .row_opt(
+                users::ROTATE_TOKEN,
+                &[&id, &token.digest().as_slice(), &token.display_prefix()],
+            )
+            .await?
+            .ok_or_else(|| AdminError::not_found("user"))?;
+        tracing::info!(user_id = %id, "user webhook token rotated");
+        Ok(TokenRotated {
+            id,
+            webhook_token: token.expose_secret().to_owned(),
+            webhook_token_prefix: token.display_prefix(),
+            rotated_at: row.get("token_rotated_at"),
+        })
+    })
+    .await
+}
+
+/// Replace a user's subscription (see the `put_subscription` operation).
+pub async fn put_subscription(
+    state: &AppState,
+    id: Uuid,
+    body: &SubscriptionUpdate,
+) -> Result<Subscription, AdminError> {
+    let size_multiplier = match &body.size_multiplier {
+        None => Decimal::ONE,
+        Some(text) => parse_positive_decimal(text).map_err(|e| AdminError::field("size_multiplier", e))?,
+    };
+    let max_qty = match &body.max_qty {
+        None => None,
+        Some(text) => Some(parse_positive_decimal(text).map_err(|e| AdminError::field("max_qty", e))?),
+    };
+    let leverage = leverage_field(body.leverage.as_deref())?;
+    let margin_mode = body
+        .margin_mode
+        .as_deref()
+        .map(|m| {
+            m.parse::<MarginMode>()
+                .map(MarginMode::as_str)
+                .map_err(|()| AdminError::field("margin_mode", "must be cross or isolated"))
+        })
+        .transpose()?;
+    if let Some(p) = body.payment_ref.as_deref() {
+        if p.contains('\0') {
+            return Err(AdminError::field(
+                "payment_ref",
+                "must not contain NUL characters",
+            ));
+        }
+        if p.chars().count() > 200 {
+            return Err(AdminError::field("payment_ref", "must be at most 200 characters"));
+        }
+    }
+    within_budget(async {
+        let client = state.pool.get().await?;
+        if client.row_opt(users::EXISTS, &[&id]).await?.is_none() {
+            return Err(AdminError::not_found("user"));
+        }
+        if let Some(strategy_id) = body.strategy_id
+            && client
+                .row_opt(strategies::EXISTS, &[&strategy_id])
+                .await?
+                .is_none()
+        {
+            // A well-formed reference to nothing: the thing is missing, not the request malformed.
+            return Err(AdminError::NotFound(crate::error::ErrorBody::new(
+                "not_found",
+                "strategy_id: no such strategy",
+            )));
+        }
+        let status = body.status.as_str();
+        let activating = body.status == SubscriptionStatus::Active;
+        client
+            .run(
+                subscriptions::UPSERT,
+                &[
+                    &Uuid::now_v7(),
+                    &id,
+                    &body.strategy_id,
+                    &status,
+                    &body.expires_at,
+                    &size_multiplier,
+                    &max_qty,
+                    &body.payment_ref,
+                    &activating,
+                    &leverage,
+                    &margin_mode,
+                ],
+            )
+            .await?;
+        tracing::info!(user_id = %id, status, "subscription set");
+        let user = load_user(state, id).await?;
+        user.subscription
+            .ok_or_else(|| AdminError::not_found("subscription"))
+    })
+    .await
+}
+
 #[OpenApi(tag = "ApiTags::Admin")]
 impl UsersApi {
     /// Create a user.
@@ -137,52 +326,44 @@ impl UsersApi {
         body: Json<UserCreate>,
     ) -> poem::Result<CreateUserResponse> {
         respond(async {
-            let email = normalise_email(&body.email)?;
-            let token = WebhookToken::generate(TokenKind::User);
-            let id = Uuid::now_v7();
-            within_budget(async {
-                let client = state.pool.get().await?;
-                let row = client
-                    .row(
-                        users::INSERT,
-                        &[&id, &email, &token.digest().as_slice(), &token.display_prefix()],
-                    )
-                    .await
-                    .map_err(|e| {
-                        if is_unique_violation(&e) {
-                            AdminError::conflict(format!("a user with email {email} already exists"))
-                        } else {
-                            e.into()
-                        }
-                    })?;
-                tracing::info!(user_id = %id, "user created");
-                Ok(CreateUserResponse::Created(Json(UserCreated {
-                    id,
-                    email: email.clone(),
-                    webhook_token: token.expose_secret().to_owned(),
-                    webhook_token_prefix: token.display_prefix(),
-                    created_at: row.get("created_at"),
-                })))
-            })
-            .await
+            create_user(&state, &body)
+                .await
+                .map(|u| CreateUserResponse::Created(Json(u)))
         })
         .await
     }
 
     /// List users, oldest first, with their subscriptions.
+    ///
+    /// Without `limit`, every matching user; with it, one page (`offset` skips that many).
     #[oai(path = "/admin/users", method = "get", operation_id = "list_users")]
     async fn list_users(
         &self,
         _auth: AdminAuth,
         state: Data<&Arc<AppState>>,
+        /// Only users whose email contains this text (case-insensitive).
+        #[oai(validator(max_length = 254))]
+        q: Query<Option<String>>,
+        /// Only users whose subscription follows this strategy.
+        strategy_id: Query<Option<Uuid>>,
+        /// Page size, 1 to 500 (default: every user).
+        #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
+        limit: Query<Option<i64>>,
+        /// Users to skip before the page (default 0).
+        #[oai(validator(minimum(value = "0")))]
+        offset: Query<Option<i64>>,
     ) -> poem::Result<ListUsersResponse> {
-        respond(within_budget(async {
-            let client = state.pool.get().await?;
-            let rows = client.rows(users::LIST.as_str(), &[]).await?;
-            Ok(ListUsersResponse::Ok(Json(
-                rows.iter().map(user_from_row).collect(),
-            )))
-        }))
+        let filter = UserFilter {
+            q: q.0,
+            strategy_id: strategy_id.0,
+            limit: limit.0,
+            offset: offset.0.unwrap_or(0),
+        };
+        respond(async {
+            list_users(&state, &filter)
+                .await
+                .map(|u| ListUsersResponse::Ok(Json(u)))
+        })
         .await
     }
 
@@ -194,12 +375,7 @@ impl UsersApi {
         state: Data<&Arc<AppState>>,
         id: Path<Uuid>,
     ) -> poem::Result<GetUserResponse> {
-        respond(within_budget(async {
-            load_user(&state, id.0)
-                .await
-                .map(|u| GetUserResponse::Ok(Json(u)))
-        }))
-        .await
+        respond(async { get_user(&state, id.0).await.map(|u| GetUserResponse::Ok(Json(u))) }).await
     }
 
     /// Rotate a user's webhook token.
@@ -216,24 +392,11 @@ impl UsersApi {
         state: Data<&Arc<AppState>>,
         id: Path<Uuid>,
     ) -> poem::Result<RotateUserTokenResponse> {
-        let token = WebhookToken::generate(TokenKind::User);
-        respond(within_budget(async {
-            let client = state.pool.get().await?;
-            let row = client
-                .row_opt(
-                    users::ROTATE_TOKEN,
-                    &[&id.0, &token.digest().as_slice(), &token.display_prefix()],
-                )
-                .await?
-                .ok_or_else(|| AdminError::not_found("user"))?;
-            tracing::info!(user_id = %id.0, "user webhook token rotated");
-            Ok(RotateUserTokenResponse::Ok(Json(TokenRotated {
-                id: id.0,
-                webhook_token: token.expose_secret().to_owned(),
-                webhook_token_prefix: token.display_prefix(),
-                rotated_at: row.get("token_rotated_at"),
-            })))
-        }))
+        respond(async {
+            rotate_user_token(&state, id.0)
+                .await
+                .map(|t| RotateUserTokenResponse::Ok(Json(t)))
+        })
         .await
     }
 
@@ -256,78 +419,9 @@ impl UsersApi {
         body: Json<SubscriptionUpdate>,
     ) -> poem::Result<PutSubscriptionResponse> {
         respond(async {
-            let size_multiplier = match &body.size_multiplier {
-                None => Decimal::ONE,
-                Some(text) => {
-                    parse_positive_decimal(text).map_err(|e| AdminError::field("size_multiplier", e))?
-                }
-            };
-            let max_qty = match &body.max_qty {
-                None => None,
-                Some(text) => {
-                    Some(parse_positive_decimal(text).map_err(|e| AdminError::field("max_qty", e))?)
-                }
-            };
-            let leverage = leverage_field(body.leverage.as_deref())?;
-            let margin_mode = body
-                .margin_mode
-                .as_deref()
-                .map(|m| {
-                    m.parse::<MarginMode>()
-                        .map(MarginMode::as_str)
-                        .map_err(|()| AdminError::field("margin_mode", "must be cross or isolated"))
-                })
-                .transpose()?;
-            if body.payment_ref.as_deref().is_some_and(|p| p.contains('\0')) {
-                return Err(AdminError::field(
-                    "payment_ref",
-                    "must not contain NUL characters",
-                ));
-            }
-            within_budget(async {
-                let client = state.pool.get().await?;
-                if client.row_opt(users::EXISTS, &[&id.0]).await?.is_none() {
-                    return Err(AdminError::not_found("user"));
-                }
-                if let Some(strategy_id) = body.strategy_id
-                    && client
-                        .row_opt(strategies::EXISTS, &[&strategy_id])
-                        .await?
-                        .is_none()
-                {
-                    // A well-formed reference to nothing: the thing is missing, not the request malformed.
-                    return Err(AdminError::NotFound(crate::error::ErrorBody::new(
-                        "not_found",
-                        "strategy_id: no such strategy",
-                    )));
-                }
-                let status = body.status.as_str();
-                let activating = body.status == SubscriptionStatus::Active;
-                client
-                    .run(
-                        subscriptions::UPSERT,
-                        &[
-                            &Uuid::now_v7(),
-                            &id.0,
-                            &body.strategy_id,
-                            &status,
-                            &body.expires_at,
-                            &size_multiplier,
-                            &max_qty,
-                            &body.payment_ref,
-                            &activating,
-                            &leverage,
-                            &margin_mode,
-                        ],
-                    )
-                    .await?;
-                tracing::info!(user_id = %id.0, status, "subscription set");
-                let user = load_user(&state, id.0).await?;
-                user.subscription
-                    .map(|sub| PutSubscriptionResponse::Ok(Json(sub)))
-                    .ok_or_else(|| AdminError::not_found("subscription"))
-            })
-            .await
+            put_subscription(&state, id.0, &body)
+                .await
+                .map(|s| PutSubscriptionResponse::Ok(Json(s)))
         })
         .await
     }

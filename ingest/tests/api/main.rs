@@ -5,6 +5,7 @@ mod admin_v2;
 mod api_keys;
 mod bad_input;
 mod bad_input_v2;
+mod console;
 mod group_commit;
 mod harness;
 mod listen_notify;

@@ -4,9 +4,11 @@
 //! `api_keys` statements live with the key vault, not here.
 
 pub mod break_even;
+pub mod console_sessions;
 pub mod fills;
 pub mod notifications;
 pub mod orders;
+pub mod overview;
 pub mod positions;
 pub mod signals;
 pub mod strategies;
@@ -23,6 +25,9 @@ pub fn all_statements() -> Vec<&'static str> {
         signals::all(),
         orders::all(),
         fills::all(),
+        console_sessions::all(),
+        overview::all(),
+        signals::filtered_examples(),
         notifications::all(),
         positions::all(),
         break_even::all(),

@@ -205,15 +205,91 @@ pub fn leverage_of(
 /// One signal by id ($1), as [`COLUMNS`].
 pub static GET: LazyLock<String> = LazyLock::new(|| format!("SELECT {COLUMNS} FROM signals WHERE id = $1"));
 
-/// A page of signals, newest first, before signal $1 (or from the newest), at most $2.
-pub static PAGE: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT {COLUMNS} FROM signals \
-         WHERE $1::uuid IS NULL OR (received_at, id) < \
-               (SELECT received_at, id FROM signals WHERE id = $1) \
-         ORDER BY received_at DESC, id DESC LIMIT $2"
+/// Which signals a filtered page holds (the admin listing's query parameters).
+#[derive(Debug, Default, Clone)]
+pub struct SignalFilter {
+    /// Only signals older than this one (the previous page's last).
+    pub before: Option<uuid::Uuid>,
+    pub user_id: Option<uuid::Uuid>,
+    pub strategy_id: Option<uuid::Uuid>,
+    /// One of the signal statuses.
+    pub status: Option<&'static str>,
+    /// Received at or after.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Received before.
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A filtered page of signals, newest first, as [`COLUMNS`], with its parameters: only the
+/// conditions in use are in the text, so each combination gets a plan that uses its index
+/// (`signals_by_user`, `signals_by_strategy`, `signals_by_status`, sql/V9) rather than one generic
+/// plan for `$n IS NULL OR ...`. `limit` is the last parameter.
+pub fn filtered_page<'a>(
+    filter: &'a SignalFilter,
+    limit: &'a i64,
+) -> (String, Vec<&'a (dyn tokio_postgres::types::ToSql + Sync)>) {
+    let mut conditions = Vec::new();
+    let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = Vec::new();
+    fn next<'a>(
+        params: &mut Vec<&'a (dyn tokio_postgres::types::ToSql + Sync)>,
+        p: &'a (dyn tokio_postgres::types::ToSql + Sync),
+    ) -> usize {
+        params.push(p);
+        params.len()
+    }
+    if let Some(before) = &filter.before {
+        let n = next(&mut params, before);
+        conditions.push(format!(
+            "(received_at, id) < (SELECT received_at, id FROM signals WHERE id = ${n})"
+        ));
+    }
+    if let Some(user_id) = &filter.user_id {
+        conditions.push(format!("user_id = ${}", next(&mut params, user_id)));
+    }
+    if let Some(strategy_id) = &filter.strategy_id {
+        conditions.push(format!("strategy_id = ${}", next(&mut params, strategy_id)));
+    }
+    if let Some(status) = &filter.status {
+        conditions.push(format!("status = ${}", next(&mut params, status)));
+    }
+    if let Some(since) = &filter.since {
+        conditions.push(format!("received_at >= ${}", next(&mut params, since)));
+    }
+    if let Some(until) = &filter.until {
+        conditions.push(format!("received_at < ${}", next(&mut params, until)));
+    }
+    let n = next(&mut params, limit);
+    let filter_text = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {} ", conditions.join(" AND "))
+    };
+    (
+        format!("SELECT {COLUMNS} FROM signals {filter_text}ORDER BY received_at DESC, id DESC LIMIT ${n}"),
+        params,
     )
-});
+}
+
+/// [`filtered_page`] with no filter and with every filter, for the statement test.
+pub fn filtered_examples() -> Vec<&'static str> {
+    static TEXTS: LazyLock<[String; 2]> = LazyLock::new(|| {
+        let id = uuid::Uuid::nil();
+        let now = chrono::Utc::now();
+        let all = SignalFilter {
+            before: Some(id),
+            user_id: Some(id),
+            strategy_id: Some(id),
+            status: Some("done"),
+            since: Some(now),
+            until: Some(now),
+        };
+        [
+            filtered_page(&SignalFilter::default(), &1).0,
+            filtered_page(&all, &1).0,
+        ]
+    });
+    TEXTS.iter().map(String::as_str).collect()
+}
 
 /// Every statement above, for the test that prepares them all.
 pub fn all() -> Vec<&'static str> {
@@ -228,6 +304,5 @@ pub fn all() -> Vec<&'static str> {
         RENEW_LEASES,
         PENDING,
         GET.as_str(),
-        PAGE.as_str(),
     ]
 }

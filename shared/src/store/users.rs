@@ -20,10 +20,18 @@ pub static GET: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Every user, oldest first, as [`USER_COLUMNS`].
-pub static LIST: LazyLock<String> = LazyLock::new(|| {
+/// Users, oldest first, as [`USER_COLUMNS`]: $1 a LIKE pattern on the (lower-case) email or
+/// NULL, $2 a strategy id their subscription follows or NULL, $3 a page size or NULL for all,
+/// $4 how many to skip.
+pub static SEARCH: LazyLock<String> = LazyLock::new(|| {
+    // The page's ids first, then their columns: `sub_active_now` calls a function per row, which
+    // must not run for the rows OFFSET skips.
     format!(
-        "SELECT {USER_COLUMNS} FROM users u LEFT JOIN subscriptions s ON s.user_id = u.id \
+        "SELECT {USER_COLUMNS} FROM ( \
+             SELECT u.id FROM users u LEFT JOIN subscriptions s ON s.user_id = u.id \
+             WHERE ($1::text IS NULL OR u.email LIKE $1) AND ($2::uuid IS NULL OR s.strategy_id = $2) \
+             ORDER BY u.created_at, u.id LIMIT $3 OFFSET $4) page \
+         JOIN users u ON u.id = page.id LEFT JOIN subscriptions s ON s.user_id = u.id \
          ORDER BY u.created_at, u.id"
     )
 });
@@ -54,7 +62,7 @@ pub const INSERT_DEMO: &str = "\
 pub fn all() -> Vec<&'static str> {
     vec![
         GET.as_str(),
-        LIST.as_str(),
+        SEARCH.as_str(),
         INSERT,
         ROTATE_TOKEN,
         EXISTS,
