@@ -272,6 +272,30 @@ impl Confirmer {
         self.inner.reconcile_account(api_key_id, &credentials).await
     }
 
+    /// Closes the account's private stream (its task ends), if open: the account moved to another
+    /// executor (docs/deployment.md#several-executors). Its rows stay as they are; the new owner's
+    /// stream reconciles them after it connects.
+    pub fn close_account(&self, api_key_id: Uuid) -> bool {
+        lock(&self.inner.accounts).remove(&api_key_id).is_some()
+    }
+
+    /// The accounts whose stream this confirmer keeps (connected or reconnecting).
+    pub fn open_accounts(&self) -> Vec<Uuid> {
+        lock(&self.inner.accounts)
+            .iter()
+            .filter(|(_, entry)| !matches!(*entry.state.borrow(), StreamState::Stopped { .. }))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Closes every stream and stops the background reconciliation without waiting for them: what
+    /// an executor dropped without a shutdown (a killed task in a test) does, as a killed process's
+    /// sockets would close.
+    pub fn stop_now(&self) {
+        self.inner.shutdown.send_replace(true);
+        lock(&self.inner.accounts).clear();
+    }
+
     /// Closes every stream and stops the background reconciliation.
     pub async fn shutdown(&self) {
         self.inner.shutdown.send_replace(true);

@@ -127,24 +127,7 @@ pub async fn insert_planned(
             ],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| PendingOrder {
-            id: r.get("id"),
-            signal_id: r.get("signal_id"),
-            user_id: r.get("user_id"),
-            api_key_id: r.get("api_key_id"),
-            order_link_id: r.get("order_link_id"),
-            symbol: r.get("symbol"),
-            side: r.get("side"),
-            qty: r.get("qty"),
-            reduce_only: r.get("reduce_only"),
-            attempts: r.get("attempts"),
-            key_enc: r.get("api_key_enc"),
-            secret_enc: r.get("api_secret_enc"),
-            key_usable: r.get("key_usable"),
-        })
-        .collect())
+    Ok(rows.iter().map(PendingOrder::from_row).collect())
 }
 
 /// A row still to be sent.
@@ -166,6 +149,25 @@ pub struct PendingOrder {
 }
 
 impl PendingOrder {
+    /// A row of `orders::INSERT_PLANNED` or `orders::PENDING_OF_OWNER`, by column name.
+    pub fn from_row(r: &tokio_postgres::Row) -> Self {
+        PendingOrder {
+            id: r.get("id"),
+            signal_id: r.get("signal_id"),
+            user_id: r.get("user_id"),
+            api_key_id: r.get("api_key_id"),
+            order_link_id: r.get("order_link_id"),
+            symbol: r.get("symbol"),
+            side: r.get("side"),
+            qty: r.get("qty"),
+            reduce_only: r.get("reduce_only"),
+            attempts: r.get("attempts"),
+            key_enc: r.get("api_key_enc"),
+            secret_enc: r.get("api_secret_enc"),
+            key_usable: r.get("key_usable"),
+        }
+    }
+
     /// What the vault opens for this order's key: see [`sealed_key`].
     pub fn sealed_key(&self) -> (KeyRow, StoredPair<'_>) {
         sealed_key(self.api_key_id, self.user_id, &self.key_enc, &self.secret_enc)

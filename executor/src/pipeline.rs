@@ -42,6 +42,15 @@ pub struct Context {
     pub pacer: AccountPacer,
     /// Writes order answers and signal ends in groups.
     pub settler: Settler,
+    /// The accounts this executor owns in the fleet: only their orders are placed here.
+    pub ownership: crate::ownership::Ownership,
+}
+
+/// The last handle gone (the executor stopped or its task was aborted), the streams close.
+impl Drop for Context {
+    fn drop(&mut self) {
+        self.confirmer.stop_now();
+    }
 }
 
 /// While alive, the signal's lease is renewed and its concurrency permit held; dropped (however
@@ -191,13 +200,16 @@ pub async fn process_batch(ctx: Arc<Context>, batch: Vec<(ClaimedWork, Held)>) {
     }
 }
 
+/// Write the batch's order rows; returns those this executor places (the others are its accounts'
+/// owners' to place: see [`crate::ownership::Ownership::keep_mine`]).
 async fn insert(
     ctx: &Context,
     rows: &[SignalOrder<'_>],
     signal_ids: &[Uuid],
 ) -> anyhow::Result<Vec<PendingOrder>> {
     let client = ctx.pool.get().await?;
-    Ok(orders::insert_planned(&client, rows, signal_ids).await?)
+    let pending = orders::insert_planned(&client, rows, signal_ids).await?;
+    Ok(ctx.ownership.keep_mine(&client, pending).await)
 }
 
 /// Plan every target of one signal.
@@ -303,7 +315,7 @@ async fn plan_one(
 }
 
 /// Send one pending order; the answer is settled with its signal's others.
-async fn send_one(ctx: &Context, order: PendingOrder) -> OrderAnswer {
+pub(crate) async fn send_one(ctx: &Context, order: PendingOrder) -> OrderAnswer {
     let answer = |outcome, attempts| OrderAnswer {
         order_id: order.id,
         outcome,

@@ -1,6 +1,7 @@
 //! The executor end to end: ingest over HTTP, the executor, and the paper exchange in-process on a
 //! fresh database. The paper exchange's own order list is the witness for "exactly one".
 
+mod fleet;
 mod harness;
 mod key_recheck;
 mod scenarios;

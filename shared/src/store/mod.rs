@@ -3,6 +3,7 @@
 //! (sql/V4), an order row's open statuses and ranks in [`crate::domain::order_status`].
 //! `api_keys` statements live with the key vault, not here.
 
+pub mod account_leases;
 pub mod fills;
 pub mod orders;
 pub mod signals;
@@ -20,6 +21,7 @@ pub fn all_statements() -> Vec<&'static str> {
         signals::all(),
         orders::all(),
         fills::all(),
+        account_leases::all(),
     ]
     .concat()
 }

@@ -194,6 +194,25 @@ pub static PAGE: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// Pending orders of the accounts executor $1 holds (sql/V8), oldest first, at most $2, leaving out
+/// orders $3 (those it is sending now), with the
+/// key material their POST needs (as [`INSERT_PLANNED`] returns them): the orders another
+/// executor's claim wrote for this owner. Orders of signals this executor works on itself, or that
+/// are given back for a retry, are left to that signal's claim.
+pub const PENDING_OF_OWNER: &str = "\
+    SELECT o.id, o.signal_id, o.user_id, o.api_key_id, o.order_link_id, o.symbol, o.side, o.qty, \
+           o.reduce_only, o.attempts, k.api_key_enc, k.api_secret_enc, \
+           (k.revoked_at IS NULL AND k.unusable_at IS NULL) AS key_usable \
+    FROM orders o \
+    JOIN account_leases l ON l.api_key_id = o.api_key_id AND l.executor_id = $1 \
+    JOIN signals s ON s.id = o.signal_id \
+    JOIN api_keys k ON k.id = o.api_key_id \
+    WHERE o.status = 'pending' AND NOT (o.id = ANY($3)) \
+      AND NOT (s.status = 'processing' AND (s.claimed_by = $1 OR s.claimed_by IS NULL) \
+               AND s.claimed_until > now()) \
+    ORDER BY o.created_at, o.id \
+    LIMIT $2";
+
 /// Every statement above, for the test that prepares them all.
 pub fn all() -> Vec<&'static str> {
     vec![
@@ -205,6 +224,7 @@ pub fn all() -> Vec<&'static str> {
         UNCONFIRMED,
         OF_SIGNAL.as_str(),
         PAGE.as_str(),
+        PENDING_OF_OWNER,
     ]
 }
 
