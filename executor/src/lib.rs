@@ -198,15 +198,15 @@ impl Executor {
             }
         }
         drop(_renewer);
-        // In-flight orders finish recording (their rows say what happened); bounded so a hung
-        // exchange cannot hold shutdown forever. Leases cover anything cut short.
-        let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        // In-flight orders, the claimed signals' and the owned accounts' alike, finish recording
+        // (their rows say what happened), in one bound so a hung exchange cannot hold shutdown
+        // forever. Leases cover anything cut short. Then every account is handed over at once.
+        owned_stop.notify_one();
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
             while in_flight.join_next().await.is_some() {}
+            let _ = (&mut owned_orders.0).await;
         })
         .await;
-        // The owner's sends finish too (bounded), then every account is handed over at once.
-        owned_stop.notify_one();
-        let _ = tokio::time::timeout(Duration::from_secs(11), &mut owned_orders.0).await;
         drop(_ownership);
         match ctx.pool.get().await {
             Ok(client) => match ctx.ownership.hand_over(&client).await {
@@ -262,6 +262,9 @@ impl Drop for AbortOnDrop {
         self.0.abort();
     }
 }
+
+/// How long a stopping executor lets its in-flight orders finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Signals claimed by one statement at most.
 const CLAIM_BATCH: i64 = 128;

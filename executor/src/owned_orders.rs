@@ -32,7 +32,7 @@ struct Sending {
 }
 
 /// Place the pending orders of owned accounts whenever told to (or every `poll_interval`), until
-/// `stop` is notified; then let the orders in flight finish (bounded) and return.
+/// `stop` is notified; then let the orders in flight finish and return.
 pub async fn run(ctx: Arc<Context>, poll_interval: Duration, stop: Arc<tokio::sync::Notify>) {
     let sending = Arc::new(Mutex::new(Sending::default()));
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
@@ -56,10 +56,8 @@ pub async fn run(ctx: Arc<Context>, poll_interval: Duration, stop: Arc<tokio::sy
             );
         }
     }
-    let _ = tokio::time::timeout(Duration::from_secs(10), async {
-        while in_flight.join_next().await.is_some() {}
-    })
-    .await;
+    // Bounded by the executor's own shutdown grace, which aborts this task when it runs out.
+    while in_flight.join_next().await.is_some() {}
 }
 
 /// Read the pending orders of owned accounts page by page and start sending each one not already

@@ -2,7 +2,8 @@
 //! owned by one executor of the fleet at a time through a lease in PostgreSQL
 //! (`store::account_leases`). The owner alone keeps the account's private stream and places its
 //! orders. A pass every third of the lease heartbeats, renews, takes this executor's fair share of
-//! the accounts nobody holds, gives back what is above it, and opens or closes streams to match.
+//! the accounts nobody holds, hands what is above it to the least-loaded executor, and opens or
+//! closes streams to match.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -18,8 +19,9 @@ use uuid::Uuid;
 use crate::orders::PendingOrder;
 use crate::pipeline::Context;
 
-/// Accounts released by one pass at most, so a rebalance moves streams gradually.
-const RELEASE_PER_PASS: usize = 500;
+/// Accounts handed to another executor by one pass at most, so a rebalance moves streams
+/// gradually.
+const HAND_OVER_PER_PASS: usize = 500;
 
 /// This executor's accounts, as its last renewal (or takeover) found them.
 pub struct Ownership {
@@ -135,7 +137,7 @@ impl Ownership {
         Ok(())
     }
 
-    /// One pass; returns whether accounts were taken (their pending orders should be looked at).
+    /// One pass; returns whether accounts were gained (their pending orders should be looked at).
     #[tracing::instrument(skip_all, fields(executor = %self.executor_id))]
     pub(crate) async fn pass(&self, ctx: &Context) -> anyhow::Result<bool> {
         let client = ctx.pool.get().await.context("no database connection")?;
@@ -165,21 +167,28 @@ impl Ownership {
                 .map(|r| r.get::<_, Uuid>("api_key_id"))
                 .collect();
             keys.extend(taken.iter().copied());
-        } else if keys.len() > fair {
+        } else if keys.len() > fair
+            && let Some(least) = client.query_opt(leases::LEAST_LOADED, &[me]).await?
+        {
+            // Only as many as the least-loaded executor lacks: shares converge without accounts
+            // going back and forth.
+            let held: i64 = least.get("held");
+            let to: String = least.get("id");
+            let room = fair.saturating_sub(held.max(0) as usize);
             let excess: Vec<Uuid> = keys
                 .iter()
                 .copied()
-                .take((keys.len() - fair).min(RELEASE_PER_PASS))
+                .take((keys.len() - fair).min(room).min(HAND_OVER_PER_PASS))
                 .collect();
-            client.query_one(leases::RELEASE, &[me, &excess]).await?;
-            for key in &excess {
-                keys.remove(key);
+            if !excess.is_empty() {
+                client
+                    .query_one(leases::HAND_TO, &[me, &excess, &secs, &to])
+                    .await?;
+                for key in &excess {
+                    keys.remove(key);
+                }
+                tracing::info!(handed = excess.len(), to = %to, fair, "accounts above the fair share handed over");
             }
-            tracing::info!(
-                released = excess.len(),
-                fair,
-                "accounts above the fair share handed over"
-            );
         }
         drop(client);
         // Streams follow ownership: close what is no longer ours, queue opens for what is.
@@ -202,9 +211,11 @@ impl Ownership {
             );
         }
         let mut owned = self.owned.lock().expect("ownership lock");
+        // Taken here, or handed to this executor by another since the last pass.
+        let gained = keys.iter().any(|k| !owned.keys.contains(k));
         owned.keys = keys;
         owned.confirmed_at = Some(started);
-        Ok(!taken.is_empty())
+        Ok(gained)
     }
 }
 

@@ -235,6 +235,79 @@ pub async fn many_executors(cluster: &mut Cluster, scale: Scale) -> anyhow::Resu
     .await
 }
 
+/// Rolling restart: three executors and two ingests (behind a load balancer that retries a request
+/// once, as TradingView does) each stopped with SIGTERM and started again, one by one, while
+/// signals flow. Nothing lost or doubled, and no request fails after its one retry (those count
+/// as lost).
+pub async fn rolling_restart(cluster: &mut Cluster, scale: Scale) -> anyhow::Result<Verdict> {
+    let traders = traffic::traders(cluster, TRADERS).await?;
+    cluster.start_ingest_replica().await?;
+    let mut running: Vec<usize> = (0..3)
+        .map(|_| cluster.start_executor(None))
+        .collect::<Result<_, _>>()?;
+    live_executors(cluster, 3).await?;
+    let stream = SignalStream::start_balanced(
+        cluster.ingest_urls(),
+        &traders.strategy_token,
+        SIGNALS_PER_SECOND * 4,
+    );
+    let rounds = if scale.quick { 1 } else { 3 };
+    for _ in 0..rounds {
+        for slot in running.iter_mut() {
+            tokio::time::sleep(jitter(800)).await;
+            cluster.terminate_executor(*slot).await?;
+            *slot = cluster.start_executor(None)?;
+            live_executors(cluster, 3).await?;
+        }
+        for ingest in 0..cluster.ingest_urls().len() {
+            tokio::time::sleep(jitter(800)).await;
+            cluster.restart_ingest(ingest).await?;
+        }
+    }
+    let sent = stream.finish().await;
+    let failed = sent.unavailable_503 + sent.other_errors;
+    let requests = sent.accepted.len() as u64 + failed;
+    let mut verdict = traffic::witness(
+        cluster,
+        &traders,
+        &sent,
+        "rolling restart of 3 executors and 2 ingests",
+        format!(
+            "{rounds} rounds, each process stopped with SIGTERM and started again one by one; \
+             {} of {requests} webhooks answered on their one retry, {failed} failed after it",
+            sent.retried
+        ),
+        SETTLE_LIMIT,
+    )
+    .await?;
+    verdict.lost += failed as usize;
+    Ok(verdict)
+}
+
+/// Wait until `n` executors are live in the fleet (a restarted one has joined).
+async fn live_executors(cluster: &Cluster, n: i64) -> anyhow::Result<()> {
+    let db = cluster.db().await?;
+    // A debug build on a loaded machine takes seconds to start.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let live: i64 = db
+            .query_one(
+                "SELECT count(*) AS n FROM executors WHERE alive_until > now()",
+                &[],
+            )
+            .await?
+            .get("n");
+        if live == n {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "{live} executors live after 60 s, wanted {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Exchange faults from the paper exchange's control API while signals flow.
 pub async fn exchange_faults(cluster: &mut Cluster, _scale: Scale) -> anyhow::Result<Verdict> {
     let traders = traffic::traders(cluster, TRADERS).await?;

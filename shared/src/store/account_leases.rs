@@ -74,15 +74,28 @@ pub static CLAIM_SHARE: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Executor $1 gives up accounts $2 (more than its fair share); the others are told to take
-/// theirs now. Returns how many were released.
-pub const RELEASE: &str = "\
-    WITH gone AS (DELETE FROM account_leases WHERE executor_id = $1 AND api_key_id = ANY($2) \
-                  RETURNING api_key_id) \
-    SELECT count(*) AS released, \
+/// The live executor other than $1 holding the fewest accounts: `id` and `held`. The one a
+/// rebalance hands accounts to.
+pub const LEAST_LOADED: &str = "\
+    SELECT e.id, count(l.api_key_id) AS held FROM executors e \
+    LEFT JOIN account_leases l ON l.executor_id = e.id AND l.leased_until >= now() \
+    WHERE e.alive_until > now() AND e.id <> $1 \
+    GROUP BY e.id ORDER BY held, e.id LIMIT 1";
+
+/// Executor $1 hands accounts $2 (above its fair share) straight to executor $4, leased for $3
+/// seconds, and tells the fleet (`*`: a rare event, so every executor runs a pass); an account is
+/// never left without an owner on the way, so no claim can take it back in between. Returns how
+/// many moved.
+pub const HAND_TO: &str = "\
+    WITH moved AS ( \
+        UPDATE account_leases SET executor_id = $4, leased_until = now() + make_interval(secs => $3), \
+               acquired_at = now() \
+        WHERE executor_id = $1 AND api_key_id = ANY($2) \
+        RETURNING api_key_id) \
+    SELECT count(*) AS moved, \
            (SELECT count(*) FROM (SELECT pg_notify('humbex_accounts', '*') \
-                                  WHERE EXISTS (SELECT 1 FROM gone)) n) AS notified \
-    FROM gone";
+                                  WHERE EXISTS (SELECT 1 FROM moved)) n) AS notified \
+    FROM moved";
 
 /// Executor $1 has order rows of accounts $2 to send: it takes (for $3 seconds) those nobody
 /// holds or whose lease ran out, keeps its own, and tells the owner of each other account to send
@@ -114,7 +127,8 @@ pub fn all() -> Vec<&'static str> {
         DROP_UNTRADABLE.as_str(),
         RENEW,
         CLAIM_SHARE.as_str(),
-        RELEASE,
+        LEAST_LOADED,
+        HAND_TO,
         ROUTE,
     ]
 }
