@@ -252,7 +252,12 @@ pub async fn backlog(signals: usize, executors: usize) -> anyhow::Result<Vec<Row
         "backlog".to_owned()
     };
     let mut a = row(&format!("{who}: stored signal → done"), 1, done.clone(), elapsed);
-    let mut b = row(&format!("{who}: stored signal → fill recorded"), 1, filled, elapsed);
+    let mut b = row(
+        &format!("{who}: stored signal → fill recorded"),
+        1,
+        filled,
+        elapsed,
+    );
     a.per_second = a.operations as f64 / (a.max_ms / 1000.0).max(1e-9);
     b.per_second = b.operations as f64 / (b.max_ms / 1000.0).max(1e-9);
     // The rows above include the executor's start-up. This one is the drain once it runs: the

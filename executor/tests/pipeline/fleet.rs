@@ -197,3 +197,83 @@ async fn a_stopped_executor_hands_its_accounts_over_at_once() {
         assert_eq!(p.exchange_orders(key).len(), 1, "{key}");
     }
 }
+
+/// The claimer's routing (sql/V8 `ROUTE`): of a batch's pending orders it keeps those of accounts
+/// it owns and of accounts nobody holds (taking their leases), and leaves another live owner's to
+/// that owner; an order whose key is unusable it keeps, to answer it without sending.
+#[tokio::test]
+async fn a_claimer_places_only_its_own_accounts_orders() {
+    let p = Pipeline::start(0).await;
+    for i in 0..3 {
+        p.trader(&format!("route{i}@example.com"), json!({}), "1000")
+            .await;
+    }
+    let db = p.db().await;
+    let keys: Vec<uuid::Uuid> = db
+        .query("SELECT id FROM api_keys ORDER BY created_at, id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get("id"))
+        .collect();
+    let (mine, theirs, nobodys) = (keys[0], keys[1], keys[2]);
+    db.batch_execute(
+        "INSERT INTO executors (id, alive_until) VALUES \
+           ('fleet-x', now() + interval '1 minute'), ('fleet-y', now() + interval '1 minute')",
+    )
+    .await
+    .unwrap();
+    db.execute(
+        "INSERT INTO account_leases (api_key_id, executor_id, leased_until) VALUES \
+           ($1, 'fleet-x', now() + interval '1 minute'), ($2, 'fleet-y', now() + interval '1 minute')",
+        &[&mine, &theirs],
+    )
+    .await
+    .unwrap();
+    let order = |api_key_id: uuid::Uuid, key_usable: bool| humbex_executor::orders::PendingOrder {
+        id: uuid::Uuid::now_v7(),
+        signal_id: uuid::Uuid::now_v7(),
+        user_id: uuid::Uuid::now_v7(),
+        api_key_id,
+        order_link_id: "hbx-test".into(),
+        symbol: "AVAXUSDT".into(),
+        side: "buy".into(),
+        qty: rust_decimal::Decimal::ONE,
+        reduce_only: false,
+        attempts: 0,
+        key_enc: Vec::new(),
+        secret_enc: Vec::new(),
+        key_usable,
+    };
+    let batch = vec![
+        order(mine, true),
+        order(theirs, true),
+        order(nobodys, true),
+        order(theirs, false),
+    ];
+    let expected: Vec<uuid::Uuid> = [0, 2, 3].iter().map(|i| batch[*i].id).collect();
+    let ownership = humbex_executor::ownership::Ownership::new("fleet-x".into(), Duration::from_secs(60), 60);
+    let pool = humbex_shared::db::pool(&p.db.url, 2).unwrap();
+    let client = pool.get().await.unwrap();
+    let kept: Vec<uuid::Uuid> = ownership
+        .keep_mine(&client, batch)
+        .await
+        .iter()
+        .map(|o| o.id)
+        .collect();
+    assert_eq!(kept, expected);
+    let holder: String = db
+        .query_one(
+            "SELECT executor_id FROM account_leases WHERE api_key_id = $1",
+            &[&nobodys],
+        )
+        .await
+        .unwrap()
+        .get("executor_id");
+    assert_eq!(holder, "fleet-x");
+    assert_eq!(
+        holders(&p).await,
+        BTreeMap::from([("fleet-x".to_owned(), 2), ("fleet-y".to_owned(), 1)]),
+        "the other owner's account stays its own"
+    );
+}
