@@ -19,7 +19,7 @@ use crate::settle::{Settlement, SignalEnd};
 
 /// Orders read by one statement at most.
 const PAGE: i64 = 512;
-/// Orders being sent at once.
+/// Accounts whose orders are being sent at once.
 const CONCURRENCY: usize = 256;
 /// How soon an order left unsettled (the exchange could not be asked) is tried again.
 const UNSETTLED_RETRY: Duration = Duration::from_secs(5);
@@ -86,33 +86,24 @@ async fn sweep(
                 .collect()
         };
         let found = orders.len() as i64;
+        // One task per account, sending its orders in turn: they are paced per account anyway,
+        // and one account's stream is opened once rather than by every order at the same time.
+        let mut by_account: HashMap<Uuid, Vec<PendingOrder>> = HashMap::new();
         for order in orders {
-            if !ctx.ownership.owns(order.api_key_id) {
-                continue;
+            if ctx.ownership.owns(order.api_key_id) {
+                by_account.entry(order.api_key_id).or_default().push(order);
             }
-            sending.lock().expect("sending lock").now.insert(order.id);
+        }
+        for (_, orders) in by_account {
+            {
+                let mut s = sending.lock().expect("sending lock");
+                s.now.extend(orders.iter().map(|o| o.id));
+            }
             let permit = permits.clone().acquire_owned().await?;
             let (ctx, sending) = (ctx.clone(), sending.clone());
             in_flight.spawn(async move {
-                let order_id = order.id;
-                let signal_id = order.signal_id;
-                let answer = pipeline::send_one(&ctx, order).await;
-                let unsettled = matches!(answer.outcome, Outcome::Unsettled { .. });
-                let settled = ctx
-                    .settler
-                    .settle(Settlement {
-                        signal_id,
-                        answers: vec![answer],
-                        end: SignalEnd::Untouched,
-                    })
-                    .await;
-                let mut s = sending.lock().expect("sending lock");
-                s.now.remove(&order_id);
-                if unsettled || settled.is_err() {
-                    s.later.insert(order_id, Instant::now() + UNSETTLED_RETRY);
-                }
-                if let Err(e) = settled {
-                    tracing::warn!(%order_id, error = ?e, "an owned order's answer was not recorded; retried later");
+                for order in orders {
+                    send_and_record(&ctx, &sending, order).await;
                 }
                 drop(permit);
             });
@@ -120,5 +111,31 @@ async fn sweep(
         if found < PAGE {
             return Ok(());
         }
+    }
+}
+
+/// Place one order and record its answer (leaving its signal alone); an order left unsettled, or
+/// whose answer could not be written, is left alone for a while before it is tried again.
+async fn send_and_record(ctx: &Context, sending: &Mutex<Sending>, order: PendingOrder) {
+    let order_id = order.id;
+    let signal_id = order.signal_id;
+    let answer = pipeline::send_one(ctx, order).await;
+    let unsettled = matches!(answer.outcome, Outcome::Unsettled { .. });
+    let settled = ctx
+        .settler
+        .settle(Settlement {
+            signal_id,
+            answers: vec![answer],
+            end: SignalEnd::Untouched,
+        })
+        .await;
+    let mut s = sending.lock().expect("sending lock");
+    s.now.remove(&order_id);
+    if unsettled || settled.is_err() {
+        s.later.insert(order_id, Instant::now() + UNSETTLED_RETRY);
+    }
+    drop(s);
+    if let Err(e) = settled {
+        tracing::warn!(%order_id, error = ?e, "an owned order's answer was not recorded; retried later");
     }
 }

@@ -245,19 +245,34 @@ pub async fn rolling_restart(cluster: &mut Cluster, scale: Scale) -> anyhow::Res
     let mut running: Vec<usize> = (0..3)
         .map(|_| cluster.start_executor(None))
         .collect::<Result<_, _>>()?;
-    live_executors(cluster, 3).await?;
+    live_executors(cluster, 3, running[2]).await?;
     let stream = SignalStream::start_balanced(
         cluster.ingest_urls(),
         &traders.strategy_token,
         SIGNALS_PER_SECOND * 4,
     );
     let rounds = if scale.quick { 1 } else { 3 };
+    let mut failed_starts = 0;
     for _ in 0..rounds {
         for slot in running.iter_mut() {
             tokio::time::sleep(jitter(800)).await;
             cluster.terminate_executor(*slot).await?;
-            *slot = cluster.start_executor(None)?;
-            live_executors(cluster, 3).await?;
+            // As a supervisor (systemd, compose) would: a replacement that exits at start-up (it
+            // could not reach PostgreSQL in time on a loaded machine) is started again.
+            let mut starts = 0;
+            loop {
+                *slot = cluster.start_executor(None)?;
+                starts += 1;
+                match live_executors(cluster, 3, *slot).await {
+                    Ok(()) => break,
+                    Err(e) if starts < 3 => {
+                        eprintln!("  a replacement executor did not join ({e:#}); starting it again");
+                        cluster.kill_executor(*slot).await;
+                        failed_starts += 1;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
         }
         for ingest in 0..cluster.ingest_urls().len() {
             tokio::time::sleep(jitter(800)).await;
@@ -274,7 +289,8 @@ pub async fn rolling_restart(cluster: &mut Cluster, scale: Scale) -> anyhow::Res
         "rolling restart of 3 executors and 2 ingests",
         format!(
             "{rounds} rounds, each process stopped with SIGTERM and started again one by one; \
-             {} of {requests} webhooks answered on their one retry, {failed} failed after it",
+             {} of {requests} webhooks answered on their one retry, {failed} failed after it; \
+             {failed_starts} replacement executors exited at start-up and were started again",
             sent.retried
         ),
         SETTLE_LIMIT,
@@ -284,8 +300,9 @@ pub async fn rolling_restart(cluster: &mut Cluster, scale: Scale) -> anyhow::Res
     Ok(verdict)
 }
 
-/// Wait until `n` executors are live in the fleet (a restarted one has joined).
-async fn live_executors(cluster: &Cluster, n: i64) -> anyhow::Result<()> {
+/// Wait until `n` executors are live in the fleet (the one just started, `newest`, has joined);
+/// an error if it exits first or none joins in time.
+async fn live_executors(cluster: &mut Cluster, n: i64, newest: usize) -> anyhow::Result<()> {
     let db = cluster.db().await?;
     // A debug build on a loaded machine takes seconds to start.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -300,6 +317,10 @@ async fn live_executors(cluster: &Cluster, n: i64) -> anyhow::Result<()> {
         if live == n {
             return Ok(());
         }
+        anyhow::ensure!(
+            !cluster.wait_executor_exit(newest, Duration::ZERO).await,
+            "executor {newest} exited before it joined"
+        );
         anyhow::ensure!(
             std::time::Instant::now() < deadline,
             "{live} executors live after 60 s, wanted {n}"
