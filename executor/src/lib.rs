@@ -208,6 +208,8 @@ impl Executor {
         })
         .await;
         drop(_ownership);
+        // Streams close first, so the next owners' streams never overlap with these.
+        ctx.confirmer.stop_now();
         match ctx.pool.get().await {
             Ok(client) => match ctx.ownership.hand_over(&client).await {
                 Ok(()) => tracing::info!("accounts handed over to the fleet"),
