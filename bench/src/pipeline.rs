@@ -161,8 +161,9 @@ impl Pipeline {
         self.wait_for_streams(streams).await
     }
 
-    /// Wait until `n` executors hold `accounts` accounts between them, evenly (their shares differ
-    /// by one at most), so no measurement includes the first rebalance.
+    /// Wait until `n` executors hold `accounts` accounts between them, none above its fair share
+    /// (the accounts over the executors, rounded up), so no measurement includes the first
+    /// rebalance.
     async fn wait_for_even_shares(&self, n: usize, accounts: usize) -> anyhow::Result<()> {
         let db = self.client().await?;
         let deadline = Instant::now() + Duration::from_secs(300);
@@ -177,8 +178,9 @@ impl Pipeline {
                 .map(|r| r.get("n"))
                 .collect();
             let total: i64 = held.iter().sum();
-            let spread = held.iter().max().unwrap_or(&0) - held.iter().min().unwrap_or(&0);
-            if held.len() == n && total as usize == accounts && spread <= 1 {
+            let fair = accounts.div_ceil(n) as i64;
+            let most = held.iter().copied().max().unwrap_or(0);
+            if held.len() == n && total as usize == accounts && most <= fair {
                 return Ok(());
             }
             anyhow::ensure!(
