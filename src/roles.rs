@@ -20,7 +20,13 @@ pub fn build_executor(config: &Config) -> anyhow::Result<Executor> {
     tracing::info!(rest_url = %bybit.rest_url, ws_url = %bybit.ws_private_url, "executor places orders at");
     let mut settings = ExecutorSettings::new(
         config.executor.worker_poll_interval,
-        config.symbols.iter().map(|s| s.as_str().to_owned()).collect(),
+        // Instruments to warm up at start: the listed ones (none for `*`: read on first use).
+        config
+            .symbols
+            .listed()
+            .iter()
+            .map(|s| s.as_str().to_owned())
+            .collect(),
     );
     settings.key_recheck_interval = config.executor.key_recheck_interval;
     settings.lease = config.executor.lease;

@@ -37,6 +37,11 @@ pub fn opt_decimal<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D
     decimal_from_value(&Value::deserialize(d)?)
 }
 
+/// A price where Bybit writes "not set" as `""`, `"0"` or `"0.000"`: all of those are `None`.
+pub fn opt_price<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+    Ok(decimal_from_value::<D::Error>(&Value::deserialize(d)?)?.filter(|p| !p.is_zero()))
+}
+
 fn int_from_value<E: serde::de::Error>(value: &Value) -> Result<Option<i64>, E> {
     match value {
         Value::Null => Ok(None),

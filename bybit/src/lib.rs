@@ -19,4 +19,4 @@ pub use key_check::{KeyPolicy, KeyProblem, KeyVerdict, evaluate_api_key, evaluat
 pub use model::*;
 pub use rest::{BybitRest, BybitRestConfig, ensure_crypto_provider};
 pub use signing::Credentials;
-pub use ws::{PrivateStream, PrivateStreamConfig, PrivateStreamHandle, StreamEvent};
+pub use ws::{PrivateStream, PrivateStreamConfig, PrivateStreamHandle, PrivateTopic, StreamEvent};

@@ -7,7 +7,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::model::{
-    ApiKeyInfo, Execution, InstrumentInfo, Order, OrderAck, Position, ServerTime, Ticker, WalletAccount,
+    AccountInfo, ApiKeyInfo, Execution, InstrumentInfo, Order, OrderAck, Position, ServerTime, Ticker,
+    WalletAccount,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +99,15 @@ pub fn parse_wallet_balance(result: Value) -> Result<Vec<WalletAccount>, ParseEr
     parse_list("wallet balance", result).map(|page| page.items)
 }
 
+/// `/v5/order/cancel-all`: `{"list": [{"orderId", "orderLinkId"}], "success": "1"}`.
+pub fn parse_cancel_all(result: Value) -> Result<Vec<OrderAck>, ParseError> {
+    parse_list("cancel-all", result).map(|page| page.items)
+}
+
+pub fn parse_account_info(result: Value) -> Result<AccountInfo, ParseError> {
+    parse_as("account info", result)
+}
+
 pub fn parse_api_key_info(result: Value) -> Result<ApiKeyInfo, ParseError> {
     parse_as("query-api", result)
 }
@@ -117,7 +127,11 @@ pub enum PrivateFrame {
     Pong,
     Orders(Vec<Order>),
     Executions(Vec<Execution>),
-    /// A topic this client does not decode (position, wallet, execution.fast, ...).
+    /// `position` pushes: on every change, and on every mark-price move of an open position.
+    Positions(Vec<Position>),
+    /// `wallet` pushes (balance changes; unrealised PnL alone does not push on Bybit).
+    Wallets(Vec<WalletAccount>),
+    /// A topic this client does not decode (execution.fast, greeks, ...).
     OtherTopic(String),
     /// A control frame this client does not act on (e.g. unsubscribe acks).
     OtherOp(String),
@@ -149,6 +163,10 @@ pub fn parse_private_frame(text: &str) -> Result<PrivateFrame, ParseError> {
             "execution" | "execution.linear" => {
                 parse_as("execution push", raw.data).map(PrivateFrame::Executions)
             }
+            "position" | "position.linear" => {
+                parse_as("position push", raw.data).map(PrivateFrame::Positions)
+            }
+            "wallet" => parse_as("wallet push", raw.data).map(PrivateFrame::Wallets),
             _ => Ok(PrivateFrame::OtherTopic(topic)),
         };
     }
@@ -347,8 +365,8 @@ mod tests {
             PrivateFrame::SubscribeReply { success: true, .. }
         ));
         assert_eq!(
-            parse_private_frame(r#"{"topic":"wallet","data":[]}"#).unwrap(),
-            PrivateFrame::OtherTopic("wallet".into())
+            parse_private_frame(r#"{"topic":"execution.fast","data":[]}"#).unwrap(),
+            PrivateFrame::OtherTopic("execution.fast".into())
         );
     }
 

@@ -1,5 +1,5 @@
 //! [`PrivateStream`]: one authenticated Bybit private WebSocket per account, subscribed to `order`
-//! and `execution`, kept alive with JSON pings, reconnected with capped exponential backoff, and
+//! and `execution` (and `position` and `wallet` when asked: [`PrivateStreamConfig::topics`]), kept alive with JSON pings, reconnected with capped exponential backoff, and
 //! delivering typed [`StreamEvent`]s over a bounded channel. It owns the connection life cycle; the
 //! caller owns what the events mean (and reconciles over REST after each `Connected`).
 
@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior, sleep, timeout};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::model::{Execution, Order};
+use crate::model::{Execution, Order, Position, WalletAccount};
 use crate::parse::{PrivateFrame, parse_private_frame};
 use crate::rest::{ensure_crypto_provider, now_ms};
 use crate::signing::Credentials;
@@ -37,10 +37,36 @@ pub enum StreamEvent {
     },
     OrderUpdate(Order),
     Execution(Execution),
+    /// Only with [`PrivateTopic::Position`]: a position slot after a change, and on every mark
+    /// price move while it is open (mark price, unrealised PnL, TP/SL, liquidation price).
+    PositionUpdate(Position),
+    /// Only with [`PrivateTopic::Wallet`]: the unified account after a balance change.
+    WalletUpdate(WalletAccount),
     /// A push could not be decoded, so an update may be missing: reconcile over REST.
     Unparsed {
         reason: String,
     },
+}
+
+/// A private topic this stream can subscribe to (the all-in-one names, as one request may not mix
+/// them with the `.linear` ones).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PrivateTopic {
+    Order,
+    Execution,
+    Position,
+    Wallet,
+}
+
+impl PrivateTopic {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrivateTopic::Order => "order",
+            PrivateTopic::Execution => "execution",
+            PrivateTopic::Position => "position",
+            PrivateTopic::Wallet => "wallet",
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -48,6 +74,9 @@ pub struct PrivateStreamConfig {
     /// e.g. `wss://stream.bybit.com/v5/private` or the paper exchange's `ws://127.0.0.1:PORT/v5/private`.
     pub url: String,
     pub credentials: Credentials,
+    /// What to subscribe to; `order` and `execution` by default (position pushes come on every
+    /// price move, so only a consumer that needs them should ask).
+    pub topics: Vec<PrivateTopic>,
     /// Bybit recommends a JSON ping every 20 s; it closes idle connections after 10 minutes.
     pub ping_interval: Duration,
     /// No frame at all for this long means the path is dead even if TCP has not noticed.
@@ -69,6 +98,7 @@ impl PrivateStreamConfig {
         PrivateStreamConfig {
             url: url.into(),
             credentials,
+            topics: vec![PrivateTopic::Order, PrivateTopic::Execution],
             ping_interval: Duration::from_secs(20),
             silence_timeout: Duration::from_secs(50),
             handshake_timeout: Duration::from_secs(10),
@@ -258,6 +288,10 @@ async fn forward(frame: PrivateFrame, events: &mpsc::Sender<StreamEvent>) -> Res
     let items: Vec<StreamEvent> = match frame {
         PrivateFrame::Orders(orders) => orders.into_iter().map(StreamEvent::OrderUpdate).collect(),
         PrivateFrame::Executions(fills) => fills.into_iter().map(StreamEvent::Execution).collect(),
+        PrivateFrame::Positions(positions) => {
+            positions.into_iter().map(StreamEvent::PositionUpdate).collect()
+        }
+        PrivateFrame::Wallets(wallets) => wallets.into_iter().map(StreamEvent::WalletUpdate).collect(),
         _ => Vec::new(),
     };
     for event in items {
@@ -341,9 +375,10 @@ async fn session_inner(
         other => return Err(lost(format!("expected an auth reply, got {other:?}"))),
     }
 
+    let topics: Vec<&str> = config.topics.iter().map(|t| t.as_str()).collect();
     send_json(
         &mut socket,
-        json!({"req_id": "subscribe", "op": "subscribe", "args": ["order", "execution"]}),
+        json!({"req_id": "subscribe", "op": "subscribe", "args": topics}),
     )
     .await?;
     match await_reply(&mut socket, events, config.handshake_timeout).await? {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use humbex_shared::domain::TradingRefusal;
+use humbex_shared::domain::trade::{StrategyDefaults, SubscriptionDefaults, TradeSpec};
 use humbex_shared::store::signals;
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -27,6 +28,14 @@ pub struct ClaimedSignal {
     pub received_at: DateTime<Utc>,
     /// 1 on the first claim; more means an earlier executor held it and its lease ran out.
     pub attempts: i32,
+    /// A v1 signal (no v2 fields stored, `trade` NULL).
+    pub plain: bool,
+    /// The v2 fields as stored (before defaults); `None` when they cannot be read back (the
+    /// signal is then refused, never traded as v1).
+    pub trade: Option<TradeSpec>,
+    /// The alert's own `timestamp`, for `max_lag_secs`.
+    pub signal_time: Option<DateTime<Utc>>,
+    pub strategy_defaults: StrategyDefaults,
 }
 
 /// A claimed signal with the accounts it should trade on, as the database saw them at the claim.
@@ -66,6 +75,14 @@ pub async fn claim(
                     price: r.get("price"),
                     received_at: r.get("received_at"),
                     attempts: r.get("attempts"),
+                    // Unreadable v2 fields count as not plain: refused, never traded as v1.
+                    plain: signals::trade_of(r).is_ok_and(|t| t.is_plain()),
+                    trade: signals::trade_of(r).ok(),
+                    signal_time: r.get("signal_time"),
+                    strategy_defaults: signals::strategy_defaults_of(r).unwrap_or_else(|e| {
+                        tracing::warn!(signal_id = %id, error = %e, "strategy defaults unreadable; none applied");
+                        StrategyDefaults::default()
+                    }),
                 },
                 targets: Vec::new(),
             });
@@ -78,6 +95,10 @@ pub async fn claim(
             user_id,
             size_multiplier: r.get("size_multiplier"),
             max_qty: r.get("max_qty"),
+            defaults: signals::subscription_defaults_of(r).unwrap_or_else(|e| {
+                tracing::warn!(user_id = %user_id, error = %e, "subscription defaults unreadable; none applied");
+                SubscriptionDefaults::default()
+            }),
             inactive_reason: r
                 .get::<_, Option<TradingRefusal>>("refusal")
                 .map(|refusal| inactive_reason(refusal).to_owned()),

@@ -8,6 +8,7 @@
 //! order and any number of times and the row still ends where the exchange is. All of them go
 //! through one [`writer`] task that commits whatever queued meanwhile in one transaction.
 
+pub mod foreign;
 pub mod store;
 mod writer;
 
@@ -21,7 +22,7 @@ use deadpool_postgres::Pool;
 use futures_util::StreamExt;
 use humbex_bybit::{
     BybitError, BybitRest, Credentials, Execution, ExecutionFilter, Order, OrderLinkId, PrivateStream,
-    PrivateStreamConfig, StreamEvent,
+    PrivateStreamConfig, PrivateTopic, StreamEvent,
 };
 use humbex_shared::api_key_store;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -29,7 +30,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use uuid::Uuid;
 
-pub use store::{AppliedOrder, OpenOrder};
+pub use store::{AppliedOrder, OpenOrder, ProtectJob};
 use store::{Event, Outcome};
 
 use crate::keys::KeyCache;
@@ -139,6 +140,8 @@ struct Inner {
     shutdown: watch::Sender<bool>,
     counters: Counters,
     writes: Writes,
+    /// Where filled entries waiting for their protection go ([`Confirmer::protect_with`]).
+    protect: Mutex<Option<tokio::sync::mpsc::UnboundedSender<ProtectJob>>>,
 }
 
 /// Keeps `orders` and `fills` true to the exchange. Cheap to clone; call [`Confirmer::shutdown`]
@@ -176,6 +179,7 @@ impl Confirmer {
             shutdown: watch::channel(false).0,
             counters: Counters::default(),
             writes,
+            protect: Mutex::new(None),
         });
         let background = tokio::spawn(run_background(inner.clone()));
         let writer = tokio::spawn(writer::run(inner.clone(), queue));
@@ -224,6 +228,18 @@ impl Confirmer {
     }
 
     /// The account's stream state, if the confirmer has opened it.
+    /// Filled entries whose protection waits for the fill price are sent here (crate::protect).
+    pub fn protect_with(&self, jobs: tokio::sync::mpsc::UnboundedSender<ProtectJob>) {
+        *lock(&self.inner.protect) = Some(jobs);
+    }
+
+    /// The opened credentials of an account whose stream is kept.
+    pub fn credentials(&self, api_key_id: Uuid) -> Option<Credentials> {
+        lock(&self.inner.accounts)
+            .get(&api_key_id)
+            .map(|a| a.credentials.clone())
+    }
+
     pub fn stream_state(&self, api_key_id: Uuid) -> Option<StreamState> {
         lock(&self.inner.accounts)
             .get(&api_key_id)
@@ -320,6 +336,15 @@ enum Lookup {
 }
 
 impl Inner {
+    fn request_protection(&self, job: ProtectJob) {
+        let sent = lock(&self.protect)
+            .as_ref()
+            .map(|jobs| jobs.send(job.clone()).is_ok());
+        if sent != Some(true) {
+            tracing::warn!(order_id = %job.order_id, "a filled entry needs protection and nothing sets it");
+        }
+    }
+
     fn account_state(&self, api_key_id: Uuid) -> Option<watch::Receiver<StreamState>> {
         let mut accounts = lock(&self.accounts);
         let entry = accounts.get(&api_key_id)?;
@@ -558,9 +583,11 @@ impl Inner {
     }
 }
 
-/// Funding, ADL and settlement rows are not fills of an order we placed.
+/// Fills of an order: a trade, or a liquidation's (`BustTrade`) or ADL's (`AdlTrade`), recorded on
+/// the order the exchange created. Funding and settlement rows are not fills of an order.
 fn is_order_fill(execution: &Execution) -> bool {
-    let fill = execution.exec_type == "Trade" && execution.exec_qty > rust_decimal::Decimal::ZERO;
+    let fill = matches!(execution.exec_type.as_str(), "Trade" | "BustTrade" | "AdlTrade")
+        && execution.exec_qty > rust_decimal::Decimal::ZERO;
     if !fill {
         tracing::debug!(exec_id = %execution.exec_id, exec_type = %execution.exec_type, "execution is not an order fill; ignored");
     }
@@ -611,6 +638,12 @@ async fn run_account(
     let config = PrivateStreamConfig {
         reconnect_initial_delay: inner.config.reconnect_initial_delay,
         reconnect_max_delay: inner.config.reconnect_max_delay,
+        // The position topic keeps `positions` (and feeds break-even's mark price).
+        topics: vec![
+            PrivateTopic::Order,
+            PrivateTopic::Execution,
+            PrivateTopic::Position,
+        ],
         ..PrivateStreamConfig::new(inner.config.private_ws_url.clone(), credentials.clone())
     };
     let (handle, mut events) = PrivateStream::spawn(config);
@@ -672,6 +705,21 @@ async fn run_account(
                     }
                 }
             }
+            StreamEvent::PositionUpdate(position) => {
+                // Not on an order's path: written directly, newest seq wins in the statement.
+                let written = async {
+                    let client = inner.pool.get().await?;
+                    foreign::upsert_position(&client, api_key_id, &position).await?;
+                    crate::break_even::on_position(&client, &inner.rest, &credentials, api_key_id, &position)
+                        .await?;
+                    anyhow::Ok(())
+                };
+                if let Err(e) = written.await {
+                    tracing::warn!(symbol = %position.symbol, error = %e, "position push not recorded");
+                }
+            }
+            // Not subscribed by this stream.
+            StreamEvent::WalletUpdate(_) => {}
             StreamEvent::Unparsed { reason } => {
                 tracing::warn!(%reason, "undecodable push; reconciling the account");
                 if let Err(e) = inner.reconcile_account(api_key_id, &credentials).await {

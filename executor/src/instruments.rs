@@ -8,12 +8,13 @@ use humbex_bybit::BybitRest;
 use tokio::sync::Mutex;
 
 use crate::plan::LotRules;
+use crate::trade::rules::InstrumentRules;
 
 const REFRESH_AFTER: Duration = Duration::from_secs(600);
 
 pub struct InstrumentCache {
     rest: BybitRest,
-    rules: Mutex<HashMap<String, (LotRules, Instant)>>,
+    rules: Mutex<HashMap<String, (InstrumentRules, Instant)>>,
 }
 
 impl InstrumentCache {
@@ -24,9 +25,14 @@ impl InstrumentCache {
         }
     }
 
-    /// The symbol's lot rules; a stale entry is still served if the refresh fails.
-    #[tracing::instrument(skip(self))]
+    /// The symbol's lot rules (the v1 path's part of [`Self::rules`]).
     pub async fn lot_rules(&self, symbol: &str) -> anyhow::Result<LotRules> {
+        Ok(self.rules(symbol).await?.lot())
+    }
+
+    /// The symbol's rules; a stale entry is still served if the refresh fails.
+    #[tracing::instrument(skip(self))]
+    pub async fn rules(&self, symbol: &str) -> anyhow::Result<InstrumentRules> {
         let cached = self.rules.lock().await.get(symbol).copied();
         if let Some((rules, at)) = cached
             && at.elapsed() < REFRESH_AFTER
@@ -38,13 +44,7 @@ impl InstrumentCache {
                 let info = resp
                     .value
                     .ok_or_else(|| anyhow::anyhow!("the exchange does not list {symbol}"))?;
-                let lot = &info.lot_size_filter;
-                let rules = LotRules {
-                    qty_step: lot.qty_step,
-                    min_order_qty: lot.min_order_qty,
-                    max_order_qty: lot.max_order_qty,
-                    max_market_order_qty: lot.max_mkt_order_qty,
-                };
+                let rules = InstrumentRules::from_info(&info);
                 self.rules
                     .lock()
                     .await
@@ -64,7 +64,7 @@ impl InstrumentCache {
     /// Fetch these symbols now (at start-up), so the first signal finds them cached.
     pub async fn warm(&self, symbols: &[String]) {
         for symbol in symbols {
-            if let Err(e) = self.lot_rules(symbol).await {
+            if let Err(e) = self.rules(symbol).await {
                 tracing::warn!(symbol, error = %e, "could not pre-load instrument rules");
             }
         }

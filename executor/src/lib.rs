@@ -2,6 +2,9 @@
 //! target account, commits the rows, and places them on Bybit over REST without ever sending one
 //! twice.
 
+pub mod account_order;
+pub mod break_even;
+pub mod cancel;
 pub mod claim;
 pub mod confirm;
 pub mod failpoint;
@@ -13,8 +16,11 @@ pub mod owned_orders;
 pub mod ownership;
 pub mod pipeline;
 pub mod plan;
+pub mod plan_v2;
+pub mod protect;
 pub mod settle;
 pub mod submit;
+pub mod trade;
 pub mod wakeup;
 
 use std::future::Future;
@@ -109,6 +115,7 @@ impl Executor {
                 settings.lease,
                 settings.stream_connects_per_minute,
             ),
+            accounts: Default::default(),
         };
         Executor {
             ctx: Arc::new(ctx),
@@ -131,6 +138,12 @@ impl Executor {
             ctx.keys.clone(),
             keys::IDLE_EVICTION,
         )));
+        // Entries filled with protection to set after the fill (percent TP/SL, trailing stop).
+        let (protect_tx, protect_rx) = mpsc::unbounded_channel();
+        ctx.confirmer.protect_with(protect_tx);
+        let _protector = AbortOnDrop(tokio::spawn(protect::run(ctx.clone(), protect_rx)));
+        // cancel_after_secs timers (durable in orders.cancel_at).
+        let _cancels = AbortOnDrop(tokio::spawn(cancel::sweep(ctx.clone())));
         // The accounts this executor owns in the fleet, and their streams
         // (docs/deployment.md#several-executors). The first pass registers the executor before
         // any claim routes orders by account.

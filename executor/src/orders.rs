@@ -1,12 +1,15 @@
-//! Order rows: the targets of a signal, one row per signal and account committed before any
-//! network call (the unique (signal_id, user_id) key makes a second one impossible), and the
+//! Order rows: the targets of a signal, one row per signal, account and leg committed before any
+//! network call (the unique (signal_id, user_id, leg) key makes a second one impossible), and the
 //! outcome of a submission (recorded in groups by `settle`).
 
 use deadpool_postgres::GenericClient;
 use humbex_shared::api_key_vault::{KeyRow, StoredPair};
+use humbex_shared::domain::trade::{OrderType, SubscriptionDefaults, TimeInForce};
 use humbex_shared::store::orders;
 use rust_decimal::Decimal;
 use uuid::Uuid;
+
+use crate::trade::target::LegKind;
 
 /// One account a signal should trade on, as the database sees it at execution time.
 #[derive(Debug, Clone)]
@@ -14,6 +17,8 @@ pub struct Target {
     pub user_id: Uuid,
     pub size_multiplier: Decimal,
     pub max_qty: Option<Decimal>,
+    /// The subscription's leverage and margin mode for its signals.
+    pub defaults: SubscriptionDefaults,
     /// Why this user may not trade now, if so (subscription ended between ingest and execution).
     pub inactive_reason: Option<String>,
     pub api_key: Option<TargetKey>,
@@ -53,6 +58,28 @@ pub struct PlannedOrder {
     pub reduce_only: bool,
     /// Some: the row is written as skipped with this reason and nothing is sent.
     pub skip_reason: Option<String>,
+    /// The reason's stable code (`stale`, `below_min_notional`, ...), kept as `error_code`.
+    pub skip_code: Option<String>,
+    /// How the order is placed and protected; the default is a v1 market order.
+    pub terms: OrderTerms,
+}
+
+/// The v2 terms of an order row (docs/trading-v2-executor.md); all `None` for a v1 signal.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderTerms {
+    pub leg: LegKind,
+    pub order_type: OrderType,
+    pub limit_price: Option<Decimal>,
+    pub time_in_force: Option<TimeInForce>,
+    pub trigger_price: Option<Decimal>,
+    /// Prices known before the fill, attached to the order; percents are set after the fill.
+    pub take_profit: Option<Decimal>,
+    pub stop_loss: Option<Decimal>,
+    pub trailing_stop: Option<Decimal>,
+    pub leverage: Option<Decimal>,
+    pub cancel_after_secs: Option<i32>,
+    /// Protection to set once the fill price is known (percent TP/SL, trailing stop).
+    pub protect_after_fill: bool,
 }
 
 /// The orderLinkId of an order row: `hbx-` and the row id's 32 hex digits, 36 characters, derived
@@ -108,6 +135,21 @@ pub async fn insert_planned(
         })
         .collect();
     let errors: Vec<Option<&str>> = planned.iter().map(|p| p.order.skip_reason.as_deref()).collect();
+    let terms = |f: &dyn Fn(&OrderTerms) -> Option<Decimal>| -> Vec<Option<Decimal>> {
+        planned.iter().map(|p| f(&p.order.terms)).collect()
+    };
+    let legs: Vec<&str> = planned.iter().map(|p| p.order.terms.leg.as_str()).collect();
+    let codes: Vec<Option<&str>> = planned.iter().map(|p| p.order.skip_code.as_deref()).collect();
+    let order_types: Vec<&str> = planned
+        .iter()
+        .map(|p| p.order.terms.order_type.as_str())
+        .collect();
+    let tifs: Vec<Option<&str>> = planned
+        .iter()
+        .map(|p| p.order.terms.time_in_force.map(TimeInForce::as_str))
+        .collect();
+    let cancel_after: Vec<Option<i32>> = planned.iter().map(|p| p.order.terms.cancel_after_secs).collect();
+    let protect: Vec<bool> = planned.iter().map(|p| p.order.terms.protect_after_fill).collect();
     let rows = client
         .query(
             &stmt,
@@ -124,6 +166,18 @@ pub async fn insert_planned(
                 &statuses,
                 &errors,
                 &signal_ids,
+                &legs,
+                &codes,
+                &order_types,
+                &terms(&|t| t.limit_price),
+                &tifs,
+                &terms(&|t| t.trigger_price),
+                &terms(&|t| t.take_profit),
+                &terms(&|t| t.stop_loss),
+                &terms(&|t| t.trailing_stop),
+                &terms(&|t| t.leverage),
+                &cancel_after,
+                &protect,
             ],
         )
         .await?;
@@ -143,6 +197,17 @@ pub struct PendingOrder {
     pub qty: Decimal,
     pub reduce_only: bool,
     pub attempts: i32,
+    /// `single`, `reduce` or `open` (a target sync's legs).
+    pub leg: String,
+    /// `market` or `limit`, with its price and time in force.
+    pub order_type: String,
+    pub limit_price: Option<Decimal>,
+    pub time_in_force: Option<String>,
+    /// A conditional entry's trigger.
+    pub trigger_price: Option<Decimal>,
+    /// Protection attached to the order itself.
+    pub take_profit: Option<Decimal>,
+    pub stop_loss: Option<Decimal>,
     pub key_enc: Vec<u8>,
     pub secret_enc: Vec<u8>,
     pub key_usable: bool,
@@ -162,6 +227,13 @@ impl PendingOrder {
             qty: r.get("qty"),
             reduce_only: r.get("reduce_only"),
             attempts: r.get("attempts"),
+            leg: r.get("leg"),
+            order_type: r.get("order_type"),
+            limit_price: r.get("limit_price"),
+            time_in_force: r.get("time_in_force"),
+            trigger_price: r.get("trigger_price"),
+            take_profit: r.get("take_profit"),
+            stop_loss: r.get("stop_loss"),
             key_enc: r.get("api_key_enc"),
             secret_enc: r.get("api_secret_enc"),
             key_usable: r.get("key_usable"),
@@ -187,6 +259,10 @@ impl std::fmt::Debug for PendingOrder {
             .field("qty", &self.qty)
             .field("reduce_only", &self.reduce_only)
             .field("attempts", &self.attempts)
+            .field("leg", &self.leg)
+            .field("order_type", &self.order_type)
+            .field("limit_price", &self.limit_price)
+            .field("trigger_price", &self.trigger_price)
             .field("key_usable", &self.key_usable)
             .finish_non_exhaustive()
     }

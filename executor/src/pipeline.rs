@@ -42,6 +42,8 @@ pub struct Context {
     pub pacer: AccountPacer,
     /// Writes order answers and signal ends in groups.
     pub settler: Settler,
+    /// The accounts being traded now, for ordering racing alerts (crate::account_order).
+    pub accounts: Arc<crate::account_order::AccountGate>,
     /// The accounts this executor owns in the fleet: only their orders are placed here.
     pub ownership: crate::ownership::Ownership,
 }
@@ -95,6 +97,29 @@ enum Planned {
 #[tracing::instrument(skip_all, fields(signals = batch.len()))]
 pub async fn process_batch(ctx: Arc<Context>, batch: Vec<(ClaimedWork, Held)>) {
     crate::failpoint::hit(crate::failpoint::AFTER_CLAIM);
+    // Signals sharing an account go in waves, in arrival order (crate::account_order).
+    let accounts: Vec<Vec<Uuid>> = batch
+        .iter()
+        .map(|(work, _)| crate::account_order::accounts_of(work))
+        .collect();
+    let wave_of = crate::account_order::waves(&accounts);
+    let last_wave = wave_of.iter().copied().max().unwrap_or(0);
+    let mut waves: Vec<Vec<(ClaimedWork, Held)>> = (0..=last_wave).map(|_| Vec::new()).collect();
+    let mut wave_accounts: Vec<Vec<Uuid>> = (0..=last_wave).map(|_| Vec::new()).collect();
+    for ((item, wave), accounts) in batch.into_iter().zip(wave_of).zip(accounts) {
+        waves[wave].push(item);
+        wave_accounts[wave].extend(accounts);
+    }
+    for (wave, mut accounts) in waves.into_iter().zip(wave_accounts) {
+        accounts.sort_unstable();
+        accounts.dedup();
+        let _taken = ctx.accounts.take(accounts).await;
+        process_wave(ctx.clone(), wave).await;
+    }
+}
+
+/// One wave of a batch: no two of its signals share an account.
+async fn process_wave(ctx: Arc<Context>, batch: Vec<(ClaimedWork, Held)>) {
     // Concurrently: a close reads each account's position over REST.
     let plans = futures_util::future::join_all(batch.iter().map(|(work, _)| plan_signal(&ctx, work))).await;
     let mut settling = JoinSet::new();
@@ -165,8 +190,33 @@ pub async fn process_batch(ctx: Arc<Context>, batch: Vec<(ClaimedWork, Held)>) {
     for (signal_id, orders, held) in to_send {
         let ctx = ctx.clone();
         settling.spawn(async move {
-            let sends = orders.into_iter().map(|order| send_one(&ctx, order));
-            let answers = futures_util::future::join_all(sends).await;
+            // Accounts in parallel; one account's orders in row order (a target sync's
+            // reduce-only leg before its opening leg, which it frees the margin for).
+            let mut by_account: Vec<Vec<PendingOrder>> = Vec::with_capacity(orders.len());
+            let mut group_of: HashMap<Uuid, usize> = HashMap::with_capacity(orders.len());
+            for order in orders {
+                let next = by_account.len();
+                let group = *group_of.entry(order.api_key_id).or_insert(next);
+                if group == next {
+                    by_account.push(Vec::with_capacity(1));
+                }
+                by_account[group].push(order);
+            }
+            let sends = by_account.into_iter().map(|group| {
+                let ctx = &ctx;
+                async move {
+                    let mut answers = Vec::with_capacity(group.len());
+                    for order in group {
+                        answers.push(send_one(ctx, order).await);
+                    }
+                    answers
+                }
+            });
+            let answers: Vec<OrderAnswer> = futures_util::future::join_all(sends)
+                .await
+                .into_iter()
+                .flatten()
+                .collect();
             let unsettled = answers
                 .iter()
                 .any(|a| matches!(a.outcome, Outcome::Unsettled { .. }));
@@ -217,6 +267,17 @@ async fn plan_signal(ctx: &Context, work: &ClaimedWork) -> anyhow::Result<Planne
     let signal = &work.signal;
     let action =
         Action::parse(&signal.action).ok_or_else(|| anyhow::anyhow!("unknown action {}", signal.action))?;
+    if action == Action::Cancel {
+        // No order rows: the cancelled orders' own rows follow the exchange's pushes.
+        let cancelled = crate::cancel::cancel_signal(ctx, work).await?;
+        tracing::info!(signal_id = %signal.id, cancelled, "cancel signal carried out");
+        return Ok(Planned::Orders(Vec::new()));
+    }
+    if !signal.plain && signal.trade.is_none() {
+        return Ok(Planned::Nothing(
+            "the signal's v2 fields could not be read back; nothing was sent".into(),
+        ));
+    }
     if work.targets.is_empty() {
         let reason = if signal.strategy_id.is_some() {
             "the strategy has no subscribers with an active subscription"
@@ -228,7 +289,7 @@ async fn plan_signal(ctx: &Context, work: &ClaimedWork) -> anyhow::Result<Planne
     let mut planned = Vec::with_capacity(work.targets.len());
     for target in &work.targets {
         match plan_one(ctx, signal, action, target).await {
-            Ok(p) => planned.push(p),
+            Ok(p) => planned.extend(p),
             Err(e) => {
                 // Could not plan (exchange unreachable for a position read, say): try the signal
                 // again soon rather than guess.
@@ -246,7 +307,7 @@ async fn plan_one(
     signal: &ClaimedSignal,
     action: Action,
     target: &Target,
-) -> anyhow::Result<PlannedOrder> {
+) -> anyhow::Result<Vec<PlannedOrder>> {
     let nominal_side = if action == Action::Buy { "buy" } else { "sell" };
     let skip = |reason: String| PlannedOrder {
         user_id: target.user_id,
@@ -255,17 +316,26 @@ async fn plan_one(
         qty: None,
         reduce_only: action == Action::Close,
         skip_reason: Some(reason),
+        skip_code: None,
+        terms: orders::OrderTerms::default(),
     };
     if let Some(reason) = &target.inactive_reason {
-        return Ok(skip(reason.clone()));
+        return Ok(vec![skip(reason.clone())]);
     }
     let Some(key) = &target.api_key else {
-        return Ok(skip("the user has no usable API key".into()));
+        return Ok(vec![skip("the user has no usable API key".into())]);
     };
-    match action {
+    // A v2 signal, or a v1 signal whose strategy or subscription sets defaults (leverage, margin
+    // mode, max_lag_secs), takes the v2 planner; a plain one with none keeps the short path.
+    let has_defaults =
+        target.defaults != Default::default() || signal.strategy_defaults != Default::default();
+    if let Some(spec) = signal.trade.as_ref().filter(|_| !signal.plain || has_defaults) {
+        return crate::plan_v2::plan_account(ctx, signal, action, spec, target, key).await;
+    }
+    let single = match action {
         Action::Buy | Action::Sell => {
             let Some(qty) = signal.quantity else {
-                return Ok(skip("the signal has no quantity".into()));
+                return Ok(vec![skip("the signal has no quantity".into())]);
             };
             let lot = ctx.instruments.lot_rules(&signal.symbol).await?;
             let sizing = Sizing {
@@ -280,8 +350,14 @@ async fn plan_one(
                     qty: Some(qty),
                     reduce_only: false,
                     skip_reason: None,
+                    skip_code: None,
+                    terms: orders::OrderTerms::default(),
                 },
-                PlannedQty::Skip(reason) => skip(reason),
+                // The one reason market_quantity skips for (the same code as the v2 sizing).
+                PlannedQty::Skip(reason) => PlannedOrder {
+                    skip_code: Some("below_min_qty".into()),
+                    ..skip(reason)
+                },
             })
         }
         Action::Close => {
@@ -307,11 +383,17 @@ async fn plan_one(
                     qty: Some(qty),
                     reduce_only: true,
                     skip_reason: None,
+                    skip_code: None,
+                    terms: orders::OrderTerms::default(),
                 },
                 ClosePlan::Skip(reason) => skip(reason),
             })
         }
-    }
+        Action::Cancel => Ok(skip(
+            "a cancel signal is carried out by crate::cancel, never planned as an order".into(),
+        )),
+    };
+    single.map(|order| vec![order])
 }
 
 /// Send one pending order; the answer is settled with its signal's others.

@@ -6,9 +6,12 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use rust_decimal::Decimal;
 use tokio::time::Instant;
 
-use humbex_bybit::{BybitError, BybitRest, CreateOrderRequest, Credentials, OrderLinkId, Side};
+use humbex_bybit::{
+    BybitError, BybitRest, CreateOrderRequest, Credentials, OrderLinkId, Side, TimeInForce, TriggerDirection,
+};
 use uuid::Uuid;
 
 use crate::orders::{Outcome, PendingOrder};
@@ -77,6 +80,51 @@ pub struct Submission {
     pub key_unusable: Option<String>,
 }
 
+/// The create call for a row: a market order, or a limit with its price and time in force.
+fn order_request(order: &PendingOrder, side: Side, link_id: OrderLinkId) -> CreateOrderRequest {
+    let request = match order.limit_price.filter(|_| order.order_type == "limit") {
+        Some(price) => {
+            let mut request =
+                CreateOrderRequest::limit(order.symbol.clone(), side, order.qty, price, link_id);
+            request.time_in_force = order.time_in_force.as_deref().map(|tif| match tif {
+                "ioc" => TimeInForce::ImmediateOrCancel,
+                "fok" => TimeInForce::FillOrKill,
+                "post_only" => TimeInForce::PostOnly,
+                _ => TimeInForce::GoodTillCancel,
+            });
+            request
+        }
+        None => CreateOrderRequest::market(order.symbol.clone(), side, order.qty, link_id),
+    };
+    let mut request = request.reduce_only(order.reduce_only);
+    // Order-attached protection (prices known before the fill): no extra call.
+    request.take_profit = order.take_profit;
+    request.stop_loss = order.stop_loss;
+    request
+}
+
+/// The last traded price of `symbol`, for a trigger's direction; a few tries, as for the order.
+async fn last_price(rest: &BybitRest, symbol: &str) -> Result<Decimal, String> {
+    let mut last_error = String::new();
+    for attempt in 0..3 {
+        match rest.ticker(symbol).await {
+            Ok(answer) => match answer.value {
+                Some(ticker) => return Ok(ticker.last_price),
+                None => {
+                    return Err(format!(
+                        "{symbol} has no ticker: cannot set the trigger direction"
+                    ));
+                }
+            },
+            Err(e) => last_error = e.to_string(),
+        }
+        tokio::time::sleep(backoff(attempt)).await;
+    }
+    Err(format!(
+        "could not read {symbol}'s price to set the trigger direction: {last_error}"
+    ))
+}
+
 /// Place `order` until the exchange holds it, refuses it, or the tries run out.
 #[tracing::instrument(skip_all, fields(order_link_id = %order.order_link_id, api_key_id = %order.api_key_id))]
 pub async fn submit(
@@ -102,8 +150,21 @@ pub async fn submit(
     } else {
         Side::Sell
     };
-    let request = CreateOrderRequest::market(order.symbol.clone(), side, order.qty, link_id.clone())
-        .reduce_only(order.reduce_only);
+    let mut request = order_request(order, side, link_id.clone());
+    if let Some(trigger) = order.trigger_price {
+        // Bybit wants the direction that reaches the trigger from where the price is now; read
+        // just before sending, so a conditional entry waits instead of filling at once.
+        match last_price(rest, &order.symbol).await {
+            Ok(current) => request = request.trigger(trigger, TriggerDirection::towards(trigger, current)),
+            Err(message) => {
+                return Submission {
+                    outcome: Outcome::Failed { message },
+                    attempts: order.attempts,
+                    key_unusable: None,
+                };
+            }
+        }
+    }
     // An earlier executor may have sent this order before it died: look first when retrying.
     let mut maybe_sent = order.attempts > 0;
     let mut attempts = order.attempts;

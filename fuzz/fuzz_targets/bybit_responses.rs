@@ -18,6 +18,8 @@ fuzz_target!(|data: &[u8]| {
         let _ = parse::parse_executions(value.clone());
         let _ = parse::parse_positions(value.clone());
         let _ = parse::parse_wallet_balance(value.clone());
+        let _ = parse::parse_cancel_all(value.clone());
+        let _ = parse::parse_account_info(value.clone());
         let _ = parse::parse_api_key_info(value);
     }
 });

@@ -8,6 +8,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, OpenApiService};
 
 use crate::admin::activity::ActivityApi;
 use crate::admin::api_keys::ApiKeysApi;
+use crate::admin::positions::PositionsApi;
 use crate::admin::strategies::StrategiesApi;
 use crate::admin::users::UsersApi;
 use crate::error::ErrorBody;
@@ -63,6 +64,7 @@ pub type Apis = (
     StrategiesApi,
     ApiKeysApi,
     ActivityApi,
+    PositionsApi,
     HealthApi,
 );
 
@@ -75,6 +77,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             StrategiesApi,
             ApiKeysApi,
             ActivityApi,
+            PositionsApi,
             HealthApi,
         ),
         "HUMBEX",
@@ -91,10 +94,14 @@ pub fn service() -> OpenApiService<Apis, ()> {
 
 /// Request bodies parsed with unknown fields refused. poem-openapi cannot say so itself, so the
 /// document gets `additionalProperties: false` for them here, where clients and fuzzers read it.
-const CLOSED_SCHEMAS: [&str; 5] = [
+const CLOSED_SCHEMAS: [&str; 9] = [
     "SignalRequest",
+    "LevelObject",
+    "TrailingStopRequest",
+    "BreakEvenRequest",
     "UserCreate",
     "StrategyCreate",
+    "StrategyUpdate",
     "SubscriptionUpdate",
     "ApiKeyCreate",
 ];
@@ -107,6 +114,10 @@ pub fn spec_json() -> String {
         if let Some(schema) = spec["components"]["schemas"].get_mut(name) {
             schema["additionalProperties"] = serde_json::Value::Bool(false);
         }
+    }
+    // poem-openapi marks every union `type: object`, which a bare price (a string) would fail.
+    if let Some(level) = spec["components"]["schemas"]["LevelRequest"].as_object_mut() {
+        level.remove("type");
     }
     serde_json::to_string_pretty(&spec).expect("a JSON value serialises")
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 use humbex_shared::api_key_vault::Sealer;
 use humbex_shared::config::{Config, IpPolicy, WebhookSecret};
-use humbex_shared::domain::Symbol;
+use humbex_shared::domain::SymbolPolicy;
 
 use crate::admin::key_check::KeyChecker;
 use crate::rate_limit::RateLimiters;
@@ -27,7 +27,7 @@ pub struct AppState {
     pub encryption_max_per_key: u64,
     /// SHA-256 of ADMIN_TOKEN: compared by digest, so the comparison leaks nothing usable.
     pub admin_token_digest: [u8; 32],
-    pub symbols: HashSet<Symbol>,
+    pub symbols: SymbolPolicy,
     pub dedupe_window: Duration,
     pub ip_policy: IpPolicy,
     /// Asks Bybit (or the paper exchange) about submitted API keys, over one shared client.
@@ -69,7 +69,7 @@ impl AppState {
             previous_webhook_secret: ingest.previous_tradingview_secret,
             sealer,
             encryption_max_per_key: config.secrets.encryption_max_per_key,
-            symbols: config.symbols.into_iter().collect(),
+            symbols: config.symbols,
             dedupe_window: config.http.dedupe_window,
             ip_policy: config.http.ip_policy,
             key_checker,

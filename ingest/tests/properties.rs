@@ -2,14 +2,12 @@
 //! signature verifiers never panic on arbitrary input, and every one-bit change of a signed request
 //! is refused.
 
-use std::collections::HashSet;
-
 use chrono::{TimeZone, Utc};
 use humbex_ingest::webhook::body::parse_signal;
 use humbex_ingest::webhook::signature::{
     StandardHeaders, sign_standard_webhooks, sign_x_signature, verify_standard_webhooks, verify_x_signature,
 };
-use humbex_shared::domain::Symbol;
+use humbex_shared::domain::{Symbol, SymbolPolicy};
 use proptest::prelude::*;
 use proptest::sample::Index;
 
@@ -26,7 +24,7 @@ fn flip_bit(text: &[u8], at: Index) -> Vec<u8> {
 proptest! {
     #[test]
     fn signal_parser_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-        let symbols: HashSet<Symbol> = [Symbol::parse("AVAXUSDT").unwrap()].into_iter().collect();
+        let symbols = SymbolPolicy::Listed(vec![Symbol::parse("AVAXUSDT").unwrap()]);
         let _ = parse_signal(&bytes, &symbols, Utc.timestamp_opt(NOW, 0).unwrap());
     }
 
@@ -34,9 +32,27 @@ proptest! {
     fn signal_parser_never_panics_on_json_shaped_text(
         action in "\\PC{0,12}", symbol in "\\PC{0,24}", qty in "\\PC{0,40}", ts in "\\PC{0,30}",
     ) {
-        let symbols: HashSet<Symbol> = [Symbol::parse("AVAXUSDT").unwrap()].into_iter().collect();
+        let symbols = SymbolPolicy::Listed(vec![Symbol::parse("AVAXUSDT").unwrap()]);
         let body = serde_json::json!({
             "token": "hbxu_x", "action": action, "symbol": symbol, "quantity": qty, "timestamp": ts,
+        });
+        let _ = parse_signal(body.to_string().as_bytes(), &symbols, Utc.timestamp_opt(NOW, 0).unwrap());
+    }
+
+    #[test]
+    fn signal_parser_never_panics_on_v2_fields(
+        target in "\\PC{0,20}", kind in "\\PC{0,16}", price in "\\PC{0,20}", tp in "\\PC{0,20}",
+        secs in "\\PC{0,12}", use_objects in any::<bool>(),
+    ) {
+        let symbols = SymbolPolicy::Listed(vec![Symbol::parse("AVAXUSDT").unwrap()]);
+        let level = |text: &str| if use_objects { serde_json::json!({ "percent": text }) } else { serde_json::json!(text) };
+        let body = serde_json::json!({
+            "token": "hbxu_x", "action": "buy", "symbol": "AVAXUSDT", "target_position": target,
+            "quantity_type": kind, "order_type": kind, "limit_price": price, "time_in_force": kind,
+            "cancel_after_secs": secs, "trigger_price": price, "take_profit": level(&tp),
+            "stop_loss": level(&price), "trailing_stop": { "distance": tp, "activation_price": price },
+            "break_even": { "trigger_percent": tp, "offset_percent": price }, "leverage": tp,
+            "margin_mode": kind, "max_lag_secs": secs,
         });
         let _ = parse_signal(body.to_string().as_bytes(), &symbols, Utc.timestamp_opt(NOW, 0).unwrap());
     }

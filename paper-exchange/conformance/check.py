@@ -85,6 +85,8 @@ def start_pybit_stream(base, api_key, api_secret, received, acks):
 
     ws.order_stream(callback=collect)
     ws.execution_stream(callback=collect)
+    ws.position_stream(callback=collect)
+    ws.wallet_stream(callback=collect)
     return ws
 
 
@@ -115,6 +117,105 @@ async def ccxt_pro_watch_orders(base, api_key, api_secret):
         await ex.close()
 
 
+def pushed(received, topic, match):
+    return any(m.get("topic") == topic and any(match(d) for d in m.get("data", [])) for m in list(received))
+
+
+def ccxt_settings_tpsl_and_conditional(ex):
+    """Leverage, margin and position mode, attached TP/SL, a conditional order and cancel-all."""
+    try:
+        ex.set_leverage(5, MARKET)
+        raise AssertionError("set_leverage to the current value was accepted")
+    except ccxt.BadRequest as error:
+        expect("110043" in str(error), f"leverage not modified: {error}")
+    step("ccxt set_leverage to the same value: Bybit's 110043 (BadRequest in ccxt)")
+
+    ex.set_margin_mode("isolated", MARKET)
+    mode = ex.privateGetV5AccountInfo()["result"]["marginMode"]
+    expect(mode == "ISOLATED_MARGIN", f"margin mode {mode}")
+    ex.set_margin_mode("cross", MARKET)
+    expect(ex.privateGetV5AccountInfo()["result"]["marginMode"] == "REGULAR_MARGIN", "margin mode back to cross")
+    step("ccxt set_margin_mode isolated then cross (POST /v5/account/set-margin-mode)")
+
+    ex.set_position_mode(True, MARKET)
+    ex.set_position_mode(False, MARKET)
+    try:
+        ex.set_position_mode(False, MARKET)
+        raise AssertionError("switching to the current position mode was accepted")
+    except ccxt.NoChange as error:
+        expect("110025" in str(error), f"position mode not modified: {error}")
+    step("ccxt set_position_mode hedged and back; the same mode again is 110025 (NoChange)")
+
+    limit = ex.create_order(MARKET, "limit", "buy", 1, 24.0,
+                            {"clientOrderId": "conf-tpsl-" + uuid.uuid4().hex[:8],
+                             "takeProfit": 30.0, "stopLoss": 22.0})
+    fetched = ex.fetch_order(limit["id"], MARKET, {"acknowledged": True})
+    expect(fetched["status"] == "open", f"limit with TP/SL status {fetched['status']}")
+    expect(fetched["takeProfitPrice"] == 30.0 and fetched["stopLossPrice"] == 22.0,
+           f"attached TP/SL {fetched['takeProfitPrice']} {fetched['stopLossPrice']}")
+    conditional = ex.create_order(MARKET, "market", "buy", 1, None,
+                                  {"triggerPrice": 28.0, "triggerDirection": "ascending"})
+    fetched = ex.fetch_order(conditional["id"], MARKET, {"acknowledged": True})
+    expect(fetched["status"] == "open" and fetched["triggerPrice"] == 28.0,
+           f"conditional {fetched['status']} {fetched['triggerPrice']} {fetched['info'].get('orderStatus')}")
+    expect(fetched["info"]["orderStatus"] == "Untriggered", f"conditional {fetched['info']['orderStatus']}")
+    step("ccxt limit with attached takeProfit/stopLoss rests; a conditional market order is Untriggered")
+
+    ex.cancel_all_orders(MARKET)
+    expect(ex.fetch_open_orders(MARKET) == [], "orders still open after cancel_all_orders")
+    step("ccxt cancel_all_orders cancelled both")
+
+
+def pybit_leverage_tpsl_limit_and_cancel(base, session, received):
+    """pybit: leverage, an order with TP/SL, trading-stop, limits, cancel-all, and the TP firing."""
+    from pybit.exceptions import InvalidRequestError
+    expect(session.set_leverage(category="linear", symbol=SYMBOL, buyLeverage="3", sellLeverage="3")["retCode"] == 0,
+           "pybit set_leverage")
+    try:
+        session.set_leverage(category="linear", symbol=SYMBOL, buyLeverage="3", sellLeverage="3")
+        raise AssertionError("pybit set_leverage to the same value was accepted")
+    except InvalidRequestError as error:
+        expect(error.status_code == 110043, f"pybit set_leverage again: {error}")
+    step("pybit set_leverage, and 110043 for the same value")
+
+    placed = session.place_order(category="linear", symbol=SYMBOL, side="Buy", orderType="Market", qty="2",
+                                 takeProfit="27.5", stopLoss="23", tpslMode="Full")
+    expect(placed["retCode"] == 0, f"pybit order with TP/SL {placed}")
+    stop = session.set_trading_stop(category="linear", symbol=SYMBOL, stopLoss="24", tpslMode="Full",
+                                    positionIdx=0)
+    expect(stop["retCode"] == 0, f"pybit set_trading_stop {stop}")
+    position = session.get_positions(category="linear", symbol=SYMBOL)["result"]["list"][0]
+    expect(position["takeProfit"] == "27.500" and position["stopLoss"] == "24.000", f"pybit position {position}")
+    step(f"pybit order with takeProfit/stopLoss, then set_trading_stop: TP {position['takeProfit']} "
+         f"SL {position['stopLoss']}")
+
+    resting = session.place_order(category="linear", symbol=SYMBOL, side="Buy", orderType="Limit", qty="1",
+                                  price="20", timeInForce="GTC")
+    crossing = session.place_order(category="linear", symbol=SYMBOL, side="Buy", orderType="Limit", qty="1",
+                                   price="30", timeInForce="PostOnly")
+    post_only = session.get_open_orders(category="linear", symbol=SYMBOL,
+                                        orderId=crossing["result"]["orderId"])["result"]["list"][0]
+    expect(post_only["orderStatus"] == "Cancelled", f"crossing PostOnly {post_only['orderStatus']}")
+    cancelled = session.cancel_all_orders(category="linear", symbol=SYMBOL)["result"]["list"]
+    expect([c["orderId"] for c in cancelled] == [resting["result"]["orderId"]], f"pybit cancel_all {cancelled}")
+    step("pybit GTC limit rests, crossing PostOnly is cancelled, cancel_all_orders cancels the rest")
+
+    control(base, "PUT", f"/paper/prices/{SYMBOL}", {"price": "26.500"})
+    wait_for(lambda: pushed(received, "position", lambda d: d.get("markPrice") == "26.500" and d.get("size") == "2.0"),
+             "pybit position push at the new mark")
+    control(base, "PUT", f"/paper/prices/{SYMBOL}", {"price": "27.600"})
+    wait_for(lambda: pushed(received, "order", lambda d: d.get("createType") == "CreateByTakeProfit"
+                            and d.get("orderLinkId") == "" and d.get("orderStatus") == "Filled"),
+             "pybit order push of the take profit")
+    history = session.get_order_history(category="linear", symbol=SYMBOL)["result"]["list"]
+    take_profit = [o for o in history if o["createType"] == "CreateByTakeProfit"]
+    expect(len(take_profit) == 1 and take_profit[0]["reduceOnly"] is True, f"take-profit order {take_profit}")
+    position = session.get_positions(category="linear", symbol=SYMBOL)["result"]["list"][0]
+    expect(position["size"] == "0.0", f"position after take profit {position}")
+    step(f"pybit: position pushes follow the price; the take profit fired as {take_profit[0]['createType']} "
+         f"(closedPnl {take_profit[0]['closedPnl']}) and flattened the position")
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
@@ -128,8 +229,8 @@ def main():
 
     received, acks = [], []
     ws = start_pybit_stream(base, api_key, api_secret, received, acks)
-    wait_for(lambda: len([a for a in acks if a.get("success") is True]) >= 2, "pybit subscribe acks")
-    step("pybit private WebSocket authenticated and subscribed to order + execution")
+    wait_for(lambda: len([a for a in acks if a.get("success") is True]) >= 4, "pybit subscribe acks")
+    step("pybit private WebSocket authenticated and subscribed to order, execution, position, wallet")
 
     ex = make_ccxt(base, api_key, api_secret)
     markets = ex.load_markets()
@@ -217,6 +318,8 @@ def main():
     expect(len(trades) == 3, f"my trades {len(trades)}")
     step(f"ccxt fetch_my_trades: {len(trades)} fills")
 
+    ccxt_settings_tpsl_and_conditional(ex)
+
     session = PybitHTTP(api_key=api_key, api_secret=api_secret, testnet=False)
     session.endpoint = base
     placed = session.place_order(category="linear", symbol=SYMBOL, side="Sell", orderType="Market", qty="1",
@@ -236,6 +339,7 @@ def main():
     closed = session.place_order(category="linear", symbol=SYMBOL, side="Buy", orderType="Market", qty="0",
                                  reduceOnly=True, closeOnTrigger=True)
     expect(closed["retCode"] == 0, f"pybit qty=0 close {closed}")
+    pybit_leverage_tpsl_limit_and_cancel(base, session, received)
     ws.exit()
 
     watched = asyncio.run(ccxt_pro_watch_orders(base, api_key, api_secret))

@@ -232,6 +232,8 @@ pub fn account_positions(Path(api_key): Path<String>, Data(exchange): Data<&Arc<
 #[serde(deny_unknown_fields)]
 struct SetPriceBody {
     price: DecimalInput,
+    /// Partial fills: each resting order this move crosses fills by at most this quantity.
+    max_fill_qty: Option<DecimalInput>,
 }
 
 #[handler]
@@ -247,7 +249,15 @@ pub async fn set_price(
     if body.price.0 <= Decimal::ZERO {
         return error(StatusCode::BAD_REQUEST, "invalid_body", "price must be positive");
     }
-    match exchange.set_price(&symbol, body.price.0) {
+    let max_fill_qty = body.max_fill_qty.map(|q| q.0);
+    if max_fill_qty.is_some_and(|q| q <= Decimal::ZERO) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            "max_fill_qty must be positive",
+        );
+    }
+    match exchange.set_price_with(&symbol, body.price.0, max_fill_qty) {
         Ok(price) => json_response(StatusCode::OK, json!({"symbol": symbol, "price": price})),
         Err(_) => error(
             StatusCode::NOT_FOUND,

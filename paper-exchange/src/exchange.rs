@@ -21,6 +21,8 @@ pub struct PaperExchange {
     pub(crate) faults: FaultBoard,
     push_senders: RwLock<HashMap<String, broadcast::Sender<Arc<Push>>>>,
     drop_sender: broadcast::Sender<DropConnections>,
+    /// The symbol of every price change, for the public ticker stream.
+    price_sender: broadcast::Sender<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,11 +37,13 @@ impl PaperExchange {
     pub fn new(config: PaperExchangeConfig) -> Arc<PaperExchange> {
         let state = ExchangeState::new(&config.symbols);
         let (drop_sender, _) = broadcast::channel(64);
+        let (price_sender, _) = broadcast::channel(1024);
         let exchange = Arc::new(PaperExchange {
             state: Mutex::new(state),
             faults: FaultBoard::default(),
             push_senders: RwLock::new(HashMap::new()),
             drop_sender,
+            price_sender,
             config,
         });
         for spec in exchange.config.accounts.clone() {
@@ -109,18 +113,45 @@ impl PaperExchange {
         self.lock().accounts.get(api_key).map(|a| a.spec.clone())
     }
 
-    /// Sets a price and publishes the fills of every resting order it crosses.
+    /// Sets a price and publishes everything it sets off (fills of crossed orders, triggers,
+    /// stops, liquidations, position updates).
     pub fn set_price(&self, symbol: &str, price: Decimal) -> Result<Decimal, UnknownSymbol> {
+        self.set_price_with(symbol, price, None)
+    }
+
+    /// As [`PaperExchange::set_price`], filling each crossed resting order by at most
+    /// `max_fill_qty` (a partial fill; the rest waits for the next crossing price).
+    pub fn set_price_with(
+        &self,
+        symbol: &str,
+        price: Decimal,
+        max_fill_qty: Option<Decimal>,
+    ) -> Result<Decimal, UnknownSymbol> {
+        let listening: std::collections::HashSet<String> = self
+            .push_senders
+            .read()
+            .expect("push senders lock")
+            .iter()
+            .filter(|(_, tx)| tx.receiver_count() > 0)
+            .map(|(key, _)| key.clone())
+            .collect();
         let (fills, effective) = {
             let mut state = self.lock();
             let fills = state
-                .set_price(symbol, price, Utc::now())
+                .set_price(
+                    symbol,
+                    price,
+                    max_fill_qty,
+                    &|key| listening.contains(key),
+                    Utc::now(),
+                )
                 .ok_or_else(|| UnknownSymbol(symbol.into()))?;
             (fills, state.instruments[symbol].price)
         };
         for (api_key, pushes) in fills {
             self.publish(&api_key, pushes);
         }
+        let _ = self.price_sender.send(symbol.to_string());
         Ok(effective)
     }
 
@@ -155,12 +186,13 @@ impl PaperExchange {
             .positions
             .values()
             .map(|p| {
-                let mut p = p.clone();
+                let mut view = p.clone();
                 if let Some(i) = state.instruments.get(&p.symbol) {
-                    p.mark_price = i.price;
-                    p.unrealised_pnl = p.unrealised_at(i.price);
+                    view.mark_price = i.price;
+                    view.unrealised_pnl = p.unrealised_at(i.price);
                 }
-                p
+                view.liq_price = state.liq_price(account, p);
+                view
             })
             .collect())
     }
@@ -190,6 +222,10 @@ impl PaperExchange {
             .expect("push senders lock")
             .get(api_key)
             .map(|tx| tx.subscribe())
+    }
+
+    pub(crate) fn subscribe_prices(&self) -> broadcast::Receiver<String> {
+        self.price_sender.subscribe()
     }
 
     pub(crate) fn subscribe_drops(&self) -> broadcast::Receiver<DropConnections> {

@@ -17,6 +17,7 @@ mod rest;
 mod server;
 pub mod signing;
 mod ws;
+mod ws_public;
 
 pub use config::{
     AccountSpec, PaperExchangeArgs, PaperExchangeConfig, PositionMode, PriceWalk, SymbolConfig, parse_symbols,

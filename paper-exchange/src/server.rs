@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 
 use crate::config::{PaperExchangeConfig, PriceWalk};
 use crate::exchange::PaperExchange;
-use crate::{control, rest, ws};
+use crate::{control, rest, ws, ws_public};
 
 /// A paper exchange serving on [`RunningPaperExchange::local_addr`] until shut down or dropped.
 pub struct RunningPaperExchange {
@@ -30,6 +30,10 @@ impl RunningPaperExchange {
     /// `http://host:port`, the REST base URL for Bybit clients and the control API.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.local_addr)
+    }
+    /// `ws://host:port/v5/public/linear` (tickers only).
+    pub fn public_ws_url(&self) -> String {
+        format!("ws://{}/v5/public/linear", self.local_addr)
     }
     /// `ws://host:port/v5/private`.
     pub fn private_ws_url(&self) -> String {
@@ -63,6 +67,7 @@ impl Drop for RunningPaperExchange {
 fn app(exchange: Arc<PaperExchange>) -> impl poem::Endpoint {
     Route::new()
         .at("/v5/private", get(ws::private_ws))
+        .at("/v5/public/linear", get(ws_public::public_linear_ws))
         .at("/v5/*path", get(rest::v5).post(rest::v5))
         .at("/paper/accounts", post(control::create_account))
         .at(

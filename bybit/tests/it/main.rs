@@ -4,5 +4,7 @@
 mod common;
 mod history_fallback;
 mod limits;
+mod parsers;
 mod rest;
+mod trading;
 mod ws;

@@ -12,6 +12,8 @@ use humbex_shared::store::{fills, orders};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use super::foreign;
+
 /// The row status an exchange status maps to, with its rank: a row only ever moves to an equal or
 /// higher rank, so a late or replayed `New` cannot undo a `Filled` seen earlier. `None` for states
 /// this pipeline never produces (conditional orders, unknown values): those change nothing and
@@ -36,6 +38,19 @@ pub struct AppliedOrder {
     pub order_id: Uuid,
     /// The row's status afterwards (unchanged when the update was older than the row).
     pub status: String,
+    /// Set when this update filled an order whose protection waits for the fill price.
+    pub protect: Option<ProtectJob>,
+}
+
+/// An entry just filled whose TP/SL/trailing stop is set now, from its average fill price.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtectJob {
+    pub order_id: Uuid,
+    pub api_key_id: Uuid,
+    pub signal_id: Uuid,
+    pub symbol: String,
+    pub buy: bool,
+    pub avg_price: Decimal,
 }
 
 /// An order row that reconciliation looks up by orderLinkId.
@@ -80,6 +95,7 @@ struct OrderColumns<'a> {
     xid: Vec<&'a str>,
     xtime: Vec<Option<DateTime<Utc>>>,
     reason: Vec<&'a str>,
+    closed_pnl: Vec<Option<Decimal>>,
 }
 
 #[derive(Default)]
@@ -114,8 +130,12 @@ pub async fn apply_batch(
     let mut fill_event: HashMap<&str, usize> = HashMap::new();
     let mut rounds: Vec<OrderColumns> = Vec::new();
     let mut updates_of: HashMap<(Uuid, &str), usize> = HashMap::new();
+    // Orders and fills without an orderLinkId are never HUMBEX's: recorded by `foreign`.
+    let mut foreign_events: Vec<usize> = Vec::new();
     for (i, (api_key_id, event)) in events.iter().enumerate() {
         match event {
+            Event::Order(order) if order.order_link_id.is_empty() => foreign_events.push(i),
+            Event::Execution(fill) if fill.order_link_id.is_empty() => foreign_events.push(i),
             Event::Execution(execution) => {
                 let Some(exec_time) = DateTime::<Utc>::from_timestamp_millis(execution.exec_time) else {
                     tracing::warn!(exec_id = %execution.exec_id, exec_time = execution.exec_time, "fill with an impossible execTime; skipped");
@@ -167,10 +187,27 @@ pub async fn apply_batch(
                         .and_then(DateTime::<Utc>::from_timestamp_millis),
                 );
                 round.reason.push(&order.reject_reason);
+                round.closed_pnl.push(order.closed_pnl);
             }
         }
     }
     let tx = client.transaction().await?;
+    for &i in &foreign_events {
+        let (api_key_id, event) = &events[i];
+        outcomes[i] = match event {
+            Event::Order(order) => Outcome::Order(foreign::upsert_order(&tx, *api_key_id, order).await?.map(
+                |(order_id, status)| AppliedOrder {
+                    order_id,
+                    status,
+                    protect: None,
+                },
+            )),
+            Event::Execution(fill) => {
+                foreign::record_fill(&tx, *api_key_id, fill).await?;
+                Outcome::Fill(None)
+            }
+        };
+    }
     if !fills.exec_id.is_empty() {
         let stmt = tx.prepare_cached(fills::INSERT).await?;
         let rows = tx
@@ -221,16 +258,51 @@ pub async fn apply_batch(
                         &round.xid,
                         &round.xtime,
                         &round.reason,
+                        &round.closed_pnl,
                     ],
                 )
                 .await?;
             for row in rows {
                 let i: i32 = row.get("idx");
+                let order_id: Uuid = row.get("id");
+                let needs_protection: Option<bool> = row.get("needs_protection");
+                let protect = match (
+                    needs_protection,
+                    row.get::<_, Option<Uuid>>("signal_id"),
+                    row.get("avg_price"),
+                ) {
+                    (Some(true), Some(signal_id), Some(avg_price)) => Some(ProtectJob {
+                        order_id,
+                        api_key_id: events[i as usize].0,
+                        signal_id,
+                        symbol: row.get("symbol"),
+                        buy: row.get::<_, &str>("side") == "buy",
+                        avg_price,
+                    }),
+                    _ => None,
+                };
                 outcomes[i as usize] = Outcome::Order(Some(AppliedOrder {
-                    order_id: row.get("id"),
+                    order_id,
                     status: row.get("status"),
+                    protect,
                 }));
             }
+        }
+    }
+    // A link id that is not HUMBEX's form and matched no row: an order the user placed over the
+    // API with an id of their own.
+    for (i, (api_key_id, event)) in events.iter().enumerate() {
+        if let (Event::Order(order), Outcome::Order(None)) = (event, &outcomes[i])
+            && !order.order_link_id.is_empty()
+            && !foreign::is_ours(&order.order_link_id)
+        {
+            outcomes[i] = Outcome::Order(foreign::upsert_order(&tx, *api_key_id, order).await?.map(
+                |(order_id, status)| AppliedOrder {
+                    order_id,
+                    status,
+                    protect: None,
+                },
+            ));
         }
     }
     tx.commit().await?;

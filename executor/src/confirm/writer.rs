@@ -134,6 +134,9 @@ async fn write_in_one_transaction(
 fn answer(inner: &Inner, request: Request, outcome: anyhow::Result<Outcome>) {
     match (&request.event, &outcome) {
         (Event::Order(order), Ok(Outcome::Order(Some(row)))) => {
+            if let Some(job) = &row.protect {
+                inner.request_protection(job.clone());
+            }
             inner
                 .counters
                 .order_updates_applied

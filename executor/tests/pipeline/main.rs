@@ -5,3 +5,5 @@ mod fleet;
 mod harness;
 mod key_recheck;
 mod scenarios;
+mod v2;
+mod v2_protection;

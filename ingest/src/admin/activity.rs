@@ -15,15 +15,11 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::auth::AdminAuth;
-use super::models::{Fill, Order, OrderPage, Signal, SignalDetail, SignalPage};
+use super::models::{Fill, Order, OrderPage, Signal, SignalDetail, SignalPage, SignalTrade};
 use super::responses::{admin_response, respond};
-use super::{AdminError, page_limit, within_budget};
+use super::{AdminError, decimal_text, page_limit, within_budget};
 use crate::state::AppState;
 use crate::tags::ApiTags;
-
-fn decimal_text(d: Option<Decimal>) -> Option<String> {
-    d.map(|d| d.normalize().to_string())
-}
 
 fn signal_from_row(r: &Row) -> Signal {
     Signal {
@@ -42,6 +38,15 @@ fn signal_from_row(r: &Row) -> Signal {
         status: r.get("status"),
         reject_reason: r.get("reject_reason"),
         raw_body: r.get("raw_body"),
+        trade: match signals::trade_of(r) {
+            Ok(trade) if trade.is_plain() => None,
+            Ok(trade) => Some(SignalTrade::from(&trade)),
+            Err(e) => {
+                // Written by ingest from a TradeSpec, so unreadable only after a bad manual edit.
+                tracing::warn!(signal_id = %r.get::<_, Uuid>("id"), error = %e, "a signal's trade fields are unreadable");
+                None
+            }
+        },
     }
 }
 
@@ -67,6 +72,19 @@ fn order_from_row(r: &Row) -> Order {
         acknowledged_at: r.get("acknowledged_at"),
         filled_at: r.get("filled_at"),
         slippage: decimal_text(r.get("slippage")),
+        error_code: r.get("error_code"),
+        origin: r.get("origin"),
+        leg: r.get("leg"),
+        order_type: r.get("order_type"),
+        limit_price: decimal_text(r.get("limit_price")),
+        time_in_force: r.get("time_in_force"),
+        trigger_price: decimal_text(r.get("trigger_price")),
+        take_profit: decimal_text(r.get("take_profit")),
+        stop_loss: decimal_text(r.get("stop_loss")),
+        trailing_stop: decimal_text(r.get("trailing_stop")),
+        leverage: decimal_text(r.get("leverage")),
+        closed_pnl: decimal_text(r.get("closed_pnl")),
+        unprotected_ms: r.get("unprotected_ms"),
         fills: Vec::new(),
     }
 }

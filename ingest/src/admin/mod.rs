@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod auth;
 pub mod key_check;
 pub mod models;
+pub mod positions;
 pub mod responses;
 pub mod strategies;
 pub mod users;
@@ -91,6 +92,34 @@ pub async fn within_budget<T>(work: impl Future<Output = Result<T, AdminError>>)
 /// True when a database error is a unique-key violation.
 pub fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
     e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+}
+
+/// A leverage default as the admin API takes it, checked by the domain's one rule.
+pub fn leverage_field(text: Option<&str>) -> Result<Option<rust_decimal::Decimal>, AdminError> {
+    text.map(|t| {
+        humbex_shared::domain::trade::Leverage::parse(t.trim())
+            .map(|l| l.get())
+            .map_err(|e| AdminError::field("leverage", e))
+    })
+    .transpose()
+}
+
+/// A `max_lag_secs` default as the admin API takes it (the column is an integer).
+pub fn max_lag_field(secs: Option<u32>) -> Result<Option<i32>, AdminError> {
+    use humbex_shared::domain::trade::MAX_LAG_SECS;
+    secs.map(|s| match s {
+        1..=MAX_LAG_SECS => Ok(s as i32),
+        _ => Err(AdminError::field(
+            "max_lag_secs",
+            format!("must be between 1 and {MAX_LAG_SECS}"),
+        )),
+    })
+    .transpose()
+}
+
+/// A decimal column as the admin API shows it.
+pub fn decimal_text(d: Option<rust_decimal::Decimal>) -> Option<String> {
+    d.map(|d| d.normalize().to_string())
 }
 
 /// Page size for list endpoints: default 50, at most 500.

@@ -8,12 +8,14 @@ use poem::web::Data;
 use poem_openapi::OpenApi;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
+use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::auth::AdminAuth;
-use super::models::{Strategy, StrategyCreate, StrategyCreated, TokenRotated};
+use super::models::{Strategy, StrategyCreate, StrategyCreated, StrategyUpdate, TokenRotated};
 use super::responses::{admin_response, respond};
-use super::{AdminError, is_unique_violation, within_budget};
+use super::{AdminError, decimal_text, is_unique_violation, leverage_field, max_lag_field, within_budget};
 use crate::state::AppState;
 use crate::tags::ApiTags;
 
@@ -33,6 +35,13 @@ admin_response! {
 }
 
 admin_response! {
+    pub enum UpdateStrategyResponse {
+        200 Ok(Json<Strategy>),
+        BadRequest, Unauthorized, NotFound, TooManyRequests, Unavailable, UnsupportedMediaType,
+    }
+}
+
+admin_response! {
     pub enum RotateStrategyTokenResponse {
         200 Ok(Json<TokenRotated>),
         BadRequest, Unauthorized, NotFound, TooManyRequests, Unavailable,
@@ -40,6 +49,31 @@ admin_response! {
 }
 
 pub struct StrategiesApi;
+
+fn strategy_from_row(r: &Row) -> Strategy {
+    Strategy {
+        id: r.get("id"),
+        name: r.get("name"),
+        active: r.get("active"),
+        webhook_token_prefix: r.get("webhook_token_prefix"),
+        created_at: r.get("created_at"),
+        active_subscribers: r.get("active_subscribers"),
+        max_lag_secs: r.get::<_, Option<i32>>("max_lag_secs").map(|s| s as u32),
+        leverage: decimal_text(r.get("leverage")),
+    }
+}
+
+/// A field of an update: left out (keep), null (clear) or a value.
+fn update_of<T, U>(
+    field: &MaybeUndefined<T>,
+    check: impl FnOnce(Option<&T>) -> Result<Option<U>, AdminError>,
+) -> Result<(bool, Option<U>), AdminError> {
+    match field {
+        MaybeUndefined::Undefined => Ok((false, None)),
+        MaybeUndefined::Null => Ok((true, None)),
+        MaybeUndefined::Value(v) => Ok((true, check(Some(v))?)),
+    }
+}
 
 #[OpenApi(tag = "ApiTags::Admin")]
 impl StrategiesApi {
@@ -58,6 +92,8 @@ impl StrategiesApi {
             if name.is_empty() || name.chars().any(char::is_control) {
                 return Err(AdminError::field("name", "must be 1 to 100 printable characters"));
             }
+            let max_lag_secs = max_lag_field(body.max_lag_secs)?;
+            let leverage = leverage_field(body.leverage.as_deref())?;
             let token = WebhookToken::generate(TokenKind::Strategy);
             let id = Uuid::now_v7();
             within_budget(async {
@@ -65,7 +101,14 @@ impl StrategiesApi {
                 let row = client
                     .query_one(
                         strategies::INSERT,
-                        &[&id, &name, &token.digest().as_slice(), &token.display_prefix()],
+                        &[
+                            &id,
+                            &name,
+                            &token.digest().as_slice(),
+                            &token.display_prefix(),
+                            &max_lag_secs,
+                            &leverage,
+                        ],
                     )
                     .await
                     .map_err(|e| {
@@ -81,6 +124,8 @@ impl StrategiesApi {
                     name: name.clone(),
                     webhook_token: token.expose_secret().to_owned(),
                     webhook_token_prefix: token.display_prefix(),
+                    max_lag_secs: max_lag_secs.map(|s| s as u32),
+                    leverage: decimal_text(leverage),
                     created_at: row.get("created_at"),
                 })))
             })
@@ -98,20 +143,53 @@ impl StrategiesApi {
     ) -> poem::Result<ListStrategiesResponse> {
         respond(within_budget(async {
             let client = state.pool.get().await?;
-            let rows = client.query(strategies::LIST, &[]).await?;
+            let rows = client.query(strategies::LIST.as_str(), &[]).await?;
             Ok(ListStrategiesResponse::Ok(Json(
-                rows.iter()
-                    .map(|r| Strategy {
-                        id: r.get("id"),
-                        name: r.get("name"),
-                        active: r.get("active"),
-                        webhook_token_prefix: r.get("webhook_token_prefix"),
-                        created_at: r.get("created_at"),
-                        active_subscribers: r.get("active_subscribers"),
-                    })
-                    .collect(),
+                rows.iter().map(strategy_from_row).collect(),
             )))
         }))
+        .await
+    }
+
+    /// Set a strategy's defaults for its signals.
+    ///
+    /// `max_lag_secs` and `leverage` apply to the strategy's signals that do not name their own
+    /// (a signal's field wins over the strategy's, which wins over the subscription's). A field
+    /// left out keeps its value; `null` clears it.
+    #[oai(
+        path = "/admin/strategies/:id",
+        method = "patch",
+        operation_id = "update_strategy"
+    )]
+    async fn update_strategy(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+        id: Path<Uuid>,
+        body: Json<StrategyUpdate>,
+    ) -> poem::Result<UpdateStrategyResponse> {
+        respond(async {
+            let (set_lag, max_lag_secs) = update_of(&body.max_lag_secs, |v| max_lag_field(v.copied()))?;
+            let (set_leverage, leverage) =
+                update_of(&body.leverage, |v| leverage_field(v.map(String::as_str)))?;
+            within_budget(async {
+                let client = state.pool.get().await?;
+                client
+                    .query_opt(
+                        strategies::UPDATE_DEFAULTS,
+                        &[&id.0, &set_lag, &max_lag_secs, &set_leverage, &leverage],
+                    )
+                    .await?
+                    .ok_or_else(|| AdminError::not_found("strategy"))?;
+                tracing::info!(strategy_id = %id.0, "strategy defaults set");
+                let row = client
+                    .query_opt(strategies::GET.as_str(), &[&id.0])
+                    .await?
+                    .ok_or_else(|| AdminError::not_found("strategy"))?;
+                Ok(UpdateStrategyResponse::Ok(Json(strategy_from_row(&row))))
+            })
+            .await
+        })
         .await
     }
 

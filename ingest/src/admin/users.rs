@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use humbex_shared::domain::parse_positive_decimal;
+use humbex_shared::domain::trade::MarginMode;
 use humbex_shared::store::{strategies, subscriptions, users};
 use humbex_shared::token::{TokenKind, WebhookToken};
 use poem::web::Data;
@@ -18,7 +19,7 @@ use super::models::{
     Subscription, SubscriptionStatus, SubscriptionUpdate, TokenRotated, User, UserCreate, UserCreated,
 };
 use super::responses::{admin_response, respond};
-use super::{AdminError, is_unique_violation, within_budget};
+use super::{AdminError, decimal_text, is_unique_violation, leverage_field, within_budget};
 use crate::state::AppState;
 use crate::tags::ApiTags;
 
@@ -79,6 +80,8 @@ fn user_from_row(row: &Row) -> User {
         payment_ref: row.get("sub_payment_ref"),
         activated_at: row.get("sub_activated_at"),
         activated_by: row.get("sub_activated_by"),
+        leverage: decimal_text(row.get("sub_leverage")),
+        margin_mode: row.get("sub_margin_mode"),
         updated_at: row.get("sub_updated_at"),
     });
     User {
@@ -236,7 +239,9 @@ impl UsersApi {
     /// Set a user's subscription.
     ///
     /// Replaces the whole subscription. Setting status to active records when (and that the admin
-    /// token) activated it; a user trades only while it is active and not expired.
+    /// token) activated it; a user trades only while it is active and not expired. `leverage` and
+    /// `margin_mode` are defaults for the user's signals: a signal's own field wins, then its
+    /// strategy's default, then these.
     #[oai(
         path = "/admin/users/:id/subscription",
         method = "put",
@@ -262,6 +267,16 @@ impl UsersApi {
                     Some(parse_positive_decimal(text).map_err(|e| AdminError::field("max_qty", e))?)
                 }
             };
+            let leverage = leverage_field(body.leverage.as_deref())?;
+            let margin_mode = body
+                .margin_mode
+                .as_deref()
+                .map(|m| {
+                    m.parse::<MarginMode>()
+                        .map(MarginMode::as_str)
+                        .map_err(|()| AdminError::field("margin_mode", "must be cross or isolated"))
+                })
+                .transpose()?;
             if body.payment_ref.as_deref().is_some_and(|p| p.contains('\0')) {
                 return Err(AdminError::field(
                     "payment_ref",
@@ -300,6 +315,8 @@ impl UsersApi {
                             &max_qty,
                             &body.payment_ref,
                             &activating,
+                            &leverage,
+                            &margin_mode,
                         ],
                     )
                     .await?;

@@ -295,6 +295,7 @@ mod tests {
             comment: None,
             raw_body: format!(r#"{{"id":"{client_id}"}}"#),
             key: IdempotencyKey::Client(client_id.into()),
+            trade: None,
         })
     }
 

@@ -3,6 +3,7 @@
 
 pub mod body;
 pub mod group;
+pub mod schema;
 pub mod signature;
 pub mod store;
 
@@ -25,6 +26,7 @@ use uuid::Uuid;
 use crate::error::ErrorBody;
 use crate::state::AppState;
 use crate::tags::ApiTags;
+use schema::SignalRequest;
 use signature::{SignatureError, StandardHeaders};
 use store::{IdempotencyKey, NewSignal, Stored, Submission};
 
@@ -34,52 +36,6 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Everything the database part of a webhook may take, so the answer always beats TradingView's
 /// 3-second limit. Each wait inside (pool slot, connect) is bounded separately as well.
 const DB_BUDGET: Duration = Duration::from_secs(2);
-
-/// A signal as sent. Documented here; parsed strictly from the raw bytes by `body::parse_signal`
-/// (no unknown fields, no duplicate keys, decimals never through floats).
-#[derive(Debug, Object)]
-#[oai(example)]
-pub struct SignalRequest {
-    /// The webhook token of a user (`hbxu_…`: that user alone) or of a strategy (`hbxs_…`: every
-    /// active subscriber).
-    pub token: String,
-    /// `buy`, `sell` or `close` (close flattens the whole position).
-    pub action: String,
-    /// Bybit symbol; `AVAXUSDT`, `AVAXUSDT.P` and `BYBIT:AVAXUSDT.P` are all accepted.
-    pub symbol: String,
-    /// Positive decimal with at most 8 places, as a JSON number or a string. Optional for close.
-    #[oai(validator(
-        pattern = r"^(0*[1-9][0-9]{0,11}(\.[0-9]{1,8})?|0+\.(0{0,7}[1-9]|0{0,6}[1-9][0-9]|0{0,5}[1-9][0-9]{2}|0{0,4}[1-9][0-9]{3}|0{0,3}[1-9][0-9]{4}|0{0,2}[1-9][0-9]{5}|0?[1-9][0-9]{6}|[1-9][0-9]{7}))$"
-    ))]
-    pub quantity: Option<String>,
-    /// Client idempotency key (1 to 128 characters), unique per token owner.
-    pub id: Option<String>,
-    /// When the alert fired: RFC 3339, epoch seconds or epoch milliseconds. More than 5 minutes
-    /// from the server clock is refused as a replay.
-    pub timestamp: Option<String>,
-    /// Reference price (positive decimal, at most 8 places).
-    #[oai(validator(
-        pattern = r"^(0*[1-9][0-9]{0,11}(\.[0-9]{1,8})?|0+\.(0{0,7}[1-9]|0{0,6}[1-9][0-9]|0{0,5}[1-9][0-9]{2}|0{0,4}[1-9][0-9]{3}|0{0,3}[1-9][0-9]{4}|0{0,2}[1-9][0-9]{5}|0?[1-9][0-9]{6}|[1-9][0-9]{7}))$"
-    ))]
-    pub price: Option<String>,
-    /// Free text, at most 1000 characters.
-    pub comment: Option<String>,
-}
-
-impl poem_openapi::types::Example for SignalRequest {
-    fn example() -> Self {
-        SignalRequest {
-            token: "hbxu_3kTqW9mZ2rYx8LpN4vB6cD1fGhJ0a2bC3d".into(),
-            action: "buy".into(),
-            symbol: "AVAXUSDT".into(),
-            quantity: Some("1.5".into()),
-            id: Some("strat-42-entry-2026-11-28T12:00:00Z".into()),
-            timestamp: Some("2026-11-28T12:00:00Z".into()),
-            price: None,
-            comment: None,
-        }
-    }
-}
 
 /// The answer to an accepted or duplicate signal.
 #[derive(Debug, Object)]
@@ -397,6 +353,8 @@ async fn accept_signal(
         comment: parsed.comment,
         raw_body,
         key,
+        // A v1 body stays NULL, so its row and its executor path are what they were.
+        trade: (!parsed.trade.is_plain()).then_some(tokio_postgres::types::Json(parsed.trade)),
     });
     let work = async {
         let submission = state.signals.submit(token.kind(), digest, signal.clone()).await?;

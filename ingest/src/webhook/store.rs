@@ -7,11 +7,12 @@
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Object;
+use humbex_shared::domain::trade::TradeSpec;
 use humbex_shared::domain::{SignalSource, TradingRefusal, signal_status};
 use humbex_shared::store::signals;
 use humbex_shared::token::TokenKind;
 use rust_decimal::Decimal;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres::{GenericClient, Statement};
 use uuid::Uuid;
 
@@ -78,6 +79,8 @@ pub struct NewSignal {
     pub comment: Option<String>,
     pub raw_body: String,
     pub key: IdempotencyKey,
+    /// The v2 fields; None (stored as NULL) for a plain v1 signal.
+    pub trade: Option<Json<TradeSpec>>,
 }
 
 /// The outcome of the fast path: one round trip that looks the token up, checks the owner's
@@ -149,6 +152,7 @@ pub async fn run_fast<C: GenericClient>(
                 &fields.raw_body,
                 &key_kind,
                 &key_value,
+                &fields.trade,
             ],
         )
         .await?;
@@ -273,14 +277,15 @@ pub async fn insert_rejected(
     let (user_id, strategy_id) = owner_columns(owner);
     let stmt = client.prepare_cached(signals::INSERT_REJECTED).await?;
     let source = signal.source.as_str();
-    let mut values = row_values(&id, &source, &user_id, &strategy_id, signal, &key).to_vec();
+    let values = row_values(&id, &source, &user_id, &strategy_id, signal, &key);
+    let mut values = values.to_vec();
     values.extend([&signal_status::REJECTED as &(dyn ToSql + Sync), &reason]);
     client.execute(&stmt, &values).await?;
     tracing::Span::current().record("signal_id", tracing::field::display(id));
     Ok(id)
 }
 
-/// The thirteen values both signal inserts share, in their column order ($1 … $13).
+/// The fourteen values both signal inserts share, in their column order ($1 … $14).
 fn row_values<'a>(
     id: &'a Uuid,
     source: &'a &'static str,
@@ -288,7 +293,7 @@ fn row_values<'a>(
     strategy_id: &'a Option<Uuid>,
     signal: &'a NewSignal,
     key: &'a String,
-) -> [&'a (dyn ToSql + Sync); 13] {
+) -> [&'a (dyn ToSql + Sync); 14] {
     [
         id,
         source,
@@ -303,6 +308,7 @@ fn row_values<'a>(
         &signal.comment,
         &signal.raw_body,
         key,
+        &signal.trade,
     ]
 }
 

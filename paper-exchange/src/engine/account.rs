@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use super::{Execution, Order, Position};
+use super::{Execution, MarginMode, Order, Position};
 use crate::config::{AccountSpec, PositionMode};
 
 pub(super) const DEFAULT_LEVERAGE: Decimal = Decimal::from_parts(10, 0, 0, false, 0);
@@ -17,6 +17,7 @@ pub struct Account {
     pub created_at: DateTime<Utc>,
     pub wallet_balance: Decimal,
     pub cum_realised_pnl: Decimal,
+    pub margin_mode: MarginMode,
     pub orders: Vec<Order>,
     pub(super) order_index_by_id: HashMap<String, usize>,
     pub(super) order_index_by_link_id: HashMap<String, usize>,
@@ -45,6 +46,7 @@ impl Account {
             user_id,
             created_at: now,
             cum_realised_pnl: Decimal::ZERO,
+            margin_mode: MarginMode::default(),
             orders: Vec::new(),
             order_index_by_id: HashMap::new(),
             order_index_by_link_id: HashMap::new(),

@@ -4,10 +4,11 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
+use super::conditions::checked_extras;
 use super::matching::TAKER_FEE_RATE;
 use super::{
-    Account, EngineResult, ExchangeState, Instrument, Order, OrderStatus, OrderType, Position, Push, Side,
-    TimeInForce, round_to_step,
+    Account, CreateType, EngineResult, ExchangeState, Instrument, Order, OrderStatus, OrderType, Position,
+    Push, Side, TimeInForce, round_to_step,
 };
 use crate::bybit_error::BybitError;
 use crate::config::PositionMode;
@@ -29,6 +30,12 @@ pub struct OrderRequest {
     pub position_idx: Option<i64>,
     pub reduce_only: bool,
     pub close_on_trigger: bool,
+    pub trigger_price: Option<String>,
+    pub trigger_direction: Option<i64>,
+    pub trigger_by: Option<String>,
+    pub take_profit: Option<String>,
+    pub stop_loss: Option<String>,
+    pub tpsl_mode: Option<String>,
 }
 
 /// A request whose own fields are valid; nothing that needs the account is checked yet.
@@ -76,6 +83,7 @@ impl ExchangeState {
             .ok_or_else(BybitError::invalid_api_key)?;
         let slot = slot_for(account, &parsed, now)?;
         let order_link_id = checked_order_link_id(account, request)?;
+        let extras = checked_extras(request, parsed.side, parsed.order_type, parsed.instrument.price)?;
         let qty = lot_checked_qty(&parsed, &slot)?;
         let price = order_price(&parsed)?;
         let reference_price = match parsed.order_type {
@@ -90,9 +98,23 @@ impl ExchangeState {
             qty
         };
 
-        let order = new_order(&parsed, &slot, order_link_id, qty, price, now);
+        let conditional = extras.trigger_price.is_some();
+        let mut order = new_order(&parsed, &slot, order_link_id, qty, price, now);
+        order.trigger_price = extras.trigger_price;
+        order.trigger_direction = extras.trigger_direction;
+        order.trigger_by = extras.trigger_by;
+        order.take_profit = extras.take_profit;
+        order.stop_loss = extras.stop_loss;
         let index = self.book(api_key, order);
-        let pushes = self.match_on_arrival(api_key, index, now);
+        let pushes = if conditional {
+            self.accounts.get_mut(api_key).expect("checked above").orders[index].status =
+                OrderStatus::Untriggered;
+            let mut pushes = Vec::new();
+            self.push_order_position_wallet(api_key, index, now, &mut pushes);
+            pushes
+        } else {
+            self.match_on_arrival(api_key, index, now)
+        };
         Ok((self.accounts[api_key].orders[index].clone(), pushes))
     }
 
@@ -183,7 +205,7 @@ impl ExchangeState {
     }
 
     /// Adds an order to its account's book and indexes; returns its index.
-    fn book(&mut self, api_key: &str, order: Order) -> usize {
+    pub(super) fn book(&mut self, api_key: &str, order: Order) -> usize {
         let account = self.accounts.get_mut(api_key).expect("checked by create_order");
         let index = account.orders.len();
         account.order_index_by_id.insert(order.order_id.clone(), index);
@@ -227,12 +249,44 @@ impl ExchangeState {
         if !order.status.is_open() {
             return Err(BybitError::new(110001, "order not exists or too late to cancel"));
         }
-        order.status = OrderStatus::Cancelled;
+        order.status = if order.status == OrderStatus::Untriggered {
+            OrderStatus::Deactivated
+        } else {
+            OrderStatus::Cancelled
+        };
         order.cancel_type = "CancelByUser";
         order.updated_at = now;
         let mut pushes = Vec::new();
         self.push_order_position_wallet(api_key, index, now, &mut pushes);
         Ok((self.accounts[api_key].orders[index].clone(), pushes))
+    }
+
+    /// `/v5/order/cancel-all` for one symbol: every open order (conditional ones included).
+    pub fn cancel_all(
+        &mut self,
+        api_key: &str,
+        symbol: &str,
+        now: DateTime<Utc>,
+    ) -> EngineResult<(Vec<Order>, Vec<Push>)> {
+        let account = self
+            .accounts
+            .get(api_key)
+            .ok_or_else(BybitError::invalid_api_key)?;
+        let ids: Vec<String> = account
+            .open_order_indexes
+            .iter()
+            .map(|&i| &account.orders[i])
+            .filter(|o| o.symbol == symbol && o.status.is_open())
+            .map(|o| o.order_id.clone())
+            .collect();
+        let mut cancelled = Vec::new();
+        let mut pushes = Vec::new();
+        for id in ids {
+            let (order, more) = self.cancel_order(api_key, symbol, Some(&id), None, now)?;
+            cancelled.push(order);
+            pushes.extend(more);
+        }
+        Ok((cancelled, pushes))
     }
 }
 
@@ -245,11 +299,7 @@ fn slot_for(account: &Account, parsed: &Parsed, now: DateTime<Utc>) -> EngineRes
         _ => return Err(BybitError::params("position idx not match position mode")),
     };
     let position = account.position_snapshot(&parsed.instrument.symbol, position_idx, now);
-    // Which side of the slot this order reduces: in hedge mode a slot only ever holds one side.
-    let closes = match mode {
-        PositionMode::OneWay => position.side == Some(parsed.side.opposite()),
-        PositionMode::Hedge => (position_idx == 1) == (parsed.side == Side::Sell),
-    };
+    let closes = position.order_closes(parsed.side);
     Ok(Slot {
         position_idx,
         position,
@@ -318,18 +368,24 @@ fn lot_checked_qty(parsed: &Parsed, slot: &Slot) -> EngineResult<Decimal> {
     Ok(qty)
 }
 
+/// The IOC limit price Bybit gives a market order: the last price moved against the taker.
+pub(super) fn protective_price(side: Side, last: Decimal, tick: Decimal) -> Decimal {
+    let protective = match side {
+        Side::Buy => last * (Decimal::ONE + PROTECTIVE_PRICE_RATIO),
+        Side::Sell => last * (Decimal::ONE - PROTECTIVE_PRICE_RATIO),
+    };
+    round_to_step(protective, tick)
+}
+
 /// A limit order's price on the tick grid, or for a market order the protective price Bybit reports.
 fn order_price(parsed: &Parsed) -> EngineResult<Decimal> {
     let instrument = &parsed.instrument;
     match parsed.order_type {
-        OrderType::Market => {
-            let last = instrument.price;
-            let protective = match parsed.side {
-                Side::Buy => last * (Decimal::ONE + PROTECTIVE_PRICE_RATIO),
-                Side::Sell => last * (Decimal::ONE - PROTECTIVE_PRICE_RATIO),
-            };
-            Ok(round_to_step(protective, instrument.tick_size))
-        }
+        OrderType::Market => Ok(protective_price(
+            parsed.side,
+            instrument.price,
+            instrument.tick_size,
+        )),
         OrderType::Limit => {
             let price = parsed
                 .request
@@ -407,6 +463,13 @@ fn new_order(
         last_price_on_created: parsed.instrument.price,
         cancel_type: "UNKNOWN",
         reject_reason: "EC_NoError",
+        create_type: CreateType::CreateByUser,
+        trigger_price: None,
+        trigger_direction: 0,
+        trigger_by: None,
+        take_profit: None,
+        stop_loss: None,
+        closed_pnl: Decimal::ZERO,
         created_at: now,
         updated_at: now,
     }

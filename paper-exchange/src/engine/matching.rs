@@ -1,12 +1,11 @@
-//! Matching: what a new order does against the last price (fill as taker, rest, or cancel), fills of
-//! resting orders when a price move crosses them, and the pushes every order change sends.
+//! Matching: what a new order does against the last price (fill as taker, rest, or cancel), how a
+//! fill moves the order, the position and the wallet, and the pushes every order change sends.
+//! What a price move sets off (crossed limits, triggers, stops, liquidation) is in `triggers.rs`.
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use super::{
-    ExchangeState, Execution, OrderStatus, OrderType, Push, Side, TimeInForce, Topic, round_to_step,
-};
+use super::{ExchangeState, Execution, OrderStatus, OrderType, Push, Side, TimeInForce, Topic};
 
 /// Bybit's default taker fee for USDT perpetuals (0.055 %).
 pub const TAKER_FEE_RATE: Decimal = Decimal::from_parts(55, 0, 0, false, 5);
@@ -30,7 +29,7 @@ impl ExchangeState {
             self.finish_unfilled(api_key, index, "EC_PostOnlyWillTakeLiquidity", now, &mut pushes);
         } else if crosses {
             // Taker fills happen at the last price: the book is assumed deep enough at the touch.
-            self.fill(api_key, index, last, false, now, &mut pushes);
+            self.fill(api_key, index, last, false, None, now, &mut pushes);
         } else if matches!(time_in_force, TimeInForce::Ioc | TimeInForce::Fok) {
             let reason = if time_in_force == TimeInForce::Fok {
                 "EC_CancelForNoFullFill"
@@ -85,7 +84,7 @@ impl ExchangeState {
         let position = account.position_snapshot(&order.symbol, order.position_idx, now);
         pushes.push(Push::new(
             Topic::Position,
-            vec![position.to_bybit_json(instrument, true)],
+            vec![self.position_json(account, &position, true)],
         ));
         pushes.push(Push::new(
             Topic::Wallet,
@@ -93,13 +92,16 @@ impl ExchangeState {
         ));
     }
 
-    /// Fills the whole remaining quantity of an order at `price` (capped for reduce-only orders).
-    fn fill(
+    /// Fills what is left of an order, or at most `max_qty` of it, at `price` (capped for reduce-only
+    /// orders at the position), moving the position, the wallet and the order.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn fill(
         &mut self,
         api_key: &str,
         index: usize,
         price: Decimal,
         is_maker: bool,
+        max_qty: Option<Decimal>,
         now: DateTime<Utc>,
         pushes: &mut Vec<Push>,
     ) {
@@ -107,14 +109,12 @@ impl ExchangeState {
         let instrument = self.instruments[&self.accounts[api_key].orders[index].symbol].clone();
         let account = self.accounts.get_mut(api_key).expect("account exists");
         let order = account.orders[index].clone();
-        let mut exec_qty = order.qty - order.cum_exec_qty;
+        let leaves = order.qty - order.cum_exec_qty;
+        let requested = max_qty.map_or(leaves, |m| m.min(leaves));
         let leverage = account.leverage(&order.symbol);
         let position = account.position_mut(&order.symbol, order.position_idx, now);
-        let closes = match position.side {
-            Some(s) => s != order.side,
-            None => false,
-        } || (order.position_idx == 1 && order.side == Side::Sell)
-            || (order.position_idx == 2 && order.side == Side::Buy);
+        let closes = position.order_closes(order.side);
+        let mut exec_qty = requested;
         if order.reduce_only || order.position_idx != 0 && closes {
             exec_qty = exec_qty.min(position.size);
         }
@@ -130,31 +130,50 @@ impl ExchangeState {
         let fee_rate = if is_maker { MAKER_FEE_RATE } else { TAKER_FEE_RATE };
         let exec_value = exec_qty * price;
         let fee = (exec_value * fee_rate).round_dp(8);
-        let (closed_size, pnl) = position.apply_fill(order.side, exec_qty, price, closes);
-        position.cur_realised_pnl += pnl - fee;
-        position.cum_realised_pnl += pnl - fee;
+        let effect = position.apply_fill(order.side, exec_qty, price, fee);
+        // closedPnl: the closed part's gross PnL less its closing fee and the fees paid opening it.
+        let closed_pnl = if effect.closed_size.is_zero() {
+            Decimal::ZERO
+        } else {
+            effect.pnl - (fee * effect.closed_size / exec_qty).round_dp(8) - effect.open_fees
+        };
+        position.cur_realised_pnl += effect.pnl - fee;
+        position.cum_realised_pnl += effect.pnl - fee;
         position.mark_price = instrument.price;
         position.leverage = leverage;
         position.seq = seq;
         position.updated_at = now;
-        account.wallet_balance += pnl - fee;
-        account.cum_realised_pnl += pnl - fee;
+        // Order-attached TP/SL (tpslMode Full) become the position's once the order opened it.
+        if position.side == Some(order.side) && !position.size.is_zero() {
+            if order.take_profit.is_some() {
+                position.take_profit = order.take_profit;
+            }
+            if order.stop_loss.is_some() {
+                position.stop_loss = order.stop_loss;
+            }
+        }
+        account.wallet_balance += effect.pnl - fee;
+        account.cum_realised_pnl += effect.pnl - fee;
 
         let order = &mut account.orders[index];
         order.cum_exec_value += exec_value;
         order.cum_exec_qty += exec_qty;
         order.cum_exec_fee += fee;
+        order.closed_pnl += closed_pnl;
         order.avg_price =
             Some((order.cum_exec_value / order.cum_exec_qty).round_dp(instrument.price_dp() + 4));
         order.updated_at = now;
+        let truncated = exec_qty < requested;
         // Reduce-only truncation shrinks the order to what was actually filled, as Bybit does.
-        if order.cum_exec_qty < order.qty && order.reduce_only {
+        if truncated && order.reduce_only {
             order.qty = order.cum_exec_qty;
         }
         order.status = if order.cum_exec_qty >= order.qty {
             OrderStatus::Filled
-        } else {
+        } else if truncated {
             OrderStatus::Cancelled
+        } else {
+            OrderStatus::PartiallyFilled
         };
         let execution = Execution {
             exec_id: uuid::Uuid::new_v4().to_string(),
@@ -163,6 +182,7 @@ impl ExchangeState {
             symbol: order.symbol.clone(),
             side: order.side,
             order_type: order.order_type,
+            create_type: order.create_type,
             order_price: order.price,
             order_qty: order.qty,
             leaves_qty: order.leaves_qty(),
@@ -172,8 +192,8 @@ impl ExchangeState {
             exec_fee: fee,
             fee_rate,
             is_maker,
-            closed_size,
-            exec_pnl: pnl,
+            closed_size: effect.closed_size,
+            exec_pnl: effect.pnl,
             mark_price: instrument.price,
             seq,
             exec_time: now,
@@ -191,49 +211,10 @@ impl ExchangeState {
         account.executions.push(execution);
         self.push_order_position_wallet(api_key, index, now, pushes);
     }
-
-    /// Sets a symbol's price and fills every resting limit order the move crosses, at its limit price.
-    pub fn set_price(
-        &mut self,
-        symbol: &str,
-        price: Decimal,
-        now: DateTime<Utc>,
-    ) -> Option<Vec<(String, Vec<Push>)>> {
-        let instrument = self.instruments.get_mut(symbol)?;
-        instrument.price = round_to_step(price, instrument.tick_size).max(instrument.tick_size);
-        let price = instrument.price;
-        let mut crossed: Vec<(String, usize)> = Vec::new();
-        for (key, account) in &self.accounts {
-            for &i in &account.open_order_indexes {
-                let o = &account.orders[i];
-                if o.symbol == symbol && o.status.is_open() && limit_crossed(o.side, o.price, price) {
-                    crossed.push((key.clone(), i));
-                }
-            }
-        }
-        let mut by_account: Vec<(String, Vec<Push>)> = Vec::new();
-        for (key, index) in crossed {
-            let limit_price = self.accounts[&key].orders[index].price;
-            let mut pushes = Vec::new();
-            self.fill(&key, index, limit_price, true, now, &mut pushes);
-            match by_account.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, all)) => all.extend(pushes),
-                None => by_account.push((key, pushes)),
-            }
-        }
-        for account in self.accounts.values_mut() {
-            for p in account.positions.values_mut() {
-                if p.symbol == symbol {
-                    p.mark_price = price;
-                }
-            }
-        }
-        Some(by_account)
-    }
 }
 
 /// Whether a limit order at `limit` trades at `last`: a buy at or below its price, a sell at or above.
-fn limit_crossed(side: Side, limit: Decimal, last: Decimal) -> bool {
+pub(super) fn limit_crossed(side: Side, limit: Decimal, last: Decimal) -> bool {
     match side {
         Side::Buy => last <= limit,
         Side::Sell => last >= limit,

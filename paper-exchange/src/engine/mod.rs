@@ -4,15 +4,18 @@
 //! functions return the WebSocket pushes they caused so the caller can publish them after unlocking.
 //!
 //! What each part owns:
-//! - [`types`]: side, order type, time in force, order status.
+//! - [`types`]: side, order type, time in force, order status, create type, margin mode.
 //! - [`instrument`]: a listed symbol's filters and current price.
 //! - [`order`]: the order and execution records.
 //! - [`account`]: one account's books, leverage and order-create rate window.
 //! - [`position`]: position slots and how a fill moves one.
 //! - [`margin`]: equity, margin and the balance available for new orders.
-//! - [`intake`]: order create (every Bybit check, in Bybit's order) and cancel.
-//! - [`matching`]: fills, against the last price on arrival and when a price move crosses a resting order.
-//! - [`settings`]: leverage (the home of margin and position mode when they come).
+//! - [`intake`]: order create (every Bybit check, in Bybit's order), cancel and cancel-all.
+//! - [`conditions`]: the checks of a trigger and of attached TP/SL.
+//! - [`matching`]: what a new order does on arrival, and how a fill moves order, position and wallet.
+//! - [`triggers`]: what a price move sets off: conditional orders, crossed limits, TP/SL/trailing
+//!   stops, liquidation, and the position pushes of every open position.
+//! - [`settings`]: leverage, trading-stop, margin mode and position mode.
 //! - [`query`]: the order and position lists.
 //! - [`push`] and [`wire`]: private-stream messages and Bybit's JSON shapes.
 
@@ -24,6 +27,7 @@ use crate::bybit_error::BybitError;
 use crate::config::{AccountSpec, SymbolConfig};
 
 pub mod account;
+pub mod conditions;
 pub mod instrument;
 pub mod intake;
 pub mod margin;
@@ -33,6 +37,7 @@ pub mod position;
 pub mod push;
 pub mod query;
 pub mod settings;
+pub mod triggers;
 pub mod types;
 pub mod wire;
 
@@ -45,7 +50,9 @@ pub use order::{Execution, Order};
 pub use position::Position;
 pub use push::{Push, Topic};
 pub use query::OrderQuery;
-pub use types::{OrderStatus, OrderType, Side, TimeInForce};
+pub use settings::TradingStopRequest;
+pub use triggers::PushesByAccount;
+pub use types::{CreateType, MarginMode, OrderStatus, OrderType, Side, TimeInForce};
 pub use wire::{fmt_dp, money};
 
 pub struct ExchangeState {

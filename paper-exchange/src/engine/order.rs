@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::{OrderStatus, OrderType, Side, TimeInForce};
+use super::{CreateType, OrderStatus, OrderType, Side, TimeInForce};
 
 /// One order as the paper exchange keeps it; also the control API's view (snake_case).
 #[derive(Clone, Debug, Serialize)]
@@ -29,13 +29,23 @@ pub struct Order {
     pub last_price_on_created: Decimal,
     pub cancel_type: &'static str,
     pub reject_reason: &'static str,
+    pub create_type: CreateType,
+    /// A conditional order's trigger: price, direction (1 rises to it, 2 falls to it) and price kind.
+    pub trigger_price: Option<Decimal>,
+    pub trigger_direction: u8,
+    pub trigger_by: Option<String>,
+    /// Order-attached take profit and stop loss (tpslMode Full): set on the position when it fills.
+    pub take_profit: Option<Decimal>,
+    pub stop_loss: Option<Decimal>,
+    /// Realised PnL of the part of this order that closed a position, after its share of fees.
+    pub closed_pnl: Decimal,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 impl Order {
     pub fn leaves_qty(&self) -> Decimal {
-        if self.status.is_open() {
+        if self.status.is_open() || self.status == OrderStatus::Triggered {
             self.qty - self.cum_exec_qty
         } else {
             Decimal::ZERO
@@ -52,6 +62,7 @@ pub struct Execution {
     pub symbol: String,
     pub side: Side,
     pub order_type: OrderType,
+    pub create_type: CreateType,
     pub order_price: Decimal,
     pub order_qty: Decimal,
     pub leaves_qty: Decimal,

@@ -72,7 +72,7 @@ impl ExchangeState {
                 if symbol.is_none() && p.size.is_zero() {
                     continue;
                 }
-                list.push(p.to_bybit_json(instrument, false));
+                list.push(self.position_json(account, &p, false));
             }
         }
         list

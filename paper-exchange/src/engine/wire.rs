@@ -4,7 +4,7 @@
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use super::{Execution, Instrument, MarginSummary, Order, Position, Side};
+use super::{Account, ExchangeState, Execution, Instrument, MarginSummary, Order, Position, Side};
 
 pub fn fmt_dp(value: Decimal, dp: u32) -> String {
     let mut v = value.round_dp(dp);
@@ -93,7 +93,7 @@ impl Order {
             "side": self.side.as_str(),
             "positionIdx": self.position_idx,
             "orderStatus": self.status.as_str(),
-            "createType": "CreateByUser",
+            "createType": self.create_type.as_str(),
             "cancelType": self.cancel_type,
             "rejectReason": self.reject_reason,
             "orderType": self.order_type.as_str(),
@@ -108,24 +108,24 @@ impl Order {
             "cumExecValue": money(self.cum_exec_value),
             "cumExecFee": money(self.cum_exec_fee),
             "cumFeeDetail": {"USDT": money(self.cum_exec_fee)},
-            "closedPnl": "0",
+            "closedPnl": money(self.closed_pnl),
             "feeCurrency": "",
-            "stopOrderType": "",
+            "stopOrderType": self.create_type.stop_order_type(),
             "ocoTriggerBy": "",
             "orderIv": "",
             "marketUnit": "",
             "slippageToleranceType": "UNKNOWN",
             "slippageTolerance": "",
-            "triggerPrice": "",
-            "triggerBy": "",
-            "triggerDirection": 0,
-            "takeProfit": "",
-            "stopLoss": "",
-            "tpslMode": "",
+            "triggerPrice": opt_price(instrument, self.trigger_price),
+            "triggerBy": self.trigger_by.as_deref().unwrap_or(""),
+            "triggerDirection": self.trigger_direction,
+            "takeProfit": opt_price(instrument, self.take_profit),
+            "stopLoss": opt_price(instrument, self.stop_loss),
+            "tpslMode": if self.take_profit.is_some() || self.stop_loss.is_some() { "Full" } else { "" },
             "tpLimitPrice": "",
             "slLimitPrice": "",
-            "tpTriggerBy": "",
-            "slTriggerBy": "",
+            "tpTriggerBy": if self.take_profit.is_some() { "LastPrice" } else { "" },
+            "slTriggerBy": if self.stop_loss.is_some() { "LastPrice" } else { "" },
             "lastPriceOnCreated": instrument.fmt_price(self.last_price_on_created),
             "basePrice": "",
             "reduceOnly": self.reduce_only,
@@ -155,9 +155,9 @@ impl Execution {
             "orderPrice": instrument.fmt_price(self.order_price),
             "orderQty": instrument.fmt_qty(self.order_qty),
             "leavesQty": instrument.fmt_qty(self.leaves_qty),
-            "createType": "CreateByUser",
+            "createType": self.create_type.as_str(),
             "orderType": self.order_type.as_str(),
-            "stopOrderType": "UNKNOWN",
+            "stopOrderType": match self.create_type.stop_order_type() { "" => "UNKNOWN", t => t },
             "execFee": money(self.exec_fee),
             "execFeeV2": "",
             "execId": self.exec_id,
@@ -201,9 +201,33 @@ impl Execution {
     }
 }
 
+/// Bybit writes an unset price as "0" in positions and "" in orders; orders use this.
+fn opt_price(instrument: &Instrument, value: Option<Decimal>) -> String {
+    value.map(|v| instrument.fmt_price(v)).unwrap_or_default()
+}
+
+fn position_price(instrument: &Instrument, value: Option<Decimal>) -> String {
+    value
+        .map(|v| instrument.fmt_price(v))
+        .unwrap_or_else(|| "0".to_string())
+}
+
+impl ExchangeState {
+    /// A position as Bybit shows it, with its liquidation price from the account's margin.
+    pub fn position_json(&self, account: &Account, position: &Position, websocket: bool) -> Value {
+        let instrument = &self.instruments[&position.symbol];
+        position.to_bybit_json(instrument, self.liq_price(account, position), websocket)
+    }
+}
+
 impl Position {
     /// REST (`avgPrice`) and WebSocket (`entryPrice`) name the entry price differently.
-    pub fn to_bybit_json(&self, instrument: &Instrument, websocket: bool) -> Value {
+    pub fn to_bybit_json(
+        &self,
+        instrument: &Instrument,
+        liq_price: Option<Decimal>,
+        websocket: bool,
+    ) -> Value {
         let mark = instrument.price;
         let value = self.size * self.avg_price;
         let im = self.initial_margin();
@@ -225,16 +249,16 @@ impl Position {
             "breakEvenPrice": if self.size.is_zero() { String::new() } else { instrument.fmt_price(self.avg_price) },
             "positionBalance": money(im),
             "markPrice": instrument.fmt_price(mark),
-            "liqPrice": "",
+            "liqPrice": opt_price(instrument, liq_price),
             "bustPrice": "",
             "positionMM": money(mm),
             "positionMMByMp": money(mm),
             "positionIM": money(im),
             "positionIMByMp": money(im),
             "tpslMode": "Full",
-            "takeProfit": "0",
-            "stopLoss": "0",
-            "trailingStop": "0",
+            "takeProfit": position_price(instrument, self.take_profit),
+            "stopLoss": position_price(instrument, self.stop_loss),
+            "trailingStop": position_price(instrument, self.trailing_stop),
             "unrealisedPnl": money(self.unrealised_at(mark)),
             "curRealisedPnl": money(self.cur_realised_pnl),
             "cumRealisedPnl": money(self.cum_realised_pnl),

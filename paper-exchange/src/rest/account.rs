@@ -1,10 +1,12 @@
-//! The account and its API key: wallet balance, account info, query-api and the coin info ccxt asks for.
+//! The account and its API key: wallet balance, account info, margin mode, query-api and the coin
+//! info ccxt asks for.
 
+use chrono::Utc;
 use poem::Response;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::envelope::{bybit_error, ok, read_limit, ten_per_second_limit};
-use super::params::Query;
+use super::params::{Query, str_field};
 use crate::bybit_error::BybitError;
 use crate::config::AccountSpec;
 use crate::exchange::PaperExchange;
@@ -80,9 +82,15 @@ fn exchange_account_created_ms(exchange: &PaperExchange, spec: &AccountSpec) -> 
 }
 
 pub(super) fn account_info(exchange: &PaperExchange, spec: &AccountSpec) -> Response {
+    let margin_mode = exchange
+        .lock()
+        .accounts
+        .get(&spec.api_key)
+        .map(|a| a.margin_mode.as_str())
+        .unwrap_or("REGULAR_MARGIN");
     ok(
         json!({
-            "marginMode": "REGULAR_MARGIN",
+            "marginMode": margin_mode,
             "updatedTime": exchange_account_created_ms(exchange, spec).to_string(),
             "unifiedMarginStatus": 5,
             "dcpStatus": "OFF",
@@ -93,6 +101,23 @@ pub(super) fn account_info(exchange: &PaperExchange, spec: &AccountSpec) -> Resp
         }),
         Some(read_limit()),
     )
+}
+
+/// `/v5/account/set-margin-mode` (unified account, account-wide): `{"reasons": []}` on success.
+pub(super) fn set_margin_mode(exchange: &PaperExchange, spec: &AccountSpec, params: &Value) -> Response {
+    let limit = Some(ten_per_second_limit());
+    let mode = str_field(params, "setMarginMode");
+    let outcome =
+        exchange
+            .lock_for_account(&spec.api_key)
+            .set_margin_mode(&spec.api_key, mode.as_deref(), Utc::now());
+    match outcome {
+        Ok(pushes) => {
+            exchange.publish(&spec.api_key, pushes);
+            ok(json!({"reasons": []}), limit)
+        }
+        Err(error) => bybit_error(&error, limit),
+    }
 }
 
 /// Asked by ccxt while loading markets; no coin is simulated.

@@ -5,7 +5,7 @@ use poem::Response;
 use serde_json::{Value, json};
 
 use super::envelope::{bybit_error, ok};
-use super::params::Query;
+use super::params::{Query, page};
 use crate::bybit_error::BybitError;
 use crate::exchange::PaperExchange;
 
@@ -38,8 +38,10 @@ pub(super) fn instruments_info(exchange: &PaperExchange, query: &Query) -> Respo
     } else {
         Vec::new()
     };
+    // Bybit pages at 500 by default (limit up to 1000) with an opaque cursor.
+    let (list, next) = page(list, query, 500, 1000);
     ok(
-        json!({"category": category, "list": list, "nextPageCursor": ""}),
+        json!({"category": category, "list": list, "nextPageCursor": next}),
         None,
     )
 }

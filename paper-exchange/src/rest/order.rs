@@ -6,7 +6,7 @@ use poem::Response;
 use serde_json::{Value, json};
 
 use super::envelope::{bybit_error, now_ms, ok, plain_status, read_limit, ten_per_second_limit};
-use super::params::{Query, bool_field, category_is_linear, page, str_field};
+use super::params::{Query, bool_field, category_is_linear, int_field, page, str_field};
 use crate::bybit_error::BybitError;
 use crate::config::AccountSpec;
 use crate::engine::{OrderQuery, OrderRequest, RateLimitStatus};
@@ -14,18 +14,7 @@ use crate::exchange::PaperExchange;
 use crate::faults::OrderCreateFault;
 
 fn order_request(params: &Value) -> Result<OrderRequest, BybitError> {
-    let position_idx = match params.get("positionIdx") {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => Some(
-            n.as_i64()
-                .ok_or_else(|| BybitError::params("params error: positionIdx"))?,
-        ),
-        Some(Value::String(s)) => Some(
-            s.parse()
-                .map_err(|_| BybitError::params("params error: positionIdx"))?,
-        ),
-        Some(_) => return Err(BybitError::params("params error: positionIdx")),
-    };
+    let position_idx = int_field(params, "positionIdx")?;
     Ok(OrderRequest {
         category: str_field(params, "category"),
         symbol: str_field(params, "symbol"),
@@ -38,6 +27,12 @@ fn order_request(params: &Value) -> Result<OrderRequest, BybitError> {
         position_idx,
         reduce_only: bool_field(params, "reduceOnly"),
         close_on_trigger: bool_field(params, "closeOnTrigger"),
+        trigger_price: str_field(params, "triggerPrice"),
+        trigger_direction: int_field(params, "triggerDirection")?,
+        trigger_by: str_field(params, "triggerBy"),
+        take_profit: str_field(params, "takeProfit"),
+        stop_loss: str_field(params, "stopLoss"),
+        tpsl_mode: str_field(params, "tpslMode"),
     })
 }
 
@@ -126,6 +121,32 @@ pub(super) fn order_cancel(exchange: &PaperExchange, spec: &AccountSpec, params:
                 json!({"orderId": order.order_id, "orderLinkId": order.order_link_id}),
                 limit,
             )
+        }
+        Err(error) => bybit_error(&error, limit),
+    }
+}
+
+/// `/v5/order/cancel-all` by symbol (Bybit also takes baseCoin/settleCoin; the paper exchange only
+/// the symbol, which is what HUMBEX sends).
+pub(super) fn order_cancel_all(exchange: &PaperExchange, spec: &AccountSpec, params: &Value) -> Response {
+    let limit = Some(ten_per_second_limit());
+    if str_field(params, "category").as_deref() != Some("linear") {
+        return bybit_error(&BybitError::params("params error: category invalid"), limit);
+    }
+    let Some(symbol) = str_field(params, "symbol").filter(|s| !s.is_empty()) else {
+        return bybit_error(&BybitError::params("params error: symbol is required"), limit);
+    };
+    let outcome = exchange
+        .lock_for_account(&spec.api_key)
+        .cancel_all(&spec.api_key, &symbol, Utc::now());
+    match outcome {
+        Ok((orders, pushes)) => {
+            exchange.publish(&spec.api_key, pushes);
+            let list: Vec<Value> = orders
+                .iter()
+                .map(|o| json!({"orderId": o.order_id, "orderLinkId": o.order_link_id}))
+                .collect();
+            ok(json!({"list": list, "success": "1"}), limit)
         }
         Err(error) => bybit_error(&error, limit),
     }

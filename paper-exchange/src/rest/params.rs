@@ -63,6 +63,18 @@ pub(super) fn str_field(params: &Value, key: &str) -> Option<String> {
     }
 }
 
+/// An integer field sent as a JSON number or a numeric string (pybit and ccxt differ).
+pub(super) fn int_field(params: &Value, key: &str) -> Result<Option<i64>, crate::bybit_error::BybitError> {
+    let invalid = || crate::bybit_error::BybitError::params(format!("params error: {key} invalid"));
+    match params.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(invalid),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) => s.parse().map(Some).map_err(|_| invalid()),
+        Some(_) => Err(invalid()),
+    }
+}
+
 pub(super) fn bool_field(params: &Value, key: &str) -> bool {
     match params.get(key) {
         Some(Value::Bool(b)) => *b,

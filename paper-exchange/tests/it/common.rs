@@ -93,6 +93,31 @@ impl Harness {
         assert_eq!(status, 200, "{body}");
     }
 
+    /// `PUT /paper/prices/{symbol}` with a partial-fill cap for the resting orders it crosses.
+    pub async fn set_price_partial(&self, symbol: &str, price: &str, max_fill_qty: &str) {
+        let (status, body) = self
+            .control(
+                reqwest::Method::PUT,
+                &format!("/paper/prices/{symbol}"),
+                Some(json!({"price": price, "max_fill_qty": max_fill_qty})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// The exchange's own record of an account: `orders`, `executions` or `positions`.
+    pub async fn record(&self, account: &Account, what: &str) -> Vec<Value> {
+        let (status, body) = self
+            .control(
+                reqwest::Method::GET,
+                &format!("/paper/accounts/{}/{what}", account.key),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body.as_array().expect("a list").clone()
+    }
+
     pub async fn fault(&self, fault: Value) -> Value {
         let (status, body) = self
             .control(reqwest::Method::POST, "/paper/faults", Some(fault))

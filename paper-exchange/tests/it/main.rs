@@ -2,5 +2,7 @@
 
 mod common;
 mod faults;
+mod orders;
 mod rest;
+mod stops;
 mod ws;

@@ -219,3 +219,33 @@ async fn set_price_fills_push_to_the_resting_order_owner() {
     let filled = ws.wait_for("Filled order push", |m| m["topic"] == "order").await;
     assert_eq!(filled["data"][0]["orderStatus"], "Filled");
 }
+
+#[tokio::test]
+async fn public_ticker_stream_snapshots_on_subscribe_and_on_every_price_change() {
+    let h = start().await;
+    let mut ws = Ws::connect(&h.running.public_ws_url()).await;
+    ws.send(json!({"op": "subscribe", "req_id": "t1", "args": ["tickers.AVAXUSDT"]}))
+        .await;
+    let ack = ws.wait_for("subscribe ack", |v| v["op"] == "subscribe").await;
+    assert_eq!(ack["success"], true, "{ack}");
+    assert_eq!(ack["req_id"], "t1");
+    let first = ws
+        .wait_for("first ticker", |v| v["topic"] == "tickers.AVAXUSDT")
+        .await;
+    assert_eq!(first["type"], "snapshot");
+    assert_eq!(first["data"]["lastPrice"], "25.000");
+    h.set_price("BTCUSDT", "61000").await;
+    h.set_price("AVAXUSDT", "26.5").await;
+    let moved = ws
+        .wait_for("ticker after the move", |v| v["topic"] == "tickers.AVAXUSDT")
+        .await;
+    assert_eq!(moved["data"]["markPrice"], "26.500");
+    assert!(moved["cs"].as_u64().unwrap() > first["cs"].as_u64().unwrap());
+    ws.send(json!({"op": "ping"})).await;
+    let pong = ws.wait_for("pong", |v| v["op"] == "ping").await;
+    assert_eq!(pong["ret_msg"], "pong");
+    ws.send(json!({"op": "subscribe", "args": ["tickers.NOPEUSDT"]}))
+        .await;
+    let refused = ws.wait_for("refusal", |v| v["op"] == "subscribe").await;
+    assert_eq!(refused["success"], false);
+}

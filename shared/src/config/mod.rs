@@ -19,7 +19,7 @@ pub mod vars;
 
 use std::sync::Arc;
 
-use crate::domain::Symbol;
+use crate::domain::{Symbol, SymbolPolicy};
 
 pub use bybit::{BybitConfig, BybitEnv, bybit_env};
 pub use database::{DEFAULT_DATABASE_URL, DatabaseConfig, DatabaseUrl, POOL_SIZE, database_url};
@@ -45,8 +45,8 @@ pub struct Config {
     pub secrets: SecretsConfig,
     pub bybit: BybitConfig,
     pub executor: ExecutorConfig,
-    /// Symbols signals may name (ingest) and orders may be placed in (executor).
-    pub symbols: Vec<Symbol>,
+    /// Symbols signals may name (ingest) and orders may be placed in (executor): a list, or `*`.
+    pub symbols: SymbolPolicy,
 }
 
 impl Config {
@@ -150,12 +150,23 @@ impl Config {
     }
 }
 
-fn symbols(get: parse::Get) -> Result<Vec<Symbol>, ConfigError> {
+fn symbols(get: parse::Get) -> Result<SymbolPolicy, ConfigError> {
     let Some(list) = get("SYMBOLS") else {
-        return Ok(vec![Symbol::parse("AVAXUSDT").expect("valid")]);
+        return Ok(SymbolPolicy::Listed(vec![
+            Symbol::parse("AVAXUSDT").expect("valid"),
+        ]));
     };
+    if list.trim() == "*" {
+        return Ok(SymbolPolicy::AnyUsdt);
+    }
     let mut out = Vec::new();
     for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if item == "*" {
+            return Err(bad(
+                "SYMBOLS",
+                "`*` stands alone (any linear USDT perpetual), not in a list",
+            ));
+        }
         let symbol = Symbol::parse(item).map_err(|e| bad("SYMBOLS", format!("{item:?}: {e}")))?;
         if !out.contains(&symbol) {
             out.push(symbol);
@@ -164,7 +175,7 @@ fn symbols(get: parse::Get) -> Result<Vec<Symbol>, ConfigError> {
     if out.is_empty() {
         return Err(bad("SYMBOLS", "lists no symbol"));
     }
-    Ok(out)
+    Ok(SymbolPolicy::Listed(out))
 }
 
 /// LOG_FORMAT is applied by the logging set-up before the configuration is read; it is checked here

@@ -27,7 +27,10 @@ fn defaults() {
     assert_eq!(config.http.host.to_string(), "127.0.0.1");
     assert_eq!(config.bybit.env, BybitEnv::Paper);
     assert_eq!(config.executor.worker_poll_interval, Duration::from_secs(5));
-    assert_eq!(config.symbols, vec![Symbol::parse("AVAXUSDT").unwrap()]);
+    assert_eq!(
+        config.symbols,
+        SymbolPolicy::Listed(vec![Symbol::parse("AVAXUSDT").unwrap()])
+    );
     assert_eq!(config.http.dedupe_window, Duration::from_secs(60));
     assert!(config.http.ip_policy.allowlist.is_none());
     assert_eq!(config.database.url.expose_secret(), DEFAULT_DATABASE_URL);
@@ -114,6 +117,23 @@ fn rate_limits_are_read_and_checked() {
 }
 
 #[test]
+fn symbols_are_a_list_or_a_star() {
+    let with = |value: &str| {
+        let mut vars = base();
+        vars.insert("SYMBOLS", value.to_string());
+        parse(&vars).unwrap().symbols
+    };
+    assert_eq!(with(" * "), SymbolPolicy::AnyUsdt);
+    assert_eq!(
+        with("avaxusdt, BYBIT:BTCUSDT.P,AVAXUSDT"),
+        SymbolPolicy::Listed(vec![
+            Symbol::parse("AVAXUSDT").unwrap(),
+            Symbol::parse("BTCUSDT").unwrap()
+        ])
+    );
+}
+
+#[test]
 fn bad_values_name_their_variable() {
     let cases: &[(&'static str, &str)] = &[
         ("ENCRYPTION_KEY_HEX", &"a".repeat(63)),
@@ -122,6 +142,7 @@ fn bad_values_name_their_variable() {
         ("BACKEND_HOST", "localhost:80"),
         ("WORKER_POLL_INTERVAL", "soon"),
         ("SYMBOLS", "AVAX-USDT"),
+        ("SYMBOLS", "AVAXUSDT,*"),
         ("LOG_FORMAT", "xml"),
         ("DATABASE_URL", "postgres://host:notaport/db"),
         ("TRADINGVIEW_IP_ALLOWLIST", "1.2.3.4,nope"),

@@ -195,7 +195,7 @@ pub const VARS: &[Var] = &[
         name: "SYMBOLS",
         default: r#"`AVAXUSDT`"#,
         roles: SERVICES,
-        description: r#"comma-separated symbols signals may name"#,
+        description: r#"comma-separated symbols signals may name, or `*` for any linear USDT perpetual (a name ending in USDT; the executor checks that the exchange lists it)"#,
     },
     Var {
         name: "DEDUPE_WINDOW_SECS",

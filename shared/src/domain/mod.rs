@@ -54,6 +54,11 @@ impl Symbol {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Spelled like a Bybit linear USDT perpetual: a base of at least one character, then USDT.
+    pub fn is_linear_usdt(&self) -> bool {
+        self.0.len() > 4 && self.0.ends_with("USDT")
+    }
 }
 
 impl fmt::Display for Symbol {
@@ -85,6 +90,12 @@ pub enum DecimalError {
     NotPositive,
     #[error("is too large")]
     TooLarge,
+    #[error("must be at most {0}")]
+    AtMost(Decimal),
+    #[error("must be below {0}")]
+    Below(Decimal),
+    #[error("must be a whole number")]
+    NotWhole,
 }
 
 /// Parse a strictly positive decimal written as plain digits with an optional fraction.
@@ -160,12 +171,14 @@ impl fmt::Debug for Price {
     }
 }
 
-/// What a signal asks for. `close` flattens the whole position.
+/// What a signal asks for. `close` flattens the whole position; `cancel` cancels the open HUMBEX
+/// orders on the symbol (resting limits and untriggered entries, not TP/SL).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     Buy,
     Sell,
     Close,
+    Cancel,
 }
 
 impl Action {
@@ -174,6 +187,7 @@ impl Action {
             "buy" => Some(Action::Buy),
             "sell" => Some(Action::Sell),
             "close" => Some(Action::Close),
+            "cancel" => Some(Action::Cancel),
             _ => None,
         }
     }
@@ -182,6 +196,44 @@ impl Action {
             Action::Buy => "buy",
             Action::Sell => "sell",
             Action::Close => "close",
+            Action::Cancel => "cancel",
+        }
+    }
+}
+
+/// Which symbols signals may name (`SYMBOLS`): a list, or `*` for any linear USDT perpetual
+/// (spelled like one; whether the exchange lists it is the executor's check).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SymbolPolicy {
+    Listed(Vec<Symbol>),
+    AnyUsdt,
+}
+
+impl SymbolPolicy {
+    /// Whether a signal may name `symbol`; the error is the sentence a sender reads.
+    pub fn check(&self, symbol: &Symbol) -> Result<(), String> {
+        match self {
+            SymbolPolicy::Listed(list) if list.contains(symbol) => Ok(()),
+            SymbolPolicy::Listed(list) => {
+                let mut allowed: Vec<_> = list.iter().map(Symbol::as_str).collect();
+                allowed.sort_unstable();
+                Err(format!(
+                    "{symbol} is not traded here (allowed: {})",
+                    allowed.join(", ")
+                ))
+            }
+            SymbolPolicy::AnyUsdt if symbol.is_linear_usdt() => Ok(()),
+            SymbolPolicy::AnyUsdt => Err(format!(
+                "{symbol} is not a linear USDT perpetual (its name must end in USDT)"
+            )),
+        }
+    }
+
+    /// The symbols named in the list; none for `*`.
+    pub fn listed(&self) -> &[Symbol] {
+        match self {
+            SymbolPolicy::Listed(list) => list,
+            SymbolPolicy::AnyUsdt => &[],
         }
     }
 }
@@ -361,5 +413,25 @@ mod tests {
         assert_eq!(Action::parse("BUY"), Some(Action::Buy));
         assert_eq!(Action::parse("close"), Some(Action::Close));
         assert_eq!(Action::parse("long"), None);
+        assert_eq!(Action::parse("Cancel"), Some(Action::Cancel));
+        assert_eq!(Action::Cancel.as_str(), "cancel");
+    }
+
+    #[test]
+    fn symbol_policies() {
+        let avax = Symbol::parse("AVAXUSDT").unwrap();
+        let btc = Symbol::parse("BTCUSDT").unwrap();
+        let listed = SymbolPolicy::Listed(vec![avax.clone()]);
+        assert!(listed.check(&avax).is_ok());
+        assert_eq!(
+            listed.check(&btc).unwrap_err(),
+            "BTCUSDT is not traded here (allowed: AVAXUSDT)"
+        );
+        assert!(SymbolPolicy::AnyUsdt.check(&btc).is_ok());
+        for other in ["BTCUSD", "USDT", "BTCUSDC", "BTCPERP"] {
+            let symbol = Symbol::parse(other).unwrap();
+            assert!(SymbolPolicy::AnyUsdt.check(&symbol).is_err(), "{other}");
+        }
+        assert!(SymbolPolicy::AnyUsdt.listed().is_empty());
     }
 }

@@ -99,6 +99,23 @@ impl Percent {
         }
         Ok(Percent(value))
     }
+    /// A share of a whole (of equity, of a position, of the equity risked): at most 100.
+    pub fn parse_share(text: &str) -> Result<Self, DecimalError> {
+        let percent = Self::parse(text)?;
+        if percent.0 > Decimal::ONE_HUNDRED {
+            return Err(DecimalError::AtMost(Decimal::ONE_HUNDRED));
+        }
+        Ok(percent)
+    }
+    /// A distance against the position (a stop loss, a trailing stop): below 100, since a stop
+    /// 100% away from a long's entry is a price of zero.
+    pub fn parse_distance(text: &str) -> Result<Self, DecimalError> {
+        let percent = Self::parse(text)?;
+        if percent.0 >= Decimal::ONE_HUNDRED {
+            return Err(DecimalError::Below(Decimal::ONE_HUNDRED));
+        }
+        Ok(percent)
+    }
     pub fn get(self) -> Decimal {
         self.0
     }
@@ -133,7 +150,12 @@ impl SignedQty {
             Err(DecimalError::NotPositive) => Decimal::ZERO,
             Err(other) => return Err(other),
         };
-        Ok(SignedQty(if negative { -value } else { value }))
+        // "-0" (as a script may print a flat position) is plain zero.
+        Ok(SignedQty(if negative && !value.is_zero() {
+            -value
+        } else {
+            value
+        }))
     }
     pub fn get(self) -> Decimal {
         self.0
@@ -239,7 +261,7 @@ pub struct TradeSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub margin_mode: Option<MarginMode>,
     /// Skip (reason `stale`) when more than this many seconds passed between the signal's own
-    /// timestamp and the moment its order would be sent.
+    /// `timestamp` (or, without one, its arrival) and the moment its order would be sent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_lag_secs: Option<u32>,
 }
@@ -256,6 +278,57 @@ impl TradeSpec {
         self.trailing_stop.is_none()
             && !matches!(self.take_profit, Some(Level::Percent(_)))
             && !matches!(self.stop_loss, Some(Level::Percent(_)))
+    }
+}
+
+/// Most seconds a resting order may wait for `cancel_after_secs` (30 days).
+pub const MAX_CANCEL_AFTER_SECS: u32 = 30 * 24 * 3600;
+/// Most seconds `max_lag_secs` may allow (one day).
+pub const MAX_LAG_SECS: u32 = 24 * 3600;
+
+/// A whole number of seconds from 1 to `max` (`cancel_after_secs`, `max_lag_secs`).
+pub fn parse_seconds(text: &str, max: u32) -> Result<u32, DecimalError> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(DecimalError::NotWhole);
+    }
+    let value: u64 = text.parse().map_err(|_| DecimalError::AtMost(max.into()))?;
+    if value == 0 {
+        return Err(DecimalError::NotPositive);
+    }
+    u32::try_from(value)
+        .ok()
+        .filter(|v| *v <= max)
+        .ok_or(DecimalError::AtMost(max.into()))
+}
+
+/// A strategy's defaults for its signals (admin API: `max_lag_secs`, `leverage`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StrategyDefaults {
+    pub max_lag_secs: Option<u32>,
+    pub leverage: Option<Leverage>,
+}
+
+/// A subscription's defaults for the signals its user trades (admin API: `leverage`,
+/// `margin_mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SubscriptionDefaults {
+    pub leverage: Option<Leverage>,
+    pub margin_mode: Option<MarginMode>,
+}
+
+impl TradeSpec {
+    /// The spec one account trades: the signal's own field wins over its strategy's default,
+    /// which wins over the subscription's (docs/api.md#defaults-and-precedence). The one home of
+    /// that rule; `strategy` is the default for a user's own signal (no strategy).
+    pub fn with_defaults(
+        mut self,
+        strategy: &StrategyDefaults,
+        subscription: &SubscriptionDefaults,
+    ) -> TradeSpec {
+        self.leverage = self.leverage.or(strategy.leverage).or(subscription.leverage);
+        self.margin_mode = self.margin_mode.or(subscription.margin_mode);
+        self.max_lag_secs = self.max_lag_secs.or(strategy.max_lag_secs);
+        self
     }
 }
 
@@ -302,6 +375,7 @@ mod tests {
     fn field_rules() {
         assert_eq!(SignedQty::parse("0").unwrap().get(), Decimal::ZERO);
         assert_eq!(SignedQty::parse("-0.25").unwrap().get().to_string(), "-0.25");
+        assert_eq!(SignedQty::parse("-0").unwrap().get().to_string(), "0");
         assert!(SignedQty::parse("--1").is_err());
         assert!(SignedQty::parse("1e3").is_err());
         assert!(Percent::parse("0").is_err());
@@ -313,5 +387,70 @@ mod tests {
         assert_eq!(parse_offset_percent("0").unwrap(), Decimal::ZERO);
         assert_eq!("POST_ONLY".parse::<TimeInForce>(), Ok(TimeInForce::PostOnly));
         assert!("stop".parse::<OrderType>().is_err());
+        assert!(Percent::parse_share("100").is_ok());
+        assert_eq!(
+            Percent::parse_share("100.5"),
+            Err(DecimalError::AtMost(Decimal::ONE_HUNDRED))
+        );
+        assert!(Percent::parse_distance("99.9").is_ok());
+        assert_eq!(
+            Percent::parse_distance("100"),
+            Err(DecimalError::Below(Decimal::ONE_HUNDRED))
+        );
+        assert_eq!(parse_seconds("30", 60), Ok(30));
+        assert_eq!(parse_seconds("0", 60), Err(DecimalError::NotPositive));
+        assert_eq!(parse_seconds("61", 60), Err(DecimalError::AtMost(60.into())));
+        assert_eq!(
+            parse_seconds("99999999999999999999999", 60),
+            Err(DecimalError::AtMost(60.into()))
+        );
+        for bad in ["1.5", "-1", "", "1e3", " 1"] {
+            assert_eq!(parse_seconds(bad, 60), Err(DecimalError::NotWhole), "{bad:?}");
+        }
+    }
+
+    fn lev(text: &str) -> Option<Leverage> {
+        Some(Leverage::parse(text).unwrap())
+    }
+
+    #[test]
+    fn the_signal_wins_over_the_strategy_which_wins_over_the_subscription() {
+        let strategy = StrategyDefaults {
+            max_lag_secs: Some(30),
+            leverage: lev("5"),
+        };
+        let subscription = SubscriptionDefaults {
+            leverage: lev("3"),
+            margin_mode: Some(MarginMode::Isolated),
+        };
+        // Nothing in the signal: the strategy's leverage and lag, the subscription's margin mode.
+        let spec = TradeSpec::default().with_defaults(&strategy, &subscription);
+        assert_eq!(spec.leverage, lev("5"));
+        assert_eq!(spec.max_lag_secs, Some(30));
+        assert_eq!(spec.margin_mode, Some(MarginMode::Isolated));
+        // The signal's own fields win.
+        let own = TradeSpec {
+            leverage: lev("10"),
+            margin_mode: Some(MarginMode::Cross),
+            max_lag_secs: Some(5),
+            ..TradeSpec::default()
+        };
+        assert_eq!(own.clone().with_defaults(&strategy, &subscription), own);
+        // Without a strategy default, the subscription's leverage applies.
+        let spec = TradeSpec::default().with_defaults(&StrategyDefaults::default(), &subscription);
+        assert_eq!(spec.leverage, lev("3"));
+        assert_eq!(spec.max_lag_secs, None);
+        // No defaults at all change nothing, and a plain spec stays plain.
+        let plain = TradeSpec::default().with_defaults(&Default::default(), &Default::default());
+        assert!(plain.is_plain());
+        // Other fields are never touched by defaults.
+        let limit = TradeSpec {
+            order_type: OrderType::Limit,
+            limit_price: Some(Price::parse("20").unwrap()),
+            ..TradeSpec::default()
+        };
+        let merged = limit.clone().with_defaults(&strategy, &subscription);
+        assert_eq!(merged.order_type, OrderType::Limit);
+        assert_eq!(merged.limit_price, limit.limit_price);
     }
 }

@@ -4,8 +4,10 @@
 //! `api_keys` statements live with the key vault, not here.
 
 pub mod account_leases;
+pub mod break_even;
 pub mod fills;
 pub mod orders;
+pub mod positions;
 pub mod signals;
 pub mod strategies;
 pub mod subscriptions;
@@ -21,6 +23,8 @@ pub fn all_statements() -> Vec<&'static str> {
         signals::all(),
         orders::all(),
         fills::all(),
+        positions::all(),
+        break_even::all(),
         account_leases::all(),
     ]
     .concat()

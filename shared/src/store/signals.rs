@@ -4,6 +4,10 @@
 
 use std::sync::LazyLock;
 
+use tokio_postgres::Row;
+use tokio_postgres::types::Json;
+
+use crate::domain::trade::{Leverage, MarginMode, StrategyDefaults, SubscriptionDefaults, TradeSpec};
 use crate::token::TokenKind;
 
 /// Columns and values shared by the user and the strategy statement ($2 … $11).
@@ -31,8 +35,8 @@ fn submit_statement(kind: TokenKind) -> String {
     format!(
         "WITH owner AS ({owner_cte}), \
          ins AS ( \
-             INSERT INTO signals ({FAST_INSERT_COLUMNS}, {owner_column}, idempotency_key) \
-             SELECT $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, owner.id, \
+             INSERT INTO signals ({FAST_INSERT_COLUMNS}, trade, {owner_column}, idempotency_key) \
+             SELECT $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14, owner.id, \
                     $12 || '{key_owner}:' || owner.id::text || ':' || $13 \
              FROM owner WHERE owner.refusal IS NULL \
              ON CONFLICT (idempotency_key) DO NOTHING \
@@ -46,18 +50,19 @@ fn submit_statement(kind: TokenKind) -> String {
 /// The one-round-trip webhook statement for a user token: look the token up, apply the one
 /// "may trade now" rule (`humbex_trading_refusal`, sql/V4), insert unless refused or the
 /// idempotency key is taken, and notify. $1 token digest, $2 … $11 the signal, $12 the key's kind
-/// prefix, $13 its value. Built once per process: the statement cache is keyed by this text.
+/// prefix, $13 its value, $14 the v2 fields (`trade`, NULL for a v1 signal). Built once per process: the statement cache is keyed by this text.
 pub static SUBMIT_USER: LazyLock<String> = LazyLock::new(|| submit_statement(TokenKind::User));
 
 /// [`SUBMIT_USER`] for a strategy token (refused only when the strategy is deactivated).
 pub static SUBMIT_STRATEGY: LazyLock<String> = LazyLock::new(|| submit_statement(TokenKind::Strategy));
 
-/// Insert a signal whose owner is known and announce it; nothing when the key is taken.
+/// Insert a signal whose owner is known and announce it; nothing when the key is taken. $14 is
+/// `trade`.
 pub const INSERT_AND_NOTIFY: &str = "\
     WITH ins AS ( \
         INSERT INTO signals (id, source, user_id, strategy_id, action, symbol, quantity, client_id, \
-                             price, signal_time, comment, raw_body, idempotency_key) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                             price, signal_time, comment, raw_body, idempotency_key, trade) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
         ON CONFLICT (idempotency_key) DO NOTHING \
         RETURNING id) \
     SELECT id, pg_notify('humbex_signals', id::text) AS notified FROM ins";
@@ -70,12 +75,13 @@ pub const FIND_BY_KEY: &str = "SELECT id, status, received_at < now() - make_int
 pub const RETIRE_KEY: &str = "UPDATE signals SET idempotency_key = idempotency_key || ':expired:' || id::text \
      WHERE id = $1 AND idempotency_key = $2";
 
-/// A refused signal, kept for the audit trail: the thirteen values of [`INSERT_AND_NOTIFY`], then
-/// $14 status and $15 reject reason.
+/// A refused signal, kept for the audit trail: the fourteen values of [`INSERT_AND_NOTIFY`], then
+/// $15 status and $16 reject reason.
 pub const INSERT_REJECTED: &str = "\
     INSERT INTO signals (id, source, user_id, strategy_id, action, symbol, quantity, client_id, \
-                         price, signal_time, comment, raw_body, idempotency_key, status, reject_reason) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+                         price, signal_time, comment, raw_body, idempotency_key, trade, status, \
+                         reject_reason) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
 
 /// Claims commit without waiting for the WAL flush (`synchronous_commit` off for that statement's
 /// transaction only). Safe: a claim lost in a crash only means the signal is claimed again and finds
@@ -100,14 +106,17 @@ pub const CLAIM: &str = "\
             claimed_until = now() + make_interval(secs => $4), attempts = s.attempts + 1, updated_at = now() \
         FROM next, no_flush WHERE s.id = next.id \
         RETURNING s.id, s.user_id, s.strategy_id, s.action, s.symbol, s.quantity, s.price, s.received_at, \
-                  s.attempts) \
+                  s.attempts, s.trade, s.signal_time) \
     SELECT c.id, c.user_id, c.strategy_id, c.action, c.symbol, c.quantity, c.price, c.received_at, c.attempts, \
+           c.trade, c.signal_time, st.max_lag_secs AS strategy_max_lag_secs, st.leverage AS strategy_leverage, \
            t.user_id AS target_user_id, t.size_multiplier, t.max_qty, t.refusal, t.key_id, t.api_key_enc, \
-           t.api_secret_enc \
+           t.api_secret_enc, t.sub_leverage, t.sub_margin_mode \
     FROM claimed c \
+    LEFT JOIN strategies st ON st.id = c.strategy_id \
     LEFT JOIN LATERAL ( \
         SELECT u.id AS user_id, COALESCE(s.size_multiplier, 1) AS size_multiplier, s.max_qty, \
                humbex_trading_refusal(u.active, s.status, s.expires_at) AS refusal, \
+               s.leverage AS sub_leverage, s.margin_mode AS sub_margin_mode, \
                k.id AS key_id, k.api_key_enc, k.api_secret_enc \
         FROM users u \
         LEFT JOIN subscriptions s ON s.user_id = u.id \
@@ -118,7 +127,7 @@ pub const CLAIM: &str = "\
         WHERE u.id = c.user_id \
         UNION ALL \
         SELECT u.id, s.size_multiplier, s.max_qty, \
-               humbex_trading_refusal(u.active, s.status, s.expires_at), \
+               humbex_trading_refusal(u.active, s.status, s.expires_at), s.leverage, s.margin_mode, \
                k.id, k.api_key_enc, k.api_secret_enc \
         FROM subscriptions s \
         JOIN users u ON u.id = s.user_id \
@@ -139,7 +148,53 @@ pub const RENEW_LEASES: &str = "\
 
 /// What the admin API shows of a signal.
 pub const COLUMNS: &str = "id, received_at, source, user_id, strategy_id, action, symbol, quantity, \
-     client_id, price, signal_time, comment, status, reject_reason, raw_body";
+     client_id, price, signal_time, comment, status, reject_reason, raw_body, trade";
+
+/// A signal row's v2 fields (`trade`, as [`CLAIM`] and [`COLUMNS`] return it); a v1 signal's NULL
+/// is the plain default.
+pub fn trade_of(row: &Row) -> Result<TradeSpec, tokio_postgres::Error> {
+    Ok(row
+        .try_get::<_, Option<Json<TradeSpec>>>("trade")?
+        .map(|json| json.0)
+        .unwrap_or_default())
+}
+
+/// The claimed signal's strategy's defaults ([`CLAIM`]'s `strategy_*` columns; none for a user's
+/// own signal).
+pub fn strategy_defaults_of(row: &Row) -> Result<StrategyDefaults, Box<dyn std::error::Error + Send + Sync>> {
+    let max_lag_secs: Option<i32> = row.try_get("strategy_max_lag_secs")?;
+    Ok(StrategyDefaults {
+        max_lag_secs: max_lag_secs.map(u32::try_from).transpose()?,
+        leverage: leverage_of(row, "strategy_leverage")?,
+    })
+}
+
+/// A claimed target's subscription defaults ([`CLAIM`]'s `sub_*` columns).
+pub fn subscription_defaults_of(
+    row: &Row,
+) -> Result<SubscriptionDefaults, Box<dyn std::error::Error + Send + Sync>> {
+    let margin_mode: Option<&str> = row.try_get("sub_margin_mode")?;
+    Ok(SubscriptionDefaults {
+        leverage: leverage_of(row, "sub_leverage")?,
+        margin_mode: margin_mode
+            .map(|m| {
+                m.parse::<MarginMode>()
+                    .map_err(|()| format!("unknown margin mode {m:?}"))
+            })
+            .transpose()?,
+    })
+}
+
+/// A leverage column (numeric, CHECKed to Bybit's range) as the domain type.
+pub fn leverage_of(
+    row: &Row,
+    column: &str,
+) -> Result<Option<Leverage>, Box<dyn std::error::Error + Send + Sync>> {
+    let value: Option<rust_decimal::Decimal> = row.try_get(column)?;
+    Ok(value
+        .map(|d| Leverage::parse(&d.normalize().to_string()))
+        .transpose()?)
+}
 
 /// One signal by id ($1), as [`COLUMNS`].
 pub static GET: LazyLock<String> = LazyLock::new(|| format!("SELECT {COLUMNS} FROM signals WHERE id = $1"));

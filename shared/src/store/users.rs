@@ -10,6 +10,7 @@ pub const USER_COLUMNS: &str = "u.id, u.email, u.active, u.webhook_token_prefix,
      s.expires_at AS sub_expires_at, s.size_multiplier AS sub_size_multiplier, s.max_qty AS sub_max_qty, \
      s.payment_ref AS sub_payment_ref, s.activated_at AS sub_activated_at, \
      s.activated_by AS sub_activated_by, s.updated_at AS sub_updated_at, \
+     s.leverage AS sub_leverage, s.margin_mode AS sub_margin_mode, \
      humbex_subscription_active(s.status, s.expires_at) AS sub_active_now";
 
 /// One user by id ($1), as [`USER_COLUMNS`].

@@ -7,20 +7,28 @@ use std::time::Duration;
 
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, StatusCode};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use crate::error::{
     BybitError, TransportFailure, classify_http_status, classify_ret_code, classify_transport,
 };
-use crate::model::{
-    ApiKeyInfo, BybitResponse, CreateOrderRequest, Execution, ExecutionFilter, InstrumentInfo, Order,
-    OrderAck, OrderLinkId, OrderType, Position, RateLimitStatus, ServerTime, Ticker, TimeInForce,
-    WalletAccount,
-};
+use crate::model::{BybitResponse, RateLimitStatus};
 use crate::parse::{self, Envelope, ParseError};
 use crate::signing::Credentials;
 
+mod account;
+mod market;
+mod orders;
+
+pub use account::{
+    RET_LEVERAGE_NOT_MODIFIED, RET_MARGIN_MODE_NOT_MODIFIED, RET_POSITION_MODE_NOT_MODIFIED,
+    RET_TRADING_STOP_NOT_MODIFIED, trading_stop_body,
+};
+pub use orders::create_order_body;
+
 pub const DEFAULT_RECV_WINDOW_MS: u64 = 5000;
+/// A paginated walk that has not ended after this many pages is a cursor loop, not Bybit.
+const MAX_PAGES: usize = 50;
 /// Bybit's largest answers (a page of executions or orders) are tens of KiB; anything past this
 /// is not Bybit and is not read into memory.
 pub const MAX_RESPONSE_BYTES: usize = 2 * 1024 * 1024;
@@ -96,159 +104,21 @@ impl BybitRest {
         &self.base_url
     }
 
-    /// `GET /v5/market/time`.
-    pub async fn server_time(&self) -> Result<BybitResponse<ServerTime>, BybitError> {
-        let envelope = self.public_get("/v5/market/time", &[]).await?;
-        decode(envelope, parse::parse_server_time)
-    }
-
-    /// `GET /v5/market/instruments-info` for one linear symbol; `None` if Bybit does not list it.
-    pub async fn instruments_info(
-        &self,
-        symbol: &str,
-    ) -> Result<BybitResponse<Option<InstrumentInfo>>, BybitError> {
-        let envelope = self
-            .public_get(
-                "/v5/market/instruments-info",
-                &[("category", CATEGORY), ("symbol", symbol)],
-            )
-            .await?;
-        decode(envelope, |r| {
-            parse::parse_instruments(r).map(|page| page.items.into_iter().find(|i| i.symbol == symbol))
-        })
-    }
-
-    /// `GET /v5/market/tickers` for one linear symbol; `None` if Bybit does not list it.
-    pub async fn ticker(&self, symbol: &str) -> Result<BybitResponse<Option<Ticker>>, BybitError> {
-        let envelope = self
-            .public_get(
-                "/v5/market/tickers",
-                &[("category", CATEGORY), ("symbol", symbol)],
-            )
-            .await?;
-        decode(envelope, |r| {
-            parse::parse_tickers(r).map(|list| list.into_iter().find(|t| t.symbol == symbol))
-        })
-    }
-
-    /// `POST /v5/order/create`. `Ok` only means Bybit accepted the order; fills come later.
-    ///
-    /// On [`BybitError::Ambiguous`] or [`BybitError::DuplicateOrderLinkId`] the order may exist:
-    /// call [`BybitRest::get_order_by_link_id`] before sending it again under the same id.
-    #[tracing::instrument(
-        skip_all,
-        fields(api_key = %credentials.masked_key(), order_link_id = request.order_link_id.as_str())
-    )]
-    pub async fn create_order(
-        &self,
-        credentials: &Credentials,
-        request: &CreateOrderRequest,
-    ) -> Result<BybitResponse<OrderAck>, BybitError> {
-        let body = create_order_body(request)?;
-        let envelope = self
-            .signed(credentials, Method::POST, "/v5/order/create", "", Some(&body))
-            .await?;
-        decode(envelope, parse::parse_order_ack)
-    }
-
-    /// Finds an order by orderLinkId: `/v5/order/realtime` first (open and recently closed), then
-    /// `/v5/order/history` (Bybit moves closed orders there after a service restart).
-    #[tracing::instrument(
-        skip_all,
-        fields(api_key = %credentials.masked_key(), order_link_id = order_link_id.as_str())
-    )]
-    pub async fn get_order_by_link_id(
-        &self,
-        credentials: &Credentials,
-        symbol: &str,
-        order_link_id: &OrderLinkId,
-    ) -> Result<BybitResponse<Option<Order>>, BybitError> {
-        let query = [
-            ("category", CATEGORY),
-            ("symbol", symbol),
-            ("orderLinkId", order_link_id.as_str()),
-        ];
-        let matching = |page: parse::Page<Order>| {
-            page.items
-                .into_iter()
-                .find(|o| o.order_link_id == order_link_id.as_str())
-        };
-        let envelope = self.signed_get(credentials, "/v5/order/realtime", &query).await?;
-        let realtime = decode(envelope, |r| parse::parse_orders(r).map(matching))?;
-        if realtime.value.is_some() {
-            return Ok(realtime);
-        }
-        let envelope = self.signed_get(credentials, "/v5/order/history", &query).await?;
-        decode(envelope, |r| parse::parse_orders(r).map(matching))
-    }
-
-    /// `GET /v5/execution/list` for one order (first page, up to 100 fills, newest first).
-    pub async fn execution_list(
-        &self,
-        credentials: &Credentials,
-        symbol: &str,
-        filter: &ExecutionFilter,
-    ) -> Result<BybitResponse<Vec<Execution>>, BybitError> {
-        let (field, value) = match filter {
-            ExecutionFilter::OrderId(id) => ("orderId", id.as_str()),
-            ExecutionFilter::OrderLinkId(id) => ("orderLinkId", id.as_str()),
-        };
-        let query = [
-            ("category", CATEGORY),
-            ("symbol", symbol),
-            (field, value),
-            ("limit", "100"),
-        ];
-        let envelope = self.signed_get(credentials, "/v5/execution/list", &query).await?;
-        decode(envelope, |r| parse::parse_executions(r).map(|p| p.items))
-    }
-
-    /// `GET /v5/position/list` for one symbol: one row in one-way mode (flat rows included), two in
-    /// hedge mode.
-    pub async fn position_list(
-        &self,
-        credentials: &Credentials,
-        symbol: &str,
-    ) -> Result<BybitResponse<Vec<Position>>, BybitError> {
-        let envelope = self
-            .signed_get(
-                credentials,
-                "/v5/position/list",
-                &[("category", CATEGORY), ("symbol", symbol)],
-            )
-            .await?;
-        decode(envelope, |r| parse::parse_positions(r).map(|p| p.items))
-    }
-
-    /// `GET /v5/account/wallet-balance?accountType=UNIFIED`.
-    pub async fn wallet_balance(
-        &self,
-        credentials: &Credentials,
-    ) -> Result<BybitResponse<Vec<WalletAccount>>, BybitError> {
-        let envelope = self
-            .signed_get(
-                credentials,
-                "/v5/account/wallet-balance",
-                &[("accountType", "UNIFIED")],
-            )
-            .await?;
-        decode(envelope, parse::parse_wallet_balance)
-    }
-
-    /// `GET /v5/user/query-api`: the permissions of the signing key. Feed it to
-    /// [`crate::key_check::evaluate_api_key`].
-    pub async fn query_api(
-        &self,
-        credentials: &Credentials,
-    ) -> Result<BybitResponse<ApiKeyInfo>, BybitError> {
-        let envelope = self.signed_get(credentials, "/v5/user/query-api", &[]).await?;
-        decode(envelope, parse::parse_api_key_info)
-    }
-
     async fn public_get(&self, path: &str, query: &[(&str, &str)]) -> Result<Answer, BybitError> {
         let query = encode_query(query);
         let request = self.http.get(self.url(path, &query));
         self.execute(request).await
+    }
+
+    async fn signed_post(
+        &self,
+        credentials: &Credentials,
+        path: &str,
+        body: &Value,
+    ) -> Result<Answer, BybitError> {
+        let body = body.to_string();
+        self.signed(credentials, Method::POST, path, "", Some(&body))
+            .await
     }
 
     async fn signed_get(
@@ -422,101 +292,10 @@ pub fn encode_query(params: &[(&str, &str)]) -> String {
     out
 }
 
-/// The exact JSON body for `/v5/order/create`: decimals as strings, `positionIdx` as a number.
-pub fn create_order_body(request: &CreateOrderRequest) -> Result<String, BybitError> {
-    let invalid = |reason: String| BybitError::InvalidRequest { reason };
-    if request.qty <= rust_decimal::Decimal::ZERO {
-        return Err(invalid(format!("qty must be positive, got {}", request.qty)));
-    }
-    let mut body = Map::new();
-    body.insert("category".into(), json!(CATEGORY));
-    body.insert("symbol".into(), json!(request.symbol));
-    body.insert("side".into(), json!(request.side.as_str()));
-    let order_type = match request.order_type {
-        OrderType::Market => "Market",
-        OrderType::Limit => "Limit",
-        OrderType::Unknown => return Err(invalid("order type must be Market or Limit".into())),
-    };
-    body.insert("orderType".into(), json!(order_type));
-    body.insert("qty".into(), json!(request.qty.normalize().to_string()));
-    match (request.order_type, request.price) {
-        (OrderType::Limit, Some(price)) => {
-            body.insert("price".into(), json!(price.normalize().to_string()));
-        }
-        (OrderType::Limit, None) => return Err(invalid("a Limit order needs a price".into())),
-        _ => {}
-    }
-    if let Some(tif) = request.time_in_force {
-        let tif = match tif {
-            TimeInForce::GoodTillCancel => "GTC",
-            TimeInForce::ImmediateOrCancel => "IOC",
-            TimeInForce::FillOrKill => "FOK",
-            TimeInForce::PostOnly => "PostOnly",
-        };
-        body.insert("timeInForce".into(), json!(tif));
-    }
-    body.insert("orderLinkId".into(), json!(request.order_link_id.as_str()));
-    body.insert("reduceOnly".into(), json!(request.reduce_only));
-    body.insert("positionIdx".into(), json!(u8::from(request.position_idx)));
-    Ok(Value::Object(body).to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Side;
     use reqwest::header::HeaderValue;
-    use rust_decimal::Decimal;
-    use std::str::FromStr;
-
-    fn dec(s: &str) -> Decimal {
-        Decimal::from_str(s).unwrap()
-    }
-
-    #[test]
-    fn order_body_has_bybit_types() {
-        let request = CreateOrderRequest::market(
-            "AVAXUSDT",
-            Side::Buy,
-            dec("1.50"),
-            OrderLinkId::parse("bot-0001").unwrap(),
-        )
-        .reduce_only(true);
-        let body: Value = serde_json::from_str(&create_order_body(&request).unwrap()).unwrap();
-        assert_eq!(
-            body,
-            json!({"category":"linear","symbol":"AVAXUSDT","side":"Buy","orderType":"Market",
-                   "qty":"1.5","orderLinkId":"bot-0001","reduceOnly":true,"positionIdx":0})
-        );
-    }
-
-    #[test]
-    fn limit_body_carries_price_and_refuses_missing_price() {
-        let id = OrderLinkId::parse("l-1").unwrap();
-        let request = CreateOrderRequest::limit("AVAXUSDT", Side::Sell, dec("2"), dec("24.500"), id);
-        let body: Value = serde_json::from_str(&create_order_body(&request).unwrap()).unwrap();
-        assert_eq!(body["price"], json!("24.5"));
-        assert_eq!(body["orderType"], json!("Limit"));
-        let no_price = CreateOrderRequest {
-            price: None,
-            ..request
-        };
-        assert!(matches!(
-            create_order_body(&no_price),
-            Err(BybitError::InvalidRequest { .. })
-        ));
-    }
-
-    #[test]
-    fn zero_qty_is_refused_locally() {
-        let request = CreateOrderRequest::market(
-            "AVAXUSDT",
-            Side::Buy,
-            Decimal::ZERO,
-            OrderLinkId::parse("z").unwrap(),
-        );
-        assert!(create_order_body(&request).is_err());
-    }
 
     #[test]
     fn query_strings_are_stable_and_safe() {

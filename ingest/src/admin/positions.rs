@@ -1,0 +1,203 @@
+//! Admin: a user's positions (per account and symbol, from the private `position` topic) and
+//! realised PnL per user and per strategy (orders' closed_pnl and fees, per symbol and in total).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use humbex_shared::store::{orders, positions};
+use poem::web::Data;
+use poem_openapi::OpenApi;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use rust_decimal::Decimal;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::auth::AdminAuth;
+use super::models::{Pnl, PnlLine, Position, PositionList};
+use super::responses::{admin_response, respond};
+use super::{AdminError, decimal_text, within_budget};
+use crate::state::AppState;
+use crate::tags::ApiTags;
+
+admin_response! {
+    pub enum ListPositionsResponse {
+        200 Ok(Json<PositionList>),
+        BadRequest, Unauthorized, NotFound, TooManyRequests, Unavailable,
+    }
+}
+
+admin_response! {
+    pub enum UserPnlResponse {
+        200 Ok(Json<Pnl>),
+        BadRequest, Unauthorized, NotFound, TooManyRequests, Unavailable,
+    }
+}
+
+admin_response! {
+    pub enum StrategyPnlResponse {
+        200 Ok(Json<Pnl>),
+        BadRequest, Unauthorized, NotFound, TooManyRequests, Unavailable,
+    }
+}
+
+fn position_from_row(r: &Row) -> Position {
+    Position {
+        api_key_id: r.get("api_key_id"),
+        symbol: r.get("symbol"),
+        side: r.get("side"),
+        size: r.get::<_, Decimal>("size").normalize().to_string(),
+        avg_entry_price: decimal_text(r.get("avg_entry_price")),
+        mark_price: decimal_text(r.get("mark_price")),
+        unrealised_pnl: decimal_text(r.get("unrealised_pnl")),
+        leverage: decimal_text(r.get("leverage")),
+        take_profit: decimal_text(r.get("take_profit")),
+        stop_loss: decimal_text(r.get("stop_loss")),
+        trailing_stop: decimal_text(r.get("trailing_stop")),
+        updated_at: r.get("updated_at"),
+    }
+}
+
+/// The PnL rows of [`orders::PNL_OF_USER`] / [`orders::PNL_OF_STRATEGY`]: per symbol, then the
+/// total (symbol NULL).
+fn pnl_from_rows(rows: &[Row], from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Pnl {
+    let line = |r: &Row, symbol: String| PnlLine {
+        symbol,
+        realised_pnl: r.get::<_, Decimal>("realised_pnl").normalize().to_string(),
+        fees: r.get::<_, Decimal>("fees").normalize().to_string(),
+        closed_trades: r.get("closed_trades"),
+    };
+    let mut symbols = Vec::new();
+    let mut total = None;
+    for r in rows {
+        match r.get::<_, Option<String>>("symbol") {
+            Some(symbol) => symbols.push(line(r, symbol)),
+            None => total = Some(line(r, "*".into())),
+        }
+    }
+    Pnl {
+        from,
+        to,
+        symbols,
+        total: total.unwrap_or(PnlLine {
+            symbol: "*".into(),
+            realised_pnl: "0".into(),
+            fees: "0".into(),
+            closed_trades: 0,
+        }),
+    }
+}
+
+fn check_range(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<(), AdminError> {
+    match (from, to) {
+        (Some(from), Some(to)) if from >= to => Err(AdminError::field("from", "must be before to")),
+        _ => Ok(()),
+    }
+}
+
+pub struct PositionsApi;
+
+#[OpenApi(tag = "ApiTags::Admin")]
+impl PositionsApi {
+    /// A user's open positions, per account and symbol.
+    #[oai(
+        path = "/admin/users/:id/positions",
+        method = "get",
+        operation_id = "list_user_positions"
+    )]
+    async fn list_positions(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+        id: Path<Uuid>,
+    ) -> poem::Result<ListPositionsResponse> {
+        respond(within_budget(async {
+            let client = state.pool.get().await?;
+            if client
+                .query_opt("SELECT 1 FROM users WHERE id = $1", &[&id.0])
+                .await?
+                .is_none()
+            {
+                return Err(AdminError::not_found("user"));
+            }
+            let rows = client.query(positions::OF_USER.as_str(), &[&id.0]).await?;
+            Ok(ListPositionsResponse::Ok(Json(PositionList {
+                items: rows.iter().map(position_from_row).collect(),
+            })))
+        }))
+        .await
+    }
+
+    /// A user's realised PnL, fees and closed trades, per symbol and in total, for orders filled
+    /// in [from, to).
+    #[oai(path = "/admin/users/:id/pnl", method = "get", operation_id = "get_user_pnl")]
+    async fn user_pnl(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+        id: Path<Uuid>,
+        /// From this time (RFC 3339), inclusive.
+        from: Query<Option<DateTime<Utc>>>,
+        /// Until this time (RFC 3339), exclusive.
+        to: Query<Option<DateTime<Utc>>>,
+    ) -> poem::Result<UserPnlResponse> {
+        respond(async {
+            check_range(from.0, to.0)?;
+            within_budget(async {
+                let client = state.pool.get().await?;
+                if client
+                    .query_opt("SELECT 1 FROM users WHERE id = $1", &[&id.0])
+                    .await?
+                    .is_none()
+                {
+                    return Err(AdminError::not_found("user"));
+                }
+                let rows = client
+                    .query(orders::PNL_OF_USER.as_str(), &[&id.0, &from.0, &to.0])
+                    .await?;
+                Ok(UserPnlResponse::Ok(Json(pnl_from_rows(&rows, from.0, to.0))))
+            })
+            .await
+        })
+        .await
+    }
+
+    /// A strategy's realised PnL over its subscribers' orders (exchange-created exits count for
+    /// the signal that opened the position), per symbol and in total, for orders filled in
+    /// [from, to).
+    #[oai(
+        path = "/admin/strategies/:id/pnl",
+        method = "get",
+        operation_id = "get_strategy_pnl"
+    )]
+    async fn strategy_pnl(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+        id: Path<Uuid>,
+        /// From this time (RFC 3339), inclusive.
+        from: Query<Option<DateTime<Utc>>>,
+        /// Until this time (RFC 3339), exclusive.
+        to: Query<Option<DateTime<Utc>>>,
+    ) -> poem::Result<StrategyPnlResponse> {
+        respond(async {
+            check_range(from.0, to.0)?;
+            within_budget(async {
+                let client = state.pool.get().await?;
+                if client
+                    .query_opt("SELECT 1 FROM strategies WHERE id = $1", &[&id.0])
+                    .await?
+                    .is_none()
+                {
+                    return Err(AdminError::not_found("strategy"));
+                }
+                let rows = client
+                    .query(orders::PNL_OF_STRATEGY.as_str(), &[&id.0, &from.0, &to.0])
+                    .await?;
+                Ok(StrategyPnlResponse::Ok(Json(pnl_from_rows(&rows, from.0, to.0))))
+            })
+            .await
+        })
+        .await
+    }
+}
