@@ -4,7 +4,8 @@ use humbex_shared::config::{Lookup, Role};
 
 /// `humbex migrate`: create the database if missing and apply the migrations.
 pub async fn migrate(lookup: Lookup) -> anyhow::Result<()> {
-    let url = lookup.database_url()?;
+    // Migrations hold a session advisory lock: DATABASE_DIRECT_URL when DATABASE_URL is a pooler.
+    let url = lookup.migration_url()?;
     humbex_shared::db::ensure_database(&url).await?;
     let applied = humbex_shared::db::migrate(&url).await?;
     tracing::info!(applied, database = %url.redacted(), "migrations applied");

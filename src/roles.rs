@@ -36,20 +36,38 @@ pub fn build_executor(config: &Config) -> anyhow::Result<Executor> {
         bybit.env == humbex_shared::config::BybitEnv::Mainnet,
         bybit.allow_unbound_keys,
     );
+    let notifier = humbex_executor::notify::Notifier::new(
+        pool.clone(),
+        config.secrets.opener()?.clone(),
+        config.notify.clone(),
+        humbex_executor::notify::NotifierSettings {
+            egress_ips: bybit
+                .egress_ips
+                .iter()
+                .map(|ip| ip.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            ..Default::default()
+        },
+    )?;
     Ok(Executor::new(
         settings,
         pool,
-        config.database.url.pg_config(),
+        // LISTEN needs a session: DATABASE_DIRECT_URL when the pool goes through a pooler.
+        config.database.direct().pg_config(),
         config.secrets.opener()?.clone(),
         rest,
         &bybit.ws_private_url,
-    ))
+    )
+    .with_notifier(notifier))
 }
 
 /// `humbex ingest`: serve until SIGINT or SIGTERM. Refuses root unless `allow_root`.
 pub async fn run_ingest(lookup: Lookup, allow_root: bool) -> anyhow::Result<()> {
     let config = lookup.with_secrets_file()?.config_for(ConfigRole::Ingest)?;
     crate::privileges::refuse_root("ingest", allow_root)?;
+    humbex_shared::db::check_tls(&config.database.url).await?;
+    humbex_shared::db::apply_pooler_mode(&config.database);
     let app = humbex_ingest::Application::build(config).await?;
     app.run_until(shutdown::signal()).await?;
     Ok(())
@@ -60,6 +78,11 @@ pub async fn run_executor(lookup: Lookup, allow_root: bool) -> anyhow::Result<()
     let config = lookup.with_secrets_file()?.config_for(ConfigRole::Executor)?;
     crate::privileges::refuse_root("executor", allow_root)?;
     config.bybit.env.warn_if_mainnet();
+    humbex_shared::db::check_tls(&config.database.url).await?;
+    if let Some(direct) = &config.database.direct_url {
+        humbex_shared::db::check_tls(direct).await?;
+    }
+    humbex_shared::db::apply_pooler_mode(&config.database);
     let executor = build_executor(&config)?;
     executor.run_until(shutdown::signal()).await
 }

@@ -20,15 +20,17 @@ impl Drop for StopOnDrop {
     }
 }
 
-async fn server_answers(url: &DatabaseUrl) -> bool {
-    let mut pg = url.pg_config();
-    pg.dbname("postgres");
+/// Whether a server answers at `url` (with the URL's TLS). A TLS failure is an error: a server is
+/// there, but not as DATABASE_URL asks, and starting a private one beside it would hide that.
+async fn server_answers(url: &DatabaseUrl) -> anyhow::Result<bool> {
+    let mut pg = url.with_dbname("postgres");
     pg.connect_timeout(Duration::from_secs(2));
-    match tokio::time::timeout(Duration::from_secs(3), pg.connect(tokio_postgres::NoTls)).await {
-        Ok(Ok(_)) => true,
+    match tokio::time::timeout(Duration::from_secs(3), pg.connect()).await {
+        Ok(Ok(_)) => Ok(true),
+        Ok(Err(e)) if e.is_tls() => Err(e.into()),
         // An authentication or database error still means a server is there.
-        Ok(Err(e)) => e.as_db_error().is_some(),
-        Err(_) => false,
+        Ok(Err(e)) => Ok(e.as_db_error().is_some()),
+        Err(_) => Ok(false),
     }
 }
 
@@ -56,7 +58,7 @@ pub async fn run(lookup: Lookup) -> anyhow::Result<()> {
 
     let url = config.database.url.clone();
     let mut local_pg = StopOnDrop(None);
-    if !server_answers(&url).await {
+    if !server_answers(&url).await? {
         let port = local_port(&url).ok_or_else(|| {
             anyhow::anyhow!(
                 "no PostgreSQL answers at {} (and it is not local, so none is started)",
@@ -72,9 +74,12 @@ pub async fn run(lookup: Lookup) -> anyhow::Result<()> {
         // From here on the services reach it through its socket, with its password.
         let dbname = url.pg_config().get_dbname().unwrap_or("humbex").to_owned();
         config.database.url = DatabaseUrl::parse(&pg.database_url(&dbname))?;
+        config.database.direct_url = None;
         local_pg.0 = Some(pg);
     }
-    let url = config.database.url.clone();
+    // Migrations hold a session advisory lock: DATABASE_DIRECT_URL when DATABASE_URL is a pooler.
+    let url = config.database.direct().clone();
+    humbex_shared::db::apply_pooler_mode(&config.database);
     if humbex_shared::db::ensure_database(&url).await? {
         tracing::info!(database = %url.redacted(), "database created");
     }

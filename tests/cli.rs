@@ -109,7 +109,7 @@ fn openapi_json_is_exactly_the_printed_document() {
 #[tokio::test]
 async fn concurrent_migrations_apply_once() {
     // A fresh, empty database, then four `humbex migrate` at once.
-    let admin: tokio_postgres::Config = std::env::var("TEST_DATABASE_URL")
+    let admin: humbex_shared::db::PgConfig = std::env::var("TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
         .parse()
         .unwrap();
@@ -119,7 +119,7 @@ async fn concurrent_migrations_apply_once() {
         .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
         .await
         .unwrap();
-    let mut url: tokio_postgres::Config = admin.clone();
+    let mut url: tokio_postgres::Config = (*admin).clone();
     url.dbname(&name);
     let url = format!(
         "postgres://{}@{}:{}/{name}",
@@ -149,13 +149,30 @@ async fn concurrent_migrations_apply_once() {
         assert!(!stderr.contains('\x1b'), "colour codes in piped logs: {stderr:?}");
     }
     let db = humbex_shared::db::connect(&url.parse().unwrap()).await.unwrap();
-    // The newest version, not a count: migration numbers are assigned ahead and may have gaps.
-    let applied: Option<i32> = db
-        .query_one("SELECT max(version) AS v FROM refinery_schema_history", &[])
+    let row = db
+        .query_one(
+            "SELECT count(*) AS n, max(version) AS latest FROM refinery_schema_history",
+            &[],
+        )
         .await
+        .unwrap();
+    // Each migration once: as many rows as files in sql/ (numbers may have gaps while parallel
+    // branches hold theirs), up to the newest.
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/sql"))
         .unwrap()
-        .get("v");
-    assert_eq!(applied, Some(humbex_shared::db::latest_migration_version()));
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".sql")
+        })
+        .count();
+    assert_eq!(row.get::<_, i64>("n") as usize, files);
+    assert_eq!(
+        row.get::<_, Option<i32>>("latest"),
+        Some(humbex_shared::db::latest_migration_version())
+    );
     drop(db);
     client
         .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

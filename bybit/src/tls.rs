@@ -26,8 +26,8 @@ fn client_config(alpn: &[&[u8]]) -> ClientConfig {
     config
 }
 
-/// For REST: HTTP/2 when the server offers it.
-pub(crate) fn rest_config() -> ClientConfig {
+/// For REST (and the notification sender's HTTPS): HTTP/2 when the server offers it.
+pub fn rest_config() -> ClientConfig {
     client_config(&[b"h2", b"http/1.1"])
 }
 

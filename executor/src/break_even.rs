@@ -3,8 +3,8 @@
 //! happens once, across restarts and executors) and the stop loss moved with one trading-stop
 //! call. The decision itself is [`crate::trade::break_even::decide`].
 
-use deadpool_postgres::GenericClient;
 use humbex_bybit::{BybitRest, Credentials, Position, PositionIdx, TradingStopRequest};
+use humbex_shared::db::Statements;
 use humbex_shared::store::break_even as store;
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -14,7 +14,7 @@ use crate::trade::break_even::{Armed, Decision, decide};
 /// Look at one position push; move the stop when the armed watch's trigger is reached.
 #[tracing::instrument(skip_all, fields(%api_key_id, symbol = %position.symbol))]
 pub async fn on_position(
-    client: &impl GenericClient,
+    client: &impl Statements,
     rest: &BybitRest,
     credentials: &Credentials,
     api_key_id: Uuid,
@@ -23,8 +23,10 @@ pub async fn on_position(
     let (Some(mark), true) = (position.mark_price, position.size > Decimal::ZERO) else {
         return Ok(());
     };
-    let stmt = client.prepare_cached(store::WATCH).await?;
-    let Some(row) = client.query_opt(&stmt, &[&api_key_id, &position.symbol]).await? else {
+    let Some(row) = client
+        .row_opt(store::WATCH, &[&api_key_id, &position.symbol])
+        .await?
+    else {
         return Ok(());
     };
     let armed = Armed {
@@ -37,15 +39,16 @@ pub async fn on_position(
     if decision == Decision::Wait {
         return Ok(());
     }
-    let claim = client.prepare_cached(store::CLAIM).await?;
     if client
-        .query_opt(&claim, &[&api_key_id, &position.symbol, &store::MOVING_SECS])
+        .row_opt(
+            store::CLAIM,
+            &[&api_key_id, &position.symbol, &store::MOVING_SECS],
+        )
         .await?
         .is_none()
     {
         return Ok(()); // fired already, or another push is moving it now
     }
-    let finish = client.prepare_cached(store::FINISH).await?;
     let (status, code, message) = match decision {
         Decision::Move(stop) => {
             let request = TradingStopRequest {
@@ -66,8 +69,8 @@ pub async fn on_position(
         _ => ("protected", None, None),
     };
     client
-        .execute(
-            &finish,
+        .run(
+            store::FINISH,
             &[&api_key_id, &position.symbol, &status, &code, &message],
         )
         .await?;

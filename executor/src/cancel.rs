@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use humbex_bybit::{BybitError, Credentials, OrderLinkId, OrderRef};
+use humbex_shared::db::Statements;
 use humbex_shared::store::orders;
 use uuid::Uuid;
 
@@ -22,7 +23,7 @@ pub async fn cancel_signal(ctx: &Context, work: &ClaimedWork) -> anyhow::Result<
     let users: Vec<Uuid> = work.targets.iter().map(|t| t.user_id).collect();
     let client = ctx.pool.get().await?;
     let rows = client
-        .query(orders::OPEN_ENTRIES.as_str(), &[&users, &work.signal.symbol])
+        .rows(orders::OPEN_ENTRIES.as_str(), &[&users, &work.signal.symbol])
         .await?;
     let mut cancelled = 0;
     for row in &rows {
@@ -90,7 +91,7 @@ pub async fn sweep(ctx: Arc<Context>) {
 
 async fn sweep_once(ctx: &Context) -> anyhow::Result<()> {
     let client = ctx.pool.get().await?;
-    let due = client.query(orders::DUE_CANCELS.as_str(), &[&100_i64]).await?;
+    let due = client.rows(orders::DUE_CANCELS.as_str(), &[&100_i64]).await?;
     for row in &due {
         let id: Uuid = row.get("id");
         let api_key_id: Uuid = row.get("api_key_id");
@@ -102,7 +103,7 @@ async fn sweep_once(ctx: &Context) -> anyhow::Result<()> {
         match cancel_one(ctx, &credentials, row.get("symbol"), row.get("order_link_id")).await {
             Ok(_) => {
                 // Sent or definitively refused: the timer has done its part either way.
-                client.execute(orders::CANCEL_SENT, &[&id]).await?;
+                client.run(orders::CANCEL_SENT, &[&id]).await?;
             }
             Err(e) => tracing::warn!(order_id = %id, error = %e, "cancel after its time not sent; retried"),
         }

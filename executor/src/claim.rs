@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use deadpool_postgres::GenericClient;
+use humbex_shared::db::Statements;
 use humbex_shared::domain::TradingRefusal;
 use humbex_shared::domain::trade::{StrategyDefaults, SubscriptionDefaults, TradeSpec};
 use humbex_shared::store::signals;
@@ -50,15 +50,14 @@ pub struct ClaimedWork {
 /// its targets, in the order they were received.
 #[tracing::instrument(skip(client), fields(executor))]
 pub async fn claim(
-    client: &impl GenericClient,
+    client: &impl Statements,
     executor: &str,
     limit: i64,
     only: Option<&[Uuid]>,
     lease: Duration,
 ) -> Result<Vec<ClaimedWork>, tokio_postgres::Error> {
-    let stmt = client.prepare_cached(signals::CLAIM).await?;
     let rows = client
-        .query(&stmt, &[&executor, &limit, &only, &lease.as_secs_f64()])
+        .rows(signals::CLAIM, &[&executor, &limit, &only, &lease.as_secs_f64()])
         .await?;
     let mut claimed: Vec<ClaimedWork> = Vec::new();
     for r in &rows {
@@ -127,7 +126,7 @@ fn inactive_reason(refusal: TradingRefusal) -> &'static str {
 /// that a sweep claims it again instead of it staying `processing` forever.
 #[tracing::instrument(skip(client, signals), fields(signals = signals.len()))]
 pub async fn renew(
-    client: &impl GenericClient,
+    client: &impl Statements,
     executor: &str,
     signals: &[Uuid],
     lease: Duration,
@@ -136,7 +135,7 @@ pub async fn renew(
         return Ok(0);
     }
     client
-        .execute(
+        .run(
             signals::RENEW_LEASES,
             &[&executor, &signals, &lease.as_secs_f64()],
         )

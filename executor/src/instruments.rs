@@ -12,6 +12,18 @@ use crate::trade::rules::InstrumentRules;
 
 const REFRESH_AFTER: Duration = Duration::from_secs(600);
 
+/// Why a symbol's rules are not at hand: classified by what to do next.
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    /// The exchange does not list the symbol (with `SYMBOLS=*` an alert may name anything): skip
+    /// the order with a reason; asking again will not help.
+    #[error("the exchange does not list {0} as a linear contract")]
+    NotListed(String),
+    /// instruments-info could not be read and nothing is cached: retry the signal later.
+    #[error("instruments-info for {symbol}: {message}")]
+    Unavailable { symbol: String, message: String },
+}
+
 pub struct InstrumentCache {
     rest: BybitRest,
     rules: Mutex<HashMap<String, (InstrumentRules, Instant)>>,
@@ -26,13 +38,13 @@ impl InstrumentCache {
     }
 
     /// The symbol's lot rules (the v1 path's part of [`Self::rules`]).
-    pub async fn lot_rules(&self, symbol: &str) -> anyhow::Result<LotRules> {
+    pub async fn lot_rules(&self, symbol: &str) -> Result<LotRules, RulesError> {
         Ok(self.rules(symbol).await?.lot())
     }
 
     /// The symbol's rules; a stale entry is still served if the refresh fails.
     #[tracing::instrument(skip(self))]
-    pub async fn rules(&self, symbol: &str) -> anyhow::Result<InstrumentRules> {
+    pub async fn rules(&self, symbol: &str) -> Result<InstrumentRules, RulesError> {
         let cached = self.rules.lock().await.get(symbol).copied();
         if let Some((rules, at)) = cached
             && at.elapsed() < REFRESH_AFTER
@@ -43,7 +55,7 @@ impl InstrumentCache {
             Ok(resp) => {
                 let info = resp
                     .value
-                    .ok_or_else(|| anyhow::anyhow!("the exchange does not list {symbol}"))?;
+                    .ok_or_else(|| RulesError::NotListed(symbol.to_owned()))?;
                 let rules = InstrumentRules::from_info(&info);
                 self.rules
                     .lock()
@@ -56,7 +68,10 @@ impl InstrumentCache {
                     tracing::warn!(error = %e, "instrument refresh failed; using the cached rules");
                     Ok(rules)
                 }
-                None => Err(anyhow::anyhow!("instruments-info for {symbol}: {e}")),
+                None => Err(RulesError::Unavailable {
+                    symbol: symbol.to_owned(),
+                    message: e.to_string(),
+                }),
             },
         }
     }

@@ -11,6 +11,7 @@ pub mod failpoint;
 pub mod instruments;
 pub mod key_recheck;
 pub mod keys;
+pub mod notify;
 pub mod orders;
 pub mod owned_orders;
 pub mod ownership;
@@ -85,8 +86,10 @@ impl ExecutorSettings {
 /// A built executor, ready to run.
 pub struct Executor {
     ctx: Arc<Context>,
-    pg: tokio_postgres::Config,
+    pg: humbex_shared::db::PgConfig,
     settings: ExecutorSettings,
+    /// The notification sender, run beside the executor's own tasks (docs/notifications.md).
+    notifier: Option<Arc<notify::Notifier>>,
 }
 
 impl Executor {
@@ -94,7 +97,7 @@ impl Executor {
     pub fn new(
         settings: ExecutorSettings,
         pool: Pool,
-        pg: tokio_postgres::Config,
+        pg: humbex_shared::db::PgConfig,
         opener: Opener,
         rest: BybitRest,
         private_ws_url: &str,
@@ -121,13 +124,32 @@ impl Executor {
             ctx: Arc::new(ctx),
             pg,
             settings,
+            notifier: None,
         }
+    }
+
+    /// Also run `notifier` (it starts after the encryption keys are checked).
+    pub fn with_notifier(mut self, notifier: notify::Notifier) -> Self {
+        self.notifier = Some(Arc::new(notifier));
+        self
     }
 
     /// Run until `shutdown` completes, then let in-flight signals finish (bounded).
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let Executor { ctx, pg, settings } = self;
+        let Executor {
+            ctx,
+            pg,
+            settings,
+            notifier,
+        } = self;
         check_encryption_keys(&ctx).await?;
+        let _notifier = match notifier {
+            Some(n) => {
+                n.check_destinations().await?;
+                Some(AbortOnDrop(tokio::spawn(n.run_until(std::future::pending()))))
+            }
+            None => None,
+        };
         ctx.instruments.warm(&settings.symbols).await;
         let (wake_tx, mut wakeups) = mpsc::channel(1024);
         // Abort-on-drop: if this future is dropped (the task is aborted), the renewer must not

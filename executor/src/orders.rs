@@ -2,8 +2,8 @@
 //! network call (the unique (signal_id, user_id, leg) key makes a second one impossible), and the
 //! outcome of a submission (recorded in groups by `settle`).
 
-use deadpool_postgres::GenericClient;
 use humbex_shared::api_key_vault::{KeyRow, StoredPair};
+use humbex_shared::db::Statements;
 use humbex_shared::domain::trade::{OrderType, SubscriptionDefaults, TimeInForce};
 use humbex_shared::store::orders;
 use rust_decimal::Decimal;
@@ -107,14 +107,13 @@ pub struct SignalOrder<'a> {
 /// statement started with, so none is returned twice and there is no separate read back.
 #[tracing::instrument(skip(client, planned, signal_ids), fields(orders = planned.len(), signals = signal_ids.len()))]
 pub async fn insert_planned(
-    client: &impl GenericClient,
+    client: &impl Statements,
     planned: &[SignalOrder<'_>],
     signal_ids: &[Uuid],
 ) -> Result<Vec<PendingOrder>, tokio_postgres::Error> {
     if signal_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let stmt = client.prepare_cached(orders::INSERT_PLANNED).await?;
     let ids: Vec<Uuid> = planned.iter().map(|_| Uuid::now_v7()).collect();
     let link_ids: Vec<String> = ids.iter().map(|id| order_link_id(*id)).collect();
     let signals: Vec<Uuid> = planned.iter().map(|p| p.signal_id).collect();
@@ -151,8 +150,8 @@ pub async fn insert_planned(
     let cancel_after: Vec<Option<i32>> = planned.iter().map(|p| p.order.terms.cancel_after_secs).collect();
     let protect: Vec<bool> = planned.iter().map(|p| p.order.terms.protect_after_fill).collect();
     let rows = client
-        .query(
-            &stmt,
+        .rows(
+            orders::INSERT_PLANNED,
             &[
                 &ids,
                 &signals,

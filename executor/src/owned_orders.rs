@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use humbex_shared::db::Statements;
 use humbex_shared::store::orders as order_sql;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -77,9 +78,8 @@ async fn sweep(
         };
         let orders: Vec<PendingOrder> = {
             let client = ctx.pool.get().await?;
-            let stmt = client.prepare_cached(order_sql::PENDING_OF_OWNER).await?;
             client
-                .query(&stmt, &[&ctx.executor_id, &PAGE, &skip])
+                .rows(order_sql::PENDING_OF_OWNER, &[&ctx.executor_id, &PAGE, &skip])
                 .await?
                 .iter()
                 .map(PendingOrder::from_row)

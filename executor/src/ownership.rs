@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use deadpool_postgres::GenericClient;
+use humbex_shared::db::Statements;
 use humbex_shared::store::account_leases as leases;
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
@@ -80,11 +80,7 @@ impl Ownership {
     /// (`humbex_accounts`). With one executor every account is its own and no statement is run.
     /// If the routing statement fails every order is kept: sending an order twice is harmless
     /// (the same orderLinkId), leaving it unsent is not.
-    pub async fn keep_mine(
-        &self,
-        client: &impl GenericClient,
-        orders: Vec<PendingOrder>,
-    ) -> Vec<PendingOrder> {
+    pub async fn keep_mine(&self, client: &impl Statements, orders: Vec<PendingOrder>) -> Vec<PendingOrder> {
         let foreign: Vec<Uuid> = orders
             .iter()
             .filter(|o| o.key_usable && !self.owns(o.api_key_id))
@@ -107,10 +103,12 @@ impl Ownership {
     }
 
     #[tracing::instrument(skip_all, fields(executor = %self.executor_id, accounts = keys.len()))]
-    async fn route(&self, client: &impl GenericClient, keys: &[Uuid]) -> anyhow::Result<HashSet<Uuid>> {
-        let stmt = client.prepare_cached(leases::ROUTE).await?;
+    async fn route(&self, client: &impl Statements, keys: &[Uuid]) -> anyhow::Result<HashSet<Uuid>> {
         let row = client
-            .query_one(&stmt, &[&self.executor_id, &keys, &self.lease.as_secs_f64()])
+            .row(
+                leases::ROUTE,
+                &[&self.executor_id, &keys, &self.lease.as_secs_f64()],
+            )
             .await?;
         let mine: HashSet<Uuid> = row
             .get::<_, Option<Vec<Uuid>>>("mine")
@@ -129,8 +127,8 @@ impl Ownership {
     /// A graceful stop: the executor's row and every lease go at once, and the fleet is told to
     /// take the accounts now.
     #[tracing::instrument(skip_all, fields(executor = %self.executor_id))]
-    pub async fn hand_over(&self, client: &impl GenericClient) -> anyhow::Result<()> {
-        client.query_one(leases::STOP, &[&self.executor_id]).await?;
+    pub async fn hand_over(&self, client: &impl Statements) -> anyhow::Result<()> {
+        client.row(leases::STOP, &[&self.executor_id]).await?;
         let mut owned = self.owned.lock().expect("ownership lock");
         owned.keys.clear();
         owned.confirmed_at = None;
@@ -144,16 +142,16 @@ impl Ownership {
         let secs = self.lease.as_secs_f64();
         let me = &self.executor_id;
         let started = Instant::now();
-        client.query_one(leases::HEARTBEAT, &[me, &secs]).await?;
-        client.execute(leases::PURGE_DEAD, &[]).await?;
-        client.query(leases::DROP_UNTRADABLE.as_str(), &[me]).await?;
+        client.row(leases::HEARTBEAT, &[me, &secs]).await?;
+        client.run(leases::PURGE_DEAD, &[]).await?;
+        client.rows(leases::DROP_UNTRADABLE.as_str(), &[me]).await?;
         let mut keys: HashSet<Uuid> = client
-            .query(leases::RENEW, &[me, &secs])
+            .rows(leases::RENEW, &[me, &secs])
             .await?
             .iter()
             .map(|r| r.get("api_key_id"))
             .collect();
-        let fleet = client.query_one(leases::FLEET.as_str(), &[]).await?;
+        let fleet = client.row(leases::FLEET.as_str(), &[]).await?;
         let live: i64 = fleet.get("live");
         let accounts: i64 = fleet.get("accounts");
         let fair = fair_share(accounts, live);
@@ -161,14 +159,14 @@ impl Ownership {
         if keys.len() < fair {
             let want = (fair - keys.len()) as i64;
             taken = client
-                .query(leases::CLAIM_SHARE.as_str(), &[me, &secs, &want])
+                .rows(leases::CLAIM_SHARE.as_str(), &[me, &secs, &want])
                 .await?
                 .iter()
                 .map(|r| r.get::<_, Uuid>("api_key_id"))
                 .collect();
             keys.extend(taken.iter().copied());
         } else if keys.len() > fair
-            && let Some(least) = client.query_opt(leases::LEAST_LOADED, &[me]).await?
+            && let Some(least) = client.row_opt(leases::LEAST_LOADED, &[me]).await?
         {
             // Only as many as the least-loaded executor lacks: shares converge without accounts
             // going back and forth.
@@ -181,9 +179,7 @@ impl Ownership {
                 .take((keys.len() - fair).min(room).min(HAND_OVER_PER_PASS))
                 .collect();
             if !excess.is_empty() {
-                client
-                    .query_one(leases::HAND_TO, &[me, &excess, &secs, &to])
-                    .await?;
+                client.row(leases::HAND_TO, &[me, &excess, &secs, &to]).await?;
                 for key in &excess {
                     keys.remove(key);
                 }

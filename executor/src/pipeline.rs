@@ -17,12 +17,13 @@ use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use crate::claim::{ClaimedSignal, ClaimedWork};
-use crate::instruments::InstrumentCache;
+use crate::instruments::{InstrumentCache, RulesError};
 use crate::keys::KeyCache;
 use crate::orders::{self, Outcome, PendingOrder, PlannedOrder, SignalOrder, Target};
 use crate::plan::{self, ClosePlan, PlannedQty, Sizing};
 use crate::settle::{OrderAnswer, Settlement, Settler, SignalEnd};
 use crate::submit::{self, AccountPacer};
+use crate::trade::skip::SkipReason;
 
 /// How soon a signal with unsettled orders is tried again.
 const UNSETTLED_RETRY: Duration = Duration::from_secs(5);
@@ -325,6 +326,17 @@ async fn plan_one(
     let Some(key) = &target.api_key else {
         return Ok(vec![skip("the user has no usable API key".into())]);
     };
+    // With SYMBOLS=* an alert may name a symbol the exchange does not list: a reason on the row,
+    // not a retry (the rules are cached, so this costs nothing on the usual path).
+    if action != Action::Cancel
+        && let Err(RulesError::NotListed(symbol)) = ctx.instruments.rules(&signal.symbol).await
+    {
+        let reason = SkipReason::UnknownSymbol { symbol };
+        return Ok(vec![PlannedOrder {
+            skip_code: Some(reason.stored_code()),
+            ..skip(reason.to_string())
+        }]);
+    }
     // A v2 signal, or a v1 signal whose strategy or subscription sets defaults (leverage, margin
     // mode, max_lag_secs), takes the v2 planner; a plain one with none keeps the short path.
     let has_defaults =

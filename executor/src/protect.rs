@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use humbex_bybit::{PositionIdx, TradingStopRequest};
+use humbex_shared::db::Statements;
 use humbex_shared::store::break_even as store_break_even;
 use humbex_shared::store::{orders, signals};
 use tokio::sync::mpsc;
@@ -46,7 +47,7 @@ pub async fn run(ctx: Arc<Context>, mut jobs: mpsc::UnboundedReceiver<ProtectJob
 async fn sweep_once(ctx: &Context) -> anyhow::Result<()> {
     let client = ctx.pool.get().await?;
     let rows = client
-        .query(orders::UNPROTECTED, &[&SWEEP_EVERY.as_secs_f64(), &100_i64])
+        .rows(orders::UNPROTECTED, &[&SWEEP_EVERY.as_secs_f64(), &100_i64])
         .await?;
     for row in &rows {
         let job = ProtectJob {
@@ -70,7 +71,7 @@ async fn sweep_once(ctx: &Context) -> anyhow::Result<()> {
 #[tracing::instrument(skip_all, fields(order_id = %job.order_id, api_key_id = %job.api_key_id))]
 async fn protect(ctx: &Context, job: &ProtectJob) -> anyhow::Result<()> {
     let client = ctx.pool.get().await?;
-    let row = client.query_one(signals::GET.as_str(), &[&job.signal_id]).await?;
+    let row = client.row(signals::GET.as_str(), &[&job.signal_id]).await?;
     let spec = signals::trade_of(&row)?;
     let rules = ctx.instruments.rules(&job.symbol).await?;
     let levels = match protection::resolve(&spec, job.avg_price, job.buy, &rules) {
@@ -83,10 +84,9 @@ async fn protect(ctx: &Context, job: &ProtectJob) -> anyhow::Result<()> {
     if let Some(rule) = spec.break_even {
         // Armed once the entry is known; watched on the position topic (crate::break_even).
         let armed = break_even::arm(rule, job.avg_price, job.buy, &rules);
-        let stmt = client.prepare_cached(store_break_even::ARM).await?;
         client
-            .execute(
-                &stmt,
+            .run(
+                store_break_even::ARM,
                 &[
                     &job.api_key_id,
                     &job.symbol,
@@ -101,10 +101,9 @@ async fn protect(ctx: &Context, job: &ProtectJob) -> anyhow::Result<()> {
     }
     if levels.is_empty() {
         // Break-even alone: armed, nothing to set now; the entry counts as handled.
-        let stmt = client.prepare_cached(orders::SET_PROTECTION).await?;
         let none: Option<rust_decimal::Decimal> = None;
         client
-            .execute(&stmt, &[&job.order_id, &none, &none, &none])
+            .run(orders::SET_PROTECTION, &[&job.order_id, &none, &none, &none])
             .await?;
         return Ok(());
     }
@@ -122,10 +121,9 @@ async fn protect(ctx: &Context, job: &ProtectJob) -> anyhow::Result<()> {
     };
     match ctx.rest.set_trading_stop(&credentials, &request).await {
         Ok(_) => {
-            let stmt = client.prepare_cached(orders::SET_PROTECTION).await?;
             let set = client
-                .query_opt(
-                    &stmt,
+                .row_opt(
+                    orders::SET_PROTECTION,
                     &[
                         &job.order_id,
                         &levels.take_profit,
@@ -161,10 +159,9 @@ async fn record_refusal(
     code: &str,
     message: &str,
 ) -> anyhow::Result<()> {
-    let stmt = client.prepare_cached(orders::PROTECTION_REFUSED).await?;
     client
-        .execute(
-            &stmt,
+        .run(
+            orders::PROTECTION_REFUSED,
             &[&job.order_id, &code, &format!("protection not set: {message}")],
         )
         .await?;

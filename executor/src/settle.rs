@@ -5,6 +5,7 @@
 //! it waits for that commit the next group gathers. A lone signal is written at once (no timer),
 //! so grouping costs latency nothing, and under load one WAL flush serves hundreds of orders.
 
+use humbex_shared::db::Statements;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -160,13 +161,9 @@ async fn write(pool: &Pool, executor_id: &str, settlements: &[&Settlement]) -> R
     }
 
     let client = pool.get().await.map_err(|e| e.to_string())?;
-    let stmt = client
-        .prepare_cached(orders::SETTLE)
-        .await
-        .map_err(|e| e.to_string())?;
     client
-        .query_one(
-            &stmt,
+        .row(
+            orders::SETTLE,
             &[
                 &executor_id,
                 &order_ids,

@@ -6,8 +6,9 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use humbex_shared::db::PgConfig;
 use tokio::sync::mpsc;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 use uuid::Uuid;
 
 /// Why the executor should look for work now.
@@ -28,7 +29,7 @@ pub use humbex_shared::channels::{ACCOUNTS as ACCOUNTS_CHANNEL, SIGNALS as SIGNA
 
 /// Run until `wakeups` is closed: keep one LISTEN connection alive (reconnecting with capped
 /// backoff), forward notifications, and sweep on (re)connect and every `poll_interval`.
-pub async fn run(pg: tokio_postgres::Config, poll_interval: Duration, wakeups: mpsc::Sender<Wakeup>) {
+pub async fn run(pg: PgConfig, poll_interval: Duration, wakeups: mpsc::Sender<Wakeup>) {
     let mut backoff = Duration::from_millis(100);
     loop {
         match listen_once(&pg, poll_interval, &wakeups).await {
@@ -50,16 +51,12 @@ enum ListenEnd {
     ConnectionLost(String),
 }
 
-async fn listen_once(
-    pg: &tokio_postgres::Config,
-    poll_interval: Duration,
-    wakeups: &mpsc::Sender<Wakeup>,
-) -> ListenEnd {
+async fn listen_once(pg: &PgConfig, poll_interval: Duration, wakeups: &mpsc::Sender<Wakeup>) -> ListenEnd {
     let mut pg = pg.clone();
     pg.application_name(LISTEN_APPLICATION_NAME);
     pg.connect_timeout(Duration::from_secs(3));
     pg.keepalives_idle(Duration::from_secs(10));
-    let (client, mut connection) = match pg.connect(NoTls).await {
+    let (client, mut connection) = match pg.connect().await {
         Ok(pair) => pair,
         Err(e) => return ListenEnd::ConnectionLost(format!("{e:?}")),
     };

@@ -21,7 +21,7 @@ use rust_decimal::Decimal;
 use secrecy::SecretString;
 use serde_json::json;
 use tokio::sync::mpsc;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 use uuid::Uuid;
 
 const SYMBOL: &str = "AVAXUSDT";
@@ -60,7 +60,7 @@ struct OrderRow {
 
 struct Harness {
     _db: TestDatabase,
-    pg: tokio_postgres::Config,
+    pg: humbex_shared::db::PgConfig,
     pool: Pool,
     paper: RunningPaperExchange,
     rest: BybitRest,
@@ -539,10 +539,10 @@ async fn orders_of_someone_else_are_ignored() {
 
 /// A dedicated LISTEN connection driven by poll_message (a pooled one never delivers).
 async fn listen(
-    pg: &tokio_postgres::Config,
+    pg: &humbex_shared::db::PgConfig,
     channel: &str,
 ) -> (tokio_postgres::Client, mpsc::UnboundedReceiver<String>) {
-    let (client, mut connection) = pg.connect(NoTls).await.expect("listen connection");
+    let (client, mut connection) = pg.connect().await.expect("listen connection");
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));

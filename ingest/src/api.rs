@@ -8,6 +8,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, OpenApiService};
 
 use crate::admin::activity::ActivityApi;
 use crate::admin::api_keys::ApiKeysApi;
+use crate::admin::notifications::NotificationsApi;
 use crate::admin::positions::PositionsApi;
 use crate::admin::strategies::StrategiesApi;
 use crate::admin::users::UsersApi;
@@ -61,6 +62,7 @@ impl HealthApi {
 pub type Apis = (
     WebhookApi,
     UsersApi,
+    NotificationsApi,
     StrategiesApi,
     ApiKeysApi,
     ActivityApi,
@@ -74,6 +76,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
         (
             WebhookApi,
             UsersApi,
+            NotificationsApi,
             StrategiesApi,
             ApiKeysApi,
             ActivityApi,

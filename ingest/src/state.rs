@@ -38,6 +38,10 @@ pub struct AppState {
     /// TRADINGVIEW_IP_ALLOWLIST), which carry every user's alerts, so one user's broken token must
     /// not stop everyone's. Their per-token and per-owner limits still apply.
     pub auth_limit_exempt: HashSet<IpAddr>,
+    /// The Telegram bot (TELEGRAM_BOT_TOKEN), used only to check a user's chat when it is set.
+    pub telegram: Option<humbex_shared::config::TelegramConfig>,
+    /// The client of that check: no redirects, short deadline.
+    pub notify_http: reqwest::Client,
     /// Injected clock for the anti-replay windows (tests move it; production reads the system).
     pub clock: Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>,
 }
@@ -75,6 +79,12 @@ impl AppState {
             key_checker,
             rate_limits: RateLimiters::new(config.http.rate_limits),
             auth_limit_exempt,
+            telegram: config.notify.telegram,
+            notify_http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .redirect(reqwest::redirect::Policy::none())
+                .tls_backend_preconfigured(humbex_bybit::tls::rest_config())
+                .build()?,
             clock: Arc::new(chrono::Utc::now),
         })
     }

@@ -6,6 +6,7 @@
 //! target/release/humbex-reliability` (CI: `--quick`).
 
 mod cluster;
+mod notify;
 mod scenarios;
 mod traffic;
 
@@ -56,6 +57,9 @@ fn scenarios() -> Vec<(&'static str, Scenario)> {
         }),
         ("ingest-duplicates", |c, s| {
             Box::pin(scenarios::ingest_duplicates(c, s))
+        }),
+        ("notify-sender-killed", |c, s| {
+            Box::pin(notify::sender_killed(c, s))
         }),
     ]
 }

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::{GenericClient, Row};
+use tokio_postgres::Row;
+
+use crate::db::Statements;
 use uuid::Uuid;
 
 use crate::api_key_vault::{KeyRow, SealedPair};
@@ -83,9 +85,9 @@ pub struct NewKey<'a> {
 /// The newest unrevoked key sealed under each encryption key id: what the executor opens at
 /// start-up to prove its keys are the right ones.
 #[tracing::instrument(skip_all)]
-pub async fn newest_per_key_id(client: &impl GenericClient) -> Result<Vec<StoredKey>, tokio_postgres::Error> {
+pub async fn newest_per_key_id(client: &impl Statements) -> Result<Vec<StoredKey>, tokio_postgres::Error> {
     let rows = client
-        .query(
+        .rows(
             &format!(
                 "SELECT DISTINCT ON (enc_key_id) {STORED_COLUMNS} FROM api_keys \
                  WHERE revoked_at IS NULL ORDER BY enc_key_id, created_at DESC, id"
@@ -99,11 +101,11 @@ pub async fn newest_per_key_id(client: &impl GenericClient) -> Result<Vec<Stored
 /// Store a checked key; `None` when its user no longer exists.
 #[tracing::instrument(skip_all, fields(api_key_id = %key.row.id, user_id = %key.row.user_id))]
 pub async fn insert(
-    client: &impl GenericClient,
+    client: &impl Statements,
     key: &NewKey<'_>,
 ) -> Result<Option<ApiKeyRecord>, tokio_postgres::Error> {
     let row = client
-        .query_opt(
+        .row_opt(
             &format!(
                 "INSERT INTO api_keys (id, user_id, label, api_key_enc, api_secret_enc, enc_key_id, \
                                        api_key_masked, permissions, permissions_checked_at) \
@@ -128,11 +130,11 @@ pub async fn insert(
 /// A user's keys, newest first.
 #[tracing::instrument(skip(client))]
 pub async fn list_for_user(
-    client: &impl GenericClient,
+    client: &impl Statements,
     user_id: Uuid,
 ) -> Result<Vec<ApiKeyRecord>, tokio_postgres::Error> {
     let rows = client
-        .query(
+        .rows(
             &format!(
                 "SELECT {RECORD_COLUMNS} FROM api_keys WHERE user_id = $1 ORDER BY created_at DESC, id DESC"
             ),
@@ -145,11 +147,11 @@ pub async fn list_for_user(
 /// Revoke a key (revoking twice keeps the first time); `None` when there is no such key.
 #[tracing::instrument(skip(client))]
 pub async fn revoke(
-    client: &impl GenericClient,
+    client: &impl Statements,
     api_key_id: Uuid,
 ) -> Result<Option<ApiKeyRecord>, tokio_postgres::Error> {
     let row = client
-        .query_opt(
+        .row_opt(
             &format!(
                 "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 \
                  RETURNING {RECORD_COLUMNS}"
@@ -162,9 +164,9 @@ pub async fn revoke(
 
 /// Every key not revoked (usable or not), sealed.
 #[tracing::instrument(skip(client))]
-pub async fn unrevoked(client: &impl GenericClient) -> Result<Vec<StoredKey>, tokio_postgres::Error> {
+pub async fn unrevoked(client: &impl Statements) -> Result<Vec<StoredKey>, tokio_postgres::Error> {
     let rows = client
-        .query(
+        .rows(
             &format!("SELECT {STORED_COLUMNS} FROM api_keys WHERE revoked_at IS NULL"),
             &[],
         )
@@ -175,9 +177,9 @@ pub async fn unrevoked(client: &impl GenericClient) -> Result<Vec<StoredKey>, to
 /// Keys neither revoked nor unusable whose owner may trade now (the subscription rule of migration
 /// V4): the accounts whose private streams the executor opens at start-up.
 #[tracing::instrument(skip(client))]
-pub async fn tradable(client: &impl GenericClient) -> Result<Vec<StoredKey>, tokio_postgres::Error> {
+pub async fn tradable(client: &impl Statements) -> Result<Vec<StoredKey>, tokio_postgres::Error> {
     let rows = client
-        .query(
+        .rows(
             &format!("SELECT k.id, k.user_id, k.api_key_enc, k.api_secret_enc FROM {TRADABLE}"),
             &[],
         )
@@ -196,11 +198,11 @@ pub const TRADABLE: &str = "api_keys k JOIN subscriptions s ON s.user_id = k.use
 /// has just taken over and opens streams for.
 #[tracing::instrument(skip(client, ids), fields(keys = ids.len()))]
 pub async fn tradable_among(
-    client: &impl GenericClient,
+    client: &impl Statements,
     ids: &[Uuid],
 ) -> Result<Vec<StoredKey>, tokio_postgres::Error> {
     let rows = client
-        .query(
+        .rows(
             &format!(
                 "SELECT k.id, k.user_id, k.api_key_enc, k.api_secret_enc FROM {TRADABLE} AND k.id = ANY($1)"
             ),
@@ -214,11 +216,11 @@ pub async fn tradable_among(
 /// ago (or never), in id order.
 #[tracing::instrument(skip(client))]
 pub async fn due_for_recheck(
-    client: &impl GenericClient,
+    client: &impl Statements,
     interval: Duration,
 ) -> Result<Vec<StoredKey>, tokio_postgres::Error> {
     let rows = client
-        .query(
+        .rows(
             &format!(
                 "SELECT {STORED_COLUMNS} FROM api_keys \
                  WHERE revoked_at IS NULL AND unusable_at IS NULL \
@@ -234,12 +236,9 @@ pub async fn due_for_recheck(
 
 /// The exchange confirmed the key's permissions now.
 #[tracing::instrument(skip(client))]
-pub async fn mark_checked(
-    client: &impl GenericClient,
-    api_key_id: Uuid,
-) -> Result<(), tokio_postgres::Error> {
+pub async fn mark_checked(client: &impl Statements, api_key_id: Uuid) -> Result<(), tokio_postgres::Error> {
     client
-        .execute(
+        .run(
             "UPDATE api_keys SET permissions_checked_at = now() WHERE id = $1",
             &[&api_key_id],
         )
@@ -254,11 +253,11 @@ const MARK_UNUSABLE: &str = "UPDATE api_keys SET unusable_reason = $2, unusable_
 /// row: the executor's "disable this key" also drops what it holds of the key.
 #[tracing::instrument(skip(client, reason))]
 pub async fn mark_unusable(
-    client: &impl GenericClient,
+    client: &impl Statements,
     api_key_id: Uuid,
     reason: &str,
 ) -> Result<bool, tokio_postgres::Error> {
-    Ok(client.execute(MARK_UNUSABLE, &[&api_key_id, &reason]).await? == 1)
+    Ok(client.run(MARK_UNUSABLE, &[&api_key_id, &reason]).await? == 1)
 }
 
 const KEY_STATE: &str = "SELECT unusable_reason, unusable_at IS NOT NULL AS unusable, \
@@ -267,10 +266,10 @@ const KEY_STATE: &str = "SELECT unusable_reason, unusable_at IS NOT NULL AS unus
 /// Why the key must not be used, or `None` when it may be.
 #[tracing::instrument(skip(client))]
 pub async fn refusal(
-    client: &impl GenericClient,
+    client: &impl Statements,
     api_key_id: Uuid,
 ) -> Result<Option<String>, tokio_postgres::Error> {
-    let Some(row) = client.query_opt(KEY_STATE, &[&api_key_id]).await? else {
+    let Some(row) = client.row_opt(KEY_STATE, &[&api_key_id]).await? else {
         return Ok(Some("no such api key".into()));
     };
     if row.get::<_, bool>("unusable") {
@@ -288,12 +287,9 @@ pub async fn refusal(
 
 /// How many keys are sealed under `enc_key_id`.
 #[tracing::instrument(skip(client))]
-pub async fn count_on_key(
-    client: &impl GenericClient,
-    enc_key_id: i32,
-) -> Result<i64, tokio_postgres::Error> {
+pub async fn count_on_key(client: &impl Statements, enc_key_id: i32) -> Result<i64, tokio_postgres::Error> {
     let row = client
-        .query_one(
+        .row(
             "SELECT count(*) AS n FROM api_keys WHERE enc_key_id = $1",
             &[&enc_key_id],
         )
@@ -312,13 +308,13 @@ pub struct KeyOffPrimary {
 /// someone else are skipped).
 #[tracing::instrument(skip(client))]
 pub async fn lock_off_primary(
-    client: &impl GenericClient,
+    client: &impl Statements,
     primary: i32,
     after: Uuid,
     limit: i64,
 ) -> Result<Vec<KeyOffPrimary>, tokio_postgres::Error> {
     let rows = client
-        .query(
+        .rows(
             &format!(
                 "SELECT {STORED_COLUMNS}, enc_key_id FROM api_keys \
                  WHERE enc_key_id <> $1 AND id > $2 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED"
@@ -339,13 +335,13 @@ pub async fn lock_off_primary(
 /// meanwhile is left alone); the number of rows changed (0 or 1).
 #[tracing::instrument(skip(client, old, new), fields(api_key_id = %old.key.row.id))]
 pub async fn replace_sealed(
-    client: &impl GenericClient,
+    client: &impl Statements,
     old: &KeyOffPrimary,
     new: &SealedPair,
     new_enc_key_id: i32,
 ) -> Result<u64, tokio_postgres::Error> {
     client
-        .execute(
+        .run(
             "UPDATE api_keys SET api_key_enc = $2, api_secret_enc = $3, enc_key_id = $4 \
              WHERE id = $1 AND enc_key_id = $5 AND api_key_enc = $6 AND api_secret_enc = $7",
             &[
@@ -363,9 +359,9 @@ pub async fn replace_sealed(
 
 /// How many keys are sealed under each key id (to check that an old key is unused before removal).
 #[tracing::instrument(skip(client))]
-pub async fn rows_per_key(client: &impl GenericClient) -> Result<Vec<(i32, i64)>, tokio_postgres::Error> {
+pub async fn rows_per_key(client: &impl Statements) -> Result<Vec<(i32, i64)>, tokio_postgres::Error> {
     let rows = client
-        .query(
+        .rows(
             "SELECT enc_key_id, count(*) AS n FROM api_keys GROUP BY enc_key_id ORDER BY enc_key_id",
             &[],
         )

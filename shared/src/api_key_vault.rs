@@ -223,6 +223,34 @@ impl Opener {
     }
 }
 
+/// The cell a user's notification webhook secret is sealed to (`notification_settings`,
+/// sql/V7): bound to the user, so a blob copied to another user's row does not open. It is sealed
+/// like an exchange key because HUMBEX must read it back to sign (a digest would not do): ingest
+/// seals it when `webhook_url` is set, only the executor's sender opens it
+/// (docs/notifications.md#the-webhook-secret).
+fn webhook_secret_cell(user_id: Uuid) -> CellRef<'static> {
+    CellRef {
+        table: "notification_settings",
+        column: "webhook_secret_enc",
+        row_id: user_id,
+        user_id,
+    }
+}
+
+impl Sealer {
+    /// Seal a user's notification webhook secret for their settings row.
+    pub fn seal_webhook_secret(&self, user_id: Uuid, secret: &str) -> Result<Vec<u8>, CryptoError> {
+        self.seal_one(webhook_secret_cell(user_id), secret.as_bytes())
+    }
+}
+
+impl Opener {
+    /// Open a user's notification webhook secret.
+    pub fn open_webhook_secret(&self, user_id: Uuid, blob: &[u8]) -> Result<SecretString, CryptoError> {
+        into_secret_string(self.open_one(webhook_secret_cell(user_id), blob)?)
+    }
+}
+
 /// Both capabilities over one keyring.
 pub fn from_keyring(keyring: Keyring) -> (Sealer, Opener) {
     let keyring = Arc::new(keyring);

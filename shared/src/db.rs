@@ -1,10 +1,16 @@
 //! PostgreSQL access: the connection pool, database creation, migrations under an advisory lock,
-//! readiness, and fresh throw-away databases for tests.
+//! readiness, and fresh throw-away databases for tests. Every connection goes through
+//! [`tls::PgConfig`], so each honours its URL's `sslmode`.
+
+pub mod statements;
+pub mod tls;
 
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
-use tokio_postgres::NoTls;
+
+pub use statements::Statements;
+pub use tls::{ConnectError, PgConfig};
 
 use crate::config::DatabaseUrl;
 
@@ -26,9 +32,10 @@ pub fn pool(url: &DatabaseUrl, max_size: usize) -> anyhow::Result<Pool> {
     if pg.get_application_name().is_none() {
         pg.application_name("humbex");
     }
+    let (pg, tls) = pg.parts();
     let manager = Manager::from_config(
         pg,
-        NoTls,
+        tls,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
@@ -46,8 +53,8 @@ pub fn pool(url: &DatabaseUrl, max_size: usize) -> anyhow::Result<Pool> {
 }
 
 /// One connection, driven in the background.
-pub async fn connect(pg: &tokio_postgres::Config) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-    let (client, connection) = pg.connect(NoTls).await?;
+pub async fn connect(pg: &PgConfig) -> Result<tokio_postgres::Client, ConnectError> {
+    let (client, connection) = pg.connect().await?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::debug!(error = ?e, "database connection closed");
@@ -56,7 +63,30 @@ pub async fn connect(pg: &tokio_postgres::Config) -> Result<tokio_postgres::Clie
     Ok(client)
 }
 
-fn maintenance_config(url: &DatabaseUrl) -> (tokio_postgres::Config, String) {
+/// Process-wide database settings from the configuration, applied once at start-up: with
+/// DATABASE_DIRECT_URL set, DATABASE_URL is taken to be a transaction pooler and pooled statements
+/// are sent unnamed (db/statements.rs).
+pub fn apply_pooler_mode(config: &crate::config::DatabaseConfig) {
+    if let Some(direct) = &config.direct_url {
+        statements::use_unnamed_statements(direct.pg_config());
+        tracing::info!("DATABASE_DIRECT_URL is set: pooled statements are sent unnamed");
+    }
+}
+
+/// Start-up check: a connection that fails for TLS (the server refuses TLS under `require`, or its
+/// certificate fails the check) is a configuration error that stops the process, naming the
+/// variable and the mode. An unreachable server is not: services start and answer 503 until it
+/// is back.
+pub async fn check_tls(url: &DatabaseUrl) -> Result<(), ConnectError> {
+    let mut pg = url.pg_config();
+    pg.connect_timeout(Duration::from_secs(3));
+    match tokio::time::timeout(Duration::from_secs(5), pg.connect()).await {
+        Ok(Err(e)) if e.is_tls() => Err(e),
+        _ => Ok(()),
+    }
+}
+
+fn maintenance_config(url: &DatabaseUrl) -> (PgConfig, String) {
     let mut pg = url.pg_config();
     let name = pg.get_dbname().unwrap_or("postgres").to_owned();
     pg.dbname("postgres");
@@ -128,7 +158,7 @@ pub async fn is_ready(pool: &Pool) -> bool {
     let check = async {
         let client = pool.get().await.ok()?;
         let row = client
-            .query_opt("SELECT max(version) AS version FROM refinery_schema_history", &[])
+            .row_opt("SELECT max(version) AS version FROM refinery_schema_history", &[])
             .await
             .ok()??;
         let version: Option<i32> = row.get("version");
@@ -147,14 +177,14 @@ pub async fn is_ready(pool: &Pool) -> bool {
 pub struct TestDatabase {
     pub url: DatabaseUrl,
     name: String,
-    admin: tokio_postgres::Config,
+    admin: PgConfig,
 }
 
 impl TestDatabase {
     pub async fn create() -> anyhow::Result<Self> {
         let server = std::env::var("TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let mut admin: tokio_postgres::Config = server.parse()?;
+        let mut admin = DatabaseUrl::parse_var("TEST_DATABASE_URL", &server)?.pg_config();
         admin.dbname("postgres");
         let name = format!("humbex_test_{}", uuid::Uuid::new_v4().simple());
         let client = connect(&admin).await?;

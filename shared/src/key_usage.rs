@@ -7,7 +7,7 @@
 //! fails, so nothing is sealed or stored beyond it. The row lock taken by the upsert serialises
 //! concurrent writers under one key id, which is fine at the rate keys are added.
 
-use tokio_postgres::GenericClient;
+use crate::db::Statements;
 
 /// SP 800-38D's bound for random nonces is 2^32; the default stops well before it.
 pub const DEFAULT_MAX_PER_KEY: u64 = 1 << 30;
@@ -29,7 +29,7 @@ pub enum KeyUsageError {
 /// the transaction that stores the ciphertexts, before sealing them.
 #[tracing::instrument(skip(client), err(Display))]
 pub async fn reserve(
-    client: &impl GenericClient,
+    client: &impl Statements,
     key_id: u32,
     count: u64,
     cap: u64,
@@ -41,7 +41,7 @@ pub async fn reserve(
         return Err(refused);
     };
     let row = client
-        .query_opt(
+        .row_opt(
             "INSERT INTO encryption_key_usage AS u (key_id, encryptions) \
              SELECT $1::integer, $2::bigint WHERE $2::bigint <= $3::bigint \
              ON CONFLICT (key_id) DO UPDATE SET encryptions = u.encryptions + EXCLUDED.encryptions, \
@@ -58,9 +58,9 @@ pub async fn reserve(
 }
 
 /// Encryptions counted per key id, for operators and tests.
-pub async fn usage(client: &impl GenericClient) -> Result<Vec<(i32, i64)>, tokio_postgres::Error> {
+pub async fn usage(client: &impl Statements) -> Result<Vec<(i32, i64)>, tokio_postgres::Error> {
     let rows = client
-        .query(
+        .rows(
             "SELECT key_id, encryptions FROM encryption_key_usage ORDER BY key_id",
             &[],
         )

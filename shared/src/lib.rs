@@ -9,8 +9,10 @@ pub mod db;
 pub mod domain;
 pub mod hardening;
 pub mod key_usage;
+pub mod notify;
 pub mod rewrap;
 pub mod shutdown;
+pub mod standard_webhooks;
 pub mod store;
 pub mod token;
 

@@ -5,8 +5,8 @@
 //! `positions` table (docs/trading-v2-executor.md#recording).
 
 use chrono::{DateTime, Utc};
-use deadpool_postgres::GenericClient;
 use humbex_bybit::{CreateType, Execution, Order, Position, Side};
+use humbex_shared::db::Statements;
 use humbex_shared::domain::order_status;
 use humbex_shared::store::{fills, orders, positions};
 use rust_decimal::Decimal;
@@ -49,7 +49,7 @@ fn side(side: Side) -> &'static str {
 /// Record or move forward a foreign order from its push; `None` when the status is not understood.
 #[tracing::instrument(skip_all, fields(%api_key_id, order_id = %order.order_id))]
 pub async fn upsert_order(
-    client: &impl GenericClient,
+    client: &impl Statements,
     api_key_id: Uuid,
     order: &Order,
 ) -> Result<Option<(Uuid, String)>, tokio_postgres::Error> {
@@ -91,7 +91,7 @@ pub async fn upsert_order(
 /// filled yet, so the order push still moves it), then the fill is recorded against it.
 #[tracing::instrument(skip_all, fields(%api_key_id, exec_id = %fill.exec_id))]
 pub async fn record_fill(
-    client: &impl GenericClient,
+    client: &impl Statements,
     api_key_id: Uuid,
     fill: &Execution,
 ) -> Result<bool, tokio_postgres::Error> {
@@ -117,10 +117,9 @@ pub async fn record_fill(
         fill.closed_size.is_some_and(|s| s > Decimal::ZERO),
     )
     .await?;
-    let stmt = client.prepare_cached(fills::INSERT_FOREIGN).await?;
     let rows = client
-        .query(
-            &stmt,
+        .rows(
+            fills::INSERT_FOREIGN,
             &[
                 &vec![fill.exec_id.as_str()],
                 &vec![fill.exec_qty],
@@ -137,7 +136,7 @@ pub async fn record_fill(
 
 #[allow(clippy::too_many_arguments)]
 async fn upsert(
-    client: &impl GenericClient,
+    client: &impl Statements,
     api_key_id: Uuid,
     exchange_order_id: &str,
     origin: &str,
@@ -154,10 +153,9 @@ async fn upsert(
     exchange_time: Option<DateTime<Utc>>,
     reduce_only: bool,
 ) -> Result<Option<(Uuid, String)>, tokio_postgres::Error> {
-    let stmt = client.prepare_cached(&orders::UPSERT_FOREIGN).await?;
     let row = client
-        .query_opt(
-            &stmt,
+        .row_opt(
+            &orders::UPSERT_FOREIGN,
             &[
                 &api_key_id,
                 &exchange_order_id,
@@ -185,7 +183,7 @@ async fn upsert(
 /// Keep the account's row for the position's symbol (one-way mode: one per symbol).
 #[tracing::instrument(skip_all, fields(%api_key_id, symbol = %position.symbol))]
 pub async fn upsert_position(
-    client: &impl GenericClient,
+    client: &impl Statements,
     api_key_id: Uuid,
     position: &Position,
 ) -> Result<(), tokio_postgres::Error> {
@@ -193,10 +191,9 @@ pub async fn upsert_position(
         Some(s) if position.size > Decimal::ZERO => side(s),
         _ => "none",
     };
-    let stmt = client.prepare_cached(positions::UPSERT).await?;
     client
-        .execute(
-            &stmt,
+        .run(
+            positions::UPSERT,
             &[
                 &api_key_id,
                 &position.symbol,

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use deadpool_postgres::GenericClient;
 use humbex_bybit::{Execution, Order, OrderStatus};
+use humbex_shared::db::Statements;
 use humbex_shared::domain::order_status;
 use humbex_shared::store::{fills, orders};
 use rust_decimal::Decimal;
@@ -209,10 +209,9 @@ pub async fn apply_batch(
         };
     }
     if !fills.exec_id.is_empty() {
-        let stmt = tx.prepare_cached(fills::INSERT).await?;
         let rows = tx
-            .query(
-                &stmt,
+            .rows(
+                fills::INSERT,
                 &[
                     &fills.exec_id,
                     &fills.qty,
@@ -235,17 +234,15 @@ pub async fn apply_batch(
         // Lock the batch's order rows in id order before updating them: the settle writer locks
         // the same way, and the join order of `UPDATE … FROM unnest` is the planner's, so without
         // this two writers could each hold a row the other needs.
-        let lock = tx.prepare_cached(orders::LOCK_BY_LINK).await?;
         let (links, keys): (Vec<&str>, Vec<Uuid>) = rounds
             .iter()
             .flat_map(|r| r.link_id.iter().copied().zip(r.key_id.iter().copied()))
             .unzip();
-        tx.execute(&lock, &[&links, &keys]).await?;
-        let stmt = tx.prepare_cached(&orders::APPLY_UPDATES).await?;
+        tx.run(orders::LOCK_BY_LINK, &[&links, &keys]).await?;
         for round in &rounds {
             let rows = tx
-                .query(
-                    &stmt,
+                .rows(
+                    &orders::APPLY_UPDATES,
                     &[
                         &round.idx,
                         &round.link_id,
@@ -321,24 +318,25 @@ fn open_order(row: &tokio_postgres::Row) -> OpenOrder {
 
 #[tracing::instrument(skip_all, fields(%api_key_id))]
 pub async fn open_orders_of_account(
-    client: &impl GenericClient,
+    client: &impl Statements,
     api_key_id: Uuid,
 ) -> Result<Vec<OpenOrder>, tokio_postgres::Error> {
-    let stmt = client.prepare_cached(&orders::OPEN_OF_ACCOUNT).await?;
-    let rows = client.query(&stmt, &[&api_key_id]).await?;
+    let rows = client.rows(&orders::OPEN_OF_ACCOUNT, &[&api_key_id]).await?;
     Ok(rows.iter().map(open_order).collect())
 }
 
 #[tracing::instrument(skip_all, fields(accounts = api_key_ids.len()))]
 pub async fn unconfirmed_orders(
-    client: &impl GenericClient,
+    client: &impl Statements,
     api_key_ids: &[Uuid],
     older_than: std::time::Duration,
     limit: i64,
 ) -> Result<Vec<OpenOrder>, tokio_postgres::Error> {
-    let stmt = client.prepare_cached(orders::UNCONFIRMED).await?;
     let rows = client
-        .query(&stmt, &[&api_key_ids, &older_than.as_secs_f64(), &limit])
+        .rows(
+            orders::UNCONFIRMED,
+            &[&api_key_ids, &older_than.as_secs_f64(), &limit],
+        )
         .await?;
     Ok(rows.iter().map(open_order).collect())
 }

@@ -33,6 +33,8 @@ pub enum SkipReason {
     LeverageAboveMax { wanted: Decimal, max: Decimal },
     /// A take profit, stop loss or trailing distance that comes out at or below zero.
     ProtectionOutOfRange { field: &'static str },
+    /// The alert names a symbol the exchange does not list.
+    UnknownSymbol { symbol: String },
     /// The exchange refused a call the order depends on (set-leverage, margin mode): Bybit's
     /// code and message, as it gave them.
     Exchange { code: String, message: String },
@@ -61,6 +63,7 @@ impl SkipReason {
             SkipReason::AtTarget { .. } => "at_target",
             SkipReason::LeverageAboveMax { .. } => "leverage_above_max",
             SkipReason::ProtectionOutOfRange { .. } => "protection_out_of_range",
+            SkipReason::UnknownSymbol { .. } => "unknown_symbol",
             SkipReason::Exchange { .. } => "exchange_refused",
         }
     }
@@ -113,6 +116,10 @@ impl fmt::Display for SkipReason {
                 f,
                 "{field} comes out at or below zero from the entry price; lower its percent"
             ),
+            SkipReason::UnknownSymbol { symbol } => write!(
+                f,
+                "{symbol} is not a linear USDT contract the exchange lists: check the alert's symbol"
+            ),
             SkipReason::Exchange { code, message } => {
                 write!(
                     f,
@@ -158,6 +165,9 @@ mod tests {
                 max: d("50"),
             },
             SkipReason::ProtectionOutOfRange { field: "stop_loss" },
+            SkipReason::UnknownSymbol {
+                symbol: "FOOUSDT".into(),
+            },
         ];
         let mut codes: Vec<_> = reasons.iter().map(SkipReason::code).collect();
         codes.sort();

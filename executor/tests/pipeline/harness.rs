@@ -41,6 +41,8 @@ fn config(db: &TestDatabase, paper_url: &str, role: Role, keys: (&str, &str)) ->
         ("RATE_LIMIT_TOKEN_REQUESTS_PER_MINUTE", "1000000".into()),
         ("RATE_LIMIT_AUTH_FAILURES_PER_MINUTE", "1000000".into()),
         ("BYBIT_REST_URL", paper_url.into()),
+        // Any linear USDT symbol: the executor, not ingest, finds out what the exchange lists.
+        ("SYMBOLS", "*".into()),
     ]);
     match role {
         Role::Ingest => vars.extend([

@@ -205,6 +205,27 @@ async fn each_quantity_type_is_scaled_by_the_multiplier_and_capped() {
         ]
     );
     assert_eq!(position(&p, &key), d("50.2"));
+
+    // risk_percent, on a fresh account: lose 0.1% of 10000 USDT = 10 USDT if the stop at 24 is hit,
+    // 1 USDT per coin from 25 → 10 coins, × 1.5 = 15; the stop rides on the order.
+    let (_, token, key) = p
+        .trader(
+            "risk@example.com",
+            json!({ "size_multiplier": "1.5", "max_qty": "50" }),
+            "10000",
+        )
+        .await;
+    send(
+        &p,
+        &token,
+        json!({ "action": "buy", "quantity": "0.1", "quantity_type": "risk_percent",
+                "stop_loss": "24", "id": "r" }),
+    )
+    .await;
+    assert_eq!(sent_since(&p, &key, 0), [("Buy".into(), d("15"), false)]);
+    let positions = p.paper.exchange().positions(&key).unwrap();
+    let held = positions.iter().find(|x| x.symbol == "AVAXUSDT").unwrap();
+    assert_eq!(held.stop_loss, Some(d("24")));
 }
 
 #[tokio::test]
@@ -493,4 +514,24 @@ async fn a_conditional_entry_waits_for_its_trigger_and_then_fills() {
     })
     .await
     .expect("the sell filled once its trigger was reached");
+}
+
+#[tokio::test]
+async fn a_symbol_the_exchange_does_not_list_is_skipped_with_a_reason() {
+    let p = Pipeline::start(1).await;
+    let (_, token, key) = p.trader("unlisted@example.com", json!({}), "10000").await;
+    // SYMBOLS=* lets ingest accept any USDT name; the exchange lists no FOOUSDT.
+    for body in [
+        json!({ "action": "buy", "symbol": "FOOUSDT", "quantity": "1", "id": "v1" }),
+        json!({ "action": "buy", "symbol": "FOOUSDT", "quantity": "10", "quantity_type": "usdt", "id": "v2" }),
+    ] {
+        let signal = send(&p, &token, body).await;
+        let r = rows(&p, &signal).await;
+        assert_eq!(r.len(), 1, "{signal}");
+        assert_eq!(
+            (r[0].4.as_str(), r[0].5.as_deref()),
+            ("skipped", Some("unknown_symbol"))
+        );
+    }
+    assert!(p.exchange_orders(&key).is_empty());
 }

@@ -138,6 +138,35 @@ async fn take_profit_and_stop_loss_ride_on_the_entry_and_their_exits_are_recorde
         )
     );
     assert_eq!(position(&p, &key), d("0"));
+    // The outbox (sql/V7) has the entry's fill and the take profit, each once: the exit is a
+    // take_profit_hit on the entry's signal with its PnL, not also an order_filled.
+    let events: Vec<(String, String, Option<String>, bool)> = p
+        .db()
+        .await
+        .query(
+            "SELECT event, data ->> 'origin' AS origin, data ->> 'signal_id' AS signal_id, \
+                    data ? 'closed_pnl' AND data ->> 'closed_pnl' IS NOT NULL AS pnl \
+             FROM notifications WHERE user_id = $1 ORDER BY event",
+            &[&user.parse::<uuid::Uuid>().unwrap()],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get("event"), r.get("origin"), r.get("signal_id"), r.get("pnl")))
+        .collect();
+    let entry_signal = Some(entry_id.to_string());
+    assert_eq!(
+        events,
+        [
+            (
+                "order_filled".into(),
+                "signal".into(),
+                entry_signal.clone(),
+                false
+            ),
+            ("take_profit_hit".into(), "take_profit".into(), entry_signal, true),
+        ]
+    );
 
     // A short with a stop loss that is hit.
     p.paper.exchange().set_price("AVAXUSDT", d("25")).unwrap();

@@ -1,5 +1,6 @@
 //! Admin: read access to signals, orders and fills, newest first, in cursor pages.
 
+use humbex_shared::db::Statements;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -95,7 +96,7 @@ async fn with_fills(client: &Object, mut orders: Vec<Order>) -> Result<Vec<Order
         return Ok(orders);
     }
     let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
-    let rows = client.query(fills::OF_ORDERS, &[&ids]).await?;
+    let rows = client.rows(fills::OF_ORDERS, &[&ids]).await?;
     let mut by_order: HashMap<Uuid, Vec<Fill>> = HashMap::new();
     for r in rows {
         by_order.entry(r.get("order_id")).or_default().push(Fill {
@@ -187,7 +188,7 @@ impl ActivityApi {
             within_budget(async {
                 let client = state.pool.get().await?;
                 let rows = client
-                    .query(signals::PAGE.as_str(), &[&before.0, &(limit + 1)])
+                    .rows(signals::PAGE.as_str(), &[&before.0, &(limit + 1)])
                     .await?;
                 let mut items: Vec<Signal> = rows.iter().map(signal_from_row).collect();
                 let next_before = (items.len() as i64 > limit).then(|| {
@@ -215,10 +216,10 @@ impl ActivityApi {
         respond(within_budget(async {
             let client = state.pool.get().await?;
             let row = client
-                .query_opt(signals::GET.as_str(), &[&id.0])
+                .row_opt(signals::GET.as_str(), &[&id.0])
                 .await?
                 .ok_or_else(|| AdminError::not_found("signal"))?;
-            let rows = client.query(orders::OF_SIGNAL.as_str(), &[&id.0]).await?;
+            let rows = client.rows(orders::OF_SIGNAL.as_str(), &[&id.0]).await?;
             let orders = with_fills(&client, rows.iter().map(order_from_row).collect()).await?;
             Ok(GetSignalResponse::Ok(Json(SignalDetail {
                 signal: signal_from_row(&row),
@@ -248,7 +249,7 @@ impl ActivityApi {
             within_budget(async {
                 let client = state.pool.get().await?;
                 let rows = client
-                    .query(orders::PAGE.as_str(), &[&status, &before.0, &(limit + 1)])
+                    .rows(orders::PAGE.as_str(), &[&status, &before.0, &(limit + 1)])
                     .await?;
                 let mut items: Vec<Order> = rows.iter().map(order_from_row).collect();
                 let mut next_before = None;

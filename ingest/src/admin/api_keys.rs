@@ -1,5 +1,6 @@
 //! Admin: users' exchange keys, sealed with AES-256-GCM and bound to their row; never returned.
 
+use humbex_shared::db::Statements;
 use std::sync::Arc;
 
 use humbex_shared::api_key_store::{self as store, ApiKeyRecord, NewKey};
@@ -154,7 +155,7 @@ pub async fn add_api_key(
     within_budget(async {
         let client = state.pool.get().await?;
         match client
-            .query_opt(humbex_shared::store::users::EXISTS, &[&user_id])
+            .row_opt(humbex_shared::store::users::EXISTS, &[&user_id])
             .await?
         {
             Some(_) => Ok(()),
@@ -312,7 +313,7 @@ impl ApiKeysApi {
         respond(within_budget(async {
             let client = state.pool.get().await?;
             if client
-                .query_opt(humbex_shared::store::users::EXISTS, &[&id.0])
+                .row_opt(humbex_shared::store::users::EXISTS, &[&id.0])
                 .await?
                 .is_none()
             {

@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod auth;
 pub mod key_check;
 pub mod models;
+pub mod notifications;
 pub mod positions;
 pub mod responses;
 pub mod strategies;

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use humbex_shared::store::{orders, positions};
+use humbex_shared::db::Statements;
+use humbex_shared::store::{orders, positions, strategies, users};
 use poem::web::Data;
 use poem_openapi::OpenApi;
 use poem_openapi::param::{Path, Query};
@@ -113,14 +114,10 @@ impl PositionsApi {
     ) -> poem::Result<ListPositionsResponse> {
         respond(within_budget(async {
             let client = state.pool.get().await?;
-            if client
-                .query_opt("SELECT 1 FROM users WHERE id = $1", &[&id.0])
-                .await?
-                .is_none()
-            {
+            if client.row_opt(users::EXISTS, &[&id.0]).await?.is_none() {
                 return Err(AdminError::not_found("user"));
             }
-            let rows = client.query(positions::OF_USER.as_str(), &[&id.0]).await?;
+            let rows = client.rows(positions::OF_USER.as_str(), &[&id.0]).await?;
             Ok(ListPositionsResponse::Ok(Json(PositionList {
                 items: rows.iter().map(position_from_row).collect(),
             })))
@@ -145,15 +142,11 @@ impl PositionsApi {
             check_range(from.0, to.0)?;
             within_budget(async {
                 let client = state.pool.get().await?;
-                if client
-                    .query_opt("SELECT 1 FROM users WHERE id = $1", &[&id.0])
-                    .await?
-                    .is_none()
-                {
+                if client.row_opt(users::EXISTS, &[&id.0]).await?.is_none() {
                     return Err(AdminError::not_found("user"));
                 }
                 let rows = client
-                    .query(orders::PNL_OF_USER.as_str(), &[&id.0, &from.0, &to.0])
+                    .rows(orders::PNL_OF_USER.as_str(), &[&id.0, &from.0, &to.0])
                     .await?;
                 Ok(UserPnlResponse::Ok(Json(pnl_from_rows(&rows, from.0, to.0))))
             })
@@ -184,15 +177,11 @@ impl PositionsApi {
             check_range(from.0, to.0)?;
             within_budget(async {
                 let client = state.pool.get().await?;
-                if client
-                    .query_opt("SELECT 1 FROM strategies WHERE id = $1", &[&id.0])
-                    .await?
-                    .is_none()
-                {
+                if client.row_opt(strategies::EXISTS, &[&id.0]).await?.is_none() {
                     return Err(AdminError::not_found("strategy"));
                 }
                 let rows = client
-                    .query(orders::PNL_OF_STRATEGY.as_str(), &[&id.0, &from.0, &to.0])
+                    .rows(orders::PNL_OF_STRATEGY.as_str(), &[&id.0, &from.0, &to.0])
                     .await?;
                 Ok(StrategyPnlResponse::Ok(Json(pnl_from_rows(&rows, from.0, to.0))))
             })

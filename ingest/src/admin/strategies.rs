@@ -1,5 +1,6 @@
 //! Admin: strategies, the named signal sources whose token fans a signal out to subscribers.
 
+use humbex_shared::db::Statements;
 use std::sync::Arc;
 
 use humbex_shared::store::strategies;
@@ -99,7 +100,7 @@ impl StrategiesApi {
             within_budget(async {
                 let client = state.pool.get().await?;
                 let row = client
-                    .query_one(
+                    .row(
                         strategies::INSERT,
                         &[
                             &id,
@@ -143,7 +144,7 @@ impl StrategiesApi {
     ) -> poem::Result<ListStrategiesResponse> {
         respond(within_budget(async {
             let client = state.pool.get().await?;
-            let rows = client.query(strategies::LIST.as_str(), &[]).await?;
+            let rows = client.rows(strategies::LIST.as_str(), &[]).await?;
             Ok(ListStrategiesResponse::Ok(Json(
                 rows.iter().map(strategy_from_row).collect(),
             )))
@@ -175,7 +176,7 @@ impl StrategiesApi {
             within_budget(async {
                 let client = state.pool.get().await?;
                 client
-                    .query_opt(
+                    .row_opt(
                         strategies::UPDATE_DEFAULTS,
                         &[&id.0, &set_lag, &max_lag_secs, &set_leverage, &leverage],
                     )
@@ -183,7 +184,7 @@ impl StrategiesApi {
                     .ok_or_else(|| AdminError::not_found("strategy"))?;
                 tracing::info!(strategy_id = %id.0, "strategy defaults set");
                 let row = client
-                    .query_opt(strategies::GET.as_str(), &[&id.0])
+                    .row_opt(strategies::GET.as_str(), &[&id.0])
                     .await?
                     .ok_or_else(|| AdminError::not_found("strategy"))?;
                 Ok(UpdateStrategyResponse::Ok(Json(strategy_from_row(&row))))
@@ -209,7 +210,7 @@ impl StrategiesApi {
         respond(within_budget(async {
             let client = state.pool.get().await?;
             let row = client
-                .query_opt(
+                .row_opt(
                     strategies::ROTATE_TOKEN,
                     &[&id.0, &token.digest().as_slice(), &token.display_prefix()],
                 )

@@ -1,5 +1,6 @@
 //! Admin: users, their webhook tokens and their subscription.
 
+use humbex_shared::db::Statements;
 use std::sync::Arc;
 
 use humbex_shared::domain::parse_positive_decimal;
@@ -117,7 +118,7 @@ pub fn normalise_email(input: &str) -> Result<String, AdminError> {
 async fn load_user(state: &AppState, id: Uuid) -> Result<User, AdminError> {
     let client = state.pool.get().await?;
     let row = client
-        .query_opt(users::GET.as_str(), &[&id])
+        .row_opt(users::GET.as_str(), &[&id])
         .await?
         .ok_or_else(|| AdminError::not_found("user"))?;
     Ok(user_from_row(&row))
@@ -142,7 +143,7 @@ impl UsersApi {
             within_budget(async {
                 let client = state.pool.get().await?;
                 let row = client
-                    .query_one(
+                    .row(
                         users::INSERT,
                         &[&id, &email, &token.digest().as_slice(), &token.display_prefix()],
                     )
@@ -177,7 +178,7 @@ impl UsersApi {
     ) -> poem::Result<ListUsersResponse> {
         respond(within_budget(async {
             let client = state.pool.get().await?;
-            let rows = client.query(users::LIST.as_str(), &[]).await?;
+            let rows = client.rows(users::LIST.as_str(), &[]).await?;
             Ok(ListUsersResponse::Ok(Json(
                 rows.iter().map(user_from_row).collect(),
             )))
@@ -219,7 +220,7 @@ impl UsersApi {
         respond(within_budget(async {
             let client = state.pool.get().await?;
             let row = client
-                .query_opt(
+                .row_opt(
                     users::ROTATE_TOKEN,
                     &[&id.0, &token.digest().as_slice(), &token.display_prefix()],
                 )
@@ -285,12 +286,12 @@ impl UsersApi {
             }
             within_budget(async {
                 let client = state.pool.get().await?;
-                if client.query_opt(users::EXISTS, &[&id.0]).await?.is_none() {
+                if client.row_opt(users::EXISTS, &[&id.0]).await?.is_none() {
                     return Err(AdminError::not_found("user"));
                 }
                 if let Some(strategy_id) = body.strategy_id
                     && client
-                        .query_opt(strategies::EXISTS, &[&strategy_id])
+                        .row_opt(strategies::EXISTS, &[&strategy_id])
                         .await?
                         .is_none()
                 {
@@ -303,7 +304,7 @@ impl UsersApi {
                 let status = body.status.as_str();
                 let activating = body.status == SubscriptionStatus::Active;
                 client
-                    .execute(
+                    .run(
                         subscriptions::UPSERT,
                         &[
                             &Uuid::now_v7(),
@@ -352,7 +353,7 @@ pub async fn ensure_demo_user(
     if let Some(text) = existing
         && let Ok(token) = WebhookToken::parse(text)
         && let Some(row) = client
-            .query_opt(users::ID_BY_TOKEN, &[&token.digest().as_slice()])
+            .row_opt(users::ID_BY_TOKEN, &[&token.digest().as_slice()])
             .await?
     {
         return Ok(Some(DemoUser {
@@ -361,14 +362,14 @@ pub async fn ensure_demo_user(
             created: false,
         }));
     }
-    let count: i64 = client.query_one(users::COUNT, &[]).await?.get("users");
+    let count: i64 = client.row(users::COUNT, &[]).await?.get("users");
     if count > 0 {
         return Ok(None);
     }
     let token = WebhookToken::generate(TokenKind::User);
     let id = Uuid::now_v7();
     client
-        .execute(
+        .run(
             users::INSERT_DEMO,
             &[
                 &id,

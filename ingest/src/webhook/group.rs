@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use deadpool_postgres::{Object, Pool};
 use futures_util::future::join_all;
+use humbex_shared::db::statements::Prepared;
 use humbex_shared::token::TokenKind;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
@@ -181,12 +182,12 @@ enum Failed {
 /// Every job's fast statement, pipelined inside one transaction, then COMMIT.
 #[tracing::instrument(skip_all, fields(batch = batch.len()))]
 async fn together(client: &mut Object, batch: &[Job]) -> Result<Vec<Submission>, Failed> {
-    let user = client
-        .prepare_cached(store::fast_sql(TokenKind::User))
+    // Prepared (or, behind a transaction pooler, described) before the pipeline below, so that
+    // nothing in it waits for anything but its own answer.
+    let user = Prepared::new(client, store::fast_sql(TokenKind::User))
         .await
         .map_err(Failed::Statement)?;
-    let strategy = client
-        .prepare_cached(store::fast_sql(TokenKind::Strategy))
+    let strategy = Prepared::new(client, store::fast_sql(TokenKind::Strategy))
         .await
         .map_err(Failed::Statement)?;
     let plain: &tokio_postgres::Client = client;

@@ -95,12 +95,7 @@ pub fn verify_standard_webhooks<'a>(
         return Err(SignatureError::OutsideWindow);
     }
 
-    let mut signed = mac(key);
-    signed.update(id.as_bytes());
-    signed.update(b".");
-    signed.update(ts_text.as_bytes());
-    signed.update(b".");
-    signed.update(body);
+    let signed = humbex_shared::standard_webhooks::signed_content(key, id, ts_text, body);
 
     // Any one valid v1 entry suffices (rotation sends several); other versions are ignored.
     for entry in signatures.split(' ').filter(|e| !e.is_empty()) {
@@ -124,15 +119,10 @@ pub fn sign_x_signature(key: &[u8], body: &[u8]) -> String {
     hex::encode(m.finalize().into_bytes())
 }
 
-/// A Standard Webhooks `v1,<base64>` signature entry.
+/// A Standard Webhooks `v1,<base64>` signature entry (the rule lives in
+/// `humbex_shared::standard_webhooks`, which the notification sender signs with too).
 pub fn sign_standard_webhooks(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
-    let mut m = mac(key);
-    m.update(format!("{id}.{timestamp}.").as_bytes());
-    m.update(body);
-    format!(
-        "v1,{}",
-        base64::engine::general_purpose::STANDARD.encode(m.finalize().into_bytes())
-    )
+    humbex_shared::standard_webhooks::sign(key, id, timestamp, body)
 }
 
 #[cfg(test)]

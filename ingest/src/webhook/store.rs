@@ -7,13 +7,14 @@
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Object;
+use humbex_shared::db::Statements;
+use humbex_shared::db::statements::Prepared;
 use humbex_shared::domain::trade::TradeSpec;
 use humbex_shared::domain::{SignalSource, TradingRefusal, signal_status};
 use humbex_shared::store::signals;
 use humbex_shared::token::TokenKind;
 use rust_decimal::Decimal;
 use tokio_postgres::types::{Json, ToSql};
-use tokio_postgres::{GenericClient, Statement};
 use uuid::Uuid;
 
 /// Who a token belongs to.
@@ -116,16 +117,16 @@ pub async fn submit(
     if kind == TokenKind::Admin {
         return Ok(Submission::UnknownToken);
     }
-    let stmt = client.prepare_cached(fast_sql(kind)).await?;
+    let stmt = Prepared::new(client, fast_sql(kind)).await?;
     let plain: &tokio_postgres::Client = client;
     run_fast(plain, &stmt, kind, digest, fields).await
 }
 
 /// Run the prepared fast statement (`fast_sql(kind)`) on a client or inside a transaction.
 #[tracing::instrument(skip_all, fields(kind = ?kind, signal_id = tracing::field::Empty))]
-pub async fn run_fast<C: GenericClient>(
-    client: &C,
-    stmt: &Statement,
+pub async fn run_fast(
+    client: &tokio_postgres::Client,
+    stmt: &Prepared,
     kind: TokenKind,
     digest: &[u8; 32],
     fields: &NewSignal,
@@ -135,9 +136,9 @@ pub async fn run_fast<C: GenericClient>(
     }
     let id = Uuid::now_v7();
     let (key_kind, key_value) = fields.key.parts();
-    let row = client
-        .query_opt(
-            stmt,
+    let row = stmt
+        .row_opt(
+            client,
             &[
                 &digest.as_slice(),
                 &id,
@@ -224,16 +225,14 @@ pub async fn insert_signal(
 ) -> Result<Stored, StoreError> {
     let key = signal.key.storage_key(owner);
     let (user_id, strategy_id) = owner_columns(owner);
-    let insert = client.prepare_cached(signals::INSERT_AND_NOTIFY).await?;
-    let find = client.prepare_cached(signals::FIND_BY_KEY).await?;
     // Each pass either inserts, finds a live holder, or retires an expired one; a third pass is
     // only reached under a race with another retirement, and then it settles.
     for _ in 0..3 {
         let id = Uuid::now_v7();
         let source = signal.source.as_str();
         let rows = client
-            .query(
-                &insert,
+            .rows(
+                signals::INSERT_AND_NOTIFY,
                 &row_values(&id, &source, &user_id, &strategy_id, signal, &key),
             )
             .await?;
@@ -242,14 +241,16 @@ pub async fn insert_signal(
             tracing::Span::current().record("signal_id", tracing::field::display(id));
             return Ok(Stored::New { id });
         }
-        let Some(existing) = client.query_opt(&find, &[&key, &dedupe_window_secs]).await? else {
+        let Some(existing) = client
+            .row_opt(signals::FIND_BY_KEY, &[&key, &dedupe_window_secs])
+            .await?
+        else {
             continue; // the holder was retired between our insert and our read
         };
         let existing_id: Uuid = existing.get("id");
         let expired: bool = existing.get("expired");
         if expired && matches!(signal.key, IdempotencyKey::BodyHash(_)) {
-            let retire = client.prepare_cached(signals::RETIRE_KEY).await?;
-            client.execute(&retire, &[&existing_id, &key]).await?;
+            client.run(signals::RETIRE_KEY, &[&existing_id, &key]).await?;
             continue;
         }
         tracing::Span::current().record("signal_id", tracing::field::display(existing_id));
@@ -275,12 +276,11 @@ pub async fn insert_rejected(
     let id = Uuid::now_v7();
     let key = format!("rejected:{id}:{}", signal.key.storage_key(owner));
     let (user_id, strategy_id) = owner_columns(owner);
-    let stmt = client.prepare_cached(signals::INSERT_REJECTED).await?;
     let source = signal.source.as_str();
     let values = row_values(&id, &source, &user_id, &strategy_id, signal, &key);
     let mut values = values.to_vec();
     values.extend([&signal_status::REJECTED as &(dyn ToSql + Sync), &reason]);
-    client.execute(&stmt, &values).await?;
+    client.run(signals::INSERT_REJECTED, &values).await?;
     tracing::Span::current().record("signal_id", tracing::field::display(id));
     Ok(id)
 }

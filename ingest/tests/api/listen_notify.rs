@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde_json::json;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 use crate::harness::{TestApp, signal};
 
@@ -24,7 +24,7 @@ async fn listen_receives_stored_signals_and_nothing_for_rejected_ones() {
 
     // A dedicated connection driven by poll_message: pooled connections drop notifications.
     let pg = app.db.as_ref().unwrap().url.pg_config();
-    let (client, mut connection) = pg.connect(NoTls).await.unwrap();
+    let (client, mut connection) = pg.connect().await.unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));

@@ -8,6 +8,7 @@ mod bad_input_v2;
 mod group_commit;
 mod harness;
 mod listen_notify;
+mod notifications;
 mod rate_limits;
 mod readme_templates;
 mod slow_clients;

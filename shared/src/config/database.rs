@@ -1,28 +1,70 @@
-//! DATABASE_URL: where PostgreSQL is, with a password that never reaches a log.
+//! DATABASE_URL and DATABASE_DIRECT_URL: where PostgreSQL is, with its TLS settings read as libpq
+//! reads them, and a password that never reaches a log.
 
 use std::fmt;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use super::libpq;
 use super::parse::{ConfigError, bad};
+use crate::db::tls::{DbTls, PgConfig};
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/humbex";
 
 /// A database URL whose password never reaches a log.
 #[derive(Clone)]
-pub struct DatabaseUrl(SecretString);
+pub struct DatabaseUrl {
+    /// The URL as given (what `expose_secret` returns, so it parses back to the same).
+    given: SecretString,
+    /// The URL as tokio-postgres reads it: `sslrootcert` removed and `sslmode` rewritten
+    /// (config/libpq.rs); the TLS side lives in `tls`.
+    text: SecretString,
+    tls: DbTls,
+    var: &'static str,
+}
 
 impl DatabaseUrl {
+    /// Parse the value of DATABASE_URL.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        text.parse::<tokio_postgres::Config>()
-            .map_err(|e| bad("DATABASE_URL", format!("is not a PostgreSQL URL ({e})")))?;
-        Ok(DatabaseUrl(SecretString::from(text.to_owned())))
+        Self::parse_var("DATABASE_URL", text)
     }
+
+    /// Parse the value of `var` (DATABASE_URL, DATABASE_DIRECT_URL): errors name it.
+    pub fn parse_var(var: &'static str, text: &str) -> Result<Self, ConfigError> {
+        let split = libpq::split(text).map_err(|e| bad(var, e))?;
+        split
+            .rest
+            .parse::<tokio_postgres::Config>()
+            .map_err(|e| bad(var, format!("is not a PostgreSQL URL ({e})")))?;
+        let tls = DbTls::new(&split.tls).map_err(|e| bad(var, e))?;
+        Ok(DatabaseUrl {
+            given: SecretString::from(text.to_owned()),
+            text: SecretString::from(split.rest),
+            tls,
+            var,
+        })
+    }
+    /// The URL as given (to hand to another process or parse again).
     pub fn expose_secret(&self) -> &str {
-        self.0.expose_secret()
+        self.given.expose_secret()
     }
-    pub fn pg_config(&self) -> tokio_postgres::Config {
-        self.0.expose_secret().parse().expect("checked in parse")
+    /// The variable this URL came from.
+    pub fn var(&self) -> &'static str {
+        self.var
+    }
+    pub fn tls(&self) -> &DbTls {
+        &self.tls
+    }
+    /// Connection settings with this URL's TLS: every connection is opened from these.
+    pub fn pg_config(&self) -> PgConfig {
+        let config = self.text.expose_secret().parse().expect("checked in parse");
+        PgConfig::new(config, self.tls.clone(), self.var)
+    }
+    /// The same server with another database (TLS and variable kept).
+    pub fn with_dbname(&self, dbname: &str) -> PgConfig {
+        let mut pg = self.pg_config();
+        pg.dbname(dbname);
+        pg
     }
     /// Where the URL points, rebuilt from its parsed form (user, hosts, ports, database), for
     /// messages: a password given anywhere (user info, `?password=`, a `password=` key of a
@@ -91,12 +133,40 @@ pub const POOL_SIZE: usize = 16;
 /// The database every role uses.
 #[derive(Debug, Clone)]
 pub struct DatabaseConfig {
+    /// DATABASE_URL: the pool's connections (possibly through a transaction pooler).
     pub url: DatabaseUrl,
+    /// DATABASE_DIRECT_URL: a direct connection for LISTEN and migrations, when `url` goes through
+    /// a pooler that cannot hold a session (docs/deployment.md#connection-poolers).
+    pub direct_url: Option<DatabaseUrl>,
+}
+
+impl DatabaseConfig {
+    /// Where session-bound work (LISTEN, migrations under an advisory lock) connects.
+    pub fn direct(&self) -> &DatabaseUrl {
+        self.direct_url.as_ref().unwrap_or(&self.url)
+    }
 }
 
 /// The database URL alone (for `migrate`, which needs no secrets).
 pub fn database_url(lookup: &dyn Fn(&str) -> Option<String>) -> Result<DatabaseUrl, ConfigError> {
     DatabaseUrl::parse(&lookup("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()))
+}
+
+/// DATABASE_URL with DATABASE_DIRECT_URL (optional; empty is unset).
+pub fn database_config(lookup: &dyn Fn(&str) -> Option<String>) -> Result<DatabaseConfig, ConfigError> {
+    let direct_url = match lookup("DATABASE_DIRECT_URL").filter(|v| !v.trim().is_empty()) {
+        Some(text) => Some(DatabaseUrl::parse_var("DATABASE_DIRECT_URL", &text)?),
+        None => None,
+    };
+    Ok(DatabaseConfig {
+        url: database_url(lookup)?,
+        direct_url,
+    })
+}
+
+/// Where migrations run: DATABASE_DIRECT_URL when set, else DATABASE_URL (`humbex migrate`).
+pub fn migration_url(lookup: &dyn Fn(&str) -> Option<String>) -> Result<DatabaseUrl, ConfigError> {
+    Ok(database_config(lookup)?.direct().clone())
 }
 
 #[cfg(test)]
@@ -145,5 +215,23 @@ mod tests {
             assert_eq!(url.redacted(), shown, "{given}");
             assert!(!format!("{url:?}").contains("SECRET"), "{given}");
         }
+    }
+
+    /// The URL given is what is handed on (another process parses it again, TLS and all); what
+    /// tokio-postgres reads has the modes it does not know rewritten.
+    #[test]
+    fn the_given_url_is_kept_and_the_tls_mode_read() {
+        let given = "postgres://app@db/humbex?sslmode=require&application_name=x";
+        let url = DatabaseUrl::parse(given).unwrap();
+        assert_eq!(url.expose_secret(), given);
+        assert_eq!(url.tls().mode, super::libpq::SslMode::Require);
+        assert_eq!(url.pg_config().get_application_name(), Some("x"));
+        assert_eq!(url.var(), "DATABASE_URL");
+        let err = DatabaseUrl::parse_var(
+            "DATABASE_DIRECT_URL",
+            "postgres://db/x?sslmode=verify-ca&sslrootcert=/nonexistent/ca.pem",
+        )
+        .unwrap_err();
+        assert_eq!(err.var, "DATABASE_DIRECT_URL");
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::bybit::{BybitEnv, bybit_env};
-use super::database::{DatabaseUrl, database_url};
+use super::database::{DatabaseUrl, database_url, migration_url};
 use super::parse::ConfigError;
 use super::{Config, secrets_file};
 
@@ -62,6 +62,11 @@ impl Lookup {
 
     pub fn database_url(&self) -> Result<DatabaseUrl, ConfigError> {
         database_url(&|n| self.get(n))
+    }
+
+    /// Where migrations run: DATABASE_DIRECT_URL if set, else DATABASE_URL.
+    pub fn migration_url(&self) -> Result<DatabaseUrl, ConfigError> {
+        migration_url(&|n| self.get(n))
     }
 
     /// In paper mode, fall back to ./.humbex/secrets.env for the generated secrets (an unreadable

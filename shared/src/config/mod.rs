@@ -8,7 +8,9 @@ mod bybit;
 mod database;
 mod executor;
 mod http;
+pub mod libpq;
 pub mod lookup;
+mod notify;
 mod paper;
 mod parse;
 mod secrets;
@@ -22,10 +24,14 @@ use std::sync::Arc;
 use crate::domain::{Symbol, SymbolPolicy};
 
 pub use bybit::{BybitConfig, BybitEnv, bybit_env};
-pub use database::{DEFAULT_DATABASE_URL, DatabaseConfig, DatabaseUrl, POOL_SIZE, database_url};
+pub use database::{
+    DEFAULT_DATABASE_URL, DatabaseConfig, DatabaseUrl, POOL_SIZE, database_config, database_url,
+    migration_url,
+};
 pub use executor::ExecutorConfig;
 pub use http::{HttpConfig, HttpLimits, IpPolicy, RateLimits, TRADINGVIEW_IPS};
 pub use lookup::Lookup;
+pub use notify::{DEFAULT_TELEGRAM_API_URL, NotifyConfig, OpsDestinations, SmtpConfig, TelegramConfig};
 pub use paper::{
     DEFAULT_PAPER_BALANCE_USDT, DEFAULT_PAPER_HOST, DEFAULT_PAPER_PORT, paper_balance_usdt, paper_listen,
     whole_number,
@@ -45,6 +51,9 @@ pub struct Config {
     pub secrets: SecretsConfig,
     pub bybit: BybitConfig,
     pub executor: ExecutorConfig,
+    /// Notification channels and the operator's destinations (executor; ingest reads only the
+    /// Telegram bot, to check a user's chat when it is set).
+    pub notify: NotifyConfig,
     /// Symbols signals may name (ingest) and orders may be placed in (executor): a list, or `*`.
     pub symbols: SymbolPolicy,
 }
@@ -118,10 +127,16 @@ impl Config {
         let rate_limits = http::rate_limits(get)?;
         let limits = http::limits(get)?;
         let docs_enabled = http::docs_enabled(get, env == BybitEnv::Paper)?;
-        Ok(Config {
-            database: DatabaseConfig {
-                url: database_url(lookup)?,
+        let notify = match role {
+            Role::Executor | Role::Up => notify::notify(get)?,
+            Role::Ingest => NotifyConfig {
+                telegram: notify::telegram(get)?,
+                ..NotifyConfig::default()
             },
+            _ => NotifyConfig::default(),
+        };
+        Ok(Config {
+            database: database_config(lookup)?,
             http: HttpConfig {
                 host,
                 port,
@@ -145,6 +160,7 @@ impl Config {
                 lease,
                 stream_connects_per_minute,
             },
+            notify,
             symbols,
         })
     }

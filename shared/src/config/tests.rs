@@ -34,6 +34,8 @@ fn defaults() {
     assert_eq!(config.http.dedupe_window, Duration::from_secs(60));
     assert!(config.http.ip_policy.allowlist.is_none());
     assert_eq!(config.database.url.expose_secret(), DEFAULT_DATABASE_URL);
+    assert!(config.database.direct_url.is_none());
+    assert_eq!(config.database.direct().var(), "DATABASE_URL");
     assert_eq!(config.http.rate_limits, RateLimits::default());
     assert!(config.bybit.egress_ips.is_empty());
     assert_eq!(config.executor.key_recheck_interval, Duration::from_secs(86_400));
@@ -145,6 +147,16 @@ fn bad_values_name_their_variable() {
         ("SYMBOLS", "AVAXUSDT,*"),
         ("LOG_FORMAT", "xml"),
         ("DATABASE_URL", "postgres://host:notaport/db"),
+        ("DATABASE_URL", "postgres://host/db?sslmode=verify-everything"),
+        (
+            "DATABASE_URL",
+            "postgres://host/db?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
+        ),
+        ("DATABASE_DIRECT_URL", "postgres://host:notaport/db"),
+        (
+            "DATABASE_DIRECT_URL",
+            "postgres://host/db?sslmode=require&sslrootcert=system",
+        ),
         ("TRADINGVIEW_IP_ALLOWLIST", "1.2.3.4,nope"),
         ("TRADINGVIEW_SECRET", "short"),
         ("ADMIN_TOKEN", "short"),
@@ -559,4 +571,26 @@ fn each_role_needs_only_its_own_secrets() {
     let up = read(Role::Up, &all).unwrap();
     assert!(up.secrets.ingest.is_some() && up.secrets.sealer.is_some() && up.secrets.opener.is_some());
     assert!(!format!("{up:?}").contains(private_hex.as_str()));
+}
+
+/// DATABASE_DIRECT_URL, when set, is where sessions go; DATABASE_URL stays the pool's.
+#[test]
+fn direct_url_is_read_apart_from_the_pool_url() {
+    let mut vars = base();
+    vars.insert(
+        "DATABASE_URL",
+        "postgres://app@pooler:6543/db?sslmode=require".into(),
+    );
+    vars.insert(
+        "DATABASE_DIRECT_URL",
+        "postgres://app@db:5432/db?sslmode=require".into(),
+    );
+    let config = parse(&vars).unwrap();
+    assert_eq!(config.database.direct().var(), "DATABASE_DIRECT_URL");
+    assert_eq!(config.database.direct().pg_config().get_ports(), &[5432]);
+    assert_eq!(config.database.url.pg_config().get_ports(), &[6543]);
+    assert_eq!(config.database.url.tls().mode, libpq::SslMode::Require);
+    // An empty value is unset.
+    vars.insert("DATABASE_DIRECT_URL", " ".into());
+    assert!(parse(&vars).unwrap().database.direct_url.is_none());
 }

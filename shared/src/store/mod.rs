@@ -6,6 +6,7 @@
 pub mod account_leases;
 pub mod break_even;
 pub mod fills;
+pub mod notifications;
 pub mod orders;
 pub mod positions;
 pub mod signals;
@@ -23,6 +24,7 @@ pub fn all_statements() -> Vec<&'static str> {
         signals::all(),
         orders::all(),
         fills::all(),
+        notifications::all(),
         positions::all(),
         break_even::all(),
         account_leases::all(),

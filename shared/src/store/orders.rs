@@ -308,17 +308,34 @@ pub static OPEN_ENTRIES: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Realised PnL of orders filled in [$2, $3) that match `filter` on `o`/`s`: per symbol, and the
-/// total as the row whose `symbol` is NULL. Fees count every filled order; closed trades are the
-/// orders with a closed_pnl (those that reduced a position).
-fn pnl(filter: &str) -> String {
+/// The one rule for realised PnL: over the orders with a fill that match `filter` on `o`/`s` and
+/// were filled in [`from`, `to`) (SQL expressions of type timestamptz; NULL leaves that end open),
+/// grouped by `group` and selecting `keys`: `realised_pnl` sums closed_pnl, `fees` every filled
+/// order's fee, `closed_trades` counts the orders with a closed_pnl (those that reduced a position).
+/// Used by the admin PnL below and by the daily summary notification.
+pub fn pnl_sums(keys: &str, filter: &str, from: &str, to: &str, group: &str) -> String {
     format!(
-        "SELECT o.symbol, COALESCE(sum(o.closed_pnl), 0) AS realised_pnl, COALESCE(sum(o.fee), 0) AS fees, \
+        "SELECT {keys}, COALESCE(sum(o.closed_pnl), 0) AS realised_pnl, COALESCE(sum(o.fee), 0) AS fees, \
                 count(o.closed_pnl) AS closed_trades \
          FROM orders o LEFT JOIN signals s ON s.id = o.signal_id \
          WHERE {filter} AND o.filled_qty > 0 \
-           AND ($2::timestamptz IS NULL OR o.filled_at >= $2) AND ($3::timestamptz IS NULL OR o.filled_at < $3) \
-         GROUP BY ROLLUP (o.symbol) ORDER BY o.symbol NULLS LAST"
+           AND ({from} IS NULL OR o.filled_at >= {from}) AND ({to} IS NULL OR o.filled_at < {to}) \
+         GROUP BY {group}"
+    )
+}
+
+/// Realised PnL of orders filled in [$2, $3) that match `filter`, see [`pnl_sums`]: per symbol, and
+/// the total as the row whose `symbol` is NULL.
+fn pnl(filter: &str) -> String {
+    format!(
+        "{} ORDER BY o.symbol NULLS LAST",
+        pnl_sums(
+            "o.symbol",
+            filter,
+            "$2::timestamptz",
+            "$3::timestamptz",
+            "ROLLUP (o.symbol)"
+        )
     )
 }
 

@@ -1,0 +1,332 @@
+//! Claiming due deliveries and sending them: grouped per destination (a burst is one Telegram
+//! message or one email), one POST per notification on a webhook (its `webhook-id` is the
+//! notification's id), each outcome recorded with its attempt in one statement.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use humbex_shared::config::WebhookSecret;
+use humbex_shared::notify::{Channel, Event};
+use humbex_shared::store::notifications as sql;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::channels::{self, SendError};
+use super::message::{self, Item};
+use super::{Notifier, min_gap};
+
+/// Webhook deliveries claimed per destination at once: they are sent one by one, each within the
+/// lease.
+const WEBHOOK_PER_CLAIM: i64 = 20;
+
+/// Telegram refuses longer texts.
+const TELEGRAM_MAX_CHARS: usize = 4000;
+
+/// One claimed delivery with what it reports.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: Uuid,
+    pub notification_id: Uuid,
+    pub event: Event,
+    pub user_id: Option<Uuid>,
+    pub occurred_at: DateTime<Utc>,
+    pub data: Value,
+}
+
+/// The deliveries of one claim that go to one destination.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub channel: Channel,
+    /// `user` or `ops`.
+    pub audience: String,
+    pub user_id: Option<Uuid>,
+    pub destination: String,
+    pub deliveries: Vec<Delivery>,
+}
+
+impl Group {
+    fn ids(&self) -> Vec<Uuid> {
+        self.deliveries.iter().map(|d| d.id).collect()
+    }
+}
+
+/// The webhook body of the contract: `{"event", "occurred_at", "user_id", "data"}`.
+pub fn webhook_body(d: &Delivery) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "event": d.event.as_str(),
+        "occurred_at": d.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "user_id": d.user_id,
+        "data": d.data,
+    }))
+    .expect("a JSON value serialises")
+}
+
+impl Notifier {
+    /// Lease due deliveries and group them per destination.
+    #[tracing::instrument(skip_all, fields(sender_id = %self.settings.sender_id))]
+    pub async fn claim(&self) -> anyhow::Result<Vec<Group>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                sql::CLAIM_DUE,
+                &[
+                    &self.settings.sender_id,
+                    &self.settings.lease.as_secs_f64(),
+                    &(self.settings.batch * 4),
+                    &WEBHOOK_PER_CLAIM,
+                    &self.settings.batch,
+                ],
+            )
+            .await?;
+        let mut groups: BTreeMap<(Channel, String, Option<Uuid>, String), Group> = BTreeMap::new();
+        for row in rows {
+            let id: Uuid = row.get("id");
+            let (Some(channel), Some(event)) =
+                (Channel::parse(row.get("channel")), Event::parse(row.get("event")))
+            else {
+                tracing::error!(delivery_id = %id, "unknown channel or event; left for an operator");
+                continue;
+            };
+            let audience: String = row.get("audience");
+            let destination: String = row.get("destination");
+            let user_id: Option<Uuid> = row.get("user_id");
+            let group = groups
+                .entry((channel, audience.clone(), user_id, destination.clone()))
+                .or_insert_with(|| Group {
+                    channel,
+                    audience,
+                    user_id,
+                    destination,
+                    deliveries: Vec::new(),
+                });
+            group.deliveries.push(Delivery {
+                id,
+                notification_id: row.get("notification_id"),
+                event,
+                user_id,
+                occurred_at: row.get("occurred_at"),
+                data: row.get("data"),
+            });
+        }
+        let mut out: Vec<Group> = groups.into_values().collect();
+        for g in &mut out {
+            g.deliveries.sort_by_key(|d| (d.occurred_at, d.notification_id));
+        }
+        Ok(out)
+    }
+
+    /// Wait until `destination` may be sent to again, and book the next slot.
+    async fn pace(&self, channel: Channel, destination: &str) {
+        let gap = min_gap(channel);
+        if gap.is_zero() {
+            return;
+        }
+        let at = {
+            let mut next = self.next_send.lock().expect("not poisoned");
+            let now = Instant::now();
+            let key = (channel, destination.to_owned());
+            let at = next.get(&key).copied().filter(|t| *t > now).unwrap_or(now);
+            next.insert(key, at + gap);
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+
+    /// Send one destination's group and record the outcome of each delivery.
+    pub async fn send_group(self: Arc<Self>, group: Group) {
+        self.pace(group.channel, &group.destination).await;
+        match group.channel {
+            Channel::Telegram | Channel::Email => {
+                let started = Utc::now();
+                let result = self.send_grouped(&group).await;
+                self.record(group.channel, &group.ids(), started, result).await;
+            }
+            Channel::Webhook => self.send_webhooks(&group).await,
+        }
+    }
+
+    async fn send_grouped(&self, group: &Group) -> Result<(), SendError> {
+        let items: Vec<Item> = group
+            .deliveries
+            .iter()
+            .map(|d| Item {
+                event: d.event,
+                data: d.data.clone(),
+            })
+            .collect();
+        let mut text = message::text(&items, &self.settings.egress_ips);
+        match group.channel {
+            Channel::Telegram => {
+                let telegram = self
+                    .config
+                    .telegram
+                    .as_ref()
+                    .ok_or_else(|| SendError::Refused("TELEGRAM_BOT_TOKEN is not set".into()))?;
+                if text.chars().count() > TELEGRAM_MAX_CHARS {
+                    text = text.chars().take(TELEGRAM_MAX_CHARS).collect::<String>() + "…";
+                }
+                channels::telegram_send(&self.http, telegram, &group.destination, &text).await
+            }
+            _ => {
+                let mailer = self
+                    .mailer
+                    .as_ref()
+                    .ok_or_else(|| SendError::Refused("SMTP_URL is not set".into()))?;
+                let message_id = group.deliveries[0].notification_id.to_string();
+                mailer
+                    .send(&group.destination, &message::subject(&items), &text, &message_id)
+                    .await
+            }
+        }
+    }
+
+    /// The signing key of a group's webhook: OPS_WEBHOOK_SECRET, or the user's sealed secret.
+    async fn webhook_key(&self, group: &Group) -> Result<WebhookSecret, SendError> {
+        if group.audience == "ops" {
+            return self
+                .config
+                .ops
+                .webhook
+                .as_ref()
+                .map(|(_, secret)| secret.clone())
+                .ok_or_else(|| SendError::Refused("OPS_WEBHOOK_URL is no longer set".into()));
+        }
+        let user_id = group
+            .user_id
+            .ok_or_else(|| SendError::Refused("a user webhook without a user".into()))?;
+        let retry = |detail: String| SendError::Retry { detail, after: None };
+        let client = self.pool.get().await.map_err(|e| retry(e.to_string()))?;
+        let row = client
+            .query_opt(sql::WEBHOOK_SECRET, &[&user_id])
+            .await
+            .map_err(|e| retry(e.to_string()))?;
+        let blob: Option<Vec<u8>> = row.and_then(|r| r.get("webhook_secret_enc"));
+        let blob = blob.ok_or_else(|| SendError::Refused("the user's webhook was removed".into()))?;
+        let secret = self
+            .opener
+            .open_webhook_secret(user_id, &blob)
+            .map_err(|e| retry(format!("cannot open the webhook secret: {e}")))?;
+        WebhookSecret::parse(secret.expose_secret())
+            .map_err(|_| SendError::Refused("stored secret unreadable".into()))
+    }
+
+    /// One POST per notification, in order; after a failure the rest wait for the next try.
+    async fn send_webhooks(&self, group: &Group) {
+        let started = Utc::now();
+        let key = match self.webhook_key(group).await {
+            Ok(key) => key,
+            Err(e) => return self.record(group.channel, &group.ids(), started, Err(e)).await,
+        };
+        for (i, d) in group.deliveries.iter().enumerate() {
+            let started = Utc::now();
+            let body = webhook_body(d);
+            let id = d.notification_id.to_string();
+            let result = channels::webhook_send(
+                &self.http,
+                &group.destination,
+                key.standard_webhooks_key(),
+                &id,
+                &body,
+            )
+            .await;
+            let failed = result.is_err();
+            self.record(group.channel, &[d.id], started, result).await;
+            let rest: Vec<Uuid> = group.deliveries[i + 1..].iter().map(|d| d.id).collect();
+            if failed {
+                self.release(&rest).await;
+                return;
+            }
+            self.renew(&rest).await;
+        }
+    }
+
+    /// Keep the leases of the deliveries still to send in this batch.
+    async fn renew(&self, ids: &[Uuid]) {
+        if ids.is_empty() {
+            return;
+        }
+        let result = async {
+            let client = self.pool.get().await?;
+            let lease = self.settings.lease.as_secs_f64();
+            client
+                .execute(sql::RENEW, &[&self.settings.sender_id, &ids, &lease])
+                .await?;
+            anyhow::Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = ?e, "could not renew notification leases");
+        }
+    }
+
+    async fn release(&self, ids: &[Uuid]) {
+        if ids.is_empty() {
+            return;
+        }
+        let result = async {
+            let client = self.pool.get().await?;
+            let wait = self.settings.backoff_base.as_secs_f64();
+            client
+                .execute(sql::RELEASE, &[&ids, &wait, &self.settings.sender_id])
+                .await?;
+            anyhow::Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = ?e, "could not release notification leases; they expire instead");
+        }
+    }
+
+    /// Record a send's outcome for `ids` with its attempt. If this fails the leases expire and the
+    /// deliveries are sent again: at least once, never lost.
+    #[tracing::instrument(skip_all, fields(deliveries = ids.len()))]
+    async fn record(
+        &self,
+        channel: Channel,
+        ids: &[Uuid],
+        started: DateTime<Utc>,
+        result: Result<(), SendError>,
+    ) {
+        let outcome = match &result {
+            Ok(()) => "delivered",
+            Err(SendError::Retry { .. }) => "retry",
+            Err(SendError::Refused(_)) => "refused",
+        };
+        super::count(channel, ids.len(), outcome);
+        let write = async {
+            let client = self.pool.get().await?;
+            match &result {
+                Ok(()) => {
+                    client
+                        .execute(sql::MARK_DELIVERED, &[&ids, &started, &"ok"])
+                        .await?
+                }
+                Err(SendError::Retry { detail, after }) => {
+                    let base = self.settings.backoff_base.as_secs_f64();
+                    let floor = after.map(|a| a.as_secs_f64()).unwrap_or(0.0);
+                    client
+                        .execute(
+                            sql::MARK_RETRY,
+                            &[&ids, &started, detail, &base, &self.settings.max_attempts, &floor],
+                        )
+                        .await?
+                }
+                Err(SendError::Refused(detail)) => {
+                    client
+                        .execute(sql::MARK_REFUSED, &[&ids, &started, detail])
+                        .await?
+                }
+            };
+            anyhow::Ok(())
+        };
+        if let Err(e) = write.await {
+            tracing::warn!(error = ?e, outcome, "could not record a notification attempt; it will be sent again");
+        }
+        if let Err(e) = result {
+            tracing::info!(error = %e, outcome, "notification not delivered");
+        }
+    }
+}
