@@ -30,6 +30,8 @@ pub fn build_executor(config: &Config) -> anyhow::Result<Executor> {
             .collect(),
     );
     settings.key_recheck_interval = config.executor.key_recheck_interval;
+    settings.lease = config.executor.lease;
+    settings.stream_connects_per_minute = config.executor.stream_connects_per_minute;
     settings.key_policy = humbex_bybit::KeyPolicy::new(
         bybit.egress_ips.clone(),
         bybit.env == humbex_shared::config::BybitEnv::Mainnet,

@@ -98,11 +98,17 @@ pub async fn latency(signals: usize) -> anyhow::Result<Vec<Row>> {
 
 /// One strategy signal to `subscribers` accounts: the first with cold caches, then (after the
 /// accounts' pacing slots are free again) a second one, the figure that counts.
-pub async fn fan_out(subscribers: usize) -> anyhow::Result<Vec<Row>> {
+pub async fn fan_out(subscribers: usize, executors: usize) -> anyhow::Result<Vec<Row>> {
     let mut p = Pipeline::start().await?;
     let (strategy, token) = p.strategy("fan-out").await?;
     let traders = p.traders(subscribers, Some(&strategy)).await?;
-    p.start_executor(traders.len()).await?;
+    // Several executors share the accounts (one stream each across them); the labels say how many.
+    p.start_executors(executors, traders.len()).await?;
+    let subscribers_label = if executors > 1 {
+        format!("{subscribers} / {executors} executors")
+    } else {
+        subscribers.to_string()
+    };
     let db = p.client().await?;
     let keys: Vec<&str> = traders.iter().map(|t| t.api_key.as_str()).collect();
     let mut rows = Vec::new();
@@ -139,13 +145,13 @@ pub async fn fan_out(subscribers: usize) -> anyhow::Result<Vec<Row>> {
             .collect();
         let label = if round == 0 { " (cold)" } else { "" };
         let mut a = row(
-            &format!("fan-out {subscribers}{label}: → every order at exch."),
+            &format!("fan-out {subscribers_label}{label}: → every order at exch."),
             subscribers,
             to_exchange,
             elapsed,
         );
         let mut b = row(
-            &format!("fan-out {subscribers}{label}: → every fill recorded"),
+            &format!("fan-out {subscribers_label}{label}: → every fill recorded"),
             subscribers,
             to_fill,
             elapsed,
@@ -164,7 +170,7 @@ pub async fn fan_out(subscribers: usize) -> anyhow::Result<Vec<Row>> {
         // `now()` in a row is its transaction's start; this is when this client saw the last
         // fill committed (polling every 5 ms), an upper bound that includes the commit.
         rows.push(row(
-            &format!("  fan-out {subscribers}{label}: last fill seen committed"),
+            &format!("  fan-out {subscribers_label}{label}: last fill seen committed"),
             1,
             vec![elapsed],
             elapsed,
@@ -180,8 +186,8 @@ pub async fn fan_out(subscribers: usize) -> anyhow::Result<Vec<Row>> {
 const BACKLOG_ACCOUNTS: usize = 1_000;
 
 /// `signals` signals stored through the webhook (32 connections) while no executor runs, then
-/// one executor starts: how long until every signal is done, and every fill recorded.
-pub async fn backlog(signals: usize) -> anyhow::Result<Vec<Row>> {
+/// `executors` executors start: how long until every signal is done, and every fill recorded.
+pub async fn backlog(signals: usize, executors: usize) -> anyhow::Result<Vec<Row>> {
     let mut p = Pipeline::start().await?;
     let traders = p.traders(BACKLOG_ACCOUNTS.min(signals), None).await?;
     let ids = {
@@ -210,7 +216,7 @@ pub async fn backlog(signals: usize) -> anyhow::Result<Vec<Row>> {
     let at = Utc::now();
     let clock = Instant::now();
     // The clock includes start-up: instrument rules and opening the 1,000 private streams.
-    p.start_executor(0).await?;
+    p.start_executors(executors, 0).await?;
     let settled = db
         .prepare("SELECT count(*) AS n FROM signals WHERE status IN ('done', 'rejected')")
         .await?;
@@ -240,8 +246,18 @@ pub async fn backlog(signals: usize) -> anyhow::Result<Vec<Row>> {
     let filled: Vec<Duration> = fills.iter().map(|(_, f)| between(at, *f)).collect();
     let elapsed = clock.elapsed();
     p.shutdown().await;
-    let mut a = row("backlog: stored signal → done", 1, done.clone(), elapsed);
-    let mut b = row("backlog: stored signal → fill recorded", 1, filled, elapsed);
+    let who = if executors > 1 {
+        format!("backlog, {executors} executors")
+    } else {
+        "backlog".to_owned()
+    };
+    let mut a = row(&format!("{who}: stored signal → done"), 1, done.clone(), elapsed);
+    let mut b = row(
+        &format!("{who}: stored signal → fill recorded"),
+        1,
+        filled,
+        elapsed,
+    );
     a.per_second = a.operations as f64 / (a.max_ms / 1000.0).max(1e-9);
     b.per_second = b.operations as f64 / (b.max_ms / 1000.0).max(1e-9);
     // The rows above include the executor's start-up. This one is the drain once it runs: the
@@ -252,7 +268,7 @@ pub async fn backlog(signals: usize) -> anyhow::Result<Vec<Row>> {
     let at = |q: f64| sorted[((sorted.len() as f64 - 1.0) * q).round() as usize];
     let (t10, t90) = (at(0.1), at(0.9));
     let mut steady = row(
-        "backlog: steady drain, 10% → 90% done",
+        &format!("{who}: steady drain, 10% → 90% done"),
         1,
         vec![t10, t90],
         elapsed,

@@ -1,6 +1,7 @@
 //! `humbex-bench <scenario>`: measures HUMBEX against the physical floor of its design on the same
 //! PostgreSQL, prints a table and writes bench/results/<scenario>.json. Numbers, never assertions.
 
+mod accounts;
 mod console;
 mod e2e;
 mod floor;
@@ -34,6 +35,15 @@ enum Scenario {
     Resources,
     /// Each console page's time with 10,000 users and 1,000,000 signals in the database.
     Console,
+    /// One executor process over `--accounts` accounts (10,000): time until every private stream
+    /// is open with paced connects (`--connects-per-minute`), and its peak RSS with them open.
+    Accounts,
+    /// One strategy signal to `--subscribers` subscribers (10,000) across `--executors` (3).
+    #[value(name = "fan-out-fleet")]
+    FanOutFleet,
+    /// The backlog (`--backlog` signals) drained by one executor, then by `--executors` (2).
+    #[value(name = "backlog-fleet")]
+    BacklogFleet,
     /// Every scenario in turn, one summary table.
     All,
     /// A few seconds of everything, so CI keeps the bench compiling and running.
@@ -59,6 +69,18 @@ struct Args {
     /// Signals generated for `console`.
     #[arg(long, default_value_t = 1_000_000)]
     console_signals: usize,
+    /// Accounts for `accounts`.
+    #[arg(long, default_value_t = 10_000)]
+    accounts: usize,
+    /// Private stream connects per minute for `accounts` (200 a second: 10,000 within a minute).
+    #[arg(long, default_value_t = 12_000)]
+    connects_per_minute: u32,
+    /// Subscribers for `fan-out-fleet`.
+    #[arg(long, default_value_t = 10_000)]
+    subscribers: usize,
+    /// Executors for `fan-out-fleet` (default 3) and `backlog-fleet` (default 2).
+    #[arg(long)]
+    executors: Option<usize>,
     /// Repeat the scenario this many times and report the median of each row.
     #[arg(long, default_value_t = 1)]
     runs: usize,
@@ -83,9 +105,22 @@ async fn run_once(scenario: Scenario, args: &Args) -> anyhow::Result<(&'static s
             Ok(("throughput", rows))
         }
         Scenario::Latency => Ok(("latency", e2e::latency(args.signals).await?)),
-        Scenario::FanOut => Ok(("fan-out", e2e::fan_out(100).await?)),
-        Scenario::FanOut1000 => Ok(("fan-out-1000", e2e::fan_out(1_000).await?)),
-        Scenario::Backlog => Ok(("backlog", e2e::backlog(args.backlog).await?)),
+        Scenario::FanOut => Ok(("fan-out", e2e::fan_out(100, 1).await?)),
+        Scenario::FanOut1000 => Ok(("fan-out-1000", e2e::fan_out(1_000, 1).await?)),
+        Scenario::Backlog => Ok(("backlog", e2e::backlog(args.backlog, 1).await?)),
+        Scenario::Accounts => Ok((
+            "accounts",
+            accounts::run(args.accounts, args.connects_per_minute).await?,
+        )),
+        Scenario::FanOutFleet => {
+            let executors = args.executors.unwrap_or(3);
+            Ok(("fan-out-fleet", e2e::fan_out(args.subscribers, executors).await?))
+        }
+        Scenario::BacklogFleet => {
+            let mut rows = e2e::backlog(args.backlog, 1).await?;
+            rows.extend(e2e::backlog(args.backlog, args.executors.unwrap_or(2)).await?);
+            Ok(("backlog-fleet", rows))
+        }
         Scenario::Resources => Ok(("resources", resources::run(step).await?)),
         Scenario::Console => Ok((
             "console",
@@ -113,6 +148,8 @@ async fn run_once(scenario: Scenario, args: &Args) -> anyhow::Result<(&'static s
             let mut rows = floor::run(&[1], short).await?;
             rows.extend(ingest_load::run(&[2], short).await?);
             rows.extend(e2e::latency(50).await?);
+            // Several executors sharing the accounts: a fan-out to 6 across 2.
+            rows.extend(e2e::fan_out(6, 2).await?);
             Ok(("smoke", rows))
         }
     }

@@ -40,8 +40,13 @@ pub struct Pipeline {
     paper_rt: Option<Runtime>,
     ingest_rt: Option<Runtime>,
     ingest_stop: Option<oneshot::Sender<()>>,
-    executor: Option<(Runtime, oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
+    /// Each executor started in this process: its runtime, stop and task.
+    executors: Vec<(Runtime, oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
 }
+
+/// Private stream connects per minute for the executors the bench starts, unless a scenario says
+/// otherwise: far above what any scenario opens, so only `accounts` measures the paced start-up.
+pub const CONNECTS_PER_MINUTE: u32 = 1_000_000;
 
 fn runtime(role: &str) -> anyhow::Result<Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
@@ -80,6 +85,10 @@ impl Pipeline {
             ("RATE_LIMIT_SIGNALS_PER_MINUTE", "1000000".into()),
             ("RATE_LIMIT_TOKEN_REQUESTS_PER_MINUTE", "1000000".into()),
             ("RATE_LIMIT_AUTH_FAILURES_PER_MINUTE", "1000000".into()),
+            (
+                "EXECUTOR_STREAM_CONNECTS_PER_MINUTE",
+                CONNECTS_PER_MINUTE.to_string(),
+            ),
         ]);
         let config = Config::from_lookup(&|n| vars.get(n).cloned())?;
         let ingest_rt = runtime("ingest")?;
@@ -111,40 +120,87 @@ impl Pipeline {
             paper_rt: Some(paper_rt),
             ingest_rt: Some(ingest_rt),
             ingest_stop: Some(ingest_stop),
-            executor: None,
+            executors: Vec::new(),
         })
     }
 
     /// Start one executor on its own runtime and wait until `streams` accounts have their
     /// private WebSocket open, so that no measurement includes connecting.
     pub async fn start_executor(&mut self, streams: usize) -> anyhow::Result<()> {
-        let rt = runtime("executor")?;
-        let pool = humbex_shared::db::pool(&self.db.url, humbex_shared::config::POOL_SIZE)?;
-        let pg = self.db.url.pg_config();
-        let opener = Config::from_lookup(&|n| self.vars.get(n).cloned())?
-            .secrets
-            .opener()?
-            .clone();
-        let rest = BybitRest::new(self.paper.base_url()).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let ws = self.paper.private_ws_url();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = rt.spawn(async move {
-            // A short poll: the sweep is only a fallback here, NOTIFY wakes the executor.
-            let settings = ExecutorSettings::new(Duration::from_millis(500), vec!["AVAXUSDT".into()]);
-            let executor = Executor::new(settings, pool, pg, opener, rest, &ws);
-            let _ = executor
-                .run_until(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
-        self.executor = Some((rt, stop, task));
+        self.start_executors(1, streams).await
+    }
+
+    /// Start `n` executors, each on its own runtime (they share the accounts through leases), and
+    /// wait until `streams` accounts have their private WebSocket open.
+    pub async fn start_executors(&mut self, n: usize, streams: usize) -> anyhow::Result<()> {
+        for i in 0..n {
+            let rt = runtime(&format!("executor{i}"))?;
+            let pool = humbex_shared::db::pool(&self.db.url, humbex_shared::config::POOL_SIZE)?;
+            let pg = self.db.url.pg_config();
+            let opener = Config::from_lookup(&|n| self.vars.get(n).cloned())?
+                .secrets
+                .opener()?
+                .clone();
+            let rest = BybitRest::new(self.paper.base_url()).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let ws = self.paper.private_ws_url();
+            let (stop, stopped) = oneshot::channel::<()>();
+            let task = rt.spawn(async move {
+                // A short poll: the sweep is only a fallback here, NOTIFY wakes the executor.
+                let mut settings = ExecutorSettings::new(Duration::from_millis(500), vec!["AVAXUSDT".into()]);
+                settings.stream_connects_per_minute = CONNECTS_PER_MINUTE;
+                let executor = Executor::new(settings, pool, pg, opener, rest, &ws);
+                let _ = executor
+                    .run_until(async {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            });
+            self.executors.push((rt, stop, task));
+        }
+        if n > 1 && streams > 0 {
+            self.wait_for_even_shares(n, streams).await?;
+        }
         self.wait_for_streams(streams).await
+    }
+
+    /// Wait until `n` executors hold `accounts` accounts between them, none above its fair share
+    /// (the accounts over the executors, rounded up), so no measurement includes the first
+    /// rebalance.
+    async fn wait_for_even_shares(&self, n: usize, accounts: usize) -> anyhow::Result<()> {
+        let db = self.client().await?;
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let held: Vec<i64> = db
+                .query(
+                    "SELECT count(*) AS n FROM account_leases WHERE leased_until > now() GROUP BY executor_id",
+                    &[],
+                )
+                .await?
+                .iter()
+                .map(|r| r.get("n"))
+                .collect();
+            let total: i64 = held.iter().sum();
+            let fair = accounts.div_ceil(n) as i64;
+            let most = held.iter().copied().max().unwrap_or(0);
+            if held.len() == n && total as usize == accounts && most <= fair {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "accounts not spread over {n} executors: {held:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// The executor as its own `humbex executor` process (the binary beside this one), so that
     /// its memory and CPU can be read from /proc on their own.
     pub fn executor_process(&self) -> anyhow::Result<std::process::Child> {
+        self.executor_process_with(&[])
+    }
+
+    /// [`Pipeline::executor_process`] with more (or overriding) environment variables.
+    pub fn executor_process_with(&self, extra: &[(&str, String)]) -> anyhow::Result<std::process::Child> {
         let exe = std::env::current_exe()?;
         let humbex = exe.with_file_name("humbex");
         anyhow::ensure!(
@@ -162,6 +218,9 @@ impl Pipeline {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
         for (k, v) in self.vars.iter().filter(|(k, _)| **k != "BACKEND_PORT") {
+            cmd.env(k, v);
+        }
+        for (k, v) in extra {
             cmd.env(k, v);
         }
         Ok(cmd.spawn()?)
@@ -317,7 +376,7 @@ impl Pipeline {
 
     /// Stop every role; runtimes are shut down in the background (this runs inside a runtime).
     pub async fn shutdown(mut self) {
-        if let Some((rt, stop, task)) = self.executor.take() {
+        for (rt, stop, task) in std::mem::take(&mut self.executors) {
             let _ = stop.send(());
             let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
             rt.shutdown_background();
@@ -331,7 +390,7 @@ impl Pipeline {
 
 impl Drop for Pipeline {
     fn drop(&mut self) {
-        if let Some((rt, stop, _)) = self.executor.take() {
+        for (rt, stop, _) in std::mem::take(&mut self.executors) {
             let _ = stop.send(());
             rt.shutdown_background();
         }

@@ -36,7 +36,7 @@ fn process_cpu(pid: u32) -> f64 {
 }
 
 /// VmHWM (peak resident set) of a process, in MiB.
-fn process_peak_rss(pid: &str) -> f64 {
+pub(crate) fn process_peak_rss(pid: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {

@@ -290,6 +290,30 @@ impl Confirmer {
         self.inner.reconcile_account(api_key_id, &credentials).await
     }
 
+    /// Closes the account's private stream (its task ends), if open: the account moved to another
+    /// executor (docs/deployment.md#several-executors). Its rows stay as they are; the new owner's
+    /// stream reconciles them after it connects.
+    pub fn close_account(&self, api_key_id: Uuid) -> bool {
+        lock(&self.inner.accounts).remove(&api_key_id).is_some()
+    }
+
+    /// The accounts whose stream this confirmer keeps (connected or reconnecting).
+    pub fn open_accounts(&self) -> Vec<Uuid> {
+        lock(&self.inner.accounts)
+            .iter()
+            .filter(|(_, entry)| !matches!(*entry.state.borrow(), StreamState::Stopped { .. }))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Closes every stream and stops the background reconciliation without waiting for them: what
+    /// an executor dropped without a shutdown (a killed task in a test) does, as a killed process's
+    /// sockets would close.
+    pub fn stop_now(&self) {
+        self.inner.shutdown.send_replace(true);
+        lock(&self.inner.accounts).clear();
+    }
+
     /// Closes every stream and stops the background reconciliation.
     pub async fn shutdown(&self) {
         self.inner.shutdown.send_replace(true);
@@ -493,6 +517,50 @@ impl Inner {
         Ok(())
     }
 
+    /// Start (or resume) serving an account whose stream is now subscribed, the same whether it
+    /// was opened at start-up, for an account taken over from another executor, or after a
+    /// reconnect. Pushes sent while the socket was down or not yet subscribed are lost and never
+    /// sent again; the REST state fills the gap: open orders, then positions (a mark price past
+    /// a break-even trigger among them). Pushes arriving meanwhile wait in the stream's channel
+    /// and are applied after, which the monotone writes make harmless.
+    async fn catch_up(&self, api_key_id: Uuid, credentials: &Credentials) {
+        if let Err(e) = self.reconcile_account(api_key_id, credentials).await {
+            tracing::warn!(error = %e, "reconciliation after connect failed");
+        }
+        if let Err(e) = self.catch_up_positions(api_key_id, credentials).await {
+            tracing::warn!(error = format!("{e:#}"), "reading positions after connect failed");
+        }
+    }
+
+    /// A position as the exchange reports it (push or REST): kept in `positions` (not on an
+    /// order's path: written directly, newest seq wins in the statement) and held against the
+    /// account's break-even watch.
+    async fn apply_position(
+        &self,
+        api_key_id: Uuid,
+        credentials: &Credentials,
+        position: &humbex_bybit::Position,
+    ) -> anyhow::Result<()> {
+        let client = self.pool.get().await?;
+        foreign::upsert_position(&client, api_key_id, position).await?;
+        crate::break_even::on_position(&client, &self.rest, credentials, api_key_id, position).await?;
+        Ok(())
+    }
+
+    /// The account's open positions over REST (see [`Inner::catch_up`]).
+    #[tracing::instrument(skip_all, fields(%api_key_id))]
+    async fn catch_up_positions(&self, api_key_id: Uuid, credentials: &Credentials) -> anyhow::Result<()> {
+        let positions = self
+            .rest
+            .open_positions(credentials)
+            .await
+            .context("position list")?;
+        for position in &positions {
+            self.apply_position(api_key_id, credentials, position).await?;
+        }
+        Ok(())
+    }
+
     /// See [`Confirmer::disable_key`]. Removing the account's entry drops its stop sender, which
     /// ends the stream's task.
     #[tracing::instrument(skip_all, fields(%api_key_id))]
@@ -641,12 +709,7 @@ async fn run_account(
             StreamEvent::Connected { session } => {
                 gauge.set(GaugeState::Connected);
                 state.send_replace(StreamState::Connected { session });
-                // Pushes sent while the socket was down are lost; the REST state fills the gap.
-                // Pushes arriving meanwhile wait in the stream's channel and are applied after,
-                // which the monotone writes make harmless.
-                if let Err(e) = inner.reconcile_account(api_key_id, &credentials).await {
-                    tracing::warn!(error = %e, "reconciliation after connect failed");
-                }
+                inner.catch_up(api_key_id, &credentials).await;
             }
             StreamEvent::Disconnected { reason } => {
                 tracing::info!(%reason, "private stream disconnected; reconnecting");
@@ -687,15 +750,7 @@ async fn run_account(
                 }
             }
             StreamEvent::PositionUpdate(position) => {
-                // Not on an order's path: written directly, newest seq wins in the statement.
-                let written = async {
-                    let client = inner.pool.get().await?;
-                    foreign::upsert_position(&client, api_key_id, &position).await?;
-                    crate::break_even::on_position(&client, &inner.rest, &credentials, api_key_id, &position)
-                        .await?;
-                    anyhow::Ok(())
-                };
-                if let Err(e) = written.await {
+                if let Err(e) = inner.apply_position(api_key_id, &credentials, &position).await {
                     tracing::warn!(symbol = %position.symbol, error = %e, "position push not recorded");
                 }
             }

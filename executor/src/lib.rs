@@ -14,6 +14,8 @@ pub mod keys;
 pub mod metrics;
 pub mod notify;
 pub mod orders;
+pub mod owned_orders;
+pub mod ownership;
 pub mod pipeline;
 pub mod plan;
 pub mod plan_v2;
@@ -53,6 +55,9 @@ pub struct ExecutorSettings {
     pub key_recheck_interval: Duration,
     /// The rule those re-checks apply (the one ingest applies when a key is added).
     pub key_policy: humbex_bybit::KeyPolicy,
+    /// Private streams opened per minute at most when accounts are taken over
+    /// (EXECUTOR_STREAM_CONNECTS_PER_MINUTE).
+    pub stream_connects_per_minute: u32,
 }
 
 impl ExecutorSettings {
@@ -74,6 +79,7 @@ impl ExecutorSettings {
             symbols,
             key_recheck_interval: Duration::from_secs(86_400),
             key_policy: humbex_bybit::KeyPolicy::default(),
+            stream_connects_per_minute: 100,
         }
     }
 }
@@ -109,6 +115,11 @@ impl Executor {
             rest,
             pacer: submit::AccountPacer::default(),
             settler: settle::Settler::start(pool.clone(), settings.executor_id.clone()),
+            ownership: ownership::Ownership::new(
+                settings.executor_id.clone(),
+                settings.lease,
+                settings.stream_connects_per_minute,
+            ),
             accounts: Default::default(),
         };
         Executor {
@@ -157,7 +168,22 @@ impl Executor {
         let _protector = AbortOnDrop(tokio::spawn(protect::run(ctx.clone(), protect_rx)));
         // cancel_after_secs timers (durable in orders.cancel_at).
         let _cancels = AbortOnDrop(tokio::spawn(cancel::sweep(ctx.clone())));
-        let _streams = AbortOnDrop(tokio::spawn(open_streams_at_start(ctx.clone())));
+        // The accounts this executor owns in the fleet, and their streams
+        // (docs/deployment.md#several-executors). The first pass registers the executor before
+        // any claim routes orders by account.
+        if let Err(e) = ctx.ownership.pass(&ctx).await {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "first account lease pass failed; retrying"
+            );
+        }
+        let _ownership = AbortOnDrop(tokio::spawn(ownership::run(ctx.clone())));
+        let owned_stop = Arc::new(tokio::sync::Notify::new());
+        let mut owned_orders = AbortOnDrop(tokio::spawn(owned_orders::run(
+            ctx.clone(),
+            settings.poll_interval,
+            owned_stop.clone(),
+        )));
         let _pending = AbortOnDrop(tokio::spawn(metrics::count_pending_forever(
             ctx.pool.clone(),
             metrics::PENDING_INTERVAL,
@@ -188,11 +214,22 @@ impl Executor {
                     for wake in std::iter::once(wake).chain(std::iter::from_fn(|| wakeups.try_recv().ok())) {
                         match wake {
                             Wakeup::Signal(id) => named.push(id),
-                            Wakeup::Sweep => sweep = true,
+                            Wakeup::Sweep => {
+                                sweep = true;
+                                ctx.ownership.pending.notify_one();
+                            }
+                            Wakeup::Accounts(to) if to == "*" => ctx.ownership.rebalance.notify_one(),
+                            Wakeup::Accounts(to) if to == settings.executor_id => {
+                                ctx.ownership.pending.notify_one()
+                            }
+                            Wakeup::Accounts(_) => {}
                         }
                         if named.len() >= CLAIM_BATCH as usize {
                             break;
                         }
+                    }
+                    if !sweep && named.is_empty() {
+                        continue;
                     }
                     let only = (!sweep).then_some(named.as_slice());
                     if let Err(e) = claim_and_spawn(&ctx, &settings, only, &permits, &mut in_flight).await {
@@ -202,12 +239,27 @@ impl Executor {
             }
         }
         drop(_renewer);
-        // In-flight orders finish recording (their rows say what happened); bounded so a hung
-        // exchange cannot hold shutdown forever. Leases cover anything cut short.
-        let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        // In-flight orders, the claimed signals' and the owned accounts' alike, finish recording
+        // (their rows say what happened), in one bound so a hung exchange cannot hold shutdown
+        // forever. Leases cover anything cut short. Then every account is handed over at once.
+        owned_stop.notify_one();
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
             while in_flight.join_next().await.is_some() {}
+            let _ = (&mut owned_orders.0).await;
         })
         .await;
+        drop(_ownership);
+        // Streams close first, so the next owners' streams never overlap with these.
+        ctx.confirmer.stop_now();
+        match ctx.pool.get().await {
+            Ok(client) => match ctx.ownership.hand_over(&client).await {
+                Ok(()) => tracing::info!("accounts handed over to the fleet"),
+                Err(e) => tracing::warn!(error = ?e, "handing the accounts over failed; their leases expire"),
+            },
+            Err(e) => {
+                tracing::warn!(error = ?e, "no database connection to hand the accounts over; their leases expire")
+            }
+        }
         ctx.confirmer.shutdown().await;
         tracing::info!("executor stopped");
         Ok(())
@@ -246,13 +298,16 @@ async fn check_encryption_keys(ctx: &Context) -> anyhow::Result<()> {
 }
 
 /// Aborts the task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
 }
+
+/// How long a stopping executor lets its in-flight orders finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Signals claimed by one statement at most.
 const CLAIM_BATCH: i64 = 128;
@@ -299,42 +354,6 @@ async fn claim_and_spawn(
         if count < limit || only.is_some_and(|ids| limit as usize >= ids.len()) {
             return Ok(());
         }
-    }
-}
-
-/// Open the private stream of every account that can trade now, so no order waits for one; keys
-/// added later get theirs before their first order. Returns how many accounts were listed; a
-/// database error is an error (not "0 streams opened").
-async fn open_streams(ctx: Arc<Context>) -> anyhow::Result<usize> {
-    let client = ctx.pool.get().await.context("no database connection")?;
-    let keys = humbex_shared::api_key_store::tradable(&**client)
-        .await
-        .context("listing the accounts that can trade")?;
-    drop(client);
-    let opens = keys.iter().filter_map(|key| {
-        let row = key.row;
-        let credentials = ctx.keys.credentials(row, key.sealed.stored()).ok()?;
-        let id = row.id;
-        let ctx = ctx.clone();
-        Some(async move {
-            if let Err(e) = ctx.confirmer.ensure_account(id, credentials).await {
-                tracing::warn!(api_key_id = %id, error = %e, "private stream not open yet");
-            }
-        })
-    });
-    futures_util::future::join_all(opens).await;
-    Ok(keys.len())
-}
-
-/// [`open_streams`] at start, its outcome logged: a failure is not fatal, since every account's
-/// stream is opened again before its first order, but it is reported as the error it is.
-async fn open_streams_at_start(ctx: Arc<Context>) {
-    match open_streams(ctx).await {
-        Ok(accounts) => tracing::info!(accounts, "private streams opened"),
-        Err(e) => tracing::error!(
-            error = format!("{e:#}"),
-            "cannot open the private streams at start; each opens before its account's first order"
-        ),
     }
 }
 

@@ -180,31 +180,7 @@ pub async fn insert_planned(
             ],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| PendingOrder {
-            id: r.get("id"),
-            signal_id: r.get("signal_id"),
-            user_id: r.get("user_id"),
-            api_key_id: r.get("api_key_id"),
-            order_link_id: r.get("order_link_id"),
-            symbol: r.get("symbol"),
-            side: r.get("side"),
-            qty: r.get("qty"),
-            reduce_only: r.get("reduce_only"),
-            attempts: r.get("attempts"),
-            leg: r.get("leg"),
-            order_type: r.get("order_type"),
-            limit_price: r.get("limit_price"),
-            time_in_force: r.get("time_in_force"),
-            trigger_price: r.get("trigger_price"),
-            take_profit: r.get("take_profit"),
-            stop_loss: r.get("stop_loss"),
-            key_enc: r.get("api_key_enc"),
-            secret_enc: r.get("api_secret_enc"),
-            key_usable: r.get("key_usable"),
-        })
-        .collect())
+    Ok(rows.iter().map(PendingOrder::from_row).collect())
 }
 
 /// A row still to be sent.
@@ -237,6 +213,32 @@ pub struct PendingOrder {
 }
 
 impl PendingOrder {
+    /// A row of `orders::INSERT_PLANNED` or `orders::PENDING_OF_OWNER`, by column name.
+    pub fn from_row(r: &tokio_postgres::Row) -> Self {
+        PendingOrder {
+            id: r.get("id"),
+            signal_id: r.get("signal_id"),
+            user_id: r.get("user_id"),
+            api_key_id: r.get("api_key_id"),
+            order_link_id: r.get("order_link_id"),
+            symbol: r.get("symbol"),
+            side: r.get("side"),
+            qty: r.get("qty"),
+            reduce_only: r.get("reduce_only"),
+            attempts: r.get("attempts"),
+            leg: r.get("leg"),
+            order_type: r.get("order_type"),
+            limit_price: r.get("limit_price"),
+            time_in_force: r.get("time_in_force"),
+            trigger_price: r.get("trigger_price"),
+            take_profit: r.get("take_profit"),
+            stop_loss: r.get("stop_loss"),
+            key_enc: r.get("api_key_enc"),
+            secret_enc: r.get("api_secret_enc"),
+            key_usable: r.get("key_usable"),
+        }
+    }
+
     /// What the vault opens for this order's key: see [`sealed_key`].
     pub fn sealed_key(&self) -> (KeyRow, StoredPair<'_>) {
         sealed_key(self.api_key_id, self.user_id, &self.key_enc, &self.secret_enc)

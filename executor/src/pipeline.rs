@@ -45,6 +45,15 @@ pub struct Context {
     pub settler: Settler,
     /// The accounts being traded now, for ordering racing alerts (crate::account_order).
     pub accounts: Arc<crate::account_order::AccountGate>,
+    /// The accounts this executor owns in the fleet: only their orders are placed here.
+    pub ownership: crate::ownership::Ownership,
+}
+
+/// The last handle gone (the executor stopped or its task was aborted), the streams close.
+impl Drop for Context {
+    fn drop(&mut self) {
+        self.confirmer.stop_now();
+    }
 }
 
 /// While alive, the signal's lease is renewed and its concurrency permit held; dropped (however
@@ -207,7 +216,7 @@ async fn process_wave(ctx: Arc<Context>, batch: Vec<(ClaimedWork, Held)>) {
                 async move {
                     let mut answers = Vec::with_capacity(group.len());
                     for order in group {
-                        answers.push(send_one(ctx, order, received_at).await);
+                        answers.push(send_one(ctx, order, Some(received_at)).await);
                     }
                     answers
                 }
@@ -250,13 +259,16 @@ async fn process_wave(ctx: Arc<Context>, batch: Vec<(ClaimedWork, Held)>) {
     }
 }
 
+/// Write the batch's order rows; returns those this executor places (the others are its accounts'
+/// owners' to place: see [`crate::ownership::Ownership::keep_mine`]).
 async fn insert(
     ctx: &Context,
     rows: &[SignalOrder<'_>],
     signal_ids: &[Uuid],
 ) -> anyhow::Result<Vec<PendingOrder>> {
     let client = ctx.pool.get().await?;
-    Ok(orders::insert_planned(&client, rows, signal_ids).await?)
+    let pending = orders::insert_planned(&client, rows, signal_ids).await?;
+    Ok(ctx.ownership.keep_mine(&client, pending).await)
 }
 
 /// Plan every target of one signal.
@@ -405,11 +417,12 @@ async fn plan_one(
 }
 
 /// Send one pending order; the answer is settled with its signal's others. `received_at` is when
-/// ingest stored its signal, for `humbex_signal_to_order_seconds`.
-async fn send_one(
+/// ingest stored its signal, for `humbex_signal_to_order_seconds` (`None` for an order another
+/// executor claimed and routed here: its claim, not this send, is the signal's path to the order).
+pub(crate) async fn send_one(
     ctx: &Context,
     order: PendingOrder,
-    received_at: chrono::DateTime<chrono::Utc>,
+    received_at: Option<chrono::DateTime<chrono::Utc>>,
 ) -> OrderAnswer {
     let answer = |outcome, attempts| OrderAnswer {
         order_id: order.id,
@@ -448,7 +461,7 @@ async fn send_one(
     crate::failpoint::hit(crate::failpoint::BEFORE_POST);
     let submission = submit::submit(&ctx.rest, &ctx.pacer, &credentials, &order).await;
     crate::failpoint::hit(crate::failpoint::AFTER_ANSWER);
-    if matches!(submission.outcome, Outcome::Submitted { .. }) {
+    if let (Outcome::Submitted { .. }, Some(received_at)) = (&submission.outcome, received_at) {
         // Wall clocks of two processes (or hosts): a skew below zero counts as zero.
         let waited = (chrono::Utc::now() - received_at).to_std().unwrap_or_default();
         humbex_shared::metrics::metrics().signal_to_order(waited);

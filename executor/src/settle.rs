@@ -32,6 +32,9 @@ pub enum SignalEnd {
     Rejected(String),
     /// Some order is unsettled: the claim is given back and the signal tried again after this.
     Release(Duration),
+    /// Only the answers are written; the signal is another executor's claim (an account owner
+    /// placing the order a claimer wrote for it: docs/deployment.md#several-executors).
+    Untouched,
 }
 
 /// One order's answer.
@@ -111,7 +114,11 @@ async fn write(pool: &Pool, executor_id: &str, settlements: &[&Settlement]) -> R
     let mut answers: Vec<&OrderAnswer> = settlements.iter().flat_map(|s| &s.answers).collect();
     answers.sort_by_key(|a| a.order_id);
     tracing::Span::current().record("orders", answers.len());
-    let mut signals: Vec<&Settlement> = settlements.to_vec();
+    let mut signals: Vec<&Settlement> = settlements
+        .iter()
+        .copied()
+        .filter(|s| s.end != SignalEnd::Untouched)
+        .collect();
     signals.sort_by_key(|s| s.signal_id);
 
     let mut order_ids = Vec::with_capacity(answers.len());
@@ -145,6 +152,8 @@ async fn write(pool: &Pool, executor_id: &str, settlements: &[&Settlement]) -> R
             SignalEnd::Done => ("done", None, 0.0),
             SignalEnd::Rejected(reason) => ("rejected", Some(reason), 0.0),
             SignalEnd::Release(after) => ("release", None, after.as_secs_f64()),
+            // Filtered out above: nothing of the signal is written.
+            SignalEnd::Untouched => continue,
         };
         ends.push(end);
         reasons.push(reason);

@@ -1,6 +1,7 @@
-//! Wake-ups for the executor: a dedicated LISTEN connection on `humbex_signals` (driven by
-//! `poll_message`, since a pooled connection drops notifications), plus a sweep at start-up, after
-//! every reconnect and every poll interval, so a lost notification costs at most one interval.
+//! Wake-ups for the executor: a dedicated LISTEN connection on `humbex_signals` and
+//! `humbex_accounts` (driven by `poll_message`, since a pooled connection drops notifications),
+//! plus a sweep at start-up, after every reconnect and every poll interval, so a lost notification
+//! costs at most one interval.
 
 use std::time::Duration;
 
@@ -17,11 +18,14 @@ pub enum Wakeup {
     Signal(Uuid),
     /// Look at everything claimable (start-up, reconnect, interval).
     Sweep,
+    /// Accounts changed hands (`humbex_accounts`): the payload names the executor that should
+    /// place its accounts' pending orders now, or is `*` for the whole fleet.
+    Accounts(String),
 }
 
 /// application_name of the LISTEN connection, so an operator can find it in pg_stat_activity.
 pub const LISTEN_APPLICATION_NAME: &str = "humbex-executor-listen";
-pub use humbex_shared::channels::SIGNALS as SIGNALS_CHANNEL;
+pub use humbex_shared::channels::{ACCOUNTS as ACCOUNTS_CHANNEL, SIGNALS as SIGNALS_CHANNEL};
 
 /// Run until `wakeups` is closed: keep one LISTEN connection alive (reconnecting with capped
 /// backoff), forward notifications, and sweep on (re)connect and every `poll_interval`.
@@ -56,15 +60,18 @@ async fn listen_once(pg: &PgConfig, poll_interval: Duration, wakeups: &mpsc::Sen
         Ok(pair) => pair,
         Err(e) => return ListenEnd::ConnectionLost(format!("{e:?}")),
     };
-    let (notes_tx, mut notes) = mpsc::unbounded_channel::<Result<Uuid, String>>();
+    let (notes_tx, mut notes) = mpsc::unbounded_channel::<Result<Wakeup, String>>();
     // The connection must be polled before LISTEN itself can complete, so the driver starts first.
     let driver = tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(message) = messages.next().await {
             match message {
-                Ok(AsyncMessage::Notification(n)) => match n.payload().parse() {
+                Ok(AsyncMessage::Notification(n)) if n.channel() == ACCOUNTS_CHANNEL => {
+                    let _ = notes_tx.send(Ok(Wakeup::Accounts(n.payload().to_owned())));
+                }
+                Ok(AsyncMessage::Notification(n)) => match n.payload().parse::<Uuid>() {
                     Ok(id) => {
-                        let _ = notes_tx.send(Ok(id));
+                        let _ = notes_tx.send(Ok(Wakeup::Signal(id)));
                     }
                     Err(_) => tracing::warn!(
                         payload = n.payload(),
@@ -80,7 +87,10 @@ async fn listen_once(pg: &PgConfig, poll_interval: Duration, wakeups: &mpsc::Sen
         }
         let _ = notes_tx.send(Err("connection closed".into()));
     });
-    if let Err(e) = client.batch_execute(&format!("LISTEN {SIGNALS_CHANNEL}")).await {
+    if let Err(e) = client
+        .batch_execute(&format!("LISTEN {SIGNALS_CHANNEL}; LISTEN {ACCOUNTS_CHANNEL}"))
+        .await
+    {
         driver.abort();
         return ListenEnd::ConnectionLost(format!("{e:?}"));
     }
@@ -96,8 +106,8 @@ async fn listen_once(pg: &PgConfig, poll_interval: Duration, wakeups: &mpsc::Sen
     let end = loop {
         tokio::select! {
             note = notes.recv() => match note {
-                Some(Ok(id)) => {
-                    if wakeups.send(Wakeup::Signal(id)).await.is_err() {
+                Some(Ok(wake)) => {
+                    if wakeups.send(wake).await.is_err() {
                         break ListenEnd::ReceiverGone;
                     }
                 }

@@ -76,6 +76,7 @@ struct CreateAccountBody {
 }
 
 fn account_view(exchange: &PaperExchange, api_key: &str) -> Option<serde_json::Value> {
+    let private_connections = exchange.private_connections(api_key);
     let state = exchange.lock();
     let account = state.accounts.get(api_key)?;
     let margin = state.margin_summary(account);
@@ -92,6 +93,7 @@ fn account_view(exchange: &PaperExchange, api_key: &str) -> Option<serde_json::V
         "available_usdt": margin.available,
         "unrealised_pnl_usdt": margin.unrealised_pnl,
         "created_at": account.created_at,
+        "private_connections": private_connections,
     }))
 }
 

@@ -88,6 +88,16 @@ impl PaperExchange {
             .count()
     }
 
+    /// How many authenticated private WebSockets the account has right now (several executors
+    /// must share one stream per account: their tests count them here).
+    pub fn private_connections(&self, api_key: &str) -> usize {
+        self.push_senders
+            .read()
+            .expect("push senders lock")
+            .get(api_key)
+            .map_or(0, |tx| tx.receiver_count())
+    }
+
     pub fn create_account(&self, spec: AccountSpec) -> Result<u64, AccountExists> {
         let key = spec.api_key.clone();
         let user_id = self.lock().add_account(spec, Utc::now())?.user_id;

@@ -43,6 +43,8 @@ pub struct Cluster {
     state_dir: PathBuf,
     paper: Option<Child>,
     ingest: Option<Child>,
+    /// More ingest replicas (port, process), as behind a load balancer.
+    replicas: Vec<(u16, Option<Child>)>,
     pub executors: Vec<Option<Child>>,
 }
 
@@ -63,6 +65,7 @@ impl Cluster {
             state_dir,
             paper: None,
             ingest: None,
+            replicas: Vec::new(),
             executors: Vec::new(),
         };
         let status = cluster.command(&["migrate"]).status().await?;
@@ -88,6 +91,59 @@ impl Cluster {
 
     pub fn ingest_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.ingest_port)
+    }
+
+    /// Every ingest's base URL: the first one, then the replicas.
+    pub fn ingest_urls(&self) -> Vec<String> {
+        std::iter::once(self.ingest_port)
+            .chain(self.replicas.iter().map(|(port, _)| *port))
+            .map(|port| format!("http://127.0.0.1:{port}"))
+            .collect()
+    }
+
+    /// Start one more ingest on its own port and wait until it answers.
+    pub async fn start_ingest_replica(&mut self) -> anyhow::Result<()> {
+        let port = free_port();
+        let mut cmd = self.command(&["ingest"]);
+        cmd.env("BACKEND_PORT", port.to_string());
+        self.replicas.push((port, Some(cmd.spawn()?)));
+        self.wait_http(&format!("http://127.0.0.1:{port}/health")).await
+    }
+
+    /// Stop ingest `index` (0 is the first, then the replicas) with SIGTERM as a deployment does,
+    /// wait for it to exit, start it again on the same port and wait until it answers.
+    pub async fn restart_ingest(&mut self, index: usize) -> anyhow::Result<()> {
+        let port = if index == 0 {
+            self.ingest_port
+        } else {
+            self.replicas[index - 1].0
+        };
+        let slot = if index == 0 {
+            &mut self.ingest
+        } else {
+            &mut self.replicas[index - 1].1
+        };
+        if let Some(child) = slot.take() {
+            terminate(child, &format!("ingest {index}")).await?;
+        }
+        let mut cmd = self.command(&["ingest"]);
+        cmd.env("BACKEND_PORT", port.to_string());
+        let child = cmd.spawn()?;
+        if index == 0 {
+            self.ingest = Some(child);
+        } else {
+            self.replicas[index - 1].1 = Some(child);
+        }
+        self.wait_http(&format!("http://127.0.0.1:{port}/health")).await
+    }
+
+    /// Stop an executor with SIGTERM (a graceful stop: it hands its accounts over) and wait until
+    /// it has exited.
+    pub async fn terminate_executor(&mut self, index: usize) -> anyhow::Result<()> {
+        if let Some(child) = self.executors[index].take() {
+            terminate(child, &format!("executor {index}")).await?;
+        }
+        Ok(())
     }
 
     fn command(&self, args: &[&str]) -> Command {
@@ -190,7 +246,9 @@ impl Cluster {
 
     pub async fn stop(mut self) {
         self.kill_all_executors().await;
-        for child in [self.ingest.take(), self.paper.take()].into_iter().flatten() {
+        let replicas = self.replicas.iter_mut().map(|(_, child)| child.take());
+        let others: Vec<Option<Child>> = replicas.chain([self.ingest.take(), self.paper.take()]).collect();
+        for child in others.into_iter().flatten() {
             let mut child = child;
             let _ = child.start_kill();
             let _ = child.wait().await;
@@ -207,4 +265,26 @@ async fn humbex_shared_connect(
         let _ = connection.await;
     });
     Ok(client)
+}
+
+/// SIGTERM a process and wait (at most 60 s: a debug build on a loaded machine is slow) for it to
+/// exit.
+async fn terminate(mut child: Child, what: &str) -> anyhow::Result<()> {
+    if let Some(pid) = child.id() {
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await?;
+        anyhow::ensure!(status.success(), "kill -TERM {pid} failed");
+    }
+    match tokio::time::timeout(Duration::from_secs(60), child.wait()).await {
+        Ok(exited) => {
+            exited?;
+            Ok(())
+        }
+        Err(_) => {
+            let _ = child.start_kill();
+            anyhow::bail!("{what} did not stop within 60 s of SIGTERM")
+        }
+    }
 }

@@ -49,6 +49,9 @@ fn scenarios() -> Vec<(&'static str, Scenario)> {
             Box::pin(scenarios::postgres_restart(c, s))
         }),
         ("many-executors", |c, s| Box::pin(scenarios::many_executors(c, s))),
+        ("rolling-restart", |c, s| {
+            Box::pin(scenarios::rolling_restart(c, s))
+        }),
         ("exchange-faults", |c, s| {
             Box::pin(scenarios::exchange_faults(c, s))
         }),

@@ -235,6 +235,100 @@ pub async fn many_executors(cluster: &mut Cluster, scale: Scale) -> anyhow::Resu
     .await
 }
 
+/// Rolling restart: three executors and two ingests (behind a load balancer that retries a request
+/// once, as TradingView does) each stopped with SIGTERM and started again, one by one, while
+/// signals flow. Nothing lost or doubled, and no request fails after its one retry (those count
+/// as lost).
+pub async fn rolling_restart(cluster: &mut Cluster, scale: Scale) -> anyhow::Result<Verdict> {
+    let traders = traffic::traders(cluster, TRADERS).await?;
+    cluster.start_ingest_replica().await?;
+    let mut running: Vec<usize> = (0..3)
+        .map(|_| cluster.start_executor(None))
+        .collect::<Result<_, _>>()?;
+    live_executors(cluster, 3, running[2]).await?;
+    let stream = SignalStream::start_balanced(
+        cluster.ingest_urls(),
+        &traders.strategy_token,
+        SIGNALS_PER_SECOND * 4,
+    );
+    let rounds = if scale.quick { 1 } else { 3 };
+    let mut failed_starts = 0;
+    for _ in 0..rounds {
+        for slot in running.iter_mut() {
+            tokio::time::sleep(jitter(800)).await;
+            cluster.terminate_executor(*slot).await?;
+            // As a supervisor (systemd, compose) would: a replacement that exits at start-up (it
+            // could not reach PostgreSQL in time on a loaded machine) is started again.
+            let mut starts = 0;
+            loop {
+                *slot = cluster.start_executor(None)?;
+                starts += 1;
+                match live_executors(cluster, 3, *slot).await {
+                    Ok(()) => break,
+                    Err(e) if starts < 3 => {
+                        eprintln!("  a replacement executor did not join ({e:#}); starting it again");
+                        cluster.kill_executor(*slot).await;
+                        failed_starts += 1;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        for ingest in 0..cluster.ingest_urls().len() {
+            tokio::time::sleep(jitter(800)).await;
+            cluster.restart_ingest(ingest).await?;
+        }
+    }
+    let sent = stream.finish().await;
+    let failed = sent.unavailable_503 + sent.other_errors;
+    let requests = sent.accepted.len() as u64 + failed;
+    let mut verdict = traffic::witness(
+        cluster,
+        &traders,
+        &sent,
+        "rolling restart of 3 executors and 2 ingests",
+        format!(
+            "{rounds} rounds, each process stopped with SIGTERM and started again one by one; \
+             {} of {requests} webhooks answered on their one retry, {failed} failed after it; \
+             {failed_starts} replacement executors exited at start-up and were started again",
+            sent.retried
+        ),
+        SETTLE_LIMIT,
+    )
+    .await?;
+    verdict.lost += failed as usize;
+    Ok(verdict)
+}
+
+/// Wait until `n` executors are live in the fleet (the one just started, `newest`, has joined);
+/// an error if it exits first or none joins in time.
+async fn live_executors(cluster: &mut Cluster, n: i64, newest: usize) -> anyhow::Result<()> {
+    let db = cluster.db().await?;
+    // A debug build on a loaded machine takes seconds to start.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let live: i64 = db
+            .query_one(
+                "SELECT count(*) AS n FROM executors WHERE alive_until > now()",
+                &[],
+            )
+            .await?
+            .get("n");
+        if live == n {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            !cluster.wait_executor_exit(newest, Duration::ZERO).await,
+            "executor {newest} exited before it joined"
+        );
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "{live} executors live after 60 s, wanted {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Exchange faults from the paper exchange's control API while signals flow.
 pub async fn exchange_faults(cluster: &mut Cluster, _scale: Scale) -> anyhow::Result<Verdict> {
     let traders = traffic::traders(cluster, TRADERS).await?;

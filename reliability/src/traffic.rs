@@ -95,6 +95,8 @@ pub struct Sent {
     pub accepted: Vec<String>,
     pub unavailable_503: u64,
     pub other_errors: u64,
+    /// Requests answered only on their one retry (after a 503 or a refused connection).
+    pub retried: u64,
 }
 
 /// Sends distinct signals at about `per_second` until stopped.
@@ -112,13 +114,26 @@ pub async fn send_signal(
     base: &str,
     token: &str,
 ) -> Result<(u16, Value), reqwest::Error> {
+    post_signal(http, base, next_body(token)).await
+}
+
+/// The body of the next distinct signal.
+fn next_body(token: &str) -> String {
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let action = if n.is_multiple_of(2) { "buy" } else { "sell" };
-    let body = json!({
+    json!({
         "token": token, "action": action, "symbol": "AVAXUSDT", "quantity": "1",
         "id": format!("rel-{}-{n}", std::process::id()),
     })
-    .to_string();
+    .to_string()
+}
+
+/// POST one signed body to one ingest.
+async fn post_signal(
+    http: &reqwest::Client,
+    base: &str,
+    body: String,
+) -> Result<(u16, Value), reqwest::Error> {
     let resp = http
         .post(format!("{base}/webhook"))
         .header("content-type", "application/json")
@@ -152,6 +167,47 @@ impl SignalStream {
                     Ok((202, v)) => sent
                         .accepted
                         .push(v["signal_id"].as_str().unwrap_or_default().to_owned()),
+                    Ok((503, _)) => sent.unavailable_503 += 1,
+                    _ => sent.other_errors += 1,
+                }
+            }
+        });
+        SignalStream { stop, task, sent }
+    }
+
+    /// Like [`SignalStream::start`], over several ingests in turn (a load balancer), each request
+    /// retried once, on the next ingest, after a 503 or a refused connection (as TradingView
+    /// retries). A duplicate answer (200) to a retry counts the original signal once.
+    pub fn start_balanced(urls: Vec<String>, token: &str, per_second: u32) -> SignalStream {
+        let stop = Arc::new(AtomicBool::new(false));
+        let sent = Arc::new(Mutex::new(Sent::default()));
+        let (token, stop2, sent2) = (token.to_owned(), stop.clone(), sent.clone());
+        let task = tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut every = tokio::time::interval(Duration::from_secs(1) / per_second.max(1));
+            let mut turn = 0usize;
+            while !stop2.load(Ordering::Relaxed) {
+                every.tick().await;
+                let body = next_body(&token);
+                turn += 1;
+                let mut outcome = post_signal(&http, &urls[turn % urls.len()], body.clone()).await;
+                let retry = match &outcome {
+                    Ok((503, _)) => true,
+                    Err(e) => e.is_connect(),
+                    _ => false,
+                };
+                if retry {
+                    outcome = post_signal(&http, &urls[(turn + 1) % urls.len()], body).await;
+                }
+                let mut sent = sent2.lock().await;
+                match outcome {
+                    Ok((202 | 200, v)) => {
+                        let id = v["signal_id"].as_str().unwrap_or_default().to_owned();
+                        if !sent.accepted.contains(&id) {
+                            sent.accepted.push(id);
+                        }
+                        sent.retried += u64::from(retry);
+                    }
                     Ok((503, _)) => sent.unavailable_503 += 1,
                     _ => sent.other_errors += 1,
                 }

@@ -180,11 +180,33 @@ pub async fn unrevoked(client: &impl Statements) -> Result<Vec<StoredKey>, tokio
 pub async fn tradable(client: &impl Statements) -> Result<Vec<StoredKey>, tokio_postgres::Error> {
     let rows = client
         .rows(
-            "SELECT k.id, k.user_id, k.api_key_enc, k.api_secret_enc FROM api_keys k \
-             JOIN subscriptions s ON s.user_id = k.user_id \
-             WHERE k.revoked_at IS NULL AND k.unusable_at IS NULL \
-               AND humbex_subscription_active(s.status, s.expires_at)",
+            &format!("SELECT k.id, k.user_id, k.api_key_enc, k.api_secret_enc FROM {TRADABLE}"),
             &[],
+        )
+        .await?;
+    Ok(rows.iter().map(StoredKey::from_row).collect())
+}
+
+/// The accounts that can trade now, as a FROM clause over `api_keys k` (joined to `subscriptions
+/// s`) with its WHERE: keys neither revoked nor unusable whose owner may trade (sql/V4). The one
+/// home of that rule for [`tradable`] and the account leases (`store::account_leases`).
+pub const TRADABLE: &str = "api_keys k JOIN subscriptions s ON s.user_id = k.user_id \
+     WHERE k.revoked_at IS NULL AND k.unusable_at IS NULL \
+       AND humbex_subscription_active(s.status, s.expires_at)";
+
+/// The keys among `ids` that can trade now (see [`TRADABLE`]), sealed: the accounts an executor
+/// has just taken over and opens streams for.
+#[tracing::instrument(skip(client, ids), fields(keys = ids.len()))]
+pub async fn tradable_among(
+    client: &impl Statements,
+    ids: &[Uuid],
+) -> Result<Vec<StoredKey>, tokio_postgres::Error> {
+    let rows = client
+        .rows(
+            &format!(
+                "SELECT k.id, k.user_id, k.api_key_enc, k.api_secret_enc FROM {TRADABLE} AND k.id = ANY($1)"
+            ),
+            &[&ids],
         )
         .await?;
     Ok(rows.iter().map(StoredKey::from_row).collect())

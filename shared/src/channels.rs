@@ -6,3 +6,7 @@
 pub const SIGNALS: &str = "humbex_signals";
 /// An order changed; the payload is its id.
 pub const ORDERS: &str = "humbex_orders";
+/// Accounts changed hands; the payload is the executor that should look at its accounts' pending
+/// orders now, or `*` for every executor (an executor joined or left, or accounts were handed
+/// over: run a lease pass now). Sent by the statements of `store::account_leases`.
+pub const ACCOUNTS: &str = "humbex_accounts";

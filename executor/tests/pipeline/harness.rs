@@ -142,6 +142,14 @@ impl Pipeline {
         self.executors[index].abort();
     }
 
+    /// Stop an executor as SIGTERM does (its shutdown future completes) and wait until it has.
+    pub async fn stop_executor(&mut self, index: usize) {
+        // stops[0] is ingest's.
+        let stop = std::mem::replace(&mut self.stops[index + 1], oneshot::channel().0);
+        let _ = stop.send(());
+        (&mut self.executors[index]).await.expect("executor task");
+    }
+
     pub async fn admin(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
         let resp = self
             .http
@@ -275,6 +283,21 @@ impl Pipeline {
         })
         .await
         .unwrap_or_else(|| panic!("signal {signal_id} did not settle"))
+    }
+
+    /// Wait until no order row is pending: every account's owner has placed and answered its
+    /// orders.
+    pub async fn no_pending_orders(&self) {
+        let db = self.db().await;
+        wait_for(Duration::from_secs(20), || async {
+            let row = db
+                .query_one("SELECT count(*) AS n FROM orders WHERE status = 'pending'", &[])
+                .await
+                .unwrap();
+            (row.get::<_, i64>("n") == 0).then_some(())
+        })
+        .await
+        .expect("every order answered");
     }
 
     /// The order rows of a signal: (user_id, status, qty, error).

@@ -389,11 +389,22 @@ async fn break_even_moves_the_stop_once_across_a_restart() {
     assert_eq!(armed, Some((d("26"), d("25"), "armed".into())));
 
     // The executor restarts; the watch is in PostgreSQL, not in its memory.
+    let killed_at: chrono::DateTime<chrono::Utc> =
+        db.query_one("SELECT now() AS t", &[]).await.unwrap().get("t");
     p.kill_executor(0);
     p.start_executor();
-    // Let the new executor's stream for the account open before the price moves.
-    crate::harness::wait_for(std::time::Duration::from_secs(10), || async {
-        (p.paper.exchange().listening_accounts() > 0).then_some(())
+    // Let the new executor take the account (once the killed one's lease ran out:
+    // docs/deployment.md#several-executors) and open its stream before the price moves.
+    crate::harness::wait_for(std::time::Duration::from_secs(20), || async {
+        let taken = db
+            .query_opt(
+                "SELECT 1 FROM account_leases WHERE acquired_at > $1",
+                &[&killed_at],
+            )
+            .await
+            .unwrap()
+            .is_some();
+        (taken && p.paper.exchange().private_connections(&key) == 1).then_some(())
     })
     .await
     .expect("the account's stream reopens");

@@ -111,6 +111,8 @@ impl Config {
         }
         let bybit = BybitConfig::from_lookup(env, get)?;
         let key_recheck_interval = executor::key_recheck_interval(get)?;
+        let lease = executor::lease(get)?;
+        let stream_connects_per_minute = executor::stream_connects_per_minute(get)?;
         let encryption_max_per_key = secrets::encryption_max_per_key(get)?;
         let ingest = match webhook {
             Some((tradingview_secret, previous_tradingview_secret)) => Some(IngestSecrets {
@@ -160,6 +162,8 @@ impl Config {
             executor: ExecutorConfig {
                 worker_poll_interval,
                 key_recheck_interval,
+                lease,
+                stream_connects_per_minute,
             },
             metrics,
             notify,

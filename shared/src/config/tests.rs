@@ -39,6 +39,8 @@ fn defaults() {
     assert_eq!(config.http.rate_limits, RateLimits::default());
     assert!(config.bybit.egress_ips.is_empty());
     assert_eq!(config.executor.key_recheck_interval, Duration::from_secs(86_400));
+    assert_eq!(config.executor.lease, Duration::from_secs(10));
+    assert_eq!(config.executor.stream_connects_per_minute, 100);
     assert_eq!(config.secrets.encryption_max_per_key, 1 << 30);
     assert_eq!(config.metrics.addr().to_string(), "127.0.0.1:9464");
 }
@@ -74,6 +76,28 @@ fn key_hygiene_settings_are_read_and_checked() {
         ("KEY_RECHECK_INTERVAL_SECS", "daily"),
         ("ENCRYPTION_MAX_PER_KEY", "0"),
         ("ENCRYPTION_MAX_PER_KEY", "4294967297"),
+    ] {
+        let mut vars = base();
+        vars.insert(var, value.into());
+        let err = parse(&vars).unwrap_err();
+        assert_eq!(err.var, var, "{value}: {err}");
+    }
+}
+
+#[test]
+fn executor_fleet_settings_are_read_and_checked() {
+    let mut vars = base();
+    vars.insert("EXECUTOR_LEASE_SECS", " 4 ".into());
+    vars.insert("EXECUTOR_STREAM_CONNECTS_PER_MINUTE", "12000".into());
+    let config = parse(&vars).unwrap();
+    assert_eq!(config.executor.lease, Duration::from_secs(4));
+    assert_eq!(config.executor.stream_connects_per_minute, 12_000);
+    for (var, value) in [
+        ("EXECUTOR_LEASE_SECS", "1"),
+        ("EXECUTOR_LEASE_SECS", "601"),
+        ("EXECUTOR_LEASE_SECS", "2.5"),
+        ("EXECUTOR_STREAM_CONNECTS_PER_MINUTE", "0"),
+        ("EXECUTOR_STREAM_CONNECTS_PER_MINUTE", "fast"),
     ] {
         let mut vars = base();
         vars.insert(var, value.into());

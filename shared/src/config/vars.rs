@@ -186,6 +186,18 @@ pub const VARS: &[Var] = &[
         description: r#"seconds between the executor's catch-up sweeps"#,
     },
     Var {
+        name: "EXECUTOR_LEASE_SECS",
+        default: r#"`10`"#,
+        roles: &[Role::Executor],
+        description: r#"lease of an executor on a signal it works on and on each account it owns (2 to 600 s); renewed every third of it, so a dead executor's signals and accounts move to the others within it (plus one pass, a third of it); give every executor the same value"#,
+    },
+    Var {
+        name: "EXECUTOR_STREAM_CONNECTS_PER_MINUTE",
+        default: r#"`100`"#,
+        roles: &[Role::Executor],
+        description: r#"private streams an executor opens per minute at most when it takes accounts over (start-up, a takeover), evenly spaced; the default keeps within Bybit's 500 new connections per 5 minutes per IP (an account about to trade opens its own at once)"#,
+    },
+    Var {
         name: "SYMBOLS",
         default: r#"`AVAXUSDT`"#,
         roles: SERVICES,

@@ -3,6 +3,7 @@
 //! (sql/V4), an order row's open statuses and ranks in [`crate::domain::order_status`].
 //! `api_keys` statements live with the key vault, not here.
 
+pub mod account_leases;
 pub mod break_even;
 pub mod console_sessions;
 pub mod fills;
@@ -31,6 +32,7 @@ pub fn all_statements() -> Vec<&'static str> {
         notifications::all(),
         positions::all(),
         break_even::all(),
+        account_leases::all(),
     ]
     .concat()
 }

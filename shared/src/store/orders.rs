@@ -224,6 +224,26 @@ pub static PAGE: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// Pending orders of the accounts executor $1 holds (sql/V8), oldest first, at most $2, leaving out
+/// orders $3 (those it is sending now), with the
+/// key material their POST needs (as [`INSERT_PLANNED`] returns them): the orders another
+/// executor's claim wrote for this owner. Orders of signals this executor works on itself, or that
+/// are given back for a retry, are left to that signal's claim.
+pub const PENDING_OF_OWNER: &str = "\
+    SELECT o.id, o.signal_id, o.user_id, o.api_key_id, o.order_link_id, o.symbol, o.side, o.qty, \
+           o.reduce_only, o.attempts, o.leg, o.order_type, o.limit_price, o.time_in_force, \
+           o.trigger_price, o.take_profit, o.stop_loss, k.api_key_enc, k.api_secret_enc, \
+           (k.revoked_at IS NULL AND k.unusable_at IS NULL) AS key_usable \
+    FROM orders o \
+    JOIN account_leases l ON l.api_key_id = o.api_key_id AND l.executor_id = $1 \
+    JOIN signals s ON s.id = o.signal_id \
+    JOIN api_keys k ON k.id = o.api_key_id \
+    WHERE o.status = 'pending' AND NOT (o.id = ANY($3)) \
+      AND NOT (s.status = 'processing' AND (s.claimed_by = $1 OR s.claimed_by IS NULL) \
+               AND s.claimed_until > now()) \
+    ORDER BY o.created_at, o.id \
+    LIMIT $2";
+
 /// Record an order HUMBEX did not place (no orderLinkId of ours: a TP/SL/trailing/liquidation/ADL
 /// order the exchange created, or a manual one), found by ($1 key id, $2 exchange order id). The
 /// user comes from the key; the signal is the one whose order opened the position, when known. A
@@ -370,6 +390,7 @@ pub fn all() -> Vec<&'static str> {
         OPEN_ENTRIES.as_str(),
         PNL_OF_USER.as_str(),
         PNL_OF_STRATEGY.as_str(),
+        PENDING_OF_OWNER,
     ]
 }
 
