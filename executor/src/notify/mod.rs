@@ -219,7 +219,7 @@ impl Notifier {
             let lag = self.settings.lag_threshold.as_secs_f64();
             client.run(sql::SWEEP_LAGGING, &[&lag]).await?;
             client.run(sql::SWEEP_SUBSCRIPTIONS, &[]).await?;
-            client.run(&*sql::SWEEP_DAILY_SUMMARY, &[]).await?;
+            client.run(&sql::SWEEP_DAILY_SUMMARY, &[]).await?;
             client.run(sql::SWEEP_PRUNE, &[]).await?;
             anyhow::Ok(())
         }
