@@ -64,6 +64,8 @@ impl Services {
             .env("RATE_LIMIT_SIGNALS_PER_MINUTE", "1000000")
             .env("RATE_LIMIT_TOKEN_REQUESTS_PER_MINUTE", "1000000")
             .env("RUST_LOG", "warn")
+            // Each process its own metrics port: several run at once here.
+            .env("METRICS_PORT", "0")
             .current_dir(&self.dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
