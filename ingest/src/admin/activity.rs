@@ -181,9 +181,10 @@ pub async fn list_signals(
 ) -> Result<SignalPage, AdminError> {
     let limit = page_limit(limit)?;
     if let (Some(since), Some(until)) = (filter.since, filter.until)
-        && since >= until
+        && since > until
     {
-        return Err(AdminError::field("until", "must be later than since"));
+        // An empty range (since = until) is valid and finds nothing.
+        return Err(AdminError::field("until", "must not be earlier than since"));
     }
     within_budget(async {
         let client = state.pool.get().await?;

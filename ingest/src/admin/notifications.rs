@@ -49,8 +49,11 @@ pub struct NotificationSettingsUpdate {
 #[derive(Debug, Object)]
 pub struct NotificationSettings {
     pub user_id: Uuid,
+    #[oai(nullable)]
     pub telegram_chat_id: Option<String>,
+    #[oai(nullable)]
     pub webhook_url: Option<String>,
+    #[oai(nullable)]
     pub email: Option<String>,
     pub events: Vec<String>,
     pub updated_at: DateTime<Utc>,
@@ -60,13 +63,17 @@ pub struct NotificationSettings {
 #[derive(Debug, Object)]
 pub struct NotificationSettingsSaved {
     pub user_id: Uuid,
+    #[oai(nullable)]
     pub telegram_chat_id: Option<String>,
+    #[oai(nullable)]
     pub webhook_url: Option<String>,
+    #[oai(nullable)]
     pub email: Option<String>,
     pub events: Vec<String>,
     pub updated_at: DateTime<Utc>,
     /// The Standard Webhooks secret (`whsec_…`) of a new `webhook_url`, shown only now; null when
     /// the URL is unchanged (the secret stays) or absent.
+    #[oai(nullable)]
     pub webhook_secret: Option<String>,
 }
 

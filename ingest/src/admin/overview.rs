@@ -36,8 +36,11 @@ pub struct StatusCount {
 /// Latency percentiles in milliseconds; null when nothing was measured.
 #[derive(Debug, Clone, Object)]
 pub struct Percentiles {
+    #[oai(nullable)]
     pub p50_ms: Option<f64>,
+    #[oai(nullable)]
     pub p90_ms: Option<f64>,
+    #[oai(nullable)]
     pub p99_ms: Option<f64>,
 }
 
@@ -58,8 +61,10 @@ pub struct Overview {
     /// humbex-executor-listen); 0 means no executor is listening.
     pub executor_listeners: i64,
     /// The newest fill recorded, from any account.
+    #[oai(nullable)]
     pub last_fill_at: Option<DateTime<Utc>>,
     /// When the oldest signal still waiting for the executor arrived.
+    #[oai(nullable)]
     pub oldest_pending_signal_at: Option<DateTime<Utc>>,
     /// Signals of the last 24 hours by status.
     pub signals_24h: Vec<StatusCount>,

@@ -91,7 +91,8 @@ fn pnl_from_rows(rows: &[Row], from: Option<DateTime<Utc>>, to: Option<DateTime<
 
 fn check_range(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<(), AdminError> {
     match (from, to) {
-        (Some(from), Some(to)) if from >= to => Err(AdminError::field("from", "must be before to")),
+        // An empty range (from = to) is valid and sums nothing.
+        (Some(from), Some(to)) if from > to => Err(AdminError::field("from", "must not be after to")),
         _ => Ok(()),
     }
 }
