@@ -119,18 +119,7 @@ pub async fn user_pnl(
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> Result<Pnl, AdminError> {
-    check_range(from, to)?;
-    within_budget(async {
-        let client = state.pool.get().await?;
-        if client.row_opt(users::EXISTS, &[&id]).await?.is_none() {
-            return Err(AdminError::not_found("user"));
-        }
-        let rows = client
-            .rows(orders::PNL_OF_USER.as_str(), &[&id, &from, &to])
-            .await?;
-        Ok(pnl_from_rows(&rows, from, to))
-    })
-    .await
+    pnl_of(state, Owner::User, id, from, to).await
 }
 
 /// A strategy's realised PnL for orders filled in [from, to) (see the `get_strategy_pnl`
@@ -141,15 +130,34 @@ pub async fn strategy_pnl(
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> Result<Pnl, AdminError> {
+    pnl_of(state, Owner::Strategy, id, from, to).await
+}
+
+/// Whose orders a PnL sums.
+#[derive(Clone, Copy)]
+enum Owner {
+    User,
+    Strategy,
+}
+
+async fn pnl_of(
+    state: &AppState,
+    owner: Owner,
+    id: Uuid,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Result<Pnl, AdminError> {
+    let (exists, pnl, what) = match owner {
+        Owner::User => (users::EXISTS, orders::PNL_OF_USER.as_str(), "user"),
+        Owner::Strategy => (strategies::EXISTS, orders::PNL_OF_STRATEGY.as_str(), "strategy"),
+    };
     check_range(from, to)?;
     within_budget(async {
         let client = state.pool.get().await?;
-        if client.row_opt(strategies::EXISTS, &[&id]).await?.is_none() {
-            return Err(AdminError::not_found("strategy"));
+        if client.row_opt(exists, &[&id]).await?.is_none() {
+            return Err(AdminError::not_found(what));
         }
-        let rows = client
-            .rows(orders::PNL_OF_STRATEGY.as_str(), &[&id, &from, &to])
-            .await?;
+        let rows = client.rows(pnl, &[&id, &from, &to]).await?;
         Ok(pnl_from_rows(&rows, from, to))
     })
     .await
