@@ -1,4 +1,4 @@
-//! Lot rules per symbol from /v5/market/instruments-info, fetched once and refreshed every few
+//! Instrument rules per symbol from /v5/market/instruments-info, fetched once and refreshed every few
 //! minutes, so no signal waits for an instrument fetch.
 
 use std::collections::HashMap;
@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use humbex_bybit::BybitRest;
 use tokio::sync::Mutex;
 
-use crate::plan::LotRules;
 use crate::trade::rules::InstrumentRules;
 
 const REFRESH_AFTER: Duration = Duration::from_secs(600);
@@ -35,11 +34,6 @@ impl InstrumentCache {
             rest,
             rules: Mutex::new(HashMap::new()),
         }
-    }
-
-    /// The symbol's lot rules (the v1 path's part of [`Self::rules`]).
-    pub async fn lot_rules(&self, symbol: &str) -> Result<LotRules, RulesError> {
-        Ok(self.rules(symbol).await?.lot())
     }
 
     /// The symbol's rules; a stale entry is still served if the refresh fails.

@@ -334,30 +334,32 @@ async fn plan_one(
     let Some(key) = &target.api_key else {
         return Ok(vec![skip("the user has no usable API key".into())]);
     };
-    // With SYMBOLS=* an alert may name a symbol the exchange does not list: a reason on the row,
-    // not a retry (the rules are cached, so this costs nothing on the usual path).
-    if action != Action::Cancel
-        && let Err(RulesError::NotListed(symbol)) = ctx.instruments.rules(&signal.symbol).await
-    {
-        let reason = SkipReason::UnknownSymbol { symbol };
-        return Ok(vec![PlannedOrder {
-            skip_code: Some(reason.stored_code()),
-            ..skip(reason.to_string())
-        }]);
-    }
+    // The symbol's rules, read once for either planner. With SYMBOLS=* an alert may name a symbol
+    // the exchange does not list: a reason on the row, not a retry. Any other failure is raised
+    // only where the rules are used. (Cancel signals never get here.)
+    let rules = match ctx.instruments.rules(&signal.symbol).await {
+        Err(RulesError::NotListed(symbol)) => {
+            let reason = SkipReason::UnknownSymbol { symbol };
+            return Ok(vec![PlannedOrder {
+                skip_code: Some(reason.stored_code()),
+                ..skip(reason.to_string())
+            }]);
+        }
+        other => other,
+    };
     // A v2 signal, or a v1 signal whose strategy or subscription sets defaults (leverage, margin
     // mode, max_lag_secs), takes the v2 planner; a plain one with none keeps the short path.
     let has_defaults =
         target.defaults != Default::default() || signal.strategy_defaults != Default::default();
     if let Some(spec) = signal.trade.as_ref().filter(|_| !signal.plain || has_defaults) {
-        return crate::plan_v2::plan_account(ctx, signal, action, spec, target, key).await;
+        return crate::plan_v2::plan_account(ctx, signal, action, spec, target, key, rules).await;
     }
     let single = match action {
         Action::Buy | Action::Sell => {
             let Some(qty) = signal.quantity else {
                 return Ok(vec![skip("the signal has no quantity".into())]);
             };
-            let lot = ctx.instruments.lot_rules(&signal.symbol).await?;
+            let lot = rules?.lot();
             let sizing = Sizing {
                 size_multiplier: target.size_multiplier,
                 max_qty: target.max_qty,

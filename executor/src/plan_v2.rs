@@ -11,10 +11,12 @@ use humbex_shared::domain::trade::{MarginMode, OrderType, QuantityType, TradeSpe
 use rust_decimal::Decimal;
 
 use crate::claim::ClaimedSignal;
+use crate::instruments::RulesError;
 use crate::orders::{OrderTerms, PlannedOrder, Target, TargetKey};
 use crate::pipeline::Context;
 use crate::trade::leverage;
 use crate::trade::protection;
+use crate::trade::rules::InstrumentRules;
 use crate::trade::sizing::{self, Ask, Market, Scale};
 use crate::trade::skip::SkipReason;
 use crate::trade::stale;
@@ -28,6 +30,7 @@ pub async fn plan_account(
     stored: &TradeSpec,
     target: &Target,
     key: &TargetKey,
+    rules: Result<InstrumentRules, RulesError>,
 ) -> anyhow::Result<Vec<PlannedOrder>> {
     let spec = stored
         .clone()
@@ -73,7 +76,7 @@ pub async fn plan_account(
     ) {
         return Ok(vec![row(LegKind::Single, nominal_buy, Err(reason))]);
     }
-    let rules = ctx.instruments.rules(&signal.symbol).await?;
+    let rules = rules?;
     // equity_percent is "times leverage": the account's, read from its position slot.
     let needs_position = spec.target_position.is_some()
         || spec.leverage.is_some()
@@ -252,7 +255,7 @@ async fn account_settings(
     signal: &ClaimedSignal,
     spec: &TradeSpec,
     account: &Account,
-    rules: &crate::trade::rules::InstrumentRules,
+    rules: &InstrumentRules,
     key: &TargetKey,
     credentials: &Credentials,
 ) -> Result<(), SkipReason> {
