@@ -71,10 +71,15 @@ pub const INSERT_PLANNED: &str = "WITH inserted AS ( \
 /// signal is never finished without its answers. It commits with the WAL flush: the answers are
 /// what the confirmer and the operator read.
 ///
-/// Row locks are taken first, in id order (`locked_*`, materialised so they run before the updates):
-/// the confirmer's writer and lease renewal lock the same rows in the same order, so no two of them
-/// can wait on each other in a cycle. Sorting the input alone would not do: the join order of an
-/// `UPDATE … FROM unnest` is the planner's choice.
+/// Row locks are taken first, in id order (`locked_*`): the confirmer's writer and lease renewal
+/// lock the same rows in the same order, so no two of them can wait on each other in a cycle.
+/// Sorting the input alone would not do: the join order of an `UPDATE … FROM unnest` is the
+/// planner's choice. Nor does a CTE alone: PostgreSQL evaluates a (even materialised) SELECT CTE
+/// only as far as its reader pulls, so `o.id IN (SELECT id FROM locked_orders)` as a semi-join could
+/// lock a row, update it, then lock the next in the join's order, and it deadlocked with the
+/// confirmer under load (each costing `deadlock_timeout`, 1 s). Reading the CTE through
+/// `array_agg` makes it an InitPlan that runs to the end, locking every row in id order, before
+/// the first update.
 pub const SETTLE: &str = "\
     WITH locked_orders AS MATERIALIZED ( \
         SELECT id FROM orders WHERE id = ANY($2) ORDER BY id FOR NO KEY UPDATE), \
@@ -95,7 +100,7 @@ pub const SETTLE: &str = "\
             updated_at = now() \
         FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[]) \
              AS a (id, status, exchange_order_id, code, message, attempts) \
-        WHERE o.id = a.id AND o.id IN (SELECT id FROM locked_orders) \
+        WHERE o.id = a.id AND o.id = ANY ((SELECT array_agg(id) FROM locked_orders)::uuid[]) \
         RETURNING o.id), \
     ended AS ( \
         UPDATE signals s SET \
@@ -108,7 +113,7 @@ pub const SETTLE: &str = "\
             updated_at = now() \
         FROM UNNEST($8::uuid[], $9::text[], $10::text[], $11::float8[]) AS e (id, status, reason, retry_in) \
         WHERE s.id = e.id AND s.claimed_by = $1 AND s.status = 'processing' \
-          AND s.id IN (SELECT id FROM locked_signals) \
+          AND s.id = ANY ((SELECT array_agg(id) FROM locked_signals)::uuid[]) \
         RETURNING s.id) \
     SELECT (SELECT count(*) FROM answers) AS answered, (SELECT count(*) FROM ended) AS ended";
 
@@ -266,7 +271,7 @@ pub static UPSERT_FOREIGN: LazyLock<String> = LazyLock::new(|| {
                 CASE WHEN $8 = 'filled' THEN COALESCE($15::timestamptz, now()) END \
          FROM api_keys k LEFT JOIN positions p ON p.api_key_id = k.id AND p.symbol = $4 \
          WHERE k.id = $1::uuid \
-         ON CONFLICT (api_key_id, exchange_order_id) DO UPDATE SET \
+         ON CONFLICT (api_key_id, exchange_order_id) WHERE exchange_order_id IS NOT NULL DO UPDATE SET \
             status = CASE WHEN {is_open} AND $9::int4 >= {rank} THEN EXCLUDED.status ELSE o.status END, \
             filled_qty = CASE WHEN {is_open} AND EXCLUDED.filled_qty > o.filled_qty THEN EXCLUDED.filled_qty \
                          ELSE o.filled_qty END, \

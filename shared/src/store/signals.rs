@@ -144,13 +144,14 @@ pub const PENDING: &str = "SELECT count(*) AS pending, \
         COALESCE(extract(epoch FROM clock_timestamp() - min(received_at)), 0)::float8 AS oldest_seconds \
      FROM signals WHERE status IN ('received', 'processing')";
 
-/// Extend the leases of executor $1 on signals $2 by $3 seconds. Locked in id order first, as the
-/// settle writer does, so the two never deadlock.
+/// Extend the leases of executor $1 on signals $2 by $3 seconds. Locked in id order first, all
+/// before the update (the InitPlan, see [`super::orders::SETTLE`]), as the settle writer does, so
+/// the two never deadlock.
 pub const RENEW_LEASES: &str = "\
     WITH locked AS MATERIALIZED ( \
         SELECT id FROM signals WHERE id = ANY($2) ORDER BY id FOR NO KEY UPDATE) \
     UPDATE signals SET claimed_until = now() + make_interval(secs => $3) \
-    WHERE id IN (SELECT id FROM locked) AND claimed_by = $1 AND status = 'processing'";
+    WHERE id = ANY ((SELECT array_agg(id) FROM locked)::uuid[]) AND claimed_by = $1 AND status = 'processing'";
 
 /// What the admin API shows of a signal.
 pub const COLUMNS: &str = "id, received_at, source, user_id, strategy_id, action, symbol, quantity, \
