@@ -1,7 +1,7 @@
 //! Wake-ups for the executor: a dedicated LISTEN connection on `humbex_signals` and
 //! `humbex_accounts` (driven by `poll_message`, since a pooled connection drops notifications),
-//! plus a sweep at start-up, after every reconnect and every poll interval, so a lost notification
-//! costs at most one interval.
+//! plus a sweep at start-up, after every reconnect and every poll interval (connected or not), so
+//! a lost notification costs at most one interval.
 
 use std::time::Duration;
 
@@ -28,14 +28,20 @@ pub const LISTEN_APPLICATION_NAME: &str = "humbex-executor-listen";
 pub use humbex_shared::channels::{ACCOUNTS as ACCOUNTS_CHANNEL, SIGNALS as SIGNALS_CHANNEL};
 
 /// Run until `wakeups` is closed: keep one LISTEN connection alive (reconnecting with capped
-/// backoff), forward notifications, and sweep on (re)connect and every `poll_interval`.
+/// backoff, started over once a connection was up), forward notifications, sweep on (re)connect,
+/// and sweep every `poll_interval` whether or not the connection is up: while it is down (a
+/// reconnect can take a second), the interval alone bounds how late a signal is claimed.
 pub async fn run(pg: PgConfig, poll_interval: Duration, wakeups: mpsc::Sender<Wakeup>) {
-    let mut backoff = Duration::from_millis(100);
+    let _ticker = crate::AbortOnDrop(tokio::spawn(sweep_every(poll_interval, wakeups.clone())));
+    let mut backoff = FIRST_BACKOFF;
     loop {
-        match listen_once(&pg, poll_interval, &wakeups).await {
+        match listen_once(&pg, &wakeups).await {
             ListenEnd::ReceiverGone => return,
-            ListenEnd::ConnectionLost(e) => {
-                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "LISTEN connection lost");
+            ListenEnd::ConnectionLost { error, was_up } => {
+                if was_up {
+                    backoff = FIRST_BACKOFF;
+                }
+                tracing::warn!(error = %error, retry_in_ms = backoff.as_millis() as u64, "LISTEN connection lost");
             }
         }
         tokio::select! {
@@ -46,19 +52,41 @@ pub async fn run(pg: PgConfig, poll_interval: Duration, wakeups: mpsc::Sender<Wa
     }
 }
 
-enum ListenEnd {
-    ReceiverGone,
-    ConnectionLost(String),
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+async fn sweep_every(poll_interval: Duration, wakeups: mpsc::Sender<Wakeup>) {
+    let mut interval = tokio::time::interval(poll_interval);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval.tick().await; // the first tick is immediate; the sweep on connect covers it
+    loop {
+        interval.tick().await;
+        if wakeups.send(Wakeup::Sweep).await.is_err() {
+            return;
+        }
+    }
 }
 
-async fn listen_once(pg: &PgConfig, poll_interval: Duration, wakeups: &mpsc::Sender<Wakeup>) -> ListenEnd {
+enum ListenEnd {
+    ReceiverGone,
+    /// `was_up`: the connection was listening before it was lost (the backoff starts over).
+    ConnectionLost {
+        error: String,
+        was_up: bool,
+    },
+}
+
+fn lost_before_listening(error: String) -> ListenEnd {
+    ListenEnd::ConnectionLost { error, was_up: false }
+}
+
+async fn listen_once(pg: &PgConfig, wakeups: &mpsc::Sender<Wakeup>) -> ListenEnd {
     let mut pg = pg.clone();
     pg.application_name(LISTEN_APPLICATION_NAME);
     pg.connect_timeout(Duration::from_secs(3));
     pg.keepalives_idle(Duration::from_secs(10));
     let (client, mut connection) = match pg.connect().await {
         Ok(pair) => pair,
-        Err(e) => return ListenEnd::ConnectionLost(format!("{e:?}")),
+        Err(e) => return lost_before_listening(format!("{e:?}")),
     };
     let (notes_tx, mut notes) = mpsc::unbounded_channel::<Result<Wakeup, String>>();
     // The connection must be polled before LISTEN itself can complete, so the driver starts first.
@@ -92,7 +120,7 @@ async fn listen_once(pg: &PgConfig, poll_interval: Duration, wakeups: &mpsc::Sen
         .await
     {
         driver.abort();
-        return ListenEnd::ConnectionLost(format!("{e:?}"));
+        return lost_before_listening(format!("{e:?}"));
     }
     // Counted as up until this function returns (or its task is aborted).
     let _up = humbex_shared::metrics::ListenGauge::up();
@@ -101,23 +129,19 @@ async fn listen_once(pg: &PgConfig, poll_interval: Duration, wakeups: &mpsc::Sen
         driver.abort();
         return ListenEnd::ReceiverGone;
     }
-    let mut interval = tokio::time::interval(poll_interval);
-    interval.tick().await; // the first tick is immediate; the sweep above covered it
     let end = loop {
-        tokio::select! {
-            note = notes.recv() => match note {
-                Some(Ok(wake)) => {
-                    if wakeups.send(wake).await.is_err() {
-                        break ListenEnd::ReceiverGone;
-                    }
-                }
-                Some(Err(e)) => break ListenEnd::ConnectionLost(e),
-                None => break ListenEnd::ConnectionLost("driver ended".into()),
-            },
-            _ = interval.tick() => {
-                if wakeups.send(Wakeup::Sweep).await.is_err() {
+        match notes.recv().await {
+            Some(Ok(wake)) => {
+                if wakeups.send(wake).await.is_err() {
                     break ListenEnd::ReceiverGone;
                 }
+            }
+            Some(Err(error)) => break ListenEnd::ConnectionLost { error, was_up: true },
+            None => {
+                break ListenEnd::ConnectionLost {
+                    error: "driver ended".into(),
+                    was_up: true,
+                };
             }
         }
     };
