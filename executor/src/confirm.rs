@@ -8,6 +8,7 @@
 //! order and any number of times and the row still ends where the exchange is. All of them go
 //! through one [`writer`] task that commits whatever queued meanwhile in one transaction.
 
+pub mod equity;
 pub mod foreign;
 pub mod store;
 mod writer;
@@ -60,6 +61,9 @@ pub struct ConfirmerConfig {
     pub reconcile_concurrency: usize,
     pub reconnect_initial_delay: Duration,
     pub reconnect_max_delay: Duration,
+    /// How long a pushed equity is trusted while a position is open (Bybit does not push the
+    /// wallet when only unrealised PnL moves; see [`equity`]).
+    pub equity_max_age_with_position: Duration,
 }
 
 impl ConfirmerConfig {
@@ -74,6 +78,7 @@ impl ConfirmerConfig {
             reconcile_concurrency: 8,
             reconnect_initial_delay: Duration::from_millis(500),
             reconnect_max_delay: Duration::from_secs(30),
+            equity_max_age_with_position: Duration::from_secs(15),
         }
     }
 }
@@ -144,6 +149,8 @@ struct Inner {
     writes: Writes,
     /// Where filled entries waiting for their protection go ([`Confirmer::protect_with`]).
     protect: Mutex<Option<tokio::sync::mpsc::UnboundedSender<ProtectJob>>>,
+    /// Each subscribed account's equity from the `wallet` topic.
+    equity: equity::EquityCache,
 }
 
 /// Keeps `orders` and `fills` true to the exchange. Cheap to clone; call [`Confirmer::shutdown`]
@@ -171,6 +178,7 @@ impl Confirmer {
         config: ConfirmerConfig,
     ) -> Confirmer {
         let (writes, queue) = writer::channel();
+        let equity = equity::EquityCache::new(config.equity_max_age_with_position);
         let inner = Arc::new(Inner {
             pool,
             rest,
@@ -182,6 +190,7 @@ impl Confirmer {
             counters: Counters::default(),
             writes,
             protect: Mutex::new(None),
+            equity,
         });
         let background = tokio::spawn(run_background(inner.clone()));
         let writer = tokio::spawn(writer::run(inner.clone(), queue));
@@ -229,7 +238,6 @@ impl Confirmer {
         }
     }
 
-    /// The account's stream state, if the confirmer has opened it.
     /// Filled entries whose protection waits for the fill price are sent here (crate::protect).
     pub fn protect_with(&self, jobs: tokio::sync::mpsc::UnboundedSender<ProtectJob>) {
         *lock(&self.inner.protect) = Some(jobs);
@@ -242,10 +250,16 @@ impl Confirmer {
             .map(|a| a.credentials.clone())
     }
 
+    /// The account's stream state, if the confirmer has opened it.
     pub fn stream_state(&self, api_key_id: Uuid) -> Option<StreamState> {
         lock(&self.inner.accounts)
             .get(&api_key_id)
             .map(|entry| entry.state.borrow().clone())
+    }
+
+    /// The equities the private streams keep fresh (sizing reads them before asking REST).
+    pub fn equity(&self) -> &equity::EquityCache {
+        &self.inner.equity
     }
 
     pub fn stats(&self) -> ConfirmStats {
@@ -294,6 +308,7 @@ impl Confirmer {
     /// executor (docs/deployment.md#several-executors). Its rows stay as they are; the new owner's
     /// stream reconciles them after it connects.
     pub fn close_account(&self, api_key_id: Uuid) -> bool {
+        self.inner.equity.forget(api_key_id);
         lock(&self.inner.accounts).remove(&api_key_id).is_some()
     }
 
@@ -567,6 +582,7 @@ impl Inner {
     async fn disable_key(&self, api_key_id: Uuid, reason: &str) -> anyhow::Result<()> {
         tracing::warn!(%reason, "exchange key marked unusable");
         self.keys.forget(api_key_id);
+        self.equity.forget(api_key_id);
         lock(&self.accounts).remove(&api_key_id);
         let client = self.pool.get().await.context("database pool")?;
         api_key_store::mark_unusable(&**client, api_key_id, reason).await?;
@@ -684,17 +700,21 @@ async fn run_account(
     let config = PrivateStreamConfig {
         reconnect_initial_delay: inner.config.reconnect_initial_delay,
         reconnect_max_delay: inner.config.reconnect_max_delay,
-        // The position topic keeps `positions` (and feeds break-even's mark price).
+        // The position topic keeps `positions` (and feeds break-even's mark price); the wallet
+        // topic keeps the equity sizing reads.
         topics: vec![
             PrivateTopic::Order,
             PrivateTopic::Execution,
             PrivateTopic::Position,
+            PrivateTopic::Wallet,
         ],
         ..PrivateStreamConfig::new(inner.config.private_ws_url.clone(), credentials.clone())
     };
     let (handle, mut events) = PrivateStream::spawn(config);
     let mut gauge = StreamGauge::new(GaugeState::Connecting);
     let mut shutdown = inner.shutdown.subscribe();
+    // The equity cache's token of the current subscription.
+    let mut subscription: Option<u64> = None;
     let reason = loop {
         let event = tokio::select! {
             // Resolves with an error once the entry (and with it the sender) is removed.
@@ -709,11 +729,18 @@ async fn run_account(
             StreamEvent::Connected { session } => {
                 gauge.set(GaugeState::Connected);
                 state.send_replace(StreamState::Connected { session });
+                if let Some(old) = subscription.take() {
+                    inner.equity.dropped(api_key_id, old);
+                }
+                subscription = Some(inner.equity.subscribed(api_key_id));
                 inner.catch_up(api_key_id, &credentials).await;
             }
             StreamEvent::Disconnected { reason } => {
                 tracing::info!(%reason, "private stream disconnected; reconnecting");
                 gauge.set(GaugeState::Reconnecting);
+                if let Some(old) = subscription.take() {
+                    inner.equity.dropped(api_key_id, old);
+                }
                 state.send_replace(StreamState::Disconnected { reason });
             }
             StreamEvent::AuthFailed { message } => {
@@ -754,8 +781,11 @@ async fn run_account(
                     tracing::warn!(symbol = %position.symbol, error = %e, "position push not recorded");
                 }
             }
-            // Not subscribed by this stream.
-            StreamEvent::WalletUpdate(_) => {}
+            StreamEvent::WalletUpdate(wallet) => {
+                if let Some(current) = subscription {
+                    inner.equity.pushed(api_key_id, current, &wallet);
+                }
+            }
             StreamEvent::Unparsed { reason } => {
                 tracing::warn!(%reason, "undecodable push; reconciling the account");
                 if let Err(e) = inner.reconcile_account(api_key_id, &credentials).await {
@@ -764,6 +794,9 @@ async fn run_account(
             }
         }
     };
+    if let Some(old) = subscription {
+        inner.equity.dropped(api_key_id, old);
+    }
     handle.shutdown().await;
     drop(gauge);
     tracing::info!(%reason, "private stream closed");
