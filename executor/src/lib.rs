@@ -130,6 +130,11 @@ impl Executor {
         }
     }
 
+    /// The confirmer this executor keeps its private streams with (tests watch its state).
+    pub fn confirmer(&self) -> confirm::Confirmer {
+        self.ctx.confirmer.clone()
+    }
+
     /// Also run `notifier` (it starts after the encryption keys are checked).
     pub fn with_notifier(mut self, notifier: notify::Notifier) -> Self {
         self.notifier = Some(Arc::new(notifier));

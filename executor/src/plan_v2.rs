@@ -9,8 +9,10 @@ use humbex_bybit::{Credentials, Side};
 use humbex_shared::domain::Action;
 use humbex_shared::domain::trade::{MarginMode, OrderType, QuantityType, TradeSpec};
 use rust_decimal::Decimal;
+use uuid::Uuid;
 
 use crate::claim::ClaimedSignal;
+use crate::confirm::equity::{Cached, Reading};
 use crate::instruments::RulesError;
 use crate::orders::{OrderTerms, PlannedOrder, Target, TargetKey};
 use crate::pipeline::Context;
@@ -108,7 +110,7 @@ pub async fn plan_account(
         ctx,
         signal,
         &spec,
-        credentials.as_ref(),
+        credentials.as_ref().map(|c| (key.id, c)),
         needs_position,
         needs_equity,
         needs_price,
@@ -201,7 +203,8 @@ async fn read_account(
     ctx: &Context,
     signal: &ClaimedSignal,
     spec: &TradeSpec,
-    credentials: Option<&Credentials>,
+    // The account's key id and opened credentials.
+    account_key: Option<(Uuid, &Credentials)>,
     needs_position: bool,
     needs_equity: bool,
     needs_price: bool,
@@ -214,7 +217,7 @@ async fn read_account(
         price: spec.limit_price.map(|p| p.get()).or(signal.price),
     };
     if needs_position || needs_equity {
-        let credentials = credentials.context("credentials for an account read")?;
+        let (api_key_id, credentials) = account_key.context("credentials for an account read")?;
         if needs_position {
             let positions = ctx.rest.position_list(credentials, &signal.symbol).await?.value;
             for p in &positions {
@@ -227,20 +230,41 @@ async fn read_account(
             }
         }
         if needs_equity {
-            let wallets = ctx.rest.wallet_balance(credentials).await?.value;
-            account.equity = wallets.iter().find_map(|w| {
-                w.coin
-                    .iter()
-                    .find(|c| c.coin == "USDT")
-                    .and_then(|c| c.equity)
-                    .or(w.total_equity)
-            });
+            account.equity = equity(ctx, api_key_id, credentials).await?;
         }
     }
     if needs_price && account.price.is_none() {
         account.price = ctx.rest.ticker(&signal.symbol).await?.value.map(|t| t.last_price);
     }
     Ok(account)
+}
+
+/// The account's equity: what its private stream's `wallet` topic keeps fresh, else one REST read
+/// (which then seeds the cache while the stream is subscribed).
+async fn equity(
+    ctx: &Context,
+    api_key_id: Uuid,
+    credentials: &Credentials,
+) -> anyhow::Result<Option<Decimal>> {
+    let ticket = match ctx.confirmer.equity().get(api_key_id) {
+        Cached::Fresh(equity) => return Ok(Some(equity)),
+        Cached::Missing(ticket) => ticket,
+    };
+    let wallets = wallet_balance(ctx, api_key_id, credentials).await?;
+    let reading = Reading::of_answer(&wallets);
+    if let (Some(ticket), Some(reading)) = (ticket, reading) {
+        ctx.confirmer.equity().seed(ticket, reading);
+    }
+    Ok(reading.map(|r| r.equity))
+}
+
+#[tracing::instrument(skip_all, fields(%api_key_id))]
+async fn wallet_balance(
+    ctx: &Context,
+    api_key_id: Uuid,
+    credentials: &Credentials,
+) -> anyhow::Result<Vec<humbex_bybit::WalletAccount>> {
+    Ok(ctx.rest.wallet_balance(credentials).await?.value)
 }
 
 /// Margin modes this executor set per account, so an unchanged mode costs no call.

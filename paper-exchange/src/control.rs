@@ -94,6 +94,7 @@ fn account_view(exchange: &PaperExchange, api_key: &str) -> Option<serde_json::V
         "unrealised_pnl_usdt": margin.unrealised_pnl,
         "created_at": account.created_at,
         "private_connections": private_connections,
+        "requests": exchange.request_counts(api_key),
     }))
 }
 
@@ -153,10 +154,12 @@ struct ModifyAccountBody {
     permissions: Option<Permissions>,
     ips: Option<Vec<String>>,
     read_only: Option<bool>,
+    balance_usdt: Option<DecimalInput>,
 }
 
 /// PATCH /paper/accounts/{api_key}: change a key's permissions, IP binding or read-only flag, as a
-/// user can in Bybit's API management; query-api reports the change from the next call on.
+/// user can in Bybit's API management; query-api reports the change from the next call on. A new
+/// `balance_usdt` is a transfer in or out: the `wallet` topic pushes it.
 #[handler]
 pub async fn modify_account(
     Path(api_key): Path<String>,
@@ -167,6 +170,13 @@ pub async fn modify_account(
         Ok(b) => b,
         Err(response) => return response,
     };
+    if body.balance_usdt.is_some_and(|b| b.0.is_sign_negative()) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            "balance_usdt must not be negative",
+        );
+    }
     {
         let mut state = exchange.lock();
         let Some(account) = state.accounts.get_mut(&api_key) else {
@@ -181,6 +191,11 @@ pub async fn modify_account(
         if let Some(read_only) = body.read_only {
             account.spec.read_only = read_only;
         }
+    }
+    if let Some(balance) = body.balance_usdt
+        && exchange.set_balance(&api_key, balance.0).is_err()
+    {
+        return account_not_found(&api_key);
     }
     json_response(StatusCode::OK, account_view(exchange, &api_key))
 }

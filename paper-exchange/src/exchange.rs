@@ -23,6 +23,9 @@ pub struct PaperExchange {
     drop_sender: broadcast::Sender<DropConnections>,
     /// The symbol of every price change, for the public ticker stream.
     price_sender: broadcast::Sender<String>,
+    /// Authenticated private REST requests per account and path, so a test can tell whether a
+    /// client asked (say, for the wallet balance) or used what the stream pushed.
+    requests: Mutex<HashMap<String, HashMap<String, u64>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +47,7 @@ impl PaperExchange {
             push_senders: RwLock::new(HashMap::new()),
             drop_sender,
             price_sender,
+            requests: Mutex::new(HashMap::new()),
             config,
         });
         for spec in exchange.config.accounts.clone() {
@@ -195,6 +199,52 @@ impl PaperExchange {
                 view
             })
             .collect())
+    }
+
+    /// Sets an account's USDT wallet balance (a transfer in or out, as a user can make on Bybit's
+    /// site) and pushes the `wallet` topic as a balance change does.
+    pub fn set_balance(&self, api_key: &str, balance: Decimal) -> Result<(), UnknownAccount> {
+        let pushes = {
+            let mut state = self.lock_for_account(api_key);
+            let account = state.accounts.get_mut(api_key).ok_or(UnknownAccount)?;
+            account.wallet_balance = balance;
+            let account = &state.accounts[api_key];
+            let wallet = state.margin_summary(account).wallet_json();
+            if state.emit_pushes {
+                vec![Push::new(Topic::Wallet, vec![wallet])]
+            } else {
+                Vec::new()
+            }
+        };
+        self.publish(api_key, pushes);
+        Ok(())
+    }
+
+    /// Counts one authenticated private REST request of the account.
+    pub(crate) fn count_request(&self, api_key: &str, path: &str) {
+        let mut requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        *requests
+            .entry(api_key.to_owned())
+            .or_default()
+            .entry(path.to_owned())
+            .or_default() += 1;
+    }
+
+    /// How many authenticated private REST requests the account has made to `path`
+    /// (`/v5/account/wallet-balance`, say).
+    pub fn requests(&self, api_key: &str, path: &str) -> u64 {
+        let requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        requests
+            .get(api_key)
+            .and_then(|paths| paths.get(path))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Every path the account's authenticated private REST requests went to, with its count.
+    pub fn request_counts(&self, api_key: &str) -> HashMap<String, u64> {
+        let requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        requests.get(api_key).cloned().unwrap_or_default()
     }
 
     /// Adds a fault; `drop_ws_connections` is applied at once instead of being kept.

@@ -27,6 +27,8 @@ pub struct Pipeline {
     pub opener: humbex_shared::api_key_vault::Opener,
     stops: Vec<oneshot::Sender<()>>,
     executors: Vec<tokio::task::JoinHandle<()>>,
+    /// Each started executor's confirmer, in start order, to watch its streams.
+    pub confirmers: Vec<humbex_executor::confirm::Confirmer>,
 }
 
 /// One role's configuration: ingest gets the webhook secret, the admin token and the public key
@@ -91,6 +93,7 @@ impl Pipeline {
             opener,
             stops: vec![stop],
             executors: Vec::new(),
+            confirmers: Vec::new(),
         };
         for _ in 0..executors {
             pipeline.start_executor();
@@ -105,6 +108,7 @@ impl Pipeline {
     /// Start an executor whose settings `adjust` changes first.
     pub fn start_executor_with(&mut self, adjust: impl FnOnce(&mut ExecutorSettings)) {
         let executor = self.executor(self.opener.clone(), adjust);
+        self.confirmers.push(executor.confirmer());
         let (stop, stopped) = oneshot::channel::<()>();
         self.stops.push(stop);
         self.executors.push(tokio::spawn(async move {

@@ -2,6 +2,7 @@
 //! fresh database. The paper exchange's own order list is the witness for "exactly one".
 
 mod console_view;
+mod equity;
 mod fleet;
 mod harness;
 mod key_recheck;

@@ -124,6 +124,7 @@ pub async fn v5(req: &Request, body: Body, Data(exchange): Data<&Arc<PaperExchan
         }
         Err(AuthFailure::Refused(error)) => return bybit_error(&error, None),
     };
+    exchange.count_request(&spec.api_key, &path);
 
     let params: Value = if method == Method::POST {
         match serde_json::from_slice::<Value>(&body_bytes) {

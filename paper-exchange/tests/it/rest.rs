@@ -945,3 +945,38 @@ async fn control_api_modifies_a_keys_permissions_and_ips() {
     assert_eq!(status, 400);
     assert_eq!(bad["error"], "invalid_body");
 }
+
+/// PATCH balance_usdt is a transfer in or out: the wallet answers it from then on. The account view
+/// counts each authenticated private request per path (what clients asked, for tests of caching).
+#[tokio::test]
+async fn control_api_sets_the_balance_and_counts_private_requests() {
+    let h = start().await;
+    let account = h.account().await;
+    account.wallet().await;
+    account.wallet().await;
+    let (status, view) = h
+        .control(
+            Method::PATCH,
+            &format!("/paper/accounts/{}", account.key),
+            Some(json!({"balance_usdt": "1234.5"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["balance_usdt"], "1234.5");
+    assert_eq!(view["requests"]["/v5/account/wallet-balance"], 2);
+    assert_eq!(account.wallet().await["coin"][0]["walletBalance"], "1234.5");
+    let (status, bad) = h
+        .control(
+            Method::PATCH,
+            &format!("/paper/accounts/{}", account.key),
+            Some(json!({"balance_usdt": "-1"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(bad["error"], "invalid_body");
+    let (_, view) = h
+        .control(Method::GET, &format!("/paper/accounts/{}", account.key), None)
+        .await;
+    assert_eq!(view["requests"]["/v5/account/wallet-balance"], 3);
+    assert_eq!(view["balance_usdt"], "1234.5");
+}
