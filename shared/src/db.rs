@@ -191,7 +191,14 @@ impl TestDatabase {
         client.batch_execute(&format!("CREATE DATABASE {name}")).await?;
         let mut pg = admin.clone();
         pg.dbname(&name);
-        let url = DatabaseUrl::parse(&pg_url(&pg))?;
+        // The server URL's parameters (sslmode, sslrootcert, ...) apply to the test database too,
+        // so a bench can compare plaintext with TLS (`?sslmode=disable`).
+        let mut url = pg_url(&pg);
+        if let Some((_, params)) = server.split_once('?') {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str(params);
+        }
+        let url = DatabaseUrl::parse(&url)?;
         migrate(&url).await?;
         Ok(TestDatabase { url, name, admin })
     }
