@@ -1,8 +1,10 @@
 //! Notifications end to end: outbox rows written by the V7 triggers, fanned out, sent to a
 //! Telegram stand-in, a webhook receiver and a real SMTP server, retried, grouped, and never lost
-//! when the sender is killed mid-send.
+//! when the sender is killed mid-send; email over TLS in `tls`.
 
 mod harness;
+mod smtp;
+mod tls;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -466,29 +468,4 @@ async fn an_operator_chat_telegram_does_not_know_stops_the_start_with_the_variab
         "{error}"
     );
     assert!(w.notifier(w.settings()).check_destinations().await.is_ok());
-}
-
-#[tokio::test]
-async fn starttls_required_never_sends_in_clear_to_a_server_without_it() {
-    let w = World::start().await;
-    let mut config = w.config();
-    config.smtp.as_mut().unwrap().url = format!("smtp://127.0.0.1:{}?tls=required", w.smtp.port).into();
-    fill_one(&w).await;
-    let pool = humbex_shared::db::pool(&w.db.url, 4).unwrap();
-    let notifier = std::sync::Arc::new(
-        humbex_executor::notify::Notifier::new(pool, w.opener.clone(), config, w.settings()).unwrap(),
-    );
-    let task = tokio::spawn(notifier.run_until(std::future::pending()));
-    let refused = wait_for(Duration::from_secs(30), || async {
-        let a = attempts(&w, "email", "user").await;
-        (!a.is_empty()).then_some(a)
-    })
-    .await
-    .expect("an attempt is recorded");
-    task.abort();
-    assert_ne!(refused[0].0, "delivered", "{refused:?}");
-    assert!(
-        w.smtp.messages().is_empty(),
-        "nothing reached the server in clear"
-    );
 }
