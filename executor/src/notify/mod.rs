@@ -29,8 +29,11 @@ use self::channels::{Mailer, SendError};
 /// The hook of `humbex_notifications_total{channel,outcome}` (docs/notifications.md#metrics,
 /// docs/metrics.md): `n` attempts on `channel` came to `outcome`; traced, and counted in the
 /// process's metrics registry (a delivered attempt is `sent`, one to be retried `retried`, a
-/// refused one `failed`).
+/// refused one, or a retry that used the last attempt, `failed`).
 pub(crate) fn count(channel: Channel, n: usize, outcome: Attempt) {
+    if n == 0 {
+        return;
+    }
     tracing::debug!(channel = channel.as_str(), n, ?outcome, "notification attempts");
     let channel = match channel {
         Channel::Telegram => NotificationChannel::Telegram,

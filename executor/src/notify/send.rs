@@ -281,8 +281,8 @@ impl Notifier {
         }
     }
 
-    /// Record a send's outcome for `ids` with its attempt. If this fails the leases expire and the
-    /// deliveries are sent again: at least once, never lost.
+    /// Record a send's outcome for `ids` with its attempt, and count it. If the write fails the
+    /// leases expire and the deliveries are sent again: at least once, never lost.
     #[tracing::instrument(skip_all, fields(deliveries = ids.len()))]
     async fn record(
         &self,
@@ -296,32 +296,43 @@ impl Notifier {
             Err(SendError::Retry { .. }) => super::Attempt::Retry,
             Err(SendError::Refused(_)) => super::Attempt::Refused,
         };
-        super::count(channel, ids.len(), outcome);
         let write = async {
             let client = self.pool.get().await?;
-            match &result {
-                Ok(()) => client.run(sql::MARK_DELIVERED, &[&ids, &started, &"ok"]).await?,
+            let given_up = match &result {
+                Ok(()) => {
+                    client.run(sql::MARK_DELIVERED, &[&ids, &started, &"ok"]).await?;
+                    0
+                }
                 Err(SendError::Retry { detail, after }) => {
                     let base = self.settings.backoff_base.as_secs_f64();
                     let floor = after.map(|a| a.as_secs_f64()).unwrap_or(0.0);
-                    client
-                        .run(
+                    let row = client
+                        .row(
                             sql::MARK_RETRY,
                             &[&ids, &started, detail, &base, &self.settings.max_attempts, &floor],
                         )
-                        .await?
+                        .await?;
+                    row.get::<_, i64>("dead") as usize
                 }
                 Err(SendError::Refused(detail)) => {
-                    client.run(sql::MARK_REFUSED, &[&ids, &started, detail]).await?
+                    client.run(sql::MARK_REFUSED, &[&ids, &started, detail]).await?;
+                    0
                 }
             };
-            anyhow::Ok(())
+            anyhow::Ok(given_up)
         };
-        if let Err(e) = write.await {
-            tracing::warn!(error = ?e, ?outcome, "could not record a notification attempt; it will be sent again");
-        }
+        // A retry that used the last attempt is given up: counted `failed`, not `retried`.
+        let given_up = match write.await {
+            Ok(n) => n.min(ids.len()),
+            Err(e) => {
+                tracing::warn!(error = ?e, ?outcome, "could not record a notification attempt; it will be sent again");
+                0
+            }
+        };
+        super::count(channel, ids.len() - given_up, outcome);
+        super::count(channel, given_up, super::Attempt::Refused);
         if let Err(e) = result {
-            tracing::info!(error = %e, ?outcome, "notification not delivered");
+            tracing::info!(error = %e, ?outcome, given_up, "notification not delivered");
         }
     }
 }

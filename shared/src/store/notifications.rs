@@ -82,7 +82,7 @@ pub const MARK_DELIVERED: &str = "\
 
 /// Deliveries $1 failed in a way worth retrying (started $2, $3 why): due again after
 /// $4 × 2^attempts seconds (at most an hour, at least $6, the channel's own retry-after), or dead
-/// once they reach $5 attempts.
+/// once they reach $5 attempts. Returns `dead`, how many of them that attempt was the last of.
 pub const MARK_RETRY: &str = "\
     WITH d AS ( \
         UPDATE notification_deliveries SET attempts = attempts + 1, last_error = left($3, 500), \
@@ -90,9 +90,11 @@ pub const MARK_RETRY: &str = "\
                status = CASE WHEN attempts + 1 >= $5 THEN 'dead' ELSE 'pending' END, \
                next_attempt_at = now() + make_interval(secs => \
                    GREATEST($6::float8, LEAST(3600, $4::float8 * power(2, attempts)))) \
-        WHERE id = ANY($1) AND status = 'pending' RETURNING id, attempts) \
-    INSERT INTO notification_attempts (delivery_id, attempt, started_at, outcome, detail) \
-    SELECT id, attempts, $2, 'retry', left($3, 500) FROM d";
+        WHERE id = ANY($1) AND status = 'pending' RETURNING id, attempts, status), \
+    a AS ( \
+        INSERT INTO notification_attempts (delivery_id, attempt, started_at, outcome, detail) \
+        SELECT id, attempts, $2, 'retry', left($3, 500) FROM d) \
+    SELECT count(*) FILTER (WHERE status = 'dead') AS dead FROM d";
 
 /// Deliveries $1 were refused for good (started $2, $3 why): a bad destination is not retried.
 pub const MARK_REFUSED: &str = "\
