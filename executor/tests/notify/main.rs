@@ -3,6 +3,7 @@
 //! when the sender is killed mid-send; email over TLS in `tls`.
 
 mod harness;
+mod rotation;
 mod smtp;
 mod tls;
 

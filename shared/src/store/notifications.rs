@@ -69,6 +69,23 @@ pub const CLAIM_DUE: &str = "\
 /// The sealed webhook secret of user $1.
 pub const WEBHOOK_SECRET: &str = "SELECT webhook_secret_enc FROM notification_settings WHERE user_id = $1";
 
+/// For `keys rewrap`: up to $2 sealed webhook secrets of users after $1, in user order, locked
+/// (rows locked by someone else are skipped).
+pub const LOCK_WEBHOOK_SECRETS: &str = "\
+    SELECT user_id, webhook_secret_enc FROM notification_settings \
+    WHERE webhook_secret_enc IS NOT NULL AND user_id > $1 \
+    ORDER BY user_id LIMIT $2 FOR UPDATE SKIP LOCKED";
+
+/// Replace user $1's sealed webhook secret with $2, only if it is still $3 (a secret issued again
+/// meanwhile is left alone); the URL and the secret itself do not change.
+pub const REPLACE_WEBHOOK_SECRET: &str = "\
+    UPDATE notification_settings SET webhook_secret_enc = $2 \
+    WHERE user_id = $1 AND webhook_secret_enc = $3";
+
+/// Every sealed webhook secret (the key each is under is read from the blob).
+pub const ALL_WEBHOOK_SECRETS: &str = "\
+    SELECT webhook_secret_enc FROM notification_settings WHERE webhook_secret_enc IS NOT NULL";
+
 /// Deliveries $1 were sent (attempt started at $2, $3 what the channel answered): delivered, each
 /// attempt recorded, in one statement. Only rows still pending move, so a late duplicate answer
 /// records nothing twice.
@@ -191,6 +208,9 @@ pub fn all() -> Vec<&'static str> {
         MARK_FANNED_OUT,
         CLAIM_DUE,
         WEBHOOK_SECRET,
+        LOCK_WEBHOOK_SECRETS,
+        REPLACE_WEBHOOK_SECRET,
+        ALL_WEBHOOK_SECRETS,
         MARK_DELIVERED,
         MARK_RETRY,
         MARK_REFUSED,
