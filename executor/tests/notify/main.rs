@@ -5,6 +5,7 @@
 mod harness;
 mod rotation;
 mod smtp;
+mod takeover;
 mod tls;
 
 use std::collections::HashMap;

@@ -43,7 +43,7 @@ pub const INSERT_DELIVERIES: &str = "\
 
 pub const MARK_FANNED_OUT: &str = "UPDATE notifications SET fanned_out_at = now() WHERE id = ANY($1)";
 
-/// Lease to sender $1 for $2 seconds up to $3 due deliveries, at most $4 per webhook destination
+/// Lease to claim $1 (the sender's id and a token of this claim) for $2 seconds up to $3 due deliveries, at most $4 per webhook destination
 /// (sent one by one) and $5 per Telegram chat or mailbox (sent as one message, so a burst becomes
 /// one message), with their notification.
 pub const CLAIM_DUE: &str = "\
@@ -122,11 +122,18 @@ pub const MARK_REFUSED: &str = "\
     INSERT INTO notification_attempts (delivery_id, attempt, started_at, outcome, detail) \
     SELECT id, attempts, $2, 'refused', left($3, 500) FROM d";
 
-/// Renew sender $1's leases on deliveries $2 for $3 seconds (a long send keeps its rows).
+/// Take deliveries $2 of claim $1 for a send that ends within $3 seconds, right before sending:
+/// their lease is extended to cover the send, and only the rows this claim still holds are
+/// returned. A delivery another claim took over after this one's lease ran out (a sender paced or
+/// stalled past it) is not returned, so two senders never send it at once.
+pub const TAKE_FOR_SEND: &str = "UPDATE notification_deliveries SET claimed_until = now() + make_interval(secs => $3) \
+     WHERE id = ANY($2) AND claimed_by = $1 AND status = 'pending' RETURNING id";
+
+/// Renew claim $1's leases on deliveries $2 for $3 seconds (a long send keeps its rows).
 pub const RENEW: &str = "UPDATE notification_deliveries SET claimed_until = now() + make_interval(secs => $3) \
      WHERE id = ANY($2) AND claimed_by = $1 AND status = 'pending'";
 
-/// Give back sender $3's leases on deliveries $1 without an attempt, due again in $2 seconds (the
+/// Give back claim $3's leases on deliveries $1 without an attempt, due again in $2 seconds (the
 /// rest of a webhook batch after its destination failed).
 pub const RELEASE: &str = "UPDATE notification_deliveries SET claimed_by = NULL, claimed_until = NULL, \
      next_attempt_at = now() + make_interval(secs => $2) \
@@ -207,6 +214,7 @@ pub fn all() -> Vec<&'static str> {
         INSERT_DELIVERIES,
         MARK_FANNED_OUT,
         CLAIM_DUE,
+        TAKE_FOR_SEND,
         WEBHOOK_SECRET,
         LOCK_WEBHOOK_SECRETS,
         REPLACE_WEBHOOK_SECRET,
