@@ -26,14 +26,7 @@ fn webhook(outcome: &str) -> f64 {
 async fn a_retry_that_used_the_last_attempt_is_counted_failed_not_retried() {
     let w = World::start().await;
     w.stand_in.fail_next("/user-hook", 1000);
-    let db = w.db().await;
-    let (_, order) = w.order(&db).await;
-    db.execute(
-        "UPDATE orders SET status = 'filled', filled_qty = 1.5, avg_price = 20, fee = 0.01 WHERE id = $1",
-        &[&order],
-    )
-    .await
-    .unwrap();
+    w.fill_one().await;
     let (retried, failed) = (webhook("retried"), webhook("failed"));
     let settings = humbex_executor::notify::NotifierSettings {
         max_attempts: 3,

@@ -361,6 +361,48 @@ impl World {
         (signal_id, order_id)
     }
 
+    /// One filled order of this user (so one notification, to each of the user's channels); the
+    /// notification's id.
+    pub async fn fill_one(&self) -> Uuid {
+        let db = self.db().await;
+        let (_, order) = self.order(&db).await;
+        db.execute(
+            "UPDATE orders SET status = 'filled', filled_qty = 1.5, avg_price = 20, fee = 0.01 WHERE id = $1",
+            &[&order],
+        )
+        .await
+        .unwrap();
+        db.query_one(
+            "SELECT id FROM notifications WHERE data ->> 'order_id' = $1",
+            &[&order.to_string()],
+        )
+        .await
+        .unwrap()
+        .get("id")
+    }
+
+    /// Run a sender with `config` and `opener` until the user's delivery on `channel` has `n`
+    /// attempts; the attempts (outcome, detail), oldest first.
+    pub async fn run_until_attempts(
+        &self,
+        opener: Opener,
+        config: NotifyConfig,
+        channel: &str,
+        n: usize,
+    ) -> Vec<(String, Option<String>)> {
+        let pool = humbex_shared::db::pool(&self.db.url, 4).expect("pool");
+        let notifier = Arc::new(Notifier::new(pool, opener, config, self.settings()).expect("notifier"));
+        let task = tokio::spawn(notifier.run_until(std::future::pending()));
+        let done = wait_for(Duration::from_secs(30), || async {
+            let a = attempts(self, channel, "user").await;
+            (a.len() >= n).then_some(a)
+        })
+        .await;
+        task.abort();
+        let _ = task.await;
+        done.unwrap_or_else(|| panic!("no {channel} attempt {n}"))
+    }
+
     /// Deliveries by status.
     pub async fn deliveries(&self) -> HashMap<String, i64> {
         let db = self.db().await;

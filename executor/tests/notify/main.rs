@@ -259,31 +259,12 @@ async fn every_event_reaches_every_channel_once_and_no_secret_is_in_any_message(
     }
 }
 
-/// One filled order of the world's user.
-async fn fill_one(w: &World) -> uuid::Uuid {
-    let db = w.db().await;
-    let (_, order) = w.order(&db).await;
-    db.execute(
-        "UPDATE orders SET status = 'filled', filled_qty = 1.5, avg_price = 20, fee = 0.01 WHERE id = $1",
-        &[&order],
-    )
-    .await
-    .unwrap();
-    db.query_one(
-        "SELECT id FROM notifications WHERE data ->> 'order_id' = $1",
-        &[&order.to_string()],
-    )
-    .await
-    .unwrap()
-    .get("id")
-}
-
 #[tokio::test]
 async fn a_failing_or_hanging_channel_is_retried_and_blocks_no_other() {
     let w = World::start().await;
     w.stand_in.fail_next("/user-hook", 2);
     let telegram_gate = w.stand_in.gate("/sendMessage");
-    let notification = fill_one(&w).await;
+    let notification = w.fill_one().await;
     let task = w.spawn(w.settings());
 
     // Telegram hangs (and times out); the webhook answers 500 twice: email goes out regardless, and
@@ -341,13 +322,13 @@ async fn a_failing_or_hanging_channel_is_retried_and_blocks_no_other() {
 #[tokio::test]
 async fn a_sender_killed_mid_send_resends_nothing_delivered_and_loses_nothing() {
     let w = World::start().await;
-    let first = fill_one(&w).await;
+    let first = w.fill_one().await;
     let task = w.spawn(w.settings());
     w.settled(3, Duration::from_secs(30)).await;
 
     // The second notification's webhook POST arrives and hangs; the sender is killed right then.
     let gate = w.stand_in.gate("/user-hook");
-    let second = fill_one(&w).await;
+    let second = w.fill_one().await;
     let arrived = wait_for(Duration::from_secs(30), || async {
         w.stand_in
             .requests("/user-hook")
@@ -445,7 +426,7 @@ async fn an_unknown_chat_is_refused_and_not_retried() {
         )
         .await
         .unwrap();
-    fill_one(&w).await;
+    w.fill_one().await;
     let task = w.spawn(w.settings());
     let done = w.settled(3, Duration::from_secs(30)).await;
     task.abort();

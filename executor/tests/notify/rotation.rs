@@ -2,42 +2,18 @@
 //! it opens with the new private key alone.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use humbex_executor::notify::Notifier;
 use humbex_ingest::webhook::signature::{StandardHeaders, verify_standard_webhooks};
 use humbex_shared::api_key_vault::{Opener, Sealer};
 use humbex_shared::config::WebhookSecret;
 use humbex_shared::crypto::public_key::{PrivateKeys, generate};
 
-use crate::harness::{World, attempts, wait_for};
-
-/// Run a sender opening secrets with `opener` until the user's webhook has `n` attempts.
-async fn webhook_attempts(w: &World, opener: Opener, n: usize) -> Vec<(String, Option<String>)> {
-    let pool = humbex_shared::db::pool(&w.db.url, 4).unwrap();
-    let notifier = Arc::new(Notifier::new(pool, opener, w.config(), w.settings()).unwrap());
-    let task = tokio::spawn(notifier.run_until(std::future::pending()));
-    let done = wait_for(Duration::from_secs(30), || async {
-        let a = attempts(w, "webhook", "user").await;
-        (a.len() >= n).then_some(a)
-    })
-    .await;
-    task.abort();
-    let _ = task.await;
-    done.unwrap_or_else(|| panic!("no webhook attempt {n}"))
-}
+use crate::harness::World;
 
 #[tokio::test]
 async fn after_a_rewrap_the_old_key_is_not_needed_to_sign_a_users_webhook() {
     let w = World::start().await;
-    let db = w.db().await;
-    let (_, order) = w.order(&db).await;
-    db.execute(
-        "UPDATE orders SET status = 'filled', filled_qty = 1.5, avg_price = 20, fee = 0.01 WHERE id = $1",
-        &[&order],
-    )
-    .await
-    .unwrap();
+    w.fill_one().await;
 
     // The new key pair; an executor holding only its private key.
     let (private_hex, public) = generate();
@@ -45,7 +21,9 @@ async fn after_a_rewrap_the_old_key_is_not_needed_to_sign_a_users_webhook() {
     let new_only = Opener::with_keys(Some(private.clone()), None);
 
     // Before the rewrap the secret is still under the world's keyring key: it cannot be opened.
-    let before = webhook_attempts(&w, new_only.clone(), 1).await;
+    let before = w
+        .run_until_attempts(new_only.clone(), w.config(), "webhook", 1)
+        .await;
     assert_eq!(before[0].0, "retry", "{before:?}");
     assert!(
         before[0]
@@ -71,7 +49,7 @@ async fn after_a_rewrap_the_old_key_is_not_needed_to_sign_a_users_webhook() {
     .unwrap();
     assert_eq!(done.webhook_secrets.moved, 1, "{done:?}");
 
-    let after = webhook_attempts(&w, new_only, 2).await;
+    let after = w.run_until_attempts(new_only, w.config(), "webhook", 2).await;
     assert_eq!(after[1].0, "delivered", "{after:?}");
     let posts = w.stand_in.requests("/user-hook");
     assert_eq!(posts.len(), 1);

@@ -11,13 +11,7 @@ use crate::harness::{World, wait_for};
 async fn a_claim_overtaken_after_its_lease_ran_out_sends_nothing() {
     let w = World::start().await;
     let db = w.db().await;
-    let (_, order) = w.order(&db).await;
-    db.execute(
-        "UPDATE orders SET status = 'filled', filled_qty = 1.5, avg_price = 20, fee = 0.01 WHERE id = $1",
-        &[&order],
-    )
-    .await
-    .unwrap();
+    w.fill_one().await;
     // One sender (one sender id) with a short lease, driven step by step.
     let notifier = w.notifier(NotifierSettings {
         lease: Duration::from_millis(200),

@@ -2,43 +2,16 @@
 //! SMTP_CA_FILE (made at run time), and every way it must not go: a certificate the trusted roots do
 //! not vouch for, or a server without STARTTLS, is retried and never sent in clear.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use humbex_executor::notify::Notifier;
 use humbex_shared::config::SmtpConfig;
 
-use crate::harness::{World, attempts, mail_text, wait_for};
+use crate::harness::{World, mail_text};
 use crate::smtp::{Pki, ServerTls, Smtp, smtp_config};
 
-/// Run a sender whose SMTP relay is `smtp` until the user's email delivery has `n` attempts; the
-/// attempts (outcome, detail), oldest first.
+/// Run a sender whose SMTP relay is `smtp` until the user's email delivery has `n` attempts.
 async fn email_attempts(w: &World, smtp: SmtpConfig, n: usize) -> Vec<(String, Option<String>)> {
     let mut config = w.config();
     config.smtp = Some(smtp);
-    let pool = humbex_shared::db::pool(&w.db.url, 4).unwrap();
-    let notifier = Arc::new(Notifier::new(pool, w.opener.clone(), config, w.settings()).unwrap());
-    let task = tokio::spawn(notifier.run_until(std::future::pending()));
-    let done = wait_for(Duration::from_secs(30), || async {
-        let a = attempts(w, "email", "user").await;
-        (a.len() >= n).then_some(a)
-    })
-    .await;
-    task.abort();
-    let _ = task.await;
-    done.unwrap_or_else(|| panic!("no email attempt {n}"))
-}
-
-/// One filled order of the world's user, so one email is due.
-async fn one_email_due(w: &World) {
-    let db = w.db().await;
-    let (_, order) = w.order(&db).await;
-    db.execute(
-        "UPDATE orders SET status = 'filled', filled_qty = 1.5, avg_price = 20, fee = 0.01 WHERE id = $1",
-        &[&order],
-    )
-    .await
-    .unwrap();
+    w.run_until_attempts(w.opener.clone(), config, "email", n).await
 }
 
 #[tokio::test]
@@ -52,13 +25,13 @@ async fn starttls_with_the_operators_ca_delivers_and_that_server_refuses_clear_t
     .await;
 
     // The control: this server takes nothing in clear, so what arrives below came over TLS.
-    one_email_due(&w).await;
+    w.fill_one().await;
     let plain = smtp_config(&format!("smtp://127.0.0.1:{}", server.port), None);
     let refused = email_attempts(&w, plain, 1).await;
     assert_eq!(refused[0].0, "refused", "{refused:?}");
     assert!(server.messages().is_empty());
 
-    one_email_due(&w).await;
+    w.fill_one().await;
     let url = format!("smtp://127.0.0.1:{}?tls=required", server.port);
     let tls = email_attempts(&w, smtp_config(&url, Some(&pki.ca())), 2).await;
     assert_eq!(tls[1].0, "delivered", "{tls:?}");
@@ -76,7 +49,7 @@ async fn smtps_with_the_operators_ca_delivers() {
     let w = World::start().await;
     let pki = Pki::new();
     let server = Smtp::start_with(ServerTls::Smtps { pki: &pki }).await;
-    one_email_due(&w).await;
+    w.fill_one().await;
     let url = format!("smtps://127.0.0.1:{}", server.port);
     let done = email_attempts(&w, smtp_config(&url, Some(&pki.ca())), 1).await;
     assert_eq!(done[0].0, "delivered", "{done:?}");
@@ -94,7 +67,7 @@ async fn a_certificate_the_trusted_roots_do_not_vouch_for_is_retried_and_nothing
         required: false,
     })
     .await;
-    one_email_due(&w).await;
+    w.fill_one().await;
     let url = format!("smtp://127.0.0.1:{}?tls=required", server.port);
     let other = Pki::new();
     let tried = email_attempts(&w, smtp_config(&url, Some(&other.ca())), 1).await;
@@ -123,7 +96,7 @@ async fn a_certificate_the_trusted_roots_do_not_vouch_for_is_retried_and_nothing
 #[tokio::test]
 async fn starttls_required_never_sends_in_clear_to_a_server_without_it() {
     let w = World::start().await;
-    one_email_due(&w).await;
+    w.fill_one().await;
     let url = format!("smtp://127.0.0.1:{}?tls=required", w.smtp.port);
     let refused = email_attempts(&w, smtp_config(&url, None), 1).await;
     assert_ne!(refused[0].0, "delivered", "{refused:?}");
