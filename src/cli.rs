@@ -65,8 +65,9 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Re-encrypt every stored API key not on the sealing key: ENCRYPTION_PUBLIC_KEY when set (needs
-    /// ENCRYPTION_PRIVATE_KEY and the old keyring to open), else the keyring's primary
+    /// Re-encrypt every stored API key and webhook secret not on the sealing key:
+    /// ENCRYPTION_PUBLIC_KEY when set (needs ENCRYPTION_PRIVATE_KEY and the old keyring to open),
+    /// else the keyring's primary
     /// (ENCRYPTION_PRIMARY_KEY_ID, else the highest id in ENCRYPTION_KEYS); idempotent and safe to
     /// run while the services run.
     Rewrap(RewrapArgs),

@@ -25,13 +25,14 @@ pub fn generate_keys() {
     println!("ENCRYPTION_PRIVATE_KEY={}", private.as_str());
 }
 
-/// `humbex keys rewrap`: move every api_keys row onto the primary key and print what moved. Exits
-/// non-zero while any row is left on another key, so a script never removes a key still in use.
+/// `humbex keys rewrap`: move every sealed secret (api_keys rows, users' webhook secrets) onto the
+/// primary key and print what moved. Exits non-zero while any row is left on another key, so a
+/// script never removes a key still in use.
 pub async fn rewrap(lookup: Lookup, batch_size: i64) -> anyhow::Result<()> {
     let config = lookup.with_secrets_file()?.config_for(Role::KeysRewrap)?;
     let (sealer, opener) = (config.secrets.sealer()?, config.secrets.opener()?);
     let mut client = humbex_shared::db::connect(&config.database.url.pg_config()).await?;
-    let report = humbex_shared::rewrap::rewrap_api_keys(
+    let done = humbex_shared::rewrap::rewrap_all(
         &mut client,
         opener,
         sealer,
@@ -40,26 +41,32 @@ pub async fn rewrap(lookup: Lookup, batch_size: i64) -> anyhow::Result<()> {
     )
     .await?;
     let primary = sealer.key_id();
-    println!(
-        "rewrap: {} row(s) moved to key {primary}; {} already on it; {} failed",
-        report.moved,
-        report.already_primary,
-        report.failed.len()
-    );
-    for failure in &report.failed {
+    for (what, report) in [
+        ("api key", &done.api_keys),
+        ("webhook secret", &done.webhook_secrets),
+    ] {
         println!(
-            "rewrap: api key {} (enc_key_id {}): {}",
-            failure.api_key_id, failure.enc_key_id, failure.error
+            "rewrap: {} {what}(s) moved to key {primary}; {} already on it; {} failed",
+            report.moved,
+            report.already_primary,
+            report.failed.len()
+        );
+    }
+    for failure in done.failed() {
+        println!(
+            "rewrap: {} {} (key id {}): {}",
+            failure.sealed, failure.row_id, failure.key_id, failure.error
         );
     }
     for (key_id, rows) in humbex_shared::rewrap::rows_per_key(&client).await? {
-        println!("rows under key {key_id}: {rows}");
+        println!("api keys under key {key_id}: {rows}");
     }
-    if !report.failed.is_empty() {
-        anyhow::bail!(
-            "{} row(s) could not be re-encrypted; keep their keys",
-            report.failed.len()
-        );
+    for (key_id, rows) in humbex_shared::rewrap::webhook_secrets_per_key(&client).await? {
+        println!("webhook secrets under key {key_id}: {rows}");
+    }
+    let failed = done.failed().count();
+    if failed > 0 {
+        anyhow::bail!("{failed} secret(s) could not be re-encrypted; keep their keys");
     }
     Ok(())
 }

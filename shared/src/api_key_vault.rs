@@ -223,6 +223,20 @@ impl Opener {
     }
 }
 
+/// The table of users' notification settings, whose webhook secret is sealed.
+pub const WEBHOOK_TABLE: &str = "notification_settings";
+/// The column holding a user's sealed webhook signing secret.
+pub const WEBHOOK_SECRET_COLUMN: &str = "webhook_secret_enc";
+
+/// Every column of the schema that holds a sealed secret, as (table, column): what `humbex keys
+/// rewrap` must move (crate::rewrap), and what a test checks the schema against, so a new sealed
+/// column cannot be left on an old key unnoticed.
+pub const SEALED_COLUMNS: [(&str, &str); 3] = [
+    (TABLE, KEY_COLUMN),
+    (TABLE, SECRET_COLUMN),
+    (WEBHOOK_TABLE, WEBHOOK_SECRET_COLUMN),
+];
+
 /// The cell a user's notification webhook secret is sealed to (`notification_settings`,
 /// sql/V7): bound to the user, so a blob copied to another user's row does not open. It is sealed
 /// like an exchange key because HUMBEX must read it back to sign (a digest would not do): ingest
@@ -230,8 +244,8 @@ impl Opener {
 /// (docs/notifications.md#the-webhook-secret).
 fn webhook_secret_cell(user_id: Uuid) -> CellRef<'static> {
     CellRef {
-        table: "notification_settings",
-        column: "webhook_secret_enc",
+        table: WEBHOOK_TABLE,
+        column: WEBHOOK_SECRET_COLUMN,
         row_id: user_id,
         user_id,
     }
@@ -266,17 +280,43 @@ pub fn rewrap(
     row: KeyRow,
     stored: StoredPair<'_>,
 ) -> Result<SealedPair, CryptoError> {
-    let half = |column, blob: &[u8]| -> Result<Vec<u8>, CryptoError> {
-        let plain = opener.open_one(row.cell(column), blob)?;
-        if blob_format(blob)? == (sealer.format(), sealer.key_id()) {
-            return Ok(blob.to_vec());
-        }
-        sealer.seal_one(row.cell(column), &plain)
-    };
     Ok(SealedPair {
-        key_enc: half(KEY_COLUMN, stored.key_enc)?,
-        secret_enc: half(SECRET_COLUMN, stored.secret_enc)?,
+        key_enc: rewrap_cell(opener, sealer, row.cell(KEY_COLUMN), stored.key_enc)?,
+        secret_enc: rewrap_cell(opener, sealer, row.cell(SECRET_COLUMN), stored.secret_enc)?,
     })
+}
+
+/// Re-seal a user's webhook secret under the sealer's key, by the same rule as a key pair.
+pub fn rewrap_webhook_secret(
+    opener: &Opener,
+    sealer: &Sealer,
+    user_id: Uuid,
+    blob: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    rewrap_cell(opener, sealer, webhook_secret_cell(user_id), blob)
+}
+
+/// The one rule of every rewrap: open the blob in its own cell (so a tampered blob is never
+/// vouched for), keep it when it is already under the sealer's key, else seal the plaintext again
+/// for the same cell.
+fn rewrap_cell(
+    opener: &Opener,
+    sealer: &Sealer,
+    cell: CellRef<'_>,
+    blob: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let plain = opener.open_one(cell, blob)?;
+    if sealer.is_current(blob) {
+        return Ok(blob.to_vec());
+    }
+    sealer.seal_one(cell, &plain)
+}
+
+impl Sealer {
+    /// Whether `blob` is already sealed the way this sealer seals (format and key id).
+    pub fn is_current(&self, blob: &[u8]) -> bool {
+        blob_format(blob).is_ok_and(|f| f == (self.format(), self.key_id()))
+    }
 }
 
 impl KeyPair {

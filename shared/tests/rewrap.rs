@@ -155,8 +155,8 @@ async fn rotation_rewrap_then_removal() {
         .unwrap();
     assert_eq!(report.moved, 0);
     assert_eq!(report.failed.len(), 1);
-    assert_eq!(report.failed[0].api_key_id, leftover);
-    assert_eq!(report.failed[0].enc_key_id, 1);
+    assert_eq!(report.failed[0].row_id, leftover);
+    assert_eq!(report.failed[0].key_id, 1);
     assert!(matches!(report.failed[0].error, CryptoError::UnknownKey(1)));
     assert_eq!(rows_per_key(&client).await.unwrap(), vec![(1, 1), (2, 7)]);
 
@@ -244,4 +244,138 @@ async fn rewrap_moves_keyring_rows_to_the_public_key() {
         .await
         .unwrap();
     assert_eq!((again.moved, again.already_primary), (0, 5));
+}
+
+/// Insert a user with a notification webhook secret sealed by `sealer`; returns (user, secret).
+async fn insert_webhook_secret(client: &tokio_postgres::Client, sealer: &Sealer, n: usize) -> (Uuid, String) {
+    let user = Uuid::now_v7();
+    client
+        .execute(
+            "INSERT INTO users (id, email, webhook_token_digest, webhook_token_prefix) VALUES ($1, $2, $3, 'x')",
+            &[&user, &format!("w{n}-{user}@example.com"), &Uuid::new_v4().as_bytes().repeat(2)],
+        )
+        .await
+        .unwrap();
+    let secret = format!("whsec_secret-number-{n}");
+    let sealed = sealer.seal_webhook_secret(user, &secret).unwrap();
+    client
+        .execute(
+            "INSERT INTO notification_settings (user_id, webhook_url, webhook_secret_enc) \
+             VALUES ($1, 'https://hooks.example.com/h', $2)",
+            &[&user, &sealed],
+        )
+        .await
+        .unwrap();
+    (user, secret)
+}
+
+/// Every webhook secret opened with `opener`, in user order.
+async fn open_webhook_secrets(
+    client: &tokio_postgres::Client,
+    opener: &Opener,
+) -> Vec<(Uuid, Result<String, CryptoError>)> {
+    client
+        .query(
+            "SELECT user_id, webhook_secret_enc FROM notification_settings ORDER BY user_id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let user: Uuid = r.get("user_id");
+            let blob: Vec<u8> = r.get("webhook_secret_enc");
+            let opened = opener
+                .open_webhook_secret(user, &blob)
+                .map(|s| s.expose_secret().to_owned());
+            (user, opened)
+        })
+        .collect()
+}
+
+/// Issue 14: `keys rewrap` moves the users' webhook secrets with the API keys, so the old key can
+/// go; a secret left on a removed key is reported, not skipped in silence.
+#[tokio::test]
+async fn rewrap_moves_webhook_secrets_with_the_api_keys() {
+    use humbex_shared::crypto::public_key::{PrivateKeys, generate};
+    use humbex_shared::rewrap::{Sealed, rewrap_all, webhook_secrets_per_key};
+    let db = TestDatabase::create().await.unwrap();
+    let mut client = connect(&db.url.pg_config()).await.unwrap();
+    let old = ring(&[(1, K1)], 1);
+    insert_key(&client, &old, 0).await;
+    let mut secrets = Vec::new();
+    for n in 0..5 {
+        secrets.push(insert_webhook_secret(&client, &old.0, n).await);
+    }
+    secrets.sort();
+
+    let (private_hex, public) = generate();
+    let private = PrivateKeys::from_hex_list(&private_hex).unwrap();
+    let keyring = Keyring::new(BTreeMap::from([(1, K1)]), 1).unwrap();
+    let sealer = Sealer::public(public.clone());
+    let opener = Opener::with_keys(Some(private.clone()), Some(std::sync::Arc::new(keyring)));
+    let done = rewrap_all(&mut client, &opener, &sealer, 2, NO_CAP)
+        .await
+        .unwrap();
+    assert_eq!((done.api_keys.moved, done.webhook_secrets.moved), (1, 5));
+    assert_eq!(done.failed().count(), 0);
+    assert_eq!(
+        webhook_secrets_per_key(&client).await.unwrap(),
+        vec![(public.key_id(), 5)]
+    );
+    // The private key alone opens every secret, each the same as before.
+    let only_private = Opener::with_keys(Some(private), None);
+    let opened: Vec<(Uuid, String)> = open_webhook_secrets(&client, &only_private)
+        .await
+        .into_iter()
+        .map(|(u, r)| (u, r.unwrap()))
+        .collect();
+    assert_eq!(opened, secrets);
+    let again = rewrap_all(&mut client, &opener, &sealer, 2, NO_CAP)
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.webhook_secrets.moved, again.webhook_secrets.already_primary),
+        (0, 5)
+    );
+
+    // A secret issued under key 1 after the old key left the opener: reported with its user.
+    let (late, _) = insert_webhook_secret(&client, &old.0, 9).await;
+    let new_only = Opener::with_keys(None, None);
+    let left = rewrap_all(&mut client, &new_only, &sealer, 2, NO_CAP)
+        .await
+        .unwrap();
+    let failed: Vec<_> = left.failed().collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(
+        (failed[0].sealed, failed[0].row_id, failed[0].key_id),
+        (Sealed::WebhookSecret, late, 1)
+    );
+    assert!(matches!(failed[0].error, CryptoError::UnknownKey(1)));
+}
+
+/// Every bytea column of the schema named `*_enc` is one rewrap moves: a new sealed column
+/// cannot be added without telling `keys rewrap` (api_key_vault::SEALED_COLUMNS).
+#[tokio::test]
+async fn every_sealed_column_of_the_schema_is_one_rewrap_moves() {
+    let db = TestDatabase::create().await.unwrap();
+    let client = connect(&db.url.pg_config()).await.unwrap();
+    let mut found: Vec<(String, String)> = client
+        .query(
+            "SELECT table_name::text AS t, column_name::text AS c FROM information_schema.columns \
+             WHERE table_schema = 'public' AND data_type = 'bytea' AND column_name LIKE '%\\_enc'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get("t"), r.get("c")))
+        .collect();
+    found.sort();
+    let mut covered: Vec<(String, String)> = vault::SEALED_COLUMNS
+        .iter()
+        .map(|(t, c)| (t.to_string(), c.to_string()))
+        .collect();
+    covered.sort();
+    assert_eq!(found, covered);
 }

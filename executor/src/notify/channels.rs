@@ -5,8 +5,9 @@
 
 use std::time::Duration;
 
-use humbex_shared::config::{SmtpConfig, TelegramConfig};
+use humbex_shared::config::{SmtpConfig, SmtpTls, TelegramConfig};
 use lettre::message::header::ContentType;
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
@@ -119,7 +120,8 @@ pub async fn webhook_send(
     }
 }
 
-/// An SMTP relay: STARTTLS or TLS as `SMTP_URL` says (lettre's URL form), a deadline per send.
+/// An SMTP relay: STARTTLS or TLS as `SMTP_URL` says, trusting `SMTP_CA_FILE` instead of the
+/// public roots when it is set, a deadline per send.
 #[derive(Clone)]
 pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
@@ -128,15 +130,27 @@ pub struct Mailer {
 
 impl Mailer {
     pub fn new(smtp: &SmtpConfig, timeout: Duration) -> anyhow::Result<Self> {
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp.url.expose_secret())
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp.url().expose_secret())
             .map_err(|_| anyhow::anyhow!("SMTP_URL: lettre cannot read it as an SMTP URL"))?
-            .timeout(Some(timeout))
-            .build();
+            .timeout(Some(timeout));
+        // lettre's URL reading builds its TLS with the public roots; ours replaces it whenever the
+        // URL asks for TLS, so the mode is the one the config read and the roots are the operator's.
+        if let Some(tls) = smtp_tls(smtp)? {
+            builder = builder.tls(tls);
+        }
+        if smtp.tls() == SmtpTls::Opportunistic {
+            tracing::warn!(
+                "SMTP_URL has tls=opportunistic: mail goes in clear when the server offers no STARTTLS"
+            );
+        }
         let from = smtp
-            .from
+            .from()
             .parse()
             .map_err(|_| anyhow::anyhow!("SMTP_FROM: not a mailbox"))?;
-        Ok(Mailer { transport, from })
+        Ok(Mailer {
+            transport: builder.build(),
+            from,
+        })
     }
 
     /// Send one plain-text message; `message_id` is stable across retries.
@@ -162,4 +176,29 @@ impl Mailer {
             }),
         }
     }
+}
+
+/// The TLS of `smtp`'s mode with its roots: `SMTP_CA_FILE`'s certificates alone when set, else the
+/// public roots (webpki-roots); `None` for a URL without TLS.
+fn smtp_tls(smtp: &SmtpConfig) -> anyhow::Result<Option<Tls>> {
+    let parameters = || -> anyhow::Result<TlsParameters> {
+        let mut builder = TlsParameters::builder(smtp.host().to_owned());
+        if let Some(roots) = smtp.roots() {
+            builder = builder.certificate_store(CertificateStore::None);
+            for root in roots {
+                let cert =
+                    Certificate::from_der(root.to_vec()).map_err(|e| anyhow::anyhow!("SMTP_CA_FILE: {e}"))?;
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        builder
+            .build()
+            .map_err(|e| anyhow::anyhow!("SMTP_CA_FILE: cannot build TLS with it: {e}"))
+    };
+    Ok(match smtp.tls() {
+        SmtpTls::None => None,
+        SmtpTls::Opportunistic => Some(Tls::Opportunistic(parameters()?)),
+        SmtpTls::Required => Some(Tls::Required(parameters()?)),
+        SmtpTls::Wrapper => Some(Tls::Wrapper(parameters()?)),
+    })
 }

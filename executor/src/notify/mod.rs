@@ -1,8 +1,10 @@
 //! The notification sender (docs/notifications.md): runs inside the executor, turns outbox rows
 //! into one delivery per destination, sends them on Telegram, the JSON webhook and email, records
-//! every attempt, and retries with exponential backoff. At least once: a delivery is marked in the
-//! statement after its send, so a crash between the two sends it again (the webhook's
-//! `webhook-id` and the email's Message-ID stay the same for the receiver to drop a repeat).
+//! every attempt, and retries with exponential backoff. At least once: a delivery is taken under
+//! its claim's token right before its send and marked in the statement after it, so two senders
+//! never send it at once, but a crash between the two sends it again (the webhook's `webhook-id`
+//! and the email's Message-ID stay the same for the receiver to drop a repeat; Telegram has none).
+//! docs/notifications.md#delivery-what-is-guaranteed.
 
 pub mod channels;
 pub mod fan_out;
@@ -29,8 +31,11 @@ use self::channels::{Mailer, SendError};
 /// The hook of `humbex_notifications_total{channel,outcome}` (docs/notifications.md#metrics,
 /// docs/metrics.md): `n` attempts on `channel` came to `outcome`; traced, and counted in the
 /// process's metrics registry (a delivered attempt is `sent`, one to be retried `retried`, a
-/// refused one `failed`).
+/// refused one, or a retry that used the last attempt, `failed`).
 pub(crate) fn count(channel: Channel, n: usize, outcome: Attempt) {
+    if n == 0 {
+        return;
+    }
     tracing::debug!(channel = channel.as_str(), n, ?outcome, "notification attempts");
     let channel = match channel {
         Channel::Telegram => NotificationChannel::Telegram,
@@ -64,7 +69,7 @@ pub struct NotifierSettings {
     pub poll_interval: Duration,
     /// A claimed delivery not finished within this long is taken by another sender.
     pub lease: Duration,
-    /// One request's deadline on any channel.
+    /// One send's deadline on any channel (all its requests).
     pub send_timeout: Duration,
     /// Notifications fanned out per transaction, and deliveries claimed per Telegram chat or
     /// mailbox per look (a burst up to this size is one message).
@@ -90,7 +95,8 @@ impl Default for NotifierSettings {
                 &uuid::Uuid::new_v4().simple().to_string()[..8]
             ),
             poll_interval: Duration::from_secs(1),
-            // Longer than one request's deadline; a webhook batch renews it after each POST.
+            // Longer than one send's deadline; a send takes its rows for twice that, and a
+            // webhook batch renews the rest after each POST.
             lease: Duration::from_secs(20),
             send_timeout: Duration::from_secs(10),
             batch: 1000,

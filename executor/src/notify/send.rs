@@ -1,9 +1,15 @@
 //! Claiming due deliveries and sending them: grouped per destination (a burst is one Telegram
 //! message or one email), one POST per notification on a webhook (its `webhook-id` is the
 //! notification's id), each outcome recorded with its attempt in one statement.
+//!
+//! Each claim has a token of its own, and right before a send the rows are taken again under it
+//! (`TAKE_FOR_SEND`), with a lease longer than the send's deadline: a delivery whose lease ran out
+//! while its sender waited (pacing, a stall) and that a later claim took over is sent by that claim
+//! only. What is left is docs/notifications.md#delivery-what-is-guaranteed.
 
 use humbex_shared::db::Statements;
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -40,6 +46,8 @@ pub struct Delivery {
 /// The deliveries of one claim that go to one destination.
 #[derive(Debug, Clone)]
 pub struct Group {
+    /// The claim that leased these rows (the sender's id and a token of the claim).
+    pub claim: String,
     pub channel: Channel,
     /// `user` or `ops`.
     pub audience: String,
@@ -69,12 +77,17 @@ impl Notifier {
     /// Lease due deliveries and group them per destination.
     #[tracing::instrument(skip_all, fields(sender_id = %self.settings.sender_id))]
     pub async fn claim(&self) -> anyhow::Result<Vec<Group>> {
+        let claim = format!(
+            "{}/{}",
+            self.settings.sender_id,
+            &Uuid::new_v4().simple().to_string()[..12]
+        );
         let client = self.pool.get().await?;
         let rows = client
             .rows(
                 sql::CLAIM_DUE,
                 &[
-                    &self.settings.sender_id,
+                    &claim,
                     &self.settings.lease.as_secs_f64(),
                     &(self.settings.batch * 4),
                     &WEBHOOK_PER_CLAIM,
@@ -97,6 +110,7 @@ impl Notifier {
             let group = groups
                 .entry((channel, audience.clone(), user_id, destination.clone()))
                 .or_insert_with(|| Group {
+                    claim: claim.clone(),
                     channel,
                     audience,
                     user_id,
@@ -137,16 +151,63 @@ impl Notifier {
     }
 
     /// Send one destination's group and record the outcome of each delivery.
-    pub async fn send_group(self: Arc<Self>, group: Group) {
+    pub async fn send_group(self: Arc<Self>, mut group: Group) {
         self.pace(group.channel, &group.destination).await;
         match group.channel {
             Channel::Telegram | Channel::Email => {
+                let held = self.take(&group.claim, &group.ids()).await;
+                group.deliveries.retain(|d| held.contains(&d.id));
+                if group.deliveries.is_empty() {
+                    return;
+                }
                 let started = Utc::now();
-                let result = self.send_grouped(&group).await;
+                let result = self.within_deadline(self.send_grouped(&group)).await;
                 self.record(group.channel, &group.ids(), started, result).await;
             }
             Channel::Webhook => self.send_webhooks(&group).await,
         }
+    }
+
+    /// The rows of `ids` that `claim` still holds, leased for one send; none when the database
+    /// cannot say (nothing is sent, the lease runs out and they are claimed again).
+    async fn take(&self, claim: &str, ids: &[Uuid]) -> Vec<Uuid> {
+        // A send ends within send_timeout (within_deadline); the lease outlasts it twice over.
+        let lease = self
+            .settings
+            .lease
+            .max(self.settings.send_timeout * 2)
+            .as_secs_f64();
+        let taken = async {
+            let client = self.pool.get().await?;
+            let rows = client.rows(sql::TAKE_FOR_SEND, &[&claim, &ids, &lease]).await?;
+            anyhow::Ok(rows.iter().map(|r| r.get::<_, Uuid>("id")).collect::<Vec<Uuid>>())
+        }
+        .await;
+        let taken = taken.unwrap_or_else(|e| {
+            tracing::warn!(error = ?e, "could not take notifications for sending; they are claimed again");
+            Vec::new()
+        });
+        if taken.len() < ids.len() {
+            tracing::info!(
+                lost = ids.len() - taken.len(),
+                "deliveries taken over by another claim are left to it"
+            );
+        }
+        taken
+    }
+
+    /// One send, however many requests it makes, within `send_timeout`.
+    async fn within_deadline(
+        &self,
+        send: impl Future<Output = Result<(), SendError>>,
+    ) -> Result<(), SendError> {
+        let limit = self.settings.send_timeout;
+        tokio::time::timeout(limit, send).await.unwrap_or_else(|_| {
+            Err(SendError::Retry {
+                detail: format!("timed out after {} ms", limit.as_millis()),
+                after: None,
+            })
+        })
     }
 
     async fn send_grouped(&self, group: &Group) -> Result<(), SendError> {
@@ -222,39 +283,42 @@ impl Notifier {
             Err(e) => return self.record(group.channel, &group.ids(), started, Err(e)).await,
         };
         for (i, d) in group.deliveries.iter().enumerate() {
+            if self.take(&group.claim, &[d.id]).await.is_empty() {
+                // Taken over after this claim's lease ran out: the rest are the other claim's too.
+                return;
+            }
             let started = Utc::now();
             let body = webhook_body(d);
             let id = d.notification_id.to_string();
-            let result = channels::webhook_send(
-                &self.http,
-                &group.destination,
-                key.standard_webhooks_key(),
-                &id,
-                &body,
-            )
-            .await;
+            let result = self
+                .within_deadline(channels::webhook_send(
+                    &self.http,
+                    &group.destination,
+                    key.standard_webhooks_key(),
+                    &id,
+                    &body,
+                ))
+                .await;
             let failed = result.is_err();
             self.record(group.channel, &[d.id], started, result).await;
             let rest: Vec<Uuid> = group.deliveries[i + 1..].iter().map(|d| d.id).collect();
             if failed {
-                self.release(&rest).await;
+                self.release(&group.claim, &rest).await;
                 return;
             }
-            self.renew(&rest).await;
+            self.renew(&group.claim, &rest).await;
         }
     }
 
     /// Keep the leases of the deliveries still to send in this batch.
-    async fn renew(&self, ids: &[Uuid]) {
+    async fn renew(&self, claim: &str, ids: &[Uuid]) {
         if ids.is_empty() {
             return;
         }
         let result = async {
             let client = self.pool.get().await?;
             let lease = self.settings.lease.as_secs_f64();
-            client
-                .run(sql::RENEW, &[&self.settings.sender_id, &ids, &lease])
-                .await?;
+            client.run(sql::RENEW, &[&claim, &ids, &lease]).await?;
             anyhow::Ok(())
         }
         .await;
@@ -263,16 +327,14 @@ impl Notifier {
         }
     }
 
-    async fn release(&self, ids: &[Uuid]) {
+    async fn release(&self, claim: &str, ids: &[Uuid]) {
         if ids.is_empty() {
             return;
         }
         let result = async {
             let client = self.pool.get().await?;
             let wait = self.settings.backoff_base.as_secs_f64();
-            client
-                .run(sql::RELEASE, &[&ids, &wait, &self.settings.sender_id])
-                .await?;
+            client.run(sql::RELEASE, &[&ids, &wait, &claim]).await?;
             anyhow::Ok(())
         }
         .await;
@@ -281,8 +343,8 @@ impl Notifier {
         }
     }
 
-    /// Record a send's outcome for `ids` with its attempt. If this fails the leases expire and the
-    /// deliveries are sent again: at least once, never lost.
+    /// Record a send's outcome for `ids` with its attempt, and count it. If the write fails the
+    /// leases expire and the deliveries are sent again: at least once, never lost.
     #[tracing::instrument(skip_all, fields(deliveries = ids.len()))]
     async fn record(
         &self,
@@ -296,32 +358,43 @@ impl Notifier {
             Err(SendError::Retry { .. }) => super::Attempt::Retry,
             Err(SendError::Refused(_)) => super::Attempt::Refused,
         };
-        super::count(channel, ids.len(), outcome);
         let write = async {
             let client = self.pool.get().await?;
-            match &result {
-                Ok(()) => client.run(sql::MARK_DELIVERED, &[&ids, &started, &"ok"]).await?,
+            let given_up = match &result {
+                Ok(()) => {
+                    client.run(sql::MARK_DELIVERED, &[&ids, &started, &"ok"]).await?;
+                    0
+                }
                 Err(SendError::Retry { detail, after }) => {
                     let base = self.settings.backoff_base.as_secs_f64();
                     let floor = after.map(|a| a.as_secs_f64()).unwrap_or(0.0);
-                    client
-                        .run(
+                    let row = client
+                        .row(
                             sql::MARK_RETRY,
                             &[&ids, &started, detail, &base, &self.settings.max_attempts, &floor],
                         )
-                        .await?
+                        .await?;
+                    row.get::<_, i64>("dead") as usize
                 }
                 Err(SendError::Refused(detail)) => {
-                    client.run(sql::MARK_REFUSED, &[&ids, &started, detail]).await?
+                    client.run(sql::MARK_REFUSED, &[&ids, &started, detail]).await?;
+                    0
                 }
             };
-            anyhow::Ok(())
+            anyhow::Ok(given_up)
         };
-        if let Err(e) = write.await {
-            tracing::warn!(error = ?e, ?outcome, "could not record a notification attempt; it will be sent again");
-        }
+        // A retry that used the last attempt is given up: counted `failed`, not `retried`.
+        let given_up = match write.await {
+            Ok(n) => n.min(ids.len()),
+            Err(e) => {
+                tracing::warn!(error = ?e, ?outcome, "could not record a notification attempt; it will be sent again");
+                0
+            }
+        };
+        super::count(channel, ids.len() - given_up, outcome);
+        super::count(channel, given_up, super::Attempt::Refused);
         if let Err(e) = result {
-            tracing::info!(error = %e, ?outcome, "notification not delivered");
+            tracing::info!(error = %e, ?outcome, given_up, "notification not delivered");
         }
     }
 }

@@ -4,7 +4,6 @@
 //! run here), and a real SMTP server (Debian's aiosmtpd) writing what it receives to a maildir.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,13 +11,15 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use humbex_executor::notify::{Notifier, NotifierSettings};
 use humbex_shared::api_key_vault::Opener;
-use humbex_shared::config::{NotifyConfig, OpsDestinations, SmtpConfig, TelegramConfig, WebhookSecret};
+use humbex_shared::config::{NotifyConfig, OpsDestinations, TelegramConfig, WebhookSecret};
 use humbex_shared::db::TestDatabase;
 use humbex_shared::store::notifications as sql;
 use poem::web::Data;
 use poem::{EndpointExt, Request, handler};
 use serde_json::{Value, json};
 use uuid::Uuid;
+
+use crate::smtp::{Smtp, smtp_config};
 
 pub const BOT_TOKEN: &str = "123456:TEST-bot-token-never-in-a-message_x";
 pub const OPS_SECRET: &str = "ops-webhook-secret-0123456789abcdef";
@@ -193,64 +194,6 @@ impl StandIn {
     }
 }
 
-/// A real SMTP server (aiosmtpd, from Debian's python3-aiosmtpd) writing to a maildir.
-pub struct Smtp {
-    pub port: u16,
-    pub maildir: PathBuf,
-    child: std::process::Child,
-}
-
-impl Smtp {
-    pub async fn start() -> Smtp {
-        let maildir = std::env::temp_dir().join(format!("humbex-smtp-{}", Uuid::new_v4().simple()));
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = std::process::Command::new("/usr/bin/python3")
-            .args([
-                "-m",
-                "aiosmtpd",
-                "-n",
-                "-l",
-                &format!("127.0.0.1:{port}"),
-                "-c",
-                "aiosmtpd.handlers.Mailbox",
-            ])
-            .arg(&maildir)
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("aiosmtpd (apt-get install python3-aiosmtpd)");
-        let up = wait_for(Duration::from_secs(20), || async {
-            tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .ok()
-                .map(|_| ())
-        })
-        .await;
-        assert!(up.is_some(), "aiosmtpd did not start");
-        Smtp { port, maildir, child }
-    }
-
-    /// Every message received, as raw text.
-    pub fn messages(&self) -> Vec<String> {
-        let Ok(dir) = std::fs::read_dir(self.maildir.join("new")) else {
-            return vec![];
-        };
-        dir.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
-            .collect()
-    }
-}
-
-impl Drop for Smtp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.maildir);
-    }
-}
-
 pub struct World {
     pub db: TestDatabase,
     pub stand_in: StandIn,
@@ -353,10 +296,7 @@ impl World {
                 bot_token: BOT_TOKEN.to_owned().into(),
                 api_url: self.stand_in.base.clone(),
             }),
-            smtp: Some(SmtpConfig {
-                url: format!("smtp://127.0.0.1:{}", self.smtp.port).into(),
-                from: "humbex@example.com".into(),
-            }),
+            smtp: Some(smtp_config(&format!("smtp://127.0.0.1:{}", self.smtp.port), None)),
             ops: OpsDestinations {
                 telegram_chat_id: Some(OPS_CHAT.into()),
                 webhook: Some((
@@ -419,6 +359,48 @@ impl World {
         .await
         .unwrap();
         (signal_id, order_id)
+    }
+
+    /// One filled order of this user (so one notification, to each of the user's channels); the
+    /// notification's id.
+    pub async fn fill_one(&self) -> Uuid {
+        let db = self.db().await;
+        let (_, order) = self.order(&db).await;
+        db.execute(
+            "UPDATE orders SET status = 'filled', filled_qty = 1.5, avg_price = 20, fee = 0.01 WHERE id = $1",
+            &[&order],
+        )
+        .await
+        .unwrap();
+        db.query_one(
+            "SELECT id FROM notifications WHERE data ->> 'order_id' = $1",
+            &[&order.to_string()],
+        )
+        .await
+        .unwrap()
+        .get("id")
+    }
+
+    /// Run a sender with `config` and `opener` until the user's delivery on `channel` has `n`
+    /// attempts; the attempts (outcome, detail), oldest first.
+    pub async fn run_until_attempts(
+        &self,
+        opener: Opener,
+        config: NotifyConfig,
+        channel: &str,
+        n: usize,
+    ) -> Vec<(String, Option<String>)> {
+        let pool = humbex_shared::db::pool(&self.db.url, 4).expect("pool");
+        let notifier = Arc::new(Notifier::new(pool, opener, config, self.settings()).expect("notifier"));
+        let task = tokio::spawn(notifier.run_until(std::future::pending()));
+        let done = wait_for(Duration::from_secs(30), || async {
+            let a = attempts(self, channel, "user").await;
+            (a.len() >= n).then_some(a)
+        })
+        .await;
+        task.abort();
+        let _ = task.await;
+        done.unwrap_or_else(|| panic!("no {channel} attempt {n}"))
     }
 
     /// Deliveries by status.

@@ -1,8 +1,12 @@
 //! Notifications end to end: outbox rows written by the V7 triggers, fanned out, sent to a
 //! Telegram stand-in, a webhook receiver and a real SMTP server, retried, grouped, and never lost
-//! when the sender is killed mid-send.
+//! when the sender is killed mid-send; email over TLS in `tls`.
 
 mod harness;
+mod rotation;
+mod smtp;
+mod takeover;
+mod tls;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -255,31 +259,12 @@ async fn every_event_reaches_every_channel_once_and_no_secret_is_in_any_message(
     }
 }
 
-/// One filled order of the world's user.
-async fn fill_one(w: &World) -> uuid::Uuid {
-    let db = w.db().await;
-    let (_, order) = w.order(&db).await;
-    db.execute(
-        "UPDATE orders SET status = 'filled', filled_qty = 1.5, avg_price = 20, fee = 0.01 WHERE id = $1",
-        &[&order],
-    )
-    .await
-    .unwrap();
-    db.query_one(
-        "SELECT id FROM notifications WHERE data ->> 'order_id' = $1",
-        &[&order.to_string()],
-    )
-    .await
-    .unwrap()
-    .get("id")
-}
-
 #[tokio::test]
 async fn a_failing_or_hanging_channel_is_retried_and_blocks_no_other() {
     let w = World::start().await;
     w.stand_in.fail_next("/user-hook", 2);
     let telegram_gate = w.stand_in.gate("/sendMessage");
-    let notification = fill_one(&w).await;
+    let notification = w.fill_one().await;
     let task = w.spawn(w.settings());
 
     // Telegram hangs (and times out); the webhook answers 500 twice: email goes out regardless, and
@@ -337,13 +322,13 @@ async fn a_failing_or_hanging_channel_is_retried_and_blocks_no_other() {
 #[tokio::test]
 async fn a_sender_killed_mid_send_resends_nothing_delivered_and_loses_nothing() {
     let w = World::start().await;
-    let first = fill_one(&w).await;
+    let first = w.fill_one().await;
     let task = w.spawn(w.settings());
     w.settled(3, Duration::from_secs(30)).await;
 
     // The second notification's webhook POST arrives and hangs; the sender is killed right then.
     let gate = w.stand_in.gate("/user-hook");
-    let second = fill_one(&w).await;
+    let second = w.fill_one().await;
     let arrived = wait_for(Duration::from_secs(30), || async {
         w.stand_in
             .requests("/user-hook")
@@ -441,7 +426,7 @@ async fn an_unknown_chat_is_refused_and_not_retried() {
         )
         .await
         .unwrap();
-    fill_one(&w).await;
+    w.fill_one().await;
     let task = w.spawn(w.settings());
     let done = w.settled(3, Duration::from_secs(30)).await;
     task.abort();
@@ -466,29 +451,4 @@ async fn an_operator_chat_telegram_does_not_know_stops_the_start_with_the_variab
         "{error}"
     );
     assert!(w.notifier(w.settings()).check_destinations().await.is_ok());
-}
-
-#[tokio::test]
-async fn starttls_required_never_sends_in_clear_to_a_server_without_it() {
-    let w = World::start().await;
-    let mut config = w.config();
-    config.smtp.as_mut().unwrap().url = format!("smtp://127.0.0.1:{}?tls=required", w.smtp.port).into();
-    fill_one(&w).await;
-    let pool = humbex_shared::db::pool(&w.db.url, 4).unwrap();
-    let notifier = std::sync::Arc::new(
-        humbex_executor::notify::Notifier::new(pool, w.opener.clone(), config, w.settings()).unwrap(),
-    );
-    let task = tokio::spawn(notifier.run_until(std::future::pending()));
-    let refused = wait_for(Duration::from_secs(30), || async {
-        let a = attempts(&w, "email", "user").await;
-        (!a.is_empty()).then_some(a)
-    })
-    .await
-    .expect("an attempt is recorded");
-    task.abort();
-    assert_ne!(refused[0].0, "delivered", "{refused:?}");
-    assert!(
-        w.smtp.messages().is_empty(),
-        "nothing reached the server in clear"
-    );
 }

@@ -62,15 +62,9 @@ pub struct NotificationSettings {
 /// The settings as stored, with the webhook's signing secret when this request issued one.
 #[derive(Debug, Object)]
 pub struct NotificationSettingsSaved {
-    pub user_id: Uuid,
-    #[oai(nullable)]
-    pub telegram_chat_id: Option<String>,
-    #[oai(nullable)]
-    pub webhook_url: Option<String>,
-    #[oai(nullable)]
-    pub email: Option<String>,
-    pub events: Vec<String>,
-    pub updated_at: DateTime<Utc>,
+    // Flattened: the settings' fields sit beside `webhook_secret`, as the schema has always said.
+    #[oai(flatten)]
+    pub settings: NotificationSettings,
     /// The Standard Webhooks secret (`whsec_…`) of a new `webhook_url`, shown only now; null when
     /// the URL is unchanged (the secret stays) or absent.
     #[oai(nullable)]
@@ -243,14 +237,8 @@ impl NotificationsApi {
                     .await?;
                 let issued: bool = row.get("secret_issued");
                 tracing::info!(user_id = %id.0, secret_issued = issued, "notification settings set");
-                let s = settings_from_row(&row);
                 Ok(PutNotificationsResponse::Ok(Json(NotificationSettingsSaved {
-                    user_id: s.user_id,
-                    telegram_chat_id: s.telegram_chat_id,
-                    webhook_url: s.webhook_url,
-                    email: s.email,
-                    events: s.events,
-                    updated_at: s.updated_at,
+                    settings: settings_from_row(&row),
                     webhook_secret: secret.filter(|_| issued).map(|s| s.expose_secret().to_owned()),
                 })))
             })

@@ -16,6 +16,7 @@ mod paper;
 mod parse;
 mod secrets;
 pub mod secrets_file;
+mod smtp;
 #[cfg(test)]
 mod tests;
 pub mod vars;
@@ -33,13 +34,14 @@ pub use executor::ExecutorConfig;
 pub use http::{HttpConfig, HttpLimits, IpPolicy, RateLimits, TRADINGVIEW_IPS};
 pub use lookup::Lookup;
 pub use metrics::{DEFAULT_METRICS_PORT, MetricsConfig};
-pub use notify::{DEFAULT_TELEGRAM_API_URL, NotifyConfig, OpsDestinations, SmtpConfig, TelegramConfig};
+pub use notify::{DEFAULT_TELEGRAM_API_URL, NotifyConfig, OpsDestinations, TelegramConfig};
 pub use paper::{
     DEFAULT_PAPER_BALANCE_USDT, DEFAULT_PAPER_HOST, DEFAULT_PAPER_PORT, paper_balance_usdt, paper_listen,
     whole_number,
 };
 pub use parse::ConfigError;
 pub use secrets::{GENERATED_SECRETS, IngestSecrets, PreviousSecret, SecretsConfig, WebhookSecret};
+pub use smtp::{SmtpConfig, SmtpTls};
 pub use vars::Role;
 
 use parse::bad;

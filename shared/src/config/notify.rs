@@ -1,4 +1,4 @@
-//! Where notifications go and how they are sent: the Telegram bot, the SMTP relay, and the
+//! Where notifications go and how they are sent: the Telegram bot, the SMTP relay (`super::smtp`), and the
 //! operator's own destinations (docs/notifications.md). Each destination is checked by the rule the
 //! admin API applies to users' destinations (`crate::notify`), so a bad one stops start-up with the
 //! variable named.
@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::parse::{ConfigError, Get, bad};
 use super::secrets::WebhookSecret;
+use super::smtp::SmtpConfig;
 use crate::notify;
 
 pub const DEFAULT_TELEGRAM_API_URL: &str = "https://api.telegram.org";
@@ -34,22 +35,6 @@ impl TelegramConfig {
     /// `<api>/bot<token>/<method>`: the token is part of the path, so this URL is never logged.
     pub fn method_url(&self, method: &str) -> String {
         format!("{}/bot{}/{method}", self.api_url, self.bot_token.expose_secret())
-    }
-}
-
-/// The SMTP relay: `SMTP_URL` in lettre's form (it may carry a password) and the sender address.
-#[derive(Clone)]
-pub struct SmtpConfig {
-    pub url: SecretString,
-    pub from: String,
-}
-
-impl fmt::Debug for SmtpConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SmtpConfig")
-            .field("url", &"[REDACTED]")
-            .field("from", &self.from)
-            .finish()
     }
 }
 
@@ -104,25 +89,7 @@ pub(crate) fn telegram(get: Get) -> Result<Option<TelegramConfig>, ConfigError> 
 
 pub(crate) fn notify(get: Get) -> Result<NotifyConfig, ConfigError> {
     let telegram = telegram(get)?;
-    let smtp = match (get("SMTP_URL"), get("SMTP_FROM")) {
-        (None, None) => None,
-        (Some(_), None) => return Err(bad("SMTP_FROM", "is required when SMTP_URL is set")),
-        (None, Some(_)) => return Err(bad("SMTP_URL", "is required when SMTP_FROM is set")),
-        (Some(url), Some(from)) => {
-            let scheme_ok = ["smtp://", "smtps://"].iter().any(|s| url.trim().starts_with(s));
-            if !scheme_ok || url::Url::parse(url.trim()).is_err() {
-                return Err(bad(
-                    "SMTP_URL",
-                    "is not smtp://[user:password@]host[:port][?tls=required] or smtps://…",
-                ));
-            }
-            let from = notify::parse_email(&from).map_err(|p| bad("SMTP_FROM", p))?;
-            Some(SmtpConfig {
-                url: SecretString::from(url.trim().to_owned()),
-                from,
-            })
-        }
-    };
+    let smtp = super::smtp::smtp(get)?;
     let telegram_chat_id = get("OPS_TELEGRAM_CHAT_ID")
         .map(|v| notify::parse_telegram_chat_id(&v).map_err(|p| bad("OPS_TELEGRAM_CHAT_ID", p)))
         .transpose()?;
@@ -230,7 +197,7 @@ mod tests {
             "{:?}",
             with(&[
                 ("TELEGRAM_BOT_TOKEN", TOKEN),
-                ("SMTP_URL", "smtp://u:pw@h:25"),
+                ("SMTP_URL", "smtp://u:pw@h:25?tls=required"),
                 ("SMTP_FROM", "a@b.c")
             ])
             .unwrap()

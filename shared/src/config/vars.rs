@@ -369,7 +369,13 @@ pub const VARS: &[Var] = &[
         name: "SMTP_URL",
         default: r#"—"#,
         roles: &[Role::Executor],
-        description: r#"email relay: `smtp://[user:password@]host[:port]?tls=required` (STARTTLS, required), `?tls=opportunistic` (STARTTLS when offered), no `tls` (plain, only for a relay on this machine), or `smtps://` (TLS from the start); without it email is off"#,
+        description: r#"email relay: `smtp://[user:password@]host[:port]?tls=required` (STARTTLS, required: nothing is sent in clear), `?tls=opportunistic` (STARTTLS when offered, else in clear), no `tls` (in clear, for a relay on this machine), or `smtps://` (TLS from the start); a password is refused unless TLS is required or the host is this machine; without it email is off ([notifications](notifications.md#email))"#,
+    },
+    Var {
+        name: "SMTP_CA_FILE",
+        default: r#"the public roots"#,
+        roles: &[Role::Executor],
+        description: r#"a PEM file of the CA certificate(s) the SMTP server's certificate must chain to, trusted instead of the public roots (a relay with a private CA); needs TLS in `SMTP_URL`"#,
     },
     Var {
         name: "SMTP_FROM",

@@ -43,7 +43,7 @@ pub const INSERT_DELIVERIES: &str = "\
 
 pub const MARK_FANNED_OUT: &str = "UPDATE notifications SET fanned_out_at = now() WHERE id = ANY($1)";
 
-/// Lease to sender $1 for $2 seconds up to $3 due deliveries, at most $4 per webhook destination
+/// Lease to claim $1 (the sender's id and a token of this claim) for $2 seconds up to $3 due deliveries, at most $4 per webhook destination
 /// (sent one by one) and $5 per Telegram chat or mailbox (sent as one message, so a burst becomes
 /// one message), with their notification.
 pub const CLAIM_DUE: &str = "\
@@ -69,6 +69,23 @@ pub const CLAIM_DUE: &str = "\
 /// The sealed webhook secret of user $1.
 pub const WEBHOOK_SECRET: &str = "SELECT webhook_secret_enc FROM notification_settings WHERE user_id = $1";
 
+/// For `keys rewrap`: up to $2 sealed webhook secrets of users after $1, in user order, locked
+/// (rows locked by someone else are skipped).
+pub const LOCK_WEBHOOK_SECRETS: &str = "\
+    SELECT user_id, webhook_secret_enc FROM notification_settings \
+    WHERE webhook_secret_enc IS NOT NULL AND user_id > $1 \
+    ORDER BY user_id LIMIT $2 FOR UPDATE SKIP LOCKED";
+
+/// Replace user $1's sealed webhook secret with $2, only if it is still $3 (a secret issued again
+/// meanwhile is left alone); the URL and the secret itself do not change.
+pub const REPLACE_WEBHOOK_SECRET: &str = "\
+    UPDATE notification_settings SET webhook_secret_enc = $2 \
+    WHERE user_id = $1 AND webhook_secret_enc = $3";
+
+/// Every sealed webhook secret (the key each is under is read from the blob).
+pub const ALL_WEBHOOK_SECRETS: &str = "\
+    SELECT webhook_secret_enc FROM notification_settings WHERE webhook_secret_enc IS NOT NULL";
+
 /// Deliveries $1 were sent (attempt started at $2, $3 what the channel answered): delivered, each
 /// attempt recorded, in one statement. Only rows still pending move, so a late duplicate answer
 /// records nothing twice.
@@ -82,7 +99,7 @@ pub const MARK_DELIVERED: &str = "\
 
 /// Deliveries $1 failed in a way worth retrying (started $2, $3 why): due again after
 /// $4 × 2^attempts seconds (at most an hour, at least $6, the channel's own retry-after), or dead
-/// once they reach $5 attempts.
+/// once they reach $5 attempts. Returns `dead`, how many of them that attempt was the last of.
 pub const MARK_RETRY: &str = "\
     WITH d AS ( \
         UPDATE notification_deliveries SET attempts = attempts + 1, last_error = left($3, 500), \
@@ -90,9 +107,11 @@ pub const MARK_RETRY: &str = "\
                status = CASE WHEN attempts + 1 >= $5 THEN 'dead' ELSE 'pending' END, \
                next_attempt_at = now() + make_interval(secs => \
                    GREATEST($6::float8, LEAST(3600, $4::float8 * power(2, attempts)))) \
-        WHERE id = ANY($1) AND status = 'pending' RETURNING id, attempts) \
-    INSERT INTO notification_attempts (delivery_id, attempt, started_at, outcome, detail) \
-    SELECT id, attempts, $2, 'retry', left($3, 500) FROM d";
+        WHERE id = ANY($1) AND status = 'pending' RETURNING id, attempts, status), \
+    a AS ( \
+        INSERT INTO notification_attempts (delivery_id, attempt, started_at, outcome, detail) \
+        SELECT id, attempts, $2, 'retry', left($3, 500) FROM d) \
+    SELECT count(*) FILTER (WHERE status = 'dead') AS dead FROM d";
 
 /// Deliveries $1 were refused for good (started $2, $3 why): a bad destination is not retried.
 pub const MARK_REFUSED: &str = "\
@@ -103,11 +122,18 @@ pub const MARK_REFUSED: &str = "\
     INSERT INTO notification_attempts (delivery_id, attempt, started_at, outcome, detail) \
     SELECT id, attempts, $2, 'refused', left($3, 500) FROM d";
 
-/// Renew sender $1's leases on deliveries $2 for $3 seconds (a long send keeps its rows).
+/// Take deliveries $2 of claim $1 for a send that ends within $3 seconds, right before sending:
+/// their lease is extended to cover the send, and only the rows this claim still holds are
+/// returned. A delivery another claim took over after this one's lease ran out (a sender paced or
+/// stalled past it) is not returned, so two senders never send it at once.
+pub const TAKE_FOR_SEND: &str = "UPDATE notification_deliveries SET claimed_until = now() + make_interval(secs => $3) \
+     WHERE id = ANY($2) AND claimed_by = $1 AND status = 'pending' RETURNING id";
+
+/// Renew claim $1's leases on deliveries $2 for $3 seconds (a long send keeps its rows).
 pub const RENEW: &str = "UPDATE notification_deliveries SET claimed_until = now() + make_interval(secs => $3) \
      WHERE id = ANY($2) AND claimed_by = $1 AND status = 'pending'";
 
-/// Give back sender $3's leases on deliveries $1 without an attempt, due again in $2 seconds (the
+/// Give back claim $3's leases on deliveries $1 without an attempt, due again in $2 seconds (the
 /// rest of a webhook batch after its destination failed).
 pub const RELEASE: &str = "UPDATE notification_deliveries SET claimed_by = NULL, claimed_until = NULL, \
      next_attempt_at = now() + make_interval(secs => $2) \
@@ -188,7 +214,11 @@ pub fn all() -> Vec<&'static str> {
         INSERT_DELIVERIES,
         MARK_FANNED_OUT,
         CLAIM_DUE,
+        TAKE_FOR_SEND,
         WEBHOOK_SECRET,
+        LOCK_WEBHOOK_SECRETS,
+        REPLACE_WEBHOOK_SECRET,
+        ALL_WEBHOOK_SECRETS,
         MARK_DELIVERED,
         MARK_RETRY,
         MARK_REFUSED,
