@@ -709,7 +709,7 @@ async fn run_account(
             StreamEvent::Connected { session } => {
                 gauge.set(GaugeState::Connected);
                 state.send_replace(StreamState::Connected { session });
-                inner.catch_up(api_key_id, &credentials).await;
+                Box::pin(inner.catch_up(api_key_id, &credentials)).await;
             }
             StreamEvent::Disconnected { reason } => {
                 tracing::info!(%reason, "private stream disconnected; reconnecting");
@@ -718,9 +718,9 @@ async fn run_account(
             }
             StreamEvent::AuthFailed { message } => {
                 // A WS auth refusal can also be clock skew; REST says whether the key itself is bad.
-                match inner.rest.query_api(&credentials).await {
+                match Box::pin(inner.rest.query_api(&credentials)).await {
                     Err(e) if e.key_unusable() => {
-                        if let Err(db) = inner.disable_key(api_key_id, &e.to_string()).await {
+                        if let Err(db) = Box::pin(inner.disable_key(api_key_id, &e.to_string())).await {
                             tracing::error!(error = ?db, "could not mark the api key unusable");
                         }
                         break format!("api key unusable: {e}");
@@ -737,20 +737,22 @@ async fn run_account(
             // logs a failed write, which reconciliation then repairs.
             StreamEvent::OrderUpdate(order) => {
                 let link_id = order.order_link_id.clone();
-                if let Err(e) = inner.queue_write(api_key_id, Event::Order(order), None).await {
+                if let Err(e) = Box::pin(inner.queue_write(api_key_id, Event::Order(*order), None)).await {
                     tracing::error!(order_link_id = %link_id, error = %e, "order push not applied; reconciliation will catch up");
                 }
             }
             StreamEvent::Execution(fill) => {
                 if is_order_fill(&fill) {
                     let exec_id = fill.exec_id.clone();
-                    if let Err(e) = inner.queue_write(api_key_id, Event::Execution(fill), None).await {
+                    if let Err(e) =
+                        Box::pin(inner.queue_write(api_key_id, Event::Execution(*fill), None)).await
+                    {
                         tracing::error!(%exec_id, error = %e, "fill push not recorded; reconciliation will catch up");
                     }
                 }
             }
             StreamEvent::PositionUpdate(position) => {
-                if let Err(e) = inner.apply_position(api_key_id, &credentials, &position).await {
+                if let Err(e) = Box::pin(inner.apply_position(api_key_id, &credentials, &position)).await {
                     tracing::warn!(symbol = %position.symbol, error = %e, "position push not recorded");
                 }
             }
@@ -758,7 +760,7 @@ async fn run_account(
             StreamEvent::WalletUpdate(_) => {}
             StreamEvent::Unparsed { reason } => {
                 tracing::warn!(%reason, "undecodable push; reconciling the account");
-                if let Err(e) = inner.reconcile_account(api_key_id, &credentials).await {
+                if let Err(e) = Box::pin(inner.reconcile_account(api_key_id, &credentials)).await {
                     tracing::warn!(error = %e, "reconciliation after an undecodable push failed");
                 }
             }
