@@ -672,7 +672,10 @@ async fn run_background(inner: Arc<Inner>) {
     }
 }
 
-/// One account: owns its private stream and applies what it delivers, in order.
+/// One account: owns its private stream and applies what it delivers, in order. Every await on
+/// the database or REST below is boxed: a task is allocated at the size of its largest await for
+/// as long as it lives, and unboxed they made each idle account's task 10.5 KiB (massif, 500
+/// accounts); boxed, that memory exists only while a push or a reconnect is being handled.
 #[tracing::instrument(skip_all, fields(%api_key_id))]
 async fn run_account(
     inner: Arc<Inner>,
