@@ -77,7 +77,10 @@ impl Inner {
     }
 }
 
-/// One account: owns its private stream and applies what it delivers, in order.
+/// One account: owns its private stream and applies what it delivers, in order. Every await on
+/// the database or REST below is boxed: a task is allocated at the size of its largest await for
+/// as long as it lives, and unboxed they made each idle account's task 10.5 KiB (massif, 500
+/// accounts); boxed, that memory exists only while a push or a reconnect is being handled.
 #[tracing::instrument(skip_all, fields(%api_key_id))]
 async fn run_account(
     inner: Arc<Inner>,
@@ -122,7 +125,7 @@ async fn run_account(
                     inner.equity.dropped(api_key_id, old);
                 }
                 subscription = Some(inner.equity.subscribed(api_key_id));
-                inner.catch_up(api_key_id, &credentials).await;
+                Box::pin(inner.catch_up(api_key_id, &credentials)).await;
             }
             StreamEvent::Disconnected { reason } => {
                 tracing::info!(%reason, "private stream disconnected; reconnecting");
@@ -134,9 +137,9 @@ async fn run_account(
             }
             StreamEvent::AuthFailed { message } => {
                 // A WS auth refusal can also be clock skew; REST says whether the key itself is bad.
-                match inner.rest.query_api(&credentials).await {
+                match Box::pin(inner.rest.query_api(&credentials)).await {
                     Err(e) if e.key_unusable() => {
-                        if let Err(db) = inner.disable_key(api_key_id, &e.to_string()).await {
+                        if let Err(db) = Box::pin(inner.disable_key(api_key_id, &e.to_string())).await {
                             tracing::error!(error = ?db, "could not mark the api key unusable");
                         }
                         break format!("api key unusable: {e}");
@@ -153,20 +156,22 @@ async fn run_account(
             // logs a failed write, which reconciliation then repairs.
             StreamEvent::OrderUpdate(order) => {
                 let link_id = order.order_link_id.clone();
-                if let Err(e) = inner.queue_write(api_key_id, Event::Order(order), None).await {
+                if let Err(e) = Box::pin(inner.queue_write(api_key_id, Event::Order(*order), None)).await {
                     tracing::error!(order_link_id = %link_id, error = %e, "order push not applied; reconciliation will catch up");
                 }
             }
             StreamEvent::Execution(fill) => {
                 if is_order_fill(&fill) {
                     let exec_id = fill.exec_id.clone();
-                    if let Err(e) = inner.queue_write(api_key_id, Event::Execution(fill), None).await {
+                    if let Err(e) =
+                        Box::pin(inner.queue_write(api_key_id, Event::Execution(*fill), None)).await
+                    {
                         tracing::error!(%exec_id, error = %e, "fill push not recorded; reconciliation will catch up");
                     }
                 }
             }
             StreamEvent::PositionUpdate(position) => {
-                if let Err(e) = inner.apply_position(api_key_id, &credentials, &position).await {
+                if let Err(e) = Box::pin(inner.apply_position(api_key_id, &credentials, &position)).await {
                     tracing::warn!(symbol = %position.symbol, error = %e, "position push not recorded");
                 }
             }
@@ -177,7 +182,7 @@ async fn run_account(
             }
             StreamEvent::Unparsed { reason } => {
                 tracing::warn!(%reason, "undecodable push; reconciling the account");
-                if let Err(e) = inner.reconcile_account(api_key_id, &credentials).await {
+                if let Err(e) = Box::pin(inner.reconcile_account(api_key_id, &credentials)).await {
                     tracing::warn!(error = %e, "reconciliation after an undecodable push failed");
                 }
             }
