@@ -48,6 +48,15 @@ impl AdminError {
     pub fn field(field: &str, problem: impl std::fmt::Display) -> Self {
         AdminError::BadRequest(ErrorBody::new("invalid_field", format!("{field}: {problem}")))
     }
+    /// The field a [`AdminError::field`] error names (a form shows the message beside it).
+    pub fn field_name(&self) -> Option<&str> {
+        match self {
+            AdminError::BadRequest(b) if b.0.error == "invalid_field" => {
+                b.0.message.split_once(": ").map(|(field, _)| field)
+            }
+            _ => None,
+        }
+    }
     pub fn not_found(what: &str) -> Self {
         AdminError::NotFound(ErrorBody::new("not_found", format!("no such {what}")))
     }

@@ -27,7 +27,7 @@ fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
 
 /// The session behind a post with its CSRF token, or the 403 to answer. A post from another
 /// origin is refused too (SameSite=Strict already keeps the cookie from it).
-async fn post_session(
+pub(super) async fn post_session(
     state: &crate::state::AppState,
     req: &Request,
     form: &HashMap<String, String>,
@@ -168,13 +168,23 @@ pub async fn sign_out(state: State<'_>, req: &Request, form: Fields) -> Response
 pub async fn events(state: State<'_>, req: &Request) -> Response {
     match session::current(&state, req).await {
         Ok(Some(session)) => {
+            // Found out soon if it stops reading, rather than buffered by the kernel for long.
+            if let Some(socket) = req.extensions().get::<crate::serve::ConnectionSocket>()
+                && let Err(e) = socket.limit_send_buffer(super::events::SEND_BUFFER)
+            {
+                tracing::warn!(error = %e, "could not cap an event stream's send buffer");
+            }
             let lifetime = (session.expires_at - chrono::Utc::now())
                 .to_std()
                 .unwrap_or_default();
             Response::builder()
                 .content_type("text/event-stream")
                 .header("x-accel-buffering", "no")
-                .body(Body::from_bytes_stream(state.console_events.stream(lifetime)))
+                .body(Body::from_bytes_stream(state.console_events.stream(
+                    session.digest(),
+                    lifetime,
+                    req.extensions().get::<crate::serve::ConnectionCloser>().cloned(),
+                )))
         }
         Ok(None) => Response::builder()
             .status(StatusCode::UNAUTHORIZED)
