@@ -125,10 +125,7 @@ async fn the_strategy_defaults_form_sets_clears_and_refuses_as_the_api_does() {
         )
         .await;
     assert_eq!(status, 400);
-    assert!(
-        body["message"].as_str().unwrap().contains("`leverage`"),
-        "{body}"
-    );
+    assert!(body["message"].as_str().unwrap().contains("`leverage`"), "{body}");
     let (_, shown) = app.admin(reqwest::Method::GET, "/admin/strategies", None).await;
     assert_eq!(shown[0]["max_lag_secs"], 90, "a refused form changed nothing");
 
