@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use humbex_ingest::webhook::signature::sign_x_signature;
-use humbex_shared::config::Config;
 use humbex_shared::db::TestDatabase;
 use tokio::io::AsyncWriteExt;
 
@@ -46,46 +45,14 @@ fn figure_row(what: &str, operations: usize, per_second: f64) -> Row {
 
 pub async fn run(readers: usize, rate: u32, window: Duration) -> anyhow::Result<Vec<Row>> {
     let db = TestDatabase::create().await?;
-    let url = db.url.expose_secret().to_owned();
-    let vars = move |name: &str| match name {
-        "DATABASE_URL" => Some(url.clone()),
-        "BACKEND_PORT" => Some("0".into()),
-        "TRADINGVIEW_SECRET" => Some(SECRET.into()),
-        "ENCRYPTION_KEY_HEX" => Some("11".repeat(32)),
-        "ADMIN_TOKEN" => Some(ADMIN.into()),
-        "RATE_LIMIT_SIGNALS_PER_MINUTE"
-        | "RATE_LIMIT_TOKEN_REQUESTS_PER_MINUTE"
-        | "RATE_LIMIT_AUTH_FAILURES_PER_MINUTE" => Some("1000000".into()),
-        _ => None,
-    };
-    let config = Config::from_lookup(&vars)?;
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .thread_name("ingest")
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let app = humbex_ingest::Application::build(config)
-                .await
-                .expect("ingest builds");
-            let _ = ready_tx.send((app.local_addr(), app.state()));
-            let _ = app
-                .run_until(async {
-                    let _ = stop_rx.await;
-                })
-                .await;
-        });
-    });
-    let (addr, state) = ready_rx.await?;
+    let ingest = crate::ingest_load::InProcessIngest::start(&db).await?;
+    let (addr, state) = (ingest.addr, ingest.state.clone());
     let hub = state.console_events.clone();
     let base = format!("http://{addr}");
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(IN_FLIGHT)
         .build()?;
-    let token = active_user(&http, &base).await?;
+    let token = active_user(&http, &base, "feed@bench.local").await?;
     let cookie = crate::console::sign_in(&base).await?;
     wait_for_listen(&db).await?;
 
@@ -165,18 +132,17 @@ pub async fn run(readers: usize, rate: u32, window: Duration) -> anyhow::Result<
         rows.push(r);
     }
     drop(stuck);
-    let _ = stop_tx.send(());
-    let _ = server.join();
+    ingest.stop();
     drop(db);
     Ok(rows)
 }
 
-/// A user with an active subscription; its webhook token.
-async fn active_user(http: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+/// A user with an active subscription, made through the admin API; its webhook token.
+pub async fn active_user(http: &reqwest::Client, base: &str, email: &str) -> anyhow::Result<String> {
     let created: serde_json::Value = http
         .post(format!("{base}/admin/users"))
         .bearer_auth(ADMIN)
-        .json(&serde_json::json!({ "email": "feed@bench.local" }))
+        .json(&serde_json::json!({ "email": email }))
         .send()
         .await?
         .error_for_status()?
