@@ -86,7 +86,7 @@ pub async fn run(users: usize, signals: usize) -> anyhow::Result<Vec<Row>> {
         )
         .await?
         .get("signal_id");
-    let cookie = sign_in(&pipeline).await?;
+    let cookie = sign_in(&pipeline.base).await?;
     let pages = [
         ("overview", "/console".to_owned()),
         ("users", "/console/users".to_owned()),
@@ -128,16 +128,14 @@ pub async fn run(users: usize, signals: usize) -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
-/// Sign in as a browser does; the answer is the Cookie header for the session.
-async fn sign_in(pipeline: &Pipeline) -> anyhow::Result<String> {
+/// Sign in to the console at `base` as a browser does; the answer is the Cookie header for the
+/// session.
+pub async fn sign_in(base: &str) -> anyhow::Result<String> {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(10))
         .build()?;
-    let form = http
-        .get(format!("{}/console/sign-in", pipeline.base))
-        .send()
-        .await?;
+    let form = http.get(format!("{base}/console/sign-in")).send().await?;
     let pre = cookie_pair(&form, "humbex_console_sign_in")?;
     let page = form.text().await?;
     let at = page
@@ -146,7 +144,7 @@ async fn sign_in(pipeline: &Pipeline) -> anyhow::Result<String> {
         + 25;
     let csrf = &page[at..at + 64];
     let resp = http
-        .post(format!("{}/console/sign-in", pipeline.base))
+        .post(format!("{base}/console/sign-in"))
         .header("cookie", pre)
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!("csrf_token={csrf}&token={ADMIN}"))

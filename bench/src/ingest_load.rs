@@ -9,66 +9,76 @@ use humbex_ingest::webhook::signature::sign_x_signature;
 use humbex_shared::config::Config;
 use humbex_shared::db::TestDatabase;
 
+use crate::pipeline::{ADMIN, SECRET};
 use crate::report::{Row, row};
 
-const SECRET: &str = "bench-tradingview-secret-0123456789";
+/// Ingest on a runtime of its own (threads named `ingest`), so that client work does not queue
+/// behind it, with the business limits lifted (a benchmark is one trader sending thousands of
+/// signals a minute). Stop it with [`InProcessIngest::stop`].
+pub struct InProcessIngest {
+    pub addr: std::net::SocketAddr,
+    pub state: Arc<humbex_ingest::state::AppState>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: std::thread::JoinHandle<()>,
+}
+
+impl InProcessIngest {
+    pub async fn start(db: &TestDatabase) -> anyhow::Result<InProcessIngest> {
+        let url = db.url.expose_secret().to_owned();
+        let vars = move |name: &str| match name {
+            "DATABASE_URL" => Some(url.clone()),
+            "BACKEND_PORT" => Some("0".into()),
+            "TRADINGVIEW_SECRET" => Some(SECRET.into()),
+            "ENCRYPTION_KEY_HEX" => Some("11".repeat(32)),
+            "ADMIN_TOKEN" => Some(ADMIN.into()),
+            "RATE_LIMIT_SIGNALS_PER_MINUTE"
+            | "RATE_LIMIT_TOKEN_REQUESTS_PER_MINUTE"
+            | "RATE_LIMIT_AUTH_FAILURES_PER_MINUTE" => Some("1000000".into()),
+            _ => None,
+        };
+        let config = Config::from_lookup(&vars)?;
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .thread_name("ingest")
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let app = humbex_ingest::Application::build(config)
+                    .await
+                    .expect("ingest builds");
+                let _ = ready_tx.send((app.local_addr(), app.state()));
+                let _ = app
+                    .run_until(async {
+                        let _ = stop_rx.await;
+                    })
+                    .await;
+            });
+        });
+        let (addr, state) = ready_rx.await?;
+        Ok(InProcessIngest {
+            addr,
+            state,
+            stop,
+            server,
+        })
+    }
+
+    pub fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.server.join();
+    }
+}
 
 pub async fn run(levels: &[usize], step: Duration) -> anyhow::Result<Vec<Row>> {
     let db = TestDatabase::create().await?;
-    let url = db.url.expose_secret().to_owned();
-    let vars = move |name: &str| match name {
-        "DATABASE_URL" => Some(url.clone()),
-        "BACKEND_PORT" => Some("0".into()),
-        "TRADINGVIEW_SECRET" => Some(SECRET.into()),
-        "ENCRYPTION_KEY_HEX" => Some("11".repeat(32)),
-        "ADMIN_TOKEN" => Some("bench-admin-token-0123456789".into()),
-        // A benchmark is one trader sending thousands of signals a minute: lift the business limits.
-        "RATE_LIMIT_SIGNALS_PER_MINUTE"
-        | "RATE_LIMIT_TOKEN_REQUESTS_PER_MINUTE"
-        | "RATE_LIMIT_AUTH_FAILURES_PER_MINUTE" => Some("1000000".into()),
-        _ => None,
-    };
-    let config = Config::from_lookup(&vars)?;
-
-    // The server gets a runtime of its own so that client work does not queue behind it.
-    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let app = humbex_ingest::Application::build(config)
-                .await
-                .expect("ingest builds");
-            let _ = addr_tx.send(app.local_addr());
-            let _ = app
-                .run_until(async {
-                    let _ = stop_rx.await;
-                })
-                .await;
-        });
-    });
-    let base = format!("http://{}", addr_rx.await?);
+    let ingest = InProcessIngest::start(&db).await?;
+    let base = format!("http://{}", ingest.addr);
     let http = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
 
-    let created: serde_json::Value = http
-        .post(format!("{base}/admin/users"))
-        .bearer_auth("bench-admin-token-0123456789")
-        .json(&serde_json::json!({ "email": "load@bench.local" }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let user = created["id"].as_str().unwrap_or_default().to_owned();
-    let token = created["webhook_token"].as_str().unwrap_or_default().to_owned();
-    http.put(format!("{base}/admin/users/{user}/subscription"))
-        .bearer_auth("bench-admin-token-0123456789")
-        .json(&serde_json::json!({ "status": "active" }))
-        .send()
-        .await?
-        .error_for_status()?;
+    let token = crate::console_feed::active_user(&http, &base, "load@bench.local").await?;
 
     let counter = Arc::new(AtomicU64::new(0));
     let mut rows = Vec::new();
@@ -126,8 +136,7 @@ pub async fn run(levels: &[usize], step: Duration) -> anyhow::Result<Vec<Row>> {
         }
         rows.push(row("ingest: POST /webhook → 202", conns, all, started.elapsed()));
     }
-    let _ = stop_tx.send(());
-    let _ = server.join();
+    ingest.stop();
     drop(db);
     Ok(rows)
 }

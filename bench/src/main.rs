@@ -3,6 +3,7 @@
 
 mod accounts;
 mod console;
+mod console_feed;
 mod e2e;
 mod floor;
 mod ingest_load;
@@ -35,6 +36,10 @@ enum Scenario {
     Resources,
     /// Each console page's time with 10,000 users and 1,000,000 signals in the database.
     Console,
+    /// The console's live feed: `--feed-rate` signals a second (1,000) for `--feed-seconds` (10)
+    /// with `--feed-readers` (8) browsers reading the event stream and one that never reads.
+    #[value(name = "console-feed")]
+    ConsoleFeed,
     /// One executor process over `--accounts` accounts (10,000): time until every private stream
     /// is open with paced connects (`--connects-per-minute`), and its peak RSS with them open.
     Accounts,
@@ -69,6 +74,15 @@ struct Args {
     /// Signals generated for `console`.
     #[arg(long, default_value_t = 1_000_000)]
     console_signals: usize,
+    /// Browsers reading the event stream in `console-feed` (one more never reads).
+    #[arg(long, default_value_t = 8)]
+    feed_readers: usize,
+    /// Signals a second sent by `console-feed`.
+    #[arg(long, default_value_t = 1_000)]
+    feed_rate: u32,
+    /// Seconds `console-feed` sends for.
+    #[arg(long, default_value_t = 10.0)]
+    feed_seconds: f64,
     /// Accounts for `accounts`.
     #[arg(long, default_value_t = 10_000)]
     accounts: usize,
@@ -125,6 +139,15 @@ async fn run_once(scenario: Scenario, args: &Args) -> anyhow::Result<(&'static s
         Scenario::Console => Ok((
             "console",
             console::run(args.console_users, args.console_signals).await?,
+        )),
+        Scenario::ConsoleFeed => Ok((
+            "console-feed",
+            console_feed::run(
+                args.feed_readers,
+                args.feed_rate,
+                Duration::from_secs_f64(args.feed_seconds),
+            )
+            .await?,
         )),
         Scenario::All => {
             let mut rows = Vec::new();

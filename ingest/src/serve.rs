@@ -4,6 +4,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,8 +15,42 @@ use poem::endpoint::BoxEndpoint;
 use poem::web::{LocalAddr, RemoteAddr};
 use poem::{Body, Endpoint, Response};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
+
+/// Lets a handler close the connection its request came on, at once and whatever is unsent. The
+/// console's event stream needs it for a browser that stopped reading: hyper polls a response body
+/// only when the socket takes more, so such a body can never end itself (docs/console.md).
+/// Every request carries one in its extensions.
+#[derive(Clone, Default)]
+pub struct ConnectionCloser(Arc<Notify>);
+
+impl ConnectionCloser {
+    /// Close the connection (its task drops it: the socket closes, unsent data is abandoned).
+    pub fn close(&self) {
+        // A stored permit: the connection's task sees it even if it is not waiting yet.
+        self.0.notify_one();
+    }
+}
+
+/// The socket of the connection a request came on, for the handler of that request only: use it
+/// borrowed from the request, while the request is being handled (its connection alive), never
+/// from a task that may outlive the connection.
+#[derive(Clone)]
+pub(crate) struct ConnectionSocket(RawFd);
+
+impl ConnectionSocket {
+    /// Cap the kernel's send buffer of this connection near `bytes` (Linux doubles the value and
+    /// stops tuning it, which could otherwise grow it to megabytes): for a long response whose
+    /// client may stop reading, so that it is found out soon instead of buffered.
+    pub(crate) fn limit_send_buffer(&self, bytes: usize) -> std::io::Result<()> {
+        // SAFETY: the descriptor is the socket of the connection whose request holds `self`; that
+        // connection's task owns the socket and is running the request's handler, which borrows
+        // `self` from the request (the type's contract), so the descriptor is open for this call.
+        let fd = unsafe { BorrowedFd::borrow_raw(self.0) };
+        socket2::SockRef::from(&fd).set_send_buffer_size(bytes)
+    }
+}
 
 /// How long in-flight requests may finish after shutdown is asked for.
 const DRAIN: Duration = Duration::from_secs(5);
@@ -56,24 +91,32 @@ pub async fn serve(
         while connections.try_join_next().is_some() {}
         let ep = ep.clone();
         let mut stopping = stopping.clone();
+        let closer = ConnectionCloser::default();
+        let fd = stream.as_raw_fd();
         connections.spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let ep = ep.clone();
-                async move {
-                    let req: poem::Request = (
-                        req,
-                        LocalAddr(local.into()),
-                        RemoteAddr(peer.into()),
-                        poem::http::uri::Scheme::HTTP,
-                    )
-                        .into();
-                    let mut req = req;
-                    let body = req.take_body();
-                    req.set_body(with_deadline(body, limits.body_read_timeout));
-                    let resp: hyper::Response<
-                        http_body_util::combinators::BoxBody<bytes::Bytes, std::io::Error>,
-                    > = ep.get_response(req).await.into();
-                    Ok::<_, Infallible>(resp)
+            let service = hyper::service::service_fn({
+                let closer = closer.clone();
+                move |req| {
+                    let ep = ep.clone();
+                    let closer = closer.clone();
+                    async move {
+                        let req: poem::Request = (
+                            req,
+                            LocalAddr(local.into()),
+                            RemoteAddr(peer.into()),
+                            poem::http::uri::Scheme::HTTP,
+                        )
+                            .into();
+                        let mut req = req;
+                        req.extensions_mut().insert(closer);
+                        req.extensions_mut().insert(ConnectionSocket(fd));
+                        let body = req.take_body();
+                        req.set_body(with_deadline(body, limits.body_read_timeout));
+                        let resp: hyper::Response<
+                            http_body_util::combinators::BoxBody<bytes::Bytes, std::io::Error>,
+                        > = ep.get_response(req).await.into();
+                        Ok::<_, Infallible>(resp)
+                    }
                 }
             });
             let conn = hyper::server::conn::http1::Builder::new()
@@ -83,6 +126,8 @@ pub async fn serve(
             tokio::pin!(conn);
             let stop = tokio::select! {
                 _ = conn.as_mut() => false,
+                // Dropped below without a graceful end: the handler gave up on this client.
+                () = closer.0.notified() => false,
                 stopped = stopping.wait_for(|stop| *stop) => stopped.is_ok(),
             };
             if stop {

@@ -10,3 +10,7 @@ pub const ORDERS: &str = "humbex_orders";
 /// orders now, or `*` for every executor (an executor joined or left, or accounts were handed
 /// over: run a lease pass now). Sent by the statements of `store::account_leases`.
 pub const ACCOUNTS: &str = "humbex_accounts";
+/// A console session ended (signed out); the payload is the hex SHA-256 of its cookie (what
+/// `console_sessions` keeps, which signs nobody in). Every ingest ends that session's open event
+/// streams. Sent by `store::console_sessions::DELETE`.
+pub const CONSOLE_SESSIONS: &str = "humbex_console_sessions";

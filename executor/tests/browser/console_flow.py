@@ -191,6 +191,29 @@ def run(driver):
     assert driver.execute_script("return window.__pwned") is None
     driver.find_element(By.LINK_TEXT, "Go to the strategy's page").click()
     assert ("Trend " + EVIL) in driver.find_element(By.TAG_NAME, "h1").text
+    every_field_is_labelled(driver)
+
+    step("the strategy's defaults: a refusal at its field, then saved")
+    strategy_url = driver.current_url
+    lag = driver.find_element(By.ID, "max_lag_secs")
+    lag.clear()
+    lag.send_keys("0")
+    driver.find_element(By.ID, "leverage").send_keys("7.5")
+    driver.find_element(By.XPATH, "//button[text()='Save defaults']").click()
+    wait(driver, "the refusal", lambda d: d.find_elements(By.ID, "max_lag_secs-error"))
+    lag = driver.find_element(By.ID, "max_lag_secs")
+    assert lag.get_attribute("aria-invalid") == "true", lag.get_attribute("outerHTML")
+    assert lag.get_attribute("aria-describedby") == "max_lag_secs-error"
+    assert "max_lag_secs" in driver.find_element(By.ID, "max_lag_secs-error").text
+    assert driver.find_element(By.ID, "leverage").get_attribute("value") == "7.5", "what was typed is kept"
+    shot(driver, "strategy-defaults-refused")
+    lag.clear()
+    lag.send_keys("90")
+    driver.find_element(By.XPATH, "//button[text()='Save defaults']").click()
+    wait(driver, "the defaults saved", lambda d: d.current_url == strategy_url + "?saved=1"
+         and "Defaults saved." in d.page_source)
+    facts = driver.find_element(By.CSS_SELECTOR, "dl.facts").text
+    assert "90 s" in facts and "7.5" in facts, facts
     shot(driver, "strategy")
     driver.get(BASE + "/console/strategies")
     shot(driver, "strategies")

@@ -48,6 +48,15 @@ impl AdminError {
     pub fn field(field: &str, problem: impl std::fmt::Display) -> Self {
         AdminError::BadRequest(ErrorBody::new("invalid_field", format!("{field}: {problem}")))
     }
+    /// The field a [`AdminError::field`] error names (a form shows the message beside it).
+    pub fn field_name(&self) -> Option<&str> {
+        match self {
+            AdminError::BadRequest(b) if b.0.error == "invalid_field" => {
+                b.0.message.split_once(": ").map(|(field, _)| field)
+            }
+            _ => None,
+        }
+    }
     pub fn not_found(what: &str) -> Self {
         AdminError::NotFound(ErrorBody::new("not_found", format!("no such {what}")))
     }
@@ -131,4 +140,40 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64, AdminError> {
         Some(n) if (1..=500).contains(&n) => Ok(n),
         Some(_) => Err(AdminError::field("limit", "must be between 1 and 500")),
     }
+}
+
+/// Give a user or a strategy (`kind`) a new webhook token; the old one stops working at once.
+/// `rotate` is its table's statement ($1 id, $2 digest, $3 display prefix, returning
+/// `token_rotated_at`); `what` names it in the 404.
+pub async fn rotate_webhook_token(
+    state: &crate::state::AppState,
+    id: uuid::Uuid,
+    kind: humbex_shared::token::TokenKind,
+    rotate: &'static str,
+    what: &'static str,
+) -> Result<models::TokenRotated, AdminError> {
+    use humbex_shared::db::Statements;
+    let token = humbex_shared::token::WebhookToken::generate(kind);
+    within_budget(async {
+        let client = state.pool.get().await?;
+        let row = client
+            .row_opt(
+                rotate,
+                &[
+                    &id as &(dyn tokio_postgres::types::ToSql + Sync),
+                    &token.digest().as_slice(),
+                    &token.display_prefix(),
+                ],
+            )
+            .await?
+            .ok_or_else(|| AdminError::not_found(what))?;
+        tracing::info!(owner = what, id = %id, "webhook token rotated");
+        Ok(models::TokenRotated {
+            id,
+            webhook_token: token.expose_secret().to_owned(),
+            webhook_token_prefix: token.display_prefix(),
+            rotated_at: row.get("token_rotated_at"),
+        })
+    })
+    .await
 }

@@ -161,24 +161,13 @@ pub async fn update_strategy(
 
 /// Give a strategy a new webhook token; the old one stops working at once.
 pub async fn rotate_strategy_token(state: &AppState, id: Uuid) -> Result<TokenRotated, AdminError> {
-    let token = WebhookToken::generate(TokenKind::Strategy);
-    within_budget(async {
-        let client = state.pool.get().await?;
-        let row = client
-            .row_opt(
-                strategies::ROTATE_TOKEN,
-                &[&id, &token.digest().as_slice(), &token.display_prefix()],
-            )
-            .await?
-            .ok_or_else(|| AdminError::not_found("strategy"))?;
-        tracing::info!(strategy_id = %id, "strategy webhook token rotated");
-        Ok(TokenRotated {
-            id,
-            webhook_token: token.expose_secret().to_owned(),
-            webhook_token_prefix: token.display_prefix(),
-            rotated_at: row.get("token_rotated_at"),
-        })
-    })
+    super::rotate_webhook_token(
+        state,
+        id,
+        TokenKind::Strategy,
+        strategies::ROTATE_TOKEN,
+        "strategy",
+    )
     .await
 }
 

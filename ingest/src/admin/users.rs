@@ -212,25 +212,7 @@ pub async fn get_user(state: &AppState, id: Uuid) -> Result<User, AdminError> {
 
 /// Give a user a new webhook token; the old one stops working at once.
 pub async fn rotate_user_token(state: &AppState, id: Uuid) -> Result<TokenRotated, AdminError> {
-    let token = WebhookToken::generate(TokenKind::User);
-    within_budget(async {
-        let client = state.pool.get().await?;
-        let row = client
-            .row_opt(
-                users::ROTATE_TOKEN,
-                &[&id, &token.digest().as_slice(), &token.display_prefix()],
-            )
-            .await?
-            .ok_or_else(|| AdminError::not_found("user"))?;
-        tracing::info!(user_id = %id, "user webhook token rotated");
-        Ok(TokenRotated {
-            id,
-            webhook_token: token.expose_secret().to_owned(),
-            webhook_token_prefix: token.display_prefix(),
-            rotated_at: row.get("token_rotated_at"),
-        })
-    })
-    .await
+    super::rotate_webhook_token(state, id, TokenKind::User, users::ROTATE_TOKEN, "user").await
 }
 
 /// Replace a user's subscription (see the `put_subscription` operation).

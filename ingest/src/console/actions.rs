@@ -27,7 +27,7 @@ fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
 
 /// The session behind a post with its CSRF token, or the 403 to answer. A post from another
 /// origin is refused too (SameSite=Strict already keeps the cookie from it).
-async fn post_session(
+pub(super) async fn post_session(
     state: &crate::state::AppState,
     req: &Request,
     form: &HashMap<String, String>,
@@ -168,13 +168,23 @@ pub async fn sign_out(state: State<'_>, req: &Request, form: Fields) -> Response
 pub async fn events(state: State<'_>, req: &Request) -> Response {
     match session::current(&state, req).await {
         Ok(Some(session)) => {
+            // Found out soon if it stops reading, rather than buffered by the kernel for long.
+            if let Some(socket) = req.extensions().get::<crate::serve::ConnectionSocket>()
+                && let Err(e) = socket.limit_send_buffer(super::events::SEND_BUFFER)
+            {
+                tracing::warn!(error = %e, "could not cap an event stream's send buffer");
+            }
             let lifetime = (session.expires_at - chrono::Utc::now())
                 .to_std()
                 .unwrap_or_default();
             Response::builder()
                 .content_type("text/event-stream")
                 .header("x-accel-buffering", "no")
-                .body(Body::from_bytes_stream(state.console_events.stream(lifetime)))
+                .body(Body::from_bytes_stream(state.console_events.stream(
+                    session.digest(),
+                    lifetime,
+                    req.extensions().get::<crate::serve::ConnectionCloser>().cloned(),
+                )))
         }
         Ok(None) => Response::builder()
             .status(StatusCode::UNAUTHORIZED)
@@ -276,6 +286,44 @@ pub async fn put_subscription(
     }
 }
 
+/// Where a rotation's answer sits: the navigation entry, its heading, and the way back.
+struct RotatedPage {
+    nav: &'static str,
+    heading: &'static str,
+    back: &'static str,
+}
+
+/// Run a token rotation posted from a form (`rotate`, the admin function's future, starts only
+/// once the session and its CSRF token are checked) and show the new token this once.
+async fn rotate_token(
+    state: &crate::state::AppState,
+    req: &Request,
+    form: &HashMap<String, String>,
+    page: RotatedPage,
+    rotate: impl std::future::Future<Output = Result<crate::admin::models::TokenRotated, AdminError>>,
+) -> Response {
+    let session = match post_session(state, req, form).await {
+        Ok(s) => s,
+        Err(resp) => return resp,
+    };
+    match rotate.await {
+        Ok(rotated) => html(
+            StatusCode::OK,
+            layout::page(
+                Some(&session),
+                "Token rotated",
+                page.nav,
+                maud::html! {
+                    h1 { (page.heading) }
+                    (layout::token_shown(&rotated.webhook_token, "/webhook/tradingview"))
+                    p { a href={ (page.nav) "/" (rotated.id) } { (page.back) } }
+                },
+            ),
+        ),
+        Err(e) => error_page(Some(&session), &e),
+    }
+}
+
 #[poem::handler]
 pub async fn rotate_user_token(
     state: State<'_>,
@@ -283,26 +331,12 @@ pub async fn rotate_user_token(
     Path(id): Path<Uuid>,
     form: Fields,
 ) -> Response {
-    let session = match post_session(&state, req, &form).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
+    let page = RotatedPage {
+        nav: "/console/users",
+        heading: "Token rotated",
+        back: "Back to the user",
     };
-    match users::rotate_user_token(&state, id).await {
-        Ok(rotated) => html(
-            StatusCode::OK,
-            layout::page(
-                Some(&session),
-                "Token rotated",
-                "/console/users",
-                maud::html! {
-                    h1 { "Token rotated" }
-                    (layout::token_shown(&rotated.webhook_token, "/webhook/tradingview"))
-                    p { a href={ "/console/users/" (id) } { "Back to the user" } }
-                },
-            ),
-        ),
-        Err(e) => error_page(Some(&session), &e),
-    }
+    rotate_token(&state, req, &form, page, users::rotate_user_token(&state, id)).await
 }
 
 #[poem::handler]
@@ -401,24 +435,17 @@ pub async fn rotate_strategy_token(
     Path(id): Path<Uuid>,
     form: Fields,
 ) -> Response {
-    let session = match post_session(&state, req, &form).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
+    let page = RotatedPage {
+        nav: "/console/strategies",
+        heading: "Strategy token rotated",
+        back: "Back to the strategy",
     };
-    match strategies::rotate_strategy_token(&state, id).await {
-        Ok(rotated) => html(
-            StatusCode::OK,
-            layout::page(
-                Some(&session),
-                "Token rotated",
-                "/console/strategies",
-                maud::html! {
-                    h1 { "Strategy token rotated" }
-                    (layout::token_shown(&rotated.webhook_token, "/webhook/tradingview"))
-                    p { a href={ "/console/strategies/" (id) } { "Back to the strategy" } }
-                },
-            ),
-        ),
-        Err(e) => error_page(Some(&session), &e),
-    }
+    rotate_token(
+        &state,
+        req,
+        &form,
+        page,
+        strategies::rotate_strategy_token(&state, id),
+    )
+    .await
 }

@@ -1,37 +1,62 @@
-//! The console's live feed: one LISTEN connection per ingest process on `humbex_signals` and
-//! `humbex_orders`, fanned out to browsers as server-sent events (docs/console.md#live-updates).
-//! Each browser reads from one bounded broadcast ring: a browser that falls more than
-//! [`CAPACITY`] events behind is disconnected (its EventSource reconnects and re-reads the page),
-//! so a slow browser costs no memory beyond the ring.
+//! The console's live feed: one LISTEN connection per ingest process on `humbex_signals`,
+//! `humbex_orders` and `humbex_console_sessions`, fanned out to browsers as server-sent events
+//! (docs/console.md#live-updates). Every browser's stream is fed by a task of its own from one
+//! bounded broadcast ring into a bounded queue: a browser whose queue fills (it stopped reading)
+//! has its connection closed, so a slow browser costs no memory beyond its queue. A stream ends at
+//! once when its session is signed out, here or on another ingest, and when the session expires.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use humbex_shared::channels;
 use humbex_shared::db::PgConfig;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_postgres::AsyncMessage;
 
-/// Events kept for the slowest browser before it is dropped.
+use crate::serve::ConnectionCloser;
+
+/// Messages kept in the shared ring for the slowest feeding task (each browser's task copies a
+/// message into its queue as soon as it is sent, so only a starved process lags here).
 pub const CAPACITY: usize = 1024;
+/// Chunks queued for one browser before it counts as not reading and is dropped: about a second
+/// of a 1,000 signals a second burst, beyond what its socket buffers hold. A queued chunk is a
+/// reference to the ring's bytes, not a copy.
+pub const QUEUE: usize = 1024;
+/// The kernel's send buffer of an event stream's connection, in bytes (Linux doubles it): with
+/// the queue, what a browser that stopped reading is allowed before it is dropped.
+pub const SEND_BUFFER: usize = 16 * 1024;
 /// A comment line this often keeps proxies from closing an idle stream.
 const HEARTBEAT: Duration = Duration::from_secs(15);
 /// application_name of the console's LISTEN connection (pg_stat_activity).
 pub const LISTEN_APPLICATION_NAME: &str = "humbex-console-listen";
 
-/// A notification: which channel, and the row id it carried.
+/// What the LISTEN connection hears, for every stream.
 #[derive(Debug, Clone)]
-pub struct Event {
-    /// `signal` or `order`: the SSE event name.
-    pub kind: &'static str,
-    pub id: String,
+enum Message {
+    /// A formatted SSE event (`event: signal|order`, the row id as data), shared by every stream.
+    Event(Bytes),
+    /// The session with this digest ended: its streams end.
+    Revoked([u8; 32]),
+    /// The LISTEN connection came back after a loss: a sign-out may have gone unheard meanwhile,
+    /// so every stream ends (its browser reconnects with its cookie, which is checked again).
+    Reconnected,
 }
 
-/// The broadcast ring and the switch that ends every stream at shutdown.
+/// The broadcast ring, the switch that ends every stream at shutdown, and the feed's counters.
 pub struct EventHub {
-    sender: broadcast::Sender<Event>,
+    sender: broadcast::Sender<Message>,
     closing: watch::Sender<bool>,
+    stats: Arc<Stats>,
+}
+
+/// Counters for tests and the bench.
+#[derive(Debug, Default)]
+struct Stats {
+    open: AtomicU64,
+    dropped_slow: AtomicU64,
 }
 
 impl Default for EventHub {
@@ -39,15 +64,22 @@ impl Default for EventHub {
         EventHub {
             sender: broadcast::channel(CAPACITY).0,
             closing: watch::channel(false).0,
+            stats: Arc::default(),
         }
     }
 }
 
 impl EventHub {
-    /// Announce an event to every connected browser (the LISTEN task calls this).
-    pub fn publish(&self, event: Event) {
+    /// Announce a signal or an order to every connected browser (the LISTEN task calls this).
+    pub fn publish(&self, kind: &'static str, id: &str) {
+        let chunk = Bytes::from(format!("event: {kind}\ndata: {id}\n\n"));
         // No receiver is not an error: nobody is watching.
-        let _ = self.sender.send(event);
+        let _ = self.sender.send(Message::Event(chunk));
+    }
+
+    /// End the open streams of the session with this cookie digest (sign-out).
+    pub fn revoke(&self, session_digest: [u8; 32]) {
+        let _ = self.sender.send(Message::Revoked(session_digest));
     }
 
     /// End every open stream (at shutdown, so draining connections does not wait on them).
@@ -55,63 +87,116 @@ impl EventHub {
         let _ = self.closing.send(true);
     }
 
-    /// Browsers connected now.
-    pub fn watchers(&self) -> usize {
-        self.sender.receiver_count()
+    /// Streams open now.
+    pub fn watchers(&self) -> u64 {
+        self.stats.open.load(Ordering::Relaxed)
+    }
+
+    /// Streams closed since start because their browser stopped reading (or fell behind).
+    pub fn dropped_slow(&self) -> u64 {
+        self.stats.dropped_slow.load(Ordering::Relaxed)
     }
 
     /// The body of one browser's `text/event-stream`: `event: signal|order` with the id as data,
-    /// a heartbeat comment, and an end when the browser lags or the server closes.
-    /// It also ends after `lifetime` (the session's remaining time), so an expired session
-    /// keeps no stream open.
+    /// a heartbeat comment, and an end when the session is revoked or expires (`lifetime` is its
+    /// remaining time), when the LISTEN connection was lost, or at shutdown. `closer` is the
+    /// request's connection: closed if the browser stops reading.
     pub fn stream(
         &self,
+        session_digest: [u8; 32],
         lifetime: Duration,
+        closer: Option<ConnectionCloser>,
     ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
-        let receiver = self.sender.subscribe();
-        let closing = self.closing.subscribe();
-        let ends = Box::pin(tokio::time::sleep(lifetime));
-        let first = Bytes::from_static(b"retry: 2000\n: connected\n\n");
-        let heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
-        futures_util::stream::once(async move { Ok(first) }).chain(futures_util::stream::unfold(
-            Some((receiver, closing, heartbeat, ends)),
-            |state| async move {
-                let (mut receiver, mut closing, mut heartbeat, mut ends) = state?;
-                if *closing.borrow() {
-                    return None;
-                }
-                let chunk = tokio::select! {
-                    received = receiver.recv() => match received {
-                        Ok(e) => format!("event: {}\ndata: {}\n\n", e.kind, e.id),
-                        Err(broadcast::error::RecvError::Lagged(missed)) => {
-                            tracing::info!(missed, "console event stream dropped: the browser fell behind");
-                            return None;
-                        }
-                        Err(broadcast::error::RecvError::Closed) => return None,
-                    },
-                    _ = heartbeat.tick() => ": heartbeat\n\n".to_owned(),
-                    _ = closing.changed() => return None,
-                    () = &mut ends => return None,
-                };
-                Some((Ok(Bytes::from(chunk)), Some((receiver, closing, heartbeat, ends))))
-            },
-        ))
+        let (queue, mut queued) = mpsc::channel::<Bytes>(QUEUE);
+        let feed = Feed {
+            receiver: self.sender.subscribe(),
+            closing: self.closing.subscribe(),
+            session_digest,
+            queue,
+            closer,
+            stats: self.stats.clone(),
+        };
+        self.stats.open.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(feed.run(lifetime));
+        futures_util::stream::poll_fn(move |cx| queued.poll_recv(cx).map(|chunk| chunk.map(Ok)))
+    }
+}
+
+/// One browser's feeding task: from the ring to its queue, until the stream ends.
+struct Feed {
+    receiver: broadcast::Receiver<Message>,
+    closing: watch::Receiver<bool>,
+    session_digest: [u8; 32],
+    queue: mpsc::Sender<Bytes>,
+    closer: Option<ConnectionCloser>,
+    stats: Arc<Stats>,
+}
+
+impl Feed {
+    async fn run(mut self, lifetime: Duration) {
+        let why = self.feed(lifetime).await;
+        self.stats.open.fetch_sub(1, Ordering::Relaxed);
+        if why == "fell behind" {
+            self.stats.dropped_slow.fetch_add(1, Ordering::Relaxed);
+            if let Some(closer) = &self.closer {
+                closer.close();
+            }
+        }
+        tracing::info!(why, "console event stream ended");
+        // Dropping the queue's sender ends the body once the browser has read what is queued.
+    }
+
+    /// Feed the queue; the answer is why the stream ends.
+    async fn feed(&mut self, lifetime: Duration) -> &'static str {
+        let ends = tokio::time::sleep(lifetime);
+        tokio::pin!(ends);
+        let start = tokio::time::Instant::now() + HEARTBEAT;
+        let mut heartbeat = tokio::time::interval_at(start, HEARTBEAT);
+        let mut next = Some(Bytes::from_static(b"retry: 2000\n: connected\n\n"));
+        loop {
+            // Never waits: a browser that does not take its chunks is not waited for.
+            match next.take().map(|chunk| self.queue.try_send(chunk)) {
+                None | Some(Ok(())) => {}
+                Some(Err(mpsc::error::TrySendError::Full(_))) => return "fell behind",
+                Some(Err(mpsc::error::TrySendError::Closed(_))) => return "the browser left",
+            }
+            next = tokio::select! {
+                biased;
+                _ = self.closing.wait_for(|closing| *closing) => return "shutdown",
+                () = &mut ends => return "the session expired",
+                () = self.queue.closed() => return "the browser left",
+                received = self.receiver.recv() => match received {
+                    Ok(Message::Event(chunk)) => Some(chunk),
+                    Ok(Message::Revoked(digest)) if digest == self.session_digest => {
+                        return "signed out";
+                    }
+                    Ok(Message::Revoked(_)) => None,
+                    Ok(Message::Reconnected) => return "the LISTEN connection was lost",
+                    Err(broadcast::error::RecvError::Lagged(_)) => return "fell behind",
+                    Err(broadcast::error::RecvError::Closed) => return "shutdown",
+                },
+                _ = heartbeat.tick() => Some(Bytes::from_static(b": heartbeat\n\n")),
+            };
+        }
     }
 }
 
 /// Keep one LISTEN connection and publish what it hears, reconnecting with capped backoff, until
 /// the task is aborted.
-pub async fn listen(pg: PgConfig, hub: std::sync::Arc<EventHub>) {
+pub async fn listen(pg: PgConfig, hub: Arc<EventHub>) {
     let mut backoff = Duration::from_millis(100);
+    let mut listened = false;
     loop {
-        let error = listen_once(&pg, &hub).await;
+        let error = listen_once(&pg, &hub, &mut listened).await;
         tracing::warn!(error = %error, retry_in_ms = backoff.as_millis() as u64, "console LISTEN connection lost");
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
 
-async fn listen_once(pg: &PgConfig, hub: &EventHub) -> String {
+/// One LISTEN connection until it fails (the answer says how). `listened` records that one has
+/// listened before: a later one ends every stream, since a sign-out may have gone unheard.
+async fn listen_once(pg: &PgConfig, hub: &EventHub, listened: &mut bool) -> String {
     let mut pg = pg.clone();
     pg.application_name(LISTEN_APPLICATION_NAME);
     pg.connect_timeout(Duration::from_secs(3));
@@ -126,20 +211,7 @@ async fn listen_once(pg: &PgConfig, hub: &EventHub) -> String {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(message) = messages.next().await {
             match message {
-                Ok(AsyncMessage::Notification(n)) => {
-                    let kind = if n.channel() == channels::ORDERS {
-                        "order"
-                    } else {
-                        "signal"
-                    };
-                    // Ids only: the browser asks the page for what to show, with its session.
-                    if uuid::Uuid::parse_str(n.payload()).is_ok() {
-                        hub.publish(Event {
-                            kind,
-                            id: n.payload().to_owned(),
-                        });
-                    }
-                }
+                Ok(AsyncMessage::Notification(n)) => heard(hub, n.channel(), n.payload()),
                 Ok(_) => {}
                 Err(e) => return format!("{e:?}"),
             }
@@ -147,15 +219,19 @@ async fn listen_once(pg: &PgConfig, hub: &EventHub) -> String {
         "connection closed".to_owned()
     };
     let subscribe = async {
-        match client
-            .batch_execute(&format!(
-                "LISTEN {}; LISTEN {}",
-                channels::SIGNALS,
-                channels::ORDERS
-            ))
-            .await
-        {
-            Ok(()) => std::future::pending::<()>().await,
+        let sql = format!(
+            "LISTEN {}; LISTEN {}; LISTEN {}",
+            channels::SIGNALS,
+            channels::ORDERS,
+            channels::CONSOLE_SESSIONS
+        );
+        match client.batch_execute(&sql).await {
+            Ok(()) => {
+                if std::mem::replace(listened, true) {
+                    let _ = hub.sender.send(Message::Reconnected);
+                }
+                std::future::pending::<()>().await
+            }
             Err(e) => {
                 let _ = lost_tx.send(format!("{e:?}"));
             }
@@ -164,5 +240,25 @@ async fn listen_once(pg: &PgConfig, hub: &EventHub) -> String {
     tokio::select! {
         error = messages => error,
         () = subscribe => lost.await.unwrap_or_else(|_| "LISTEN failed".into()),
+    }
+}
+
+/// A notification, checked (ids only: the browser asks the page for what to show, with its
+/// session) and published.
+fn heard(hub: &EventHub, channel: &str, payload: &str) {
+    if channel == channels::CONSOLE_SESSIONS {
+        let mut digest = [0u8; 32];
+        if hex::decode_to_slice(payload, &mut digest).is_ok() {
+            hub.revoke(digest);
+        }
+        return;
+    }
+    let kind = if channel == channels::ORDERS {
+        "order"
+    } else {
+        "signal"
+    };
+    if uuid::Uuid::parse_str(payload).is_ok() {
+        hub.publish(kind, payload);
     }
 }

@@ -8,6 +8,7 @@ pub mod layout;
 pub mod pages;
 pub mod pages_activity;
 pub mod session;
+pub mod strategies;
 pub mod trading;
 
 use std::sync::Arc;
@@ -42,9 +43,10 @@ pub fn routes() -> impl Endpoint<Output = Response> {
         .at("/api-keys/:id/revoke", post(actions::revoke_api_key))
         .at(
             "/strategies",
-            get(pages::strategies).post(actions::create_strategy),
+            get(strategies::strategies).post(actions::create_strategy),
         )
-        .at("/strategies/:id", get(pages::strategy))
+        .at("/strategies/:id", get(strategies::strategy))
+        .at("/strategies/:id/defaults", post(strategies::update_defaults))
         .at("/strategies/:id/token", post(actions::rotate_strategy_token))
         .at("/signals", get(pages_activity::signals))
         .at("/signals/:id", get(pages_activity::signal))

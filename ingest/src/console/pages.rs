@@ -120,7 +120,7 @@ fn subscription_cell(u: &User) -> Markup {
     }
 }
 
-fn users_table(list: &[User]) -> Markup {
+pub(super) fn users_table(list: &[User]) -> Markup {
     html! {
         table {
             thead { tr { th scope="col" { "email" } th scope="col" { "subscription" } th scope="col" { "token" } th scope="col" { "created" } } }
@@ -372,127 +372,6 @@ pub async fn user(state: State<'_>, req: &Request, Path(id): Path<Uuid>) -> Resp
                     h2 id="recent" { "Recent signals" }
                     (super::pages_activity::signal_rows_table(&signals.items))
                     p { a href={ "/console/signals?user_id=" (u.id) } { "All of this user's signals" } }
-                }
-            },
-        ),
-    )
-}
-
-#[poem::handler]
-pub async fn strategies(state: State<'_>, req: &Request) -> Response {
-    let session = match page_session(&state, req).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
-    let list = match admin_strategies::list_strategies(&state).await {
-        Ok(l) => l,
-        Err(e) => return error_page(Some(&session), &e),
-    };
-    respond_html(
-        StatusCode::OK,
-        layout::page(
-            Some(&session),
-            "Strategies",
-            "/console/strategies",
-            html! {
-                h1 { "Strategies" }
-                table {
-                    thead { tr { th scope="col" { "name" } th scope="col" { "active subscribers" } th scope="col" { "token" } th scope="col" { "created" } } }
-                    tbody {
-                        @for s in &list {
-                            tr {
-                                td { a href={ "/console/strategies/" (s.id) } { (s.name) } }
-                                td { (s.active_subscribers) }
-                                td { code { (s.webhook_token_prefix) "…" } }
-                                td { (time(&s.created_at)) }
-                            }
-                        }
-                    }
-                }
-                section aria-labelledby="new-strategy" {
-                    h2 id="new-strategy" { "Create a strategy" }
-                    form method="post" action="/console/strategies" class="stack" {
-                        (csrf(&session))
-                        label for="name" { "Name" }
-                        input id="name" name="name" required maxlength="100";
-                        button type="submit" { "Create strategy" }
-                    }
-                }
-            },
-        ),
-    )
-}
-
-#[poem::handler]
-pub async fn strategy(state: State<'_>, req: &Request, Path(id): Path<Uuid>) -> Response {
-    let session = match page_session(&state, req).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
-    let loaded = async {
-        let found = admin_strategies::list_strategies(&state)
-            .await?
-            .into_iter()
-            .find(|s| s.id == id)
-            .ok_or_else(|| crate::admin::AdminError::not_found("strategy"))?;
-        let filter = admin_users::UserFilter {
-            strategy_id: Some(id),
-            limit: Some(500),
-            ..Default::default()
-        };
-        let subscribers = admin_users::list_users(&state, &filter).await?;
-        let signal_filter = SignalFilter {
-            strategy_id: Some(id),
-            ..Default::default()
-        };
-        let signals =
-            crate::admin::activity::list_signals(&state, &signal_filter, Some(RECENT_SIGNALS)).await?;
-        let pnl = admin_positions::strategy_pnl(&state, id, None, None).await?;
-        Ok::<_, crate::admin::AdminError>((found, subscribers, signals, pnl))
-    };
-    let (s, subscribers, signals, pnl) = match loaded.await {
-        Ok(v) => v,
-        Err(e) => return error_page(Some(&session), &e),
-    };
-    respond_html(
-        StatusCode::OK,
-        layout::page(
-            Some(&session),
-            &s.name,
-            "/console/strategies",
-            html! {
-                h1 { "Strategy: " (s.name) }
-                dl class="facts" {
-                    dt { "id" } dd { code { (s.id) } }
-                    dt { "active" } dd { (s.active) }
-                    dt { "webhook token" } dd { code { (s.webhook_token_prefix) "…" } }
-                    dt { "created" } dd { (time(&s.created_at)) }
-                    dt { "default leverage" } dd { (text_or_dash(s.leverage.as_deref())) }
-                    dt { "default max lag" } dd { @match s.max_lag_secs { Some(n) => { (n) " s" }, None => { "—" } } }
-                }
-                section aria-labelledby="template" {
-                    h2 id="template" { "Alert template" }
-                    p { "The token itself was shown once, when it was made; rotate it to see a new one." }
-                    label for="alert-template" { "TradingView alert message" }
-                    textarea id="alert-template" readonly rows="9" { (layout::alert_message(&format!("{}…", s.webhook_token_prefix))) }
-                    form method="post" action={ "/console/strategies/" (s.id) "/token" } {
-                        (csrf(&session))
-                        button type="submit" { "Rotate token" }
-                    }
-                }
-                section aria-labelledby="subscribers" {
-                    h2 id="subscribers" { "Subscribers" }
-                    (users_table(&subscribers))
-                }
-                section aria-labelledby="pnl" {
-                    h2 id="pnl" { "PnL" }
-                    p class="muted" { "Over its subscribers' orders; exits the exchange made count for the signal that opened the position." }
-                    (super::trading::pnl_table(&pnl))
-                }
-                section aria-labelledby="recent" {
-                    h2 id="recent" { "Recent signals" }
-                    (super::pages_activity::signal_rows_table(&signals.items))
-                    p { a href={ "/console/signals?strategy_id=" (s.id) } { "All of this strategy's signals" } }
                 }
             },
         ),

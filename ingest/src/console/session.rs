@@ -29,6 +29,13 @@ pub struct Session {
     digest: [u8; 32],
 }
 
+impl Session {
+    /// The SHA-256 of the session's cookie: its key in `console_sessions` and in the live feed.
+    pub fn digest(&self) -> [u8; 32] {
+        self.digest
+    }
+}
+
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Session(..)")
@@ -106,7 +113,8 @@ pub async fn start(state: &AppState) -> Result<(String, Session), AdminError> {
     ))
 }
 
-/// End a session: its cookie signs nothing in any more.
+/// End a session: its cookie signs nothing in any more, and its open event streams end, on this
+/// ingest at once and on the others when they hear the statement's NOTIFY.
 pub async fn end(state: &AppState, session: &Session) -> Result<(), AdminError> {
     within_budget(async {
         let client = state.pool.get().await?;
@@ -116,6 +124,8 @@ pub async fn end(state: &AppState, session: &Session) -> Result<(), AdminError> 
         Ok(())
     })
     .await?;
+    // Not only through our own LISTEN connection, which may be down right now.
+    state.console_events.revoke(session.digest);
     tracing::info!("console session ended");
     Ok(())
 }

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::harness::{ADMIN_TOKEN, Options, TestApp, signal};
 
 /// `application/x-www-form-urlencoded`, as a browser encodes a form.
-fn form(pairs: &[(&str, &str)]) -> String {
+pub fn form(pairs: &[(&str, &str)]) -> String {
     let enc = |s: &str| {
         s.bytes()
             .map(|b| match b {
@@ -27,7 +27,7 @@ fn form(pairs: &[(&str, &str)]) -> String {
         .join("&")
 }
 
-trait FormBody {
+pub trait FormBody {
     fn form_body(self, pairs: &[(&str, &str)]) -> Self;
 }
 
@@ -38,7 +38,7 @@ impl FormBody for reqwest::RequestBuilder {
     }
 }
 
-fn no_redirects() -> reqwest::Client {
+pub fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -46,14 +46,14 @@ fn no_redirects() -> reqwest::Client {
 }
 
 /// A browser's worth of state: the cookies it holds and the last CSRF token it saw.
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    cookies: Vec<(String, String)>,
+pub struct Browser {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub cookies: Vec<(String, String)>,
 }
 
 impl Browser {
-    fn new(app: &TestApp) -> Self {
+    pub fn new(app: &TestApp) -> Self {
         Browser {
             http: no_redirects(),
             base: app.base.clone(),
@@ -61,7 +61,7 @@ impl Browser {
         }
     }
 
-    fn cookie_header(&self) -> String {
+    pub fn cookie_header(&self) -> String {
         self.cookies
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
@@ -69,7 +69,7 @@ impl Browser {
             .join("; ")
     }
 
-    fn keep_cookies(&mut self, resp: &reqwest::Response) {
+    pub fn keep_cookies(&mut self, resp: &reqwest::Response) {
         for value in resp.headers().get_all(SET_COOKIE) {
             let text = value.to_str().unwrap();
             let (pair, _) = text.split_once(';').unwrap_or((text, ""));
@@ -81,7 +81,7 @@ impl Browser {
         }
     }
 
-    async fn get(&mut self, path: &str) -> reqwest::Response {
+    pub async fn get(&mut self, path: &str) -> reqwest::Response {
         let resp = self
             .http
             .get(format!("{}{path}", self.base))
@@ -93,7 +93,7 @@ impl Browser {
         resp
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         let resp = self
             .http
             .post(format!("{}{path}", self.base))
@@ -107,7 +107,7 @@ impl Browser {
     }
 
     /// Sign in as a browser would: load the form, post it with its CSRF token.
-    async fn sign_in(&mut self, token: &str) -> reqwest::Response {
+    pub async fn sign_in(&mut self, token: &str) -> reqwest::Response {
         let page = self.get("/console/sign-in").await.text().await.unwrap();
         let csrf = csrf_in(&page);
         self.post("/console/sign-in", &[("csrf_token", &csrf), ("token", token)])
@@ -116,7 +116,7 @@ impl Browser {
 }
 
 /// The CSRF token of the first form in `page`.
-fn csrf_in(page: &str) -> String {
+pub fn csrf_in(page: &str) -> String {
     let at = page.find("name=\"csrf_token\" value=\"").expect("a CSRF field") + 25;
     page[at..at + 64].to_owned()
 }

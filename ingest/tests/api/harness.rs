@@ -20,6 +20,8 @@ pub struct TestApp {
     pub db: Option<TestDatabase>,
     /// The in-process paper exchange, when the options asked for one.
     pub paper: Option<humbex_paper_exchange::RunningPaperExchange>,
+    /// The running service's state (the console's live feed counters, say).
+    pub state: Arc<humbex_ingest::state::AppState>,
     _stop: oneshot::Sender<()>,
 }
 
@@ -98,6 +100,7 @@ impl TestApp {
             app = app.with_clock(clock);
         }
         let base = format!("http://{}", app.local_addr());
+        let state = app.state();
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(app.run_until(async {
             let _ = stopped.await;
@@ -107,6 +110,7 @@ impl TestApp {
             http: http_client(),
             db,
             paper,
+            state,
             _stop: stop,
         }
     }

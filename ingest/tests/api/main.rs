@@ -6,6 +6,8 @@ mod api_keys;
 mod bad_input;
 mod bad_input_v2;
 mod console;
+mod console_live;
+mod console_strategies;
 mod group_commit;
 mod harness;
 mod listen_notify;
