@@ -77,6 +77,77 @@ async fn racing_target_alerts_across_two_executors_end_at_the_last_target() {
 }
 
 #[tokio::test]
+async fn a_users_own_alert_and_its_strategys_alert_race_in_order_of_arrival() {
+    let mut p = Pipeline::start(0).await;
+    let strategy = p
+        .admin(
+            reqwest::Method::POST,
+            "/admin/strategies",
+            json!({ "name": "shared" }),
+        )
+        .await;
+    let strategy_token = strategy["webhook_token"].as_str().unwrap().to_owned();
+    let follows = json!({ "strategy_id": strategy["id"] });
+    // Two followers, so the executors own one account each; the first also trades on its own.
+    let (_, own_token, own_key) = p.trader("own@example.com", follows.clone(), "100000").await;
+    let (_, _, other_key) = p.trader("other@example.com", follows, "100000").await;
+    let keys = [own_key.clone(), other_key.clone()];
+    start(&mut p, "mixed-a", Duration::from_secs(3));
+    start(&mut p, "mixed-b", Duration::from_secs(3));
+    let even = BTreeMap::from([("mixed-a".to_owned(), 1), ("mixed-b".to_owned(), 1)]);
+    wait_spread(&p, &keys, &even, Duration::from_secs(20)).await;
+
+    for round in 0..2 {
+        // The strategy's target, then the user's own: the user's account ends at its own target.
+        let first = p
+            .signal(
+                &strategy_token,
+                json!({ "action": "buy", "target_position": "2", "id": format!("s2-{round}") }),
+            )
+            .await;
+        let second = p
+            .signal(
+                &own_token,
+                json!({ "action": "buy", "target_position": "5", "id": format!("u5-{round}") }),
+            )
+            .await;
+        assert_eq!(p.settled(&first).await, "done");
+        assert_eq!(p.settled(&second).await, "done");
+        p.no_pending_orders().await;
+        assert_eq!(
+            position(&p, &own_key),
+            d("5"),
+            "round {round}: {:?}",
+            sent_since(&p, &own_key, 0)
+        );
+        assert_eq!(position(&p, &other_key), d("2"));
+        // The other way round: the user's own, then the strategy's, which both accounts end at.
+        let first = p
+            .signal(
+                &own_token,
+                json!({ "action": "sell", "target_position": "1", "id": format!("u1-{round}") }),
+            )
+            .await;
+        let second = p
+            .signal(
+                &strategy_token,
+                json!({ "action": "sell", "target_position": "0", "id": format!("s0-{round}") }),
+            )
+            .await;
+        assert_eq!(p.settled(&first).await, "done");
+        assert_eq!(p.settled(&second).await, "done");
+        p.no_pending_orders().await;
+        assert_eq!(
+            position(&p, &own_key),
+            d("0"),
+            "round {round}: {:?}",
+            sent_since(&p, &own_key, 0)
+        );
+        assert_eq!(position(&p, &other_key), d("0"));
+    }
+}
+
+#[tokio::test]
 async fn a_plain_signal_is_not_held_back_and_a_position_read_waits_for_the_one_before() {
     let mut p = Pipeline::start(0).await;
     let (_, token, key) = p.trader("held@example.com", json!({}), "100000").await;

@@ -97,20 +97,22 @@ pub fn position_dependent(alias: &str) -> String {
 
 /// Whether signal `s` must wait: an earlier signal (by `received_at`, then id) sharing an account
 /// with it is unfinished, or finished with an order still `pending` (written by its claimer, not
-/// yet placed by the account's owner). Sharing an account: the same strategy, the same user's own
-/// signals, or a user's own signal and the strategy that user actively follows (a user has one
-/// subscription). The first look-up walks `signals_waiting`, the second `orders_by_status`; both
-/// sets are small unless a backlog waits, and only position-dependent signals ask.
+/// yet placed by the account's owner). Sharing an account: the same user's own signals, the same
+/// strategy, a user's own signal and the strategy that user actively follows, or the other way
+/// round (a user has one subscription, so two strategies never share an account).
+///
+/// One `EXISTS` per shape, so each probes its index (`signals_by_user`, `signals_by_strategy`)
+/// over the window of unfinished signals only: from the oldest unfinished one (`signals_waiting`,
+/// one index entry, evaluated once per statement) to `s`. A single `OR` over the shapes walked
+/// every earlier unfinished signal instead: behind 9,000 blocked `close` signals one claim took
+/// 22 s, against 0.2 s this way. The pending orders are found through `orders_by_status`.
 const WAITS: &str = "\
-    (EXISTS (SELECT 1 FROM signals p \
-             WHERE p.status IN ('received', 'processing') \
-               AND p.received_at <= s.received_at AND (p.received_at < s.received_at OR p.id < s.id) \
-               AND (p.strategy_id = s.strategy_id OR p.user_id = s.user_id \
-                    OR p.strategy_id = (SELECT f.strategy_id FROM subscriptions f \
-                                        WHERE f.user_id = s.user_id AND f.status = 'active') \
-                    OR EXISTS (SELECT 1 FROM subscriptions f \
-                               WHERE f.user_id = p.user_id AND f.strategy_id = s.strategy_id \
-                                 AND f.status = 'active'))) \
+    (EXISTS (SELECT 1 FROM signals p WHERE p.user_id = s.user_id AND {EARLIER_UNFINISHED}) \
+     OR EXISTS (SELECT 1 FROM signals p WHERE p.strategy_id = s.strategy_id AND {EARLIER_UNFINISHED}) \
+     OR EXISTS (SELECT 1 FROM subscriptions f JOIN signals p ON p.strategy_id = f.strategy_id \
+                WHERE f.user_id = s.user_id AND f.status = 'active' AND {EARLIER_UNFINISHED}) \
+     OR EXISTS (SELECT 1 FROM subscriptions f JOIN signals p ON p.user_id = f.user_id \
+                WHERE f.strategy_id = s.strategy_id AND f.status = 'active' AND {EARLIER_UNFINISHED}) \
      OR EXISTS (SELECT 1 FROM orders o JOIN signals p ON p.id = o.signal_id \
                 WHERE o.status = 'pending' \
                   AND p.received_at <= s.received_at AND (p.received_at < s.received_at OR p.id < s.id) \
@@ -118,6 +120,12 @@ const WAITS: &str = "\
                        OR EXISTS (SELECT 1 FROM subscriptions f \
                                   WHERE f.user_id = o.user_id AND f.strategy_id = s.strategy_id \
                                     AND f.status = 'active'))))";
+
+/// Signal `p` is unfinished and came before `s`, for [`WAITS`].
+const EARLIER_UNFINISHED: &str = "\
+    p.status IN ('received', 'processing') \
+    AND p.received_at >= (SELECT min(w.received_at) FROM signals w WHERE w.status IN ('received', 'processing')) \
+    AND p.received_at <= s.received_at AND (p.received_at < s.received_at OR p.id < s.id)";
 
 /// Claims commit without waiting for the WAL flush (`synchronous_commit` off for that statement's
 /// transaction only). Safe: a claim lost in a crash only means the signal is claimed again and finds
@@ -140,7 +148,7 @@ pub static CLAIM: LazyLock<String> = LazyLock::new(|| {
         SELECT s.id FROM signals s \
         WHERE (s.status = 'received' OR (s.status = 'processing' AND s.claimed_until < now())) \
           AND ($3::uuid[] IS NULL OR s.id = ANY($3)) \
-          AND (NOT {dependent} OR NOT {WAITS}) \
+          AND (NOT {dependent} OR NOT {waits}) \
         ORDER BY s.received_at \
         LIMIT $2 \
         FOR UPDATE SKIP LOCKED), \
@@ -180,7 +188,8 @@ pub static CLAIM: LazyLock<String> = LazyLock::new(|| {
             ORDER BY created_at DESC LIMIT 1) k ON true \
         WHERE s.strategy_id = c.strategy_id AND s.status = 'active') t ON true \
     ORDER BY c.received_at, c.id, t.user_id",
-        dependent = position_dependent("s")
+        dependent = position_dependent("s"),
+        waits = WAITS.replace("{EARLIER_UNFINISHED}", EARLIER_UNFINISHED)
     )
 });
 
