@@ -139,7 +139,10 @@ const EARLIER_UNFINISHED: &str = "\
 ///
 /// A position-dependent signal ([`position_dependent`]) is not claimable while it must wait
 /// ([`WAITS`]); other signals are never held back, and the test comes after the cheap one, so the
-/// common path pays nothing for it.
+/// common path pays nothing for it. The first, redundant term (a v1 signal other than `close`) is
+/// for the planner: it estimates it from the column statistics, where the JSONB test alone made it
+/// guess few rows pass and sort the whole waiting set (10 ms with 10,000 waiting) instead of
+/// reading `signals_waiting` in order up to the limit (0.3 ms).
 pub static CLAIM: LazyLock<String> = LazyLock::new(|| {
     format!(
         "\
@@ -148,7 +151,7 @@ pub static CLAIM: LazyLock<String> = LazyLock::new(|| {
         SELECT s.id FROM signals s \
         WHERE (s.status = 'received' OR (s.status = 'processing' AND s.claimed_until < now())) \
           AND ($3::uuid[] IS NULL OR s.id = ANY($3)) \
-          AND (NOT {dependent} OR NOT {waits}) \
+          AND ((s.trade IS NULL AND s.action <> 'close') OR NOT {dependent} OR NOT {waits}) \
         ORDER BY s.received_at \
         LIMIT $2 \
         FOR UPDATE SKIP LOCKED), \
