@@ -2,8 +2,9 @@
 //! batch is split into waves (a signal goes after every earlier signal of the batch that shares an
 //! account with it), and a wave starts only once none of its accounts is being traded by another
 //! wave, here or in a concurrent batch. Accounts are taken all at once or not at all, so no two
-//! waves can wait on each other. In memory: one executor's order only; with several executors the
-//! order is not held (docs/trading-v2-executor.md#racing-alerts-for-one-account).
+//! waves can wait on each other. In memory: one executor's order only; across the fleet, a signal
+//! that reads the position is not even claimed before the earlier ones on its accounts are placed
+//! (`signals::CLAIM`, docs/trading-v2-executor.md#racing-alerts-for-one-account).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

@@ -57,7 +57,10 @@ pub async fn claim(
     lease: Duration,
 ) -> Result<Vec<ClaimedWork>, tokio_postgres::Error> {
     let rows = client
-        .rows(signals::CLAIM, &[&executor, &limit, &only, &lease.as_secs_f64()])
+        .rows(
+            signals::CLAIM.as_str(),
+            &[&executor, &limit, &only, &lease.as_secs_f64()],
+        )
         .await?;
     let mut claimed: Vec<ClaimedWork> = Vec::new();
     for r in &rows {

@@ -163,7 +163,7 @@ async fn write(pool: &Pool, executor_id: &str, settlements: &[&Settlement]) -> R
     let client = pool.get().await.map_err(|e| e.to_string())?;
     client
         .row(
-            orders::SETTLE,
+            orders::SETTLE.as_str(),
             &[
                 &executor_id,
                 &order_ids,

@@ -67,7 +67,10 @@ async fn the_claim_returns_the_trade_and_the_defaults_that_merge_by_precedence()
         .unwrap();
 
     let rows = client
-        .query(signals::CLAIM, &[&"exec-1", &10i64, &None::<Vec<Uuid>>, &30.0f64])
+        .query(
+            signals::CLAIM.as_str(),
+            &[&"exec-1", &10i64, &None::<Vec<Uuid>>, &30.0f64],
+        )
         .await
         .unwrap();
     assert_eq!(rows.len(), 2, "one row per subscriber");

@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::harness::{Pipeline, wait_for};
 
 /// Executors named `fleet-<n>`, with a lease of `lease` and connects not limiting the test.
-fn start(p: &mut Pipeline, name: &str, lease: Duration) {
+pub(crate) fn start(p: &mut Pipeline, name: &str, lease: Duration) {
     let name = name.to_owned();
     p.start_executor_with(move |s| {
         s.executor_id = name;
@@ -21,7 +21,7 @@ fn start(p: &mut Pipeline, name: &str, lease: Duration) {
 }
 
 /// A strategy with `n` subscribers; returns its webhook token and the subscribers' API keys.
-async fn strategy_with_subscribers(p: &Pipeline, n: usize) -> (String, Vec<String>) {
+pub(crate) async fn strategy_with_subscribers(p: &Pipeline, n: usize) -> (String, Vec<String>) {
     let strategy = p
         .admin(
             reqwest::Method::POST,
@@ -45,7 +45,7 @@ async fn strategy_with_subscribers(p: &Pipeline, n: usize) -> (String, Vec<Strin
 }
 
 /// Accounts held per executor (live leases only).
-async fn holders(p: &Pipeline) -> BTreeMap<String, i64> {
+pub(crate) async fn holders(p: &Pipeline) -> BTreeMap<String, i64> {
     p.db()
         .await
         .query(
@@ -69,7 +69,12 @@ fn connections(p: &Pipeline, keys: &[String]) -> Vec<usize> {
 
 /// Wait until the leases are spread as `want` (executor → accounts) and every key has exactly
 /// one stream open; panics with what was seen after `limit`.
-async fn wait_spread(p: &Pipeline, keys: &[String], want: &BTreeMap<String, i64>, limit: Duration) {
+pub(crate) async fn wait_spread(
+    p: &Pipeline,
+    keys: &[String],
+    want: &BTreeMap<String, i64>,
+    limit: Duration,
+) {
     let reached = wait_for(limit, || async {
         (holders(p).await == *want && connections(p, keys).iter().all(|c| *c == 1)).then_some(())
     })

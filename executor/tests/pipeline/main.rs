@@ -6,6 +6,7 @@ mod equity;
 mod fleet;
 mod harness;
 mod key_recheck;
+mod racing;
 mod scenarios;
 mod v2;
 mod v2_protection;

@@ -80,7 +80,15 @@ pub const INSERT_PLANNED: &str = "WITH inserted AS ( \
 /// confirmer under load (each costing `deadlock_timeout`, 1 s). Reading the CTE through
 /// `array_agg` makes it an InitPlan that runs to the end, locking every row in id order, before
 /// the first update.
-pub const SETTLE: &str = "\
+///
+/// The same statement announces on `humbex_signals` the received signals that read a position
+/// (`woken`, at most 64, found through the partial index `signals_waiting_on_position`, sql/V13):
+/// one of them may have been waiting for this signal to end or this order to leave `pending`
+/// (`signals::CLAIM`), and is claimed as soon as this commits rather than at the next sweep. On the
+/// common path no such signal waits and the look-up is an empty index scan.
+pub static SETTLE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "\
     WITH locked_orders AS MATERIALIZED ( \
         SELECT id FROM orders WHERE id = ANY($2) ORDER BY id FOR NO KEY UPDATE), \
     locked_signals AS MATERIALIZED ( \
@@ -114,8 +122,16 @@ pub const SETTLE: &str = "\
         FROM UNNEST($8::uuid[], $9::text[], $10::text[], $11::float8[]) AS e (id, status, reason, retry_in) \
         WHERE s.id = e.id AND s.claimed_by = $1 AND s.status = 'processing' \
           AND s.id = ANY ((SELECT array_agg(id) FROM locked_signals)::uuid[]) \
-        RETURNING s.id) \
-    SELECT (SELECT count(*) FROM answers) AS answered, (SELECT count(*) FROM ended) AS ended";
+        RETURNING s.id), \
+    woken AS ( \
+        SELECT pg_notify('humbex_signals', w.id::text) FROM signals w \
+        WHERE w.status = 'received' AND {dependent} \
+        ORDER BY w.received_at LIMIT 64) \
+    SELECT (SELECT count(*) FROM answers) AS answered, (SELECT count(*) FROM ended) AS ended, \
+           (SELECT count(*) FROM woken) AS woken",
+        dependent = super::signals::position_dependent("w")
+    )
+});
 
 /// One row of `u` per order update: `u.idx` its place in the batch, `u.link_id`, `u.key_id`,
 /// `u.status` with its rank `u.rnk`, `u.cum_qty` (cumExecQty), `u.avg`, `u.fee`, `u.xid` (exchange
@@ -379,7 +395,7 @@ pub const UNPROTECTED: &str = "\
 pub fn all() -> Vec<&'static str> {
     vec![
         INSERT_PLANNED,
-        SETTLE,
+        SETTLE.as_str(),
         APPLY_UPDATES.as_str(),
         LOCK_BY_LINK,
         OPEN_OF_ACCOUNT.as_str(),
