@@ -82,7 +82,7 @@ pub const INSERT_PLANNED: &str = "WITH inserted AS ( \
 /// the first update.
 ///
 /// The same statement announces on `humbex_signals` the received signals that read a position
-/// (`woken`, at most 64, found through the partial index `signals_waiting_on_position`, sql/V13):
+/// (`woken`, at most 64, found through the partial index `signals_waiting_on_position`, sql/V11):
 /// one of them may have been waiting for this signal to end or this order to leave `pending`
 /// (`signals::CLAIM`), and is claimed as soon as this commits rather than at the next sweep. On the
 /// common path no such signal waits and the look-up is an empty index scan.

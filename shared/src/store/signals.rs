@@ -86,7 +86,7 @@ pub const INSERT_REJECTED: &str = "\
 /// Whether the plan of signal `alias` reads the account's position: a `close`, a
 /// `target_position`, or `position_percent` sizing. Such a signal must be planned after every
 /// earlier signal on its accounts has been placed (docs/trading-v2-executor.md#racing-alerts-for-one-account).
-/// The partial index `signals_waiting_on_position` (sql/V13) repeats this text word for word, so
+/// The partial index `signals_waiting_on_position` (sql/V11) repeats this text word for word, so
 /// the planner can prove a query's `WHERE` implies it.
 pub fn position_dependent(alias: &str) -> String {
     format!(
