@@ -77,12 +77,9 @@ fn render(session: &Session, id: Uuid, shown: &Shown<'_>, problem: Option<&Admin
             }
             form method="post" action={ "/console/users/" (id) "/notifications" } class="stack" {
                 (csrf(session))
-                label for="telegram_chat_id" { "Telegram chat id (numeric, or @channel; empty: off)" }
-                input id="telegram_chat_id" name="telegram_chat_id" maxlength="40" autocomplete="off" value=(shown.telegram_chat_id.unwrap_or(""));
-                label for="webhook_url" { "Webhook URL (https; empty: off)" }
-                input id="webhook_url" name="webhook_url" inputmode="url" maxlength="2000" autocomplete="off" value=(shown.webhook_url.unwrap_or(""));
-                label for="notify_email" { "Email (empty: off)" }
-                input id="notify_email" name="email" inputmode="email" maxlength="254" autocomplete="off" value=(shown.email.unwrap_or(""));
+                (text_field("telegram_chat_id", "telegram_chat_id", "Telegram chat id (numeric, or @channel; empty: off)", "text", "40", shown.telegram_chat_id, problem))
+                (text_field("webhook_url", "webhook_url", "Webhook URL (https; empty: off)", "url", "2000", shown.webhook_url, problem))
+                (text_field("notify_email", "email", "Email (empty: off)", "email", "254", shown.email, problem))
                 fieldset {
                     legend { "Events (none: notifications off)" }
                     @for event in Event::ALL {
@@ -96,6 +93,32 @@ fn render(session: &Session, id: Uuid, shown: &Shown<'_>, problem: Option<&Admin
                 }
                 button type="submit" { "Save notifications" }
             }
+        }
+    }
+}
+
+/// One text field of the form, with the refusal's message beside it when it names the field (as
+/// the strategy defaults form shows it).
+fn text_field(
+    id: &str,
+    name: &str,
+    label: &str,
+    inputmode: &str,
+    maxlength: &str,
+    value: Option<&str>,
+    problem: Option<&AdminError>,
+) -> Markup {
+    let message = problem
+        .filter(|e| e.field_name() == Some(name))
+        .map(|e| admin_error_parts(e).1.message.clone());
+    let error_id = format!("{id}-error");
+    html! {
+        label for=(id) { (label) }
+        input id=(id) name=(name) inputmode=(inputmode) maxlength=(maxlength) autocomplete="off" value=(value.unwrap_or(""))
+            aria-invalid=[message.as_ref().map(|_| "true")]
+            aria-describedby=[message.as_ref().map(|_| error_id.as_str())];
+        @if let Some(message) = &message {
+            p id=(error_id) class="error" { (message) }
         }
     }
 }

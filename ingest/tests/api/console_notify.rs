@@ -59,7 +59,7 @@ async fn the_form_shows_the_settings_saves_them_and_shows_a_new_secret_once() {
     let page = browser.get(&format!("/console/users/{id}")).await;
     let page = page.text().await.unwrap();
     for shown in [
-        r#"name="telegram_chat_id" maxlength="40" autocomplete="off" value="1001""#,
+        r#"name="telegram_chat_id" inputmode="text" maxlength="40" autocomplete="off" value="1001""#,
         r#"value="https://hooks.example.com/first""#,
         r#"value="ann@example.com""#,
         r#"value="order_filled" checked"#,
@@ -145,6 +145,10 @@ async fn a_refused_destination_is_named_and_nothing_is_stored() {
         let page = resp.text().await.unwrap();
         assert!(page.contains("role=\"alert\""), "{name}: {page}");
         assert!(page.contains(named), "{name}: the field is not named in {page}");
+        let invalid = format!(r#"name="{name}" inputmode"#);
+        let at = page.find(&invalid).expect("the field is on the page");
+        let tag = &page[at..at + page[at..].find('>').unwrap()];
+        assert!(tag.contains(r#"aria-invalid="true""#), "{name}: {tag}");
         assert!(!page.contains("<b>plain</b>"), "the posted value is escaped");
         assert!(
             page.contains(r#"value="order_filled" checked"#),
