@@ -179,6 +179,84 @@ async fn check_chat(state: &AppState, chat_id: &str) -> Result<(), AdminError> {
     }
 }
 
+/// Replace user `id`'s settings (what `PUT /admin/users/{id}/notifications` and the console's form
+/// both call): the fields checked, the Telegram chat asked about, a new URL's secret issued and
+/// sealed. The answer carries the secret only when this call issued it.
+pub async fn put_settings(
+    state: &AppState,
+    id: Uuid,
+    body: &NotificationSettingsUpdate,
+) -> Result<NotificationSettingsSaved, AdminError> {
+    let parsed = parse(body)?;
+    if let Some(chat) = &parsed.telegram_chat_id {
+        check_chat(state, chat).await?;
+    }
+    let secret = parsed
+        .webhook_url
+        .as_ref()
+        .map(|_| notify::generate_webhook_secret());
+    let sealed = secret
+        .as_ref()
+        .map(|s| state.sealer.seal_webhook_secret(id, s.expose_secret()))
+        .transpose()
+        .map_err(|e| {
+            tracing::error!(error = %e, "could not seal a webhook secret");
+            AdminError::Unavailable(crate::error::ErrorBody::new(
+                "encryption_unavailable",
+                "the webhook secret could not be sealed; nothing was changed",
+            ))
+        })?;
+    within_budget(async {
+        let client = state.pool.get().await?;
+        if client.row_opt(users::EXISTS, &[&id]).await?.is_none() {
+            return Err(AdminError::not_found("user"));
+        }
+        let row = client
+            .row(
+                sql::PUT_SETTINGS,
+                &[
+                    &id,
+                    &parsed.telegram_chat_id,
+                    &parsed.webhook_url,
+                    &sealed,
+                    &parsed.email,
+                    &parsed.events,
+                ],
+            )
+            .await?;
+        let issued: bool = row.get("secret_issued");
+        tracing::info!(user_id = %id, secret_issued = issued, "notification settings set");
+        Ok(NotificationSettingsSaved {
+            settings: settings_from_row(&row),
+            webhook_secret: secret.filter(|_| issued).map(|s| s.expose_secret().to_owned()),
+        })
+    })
+    .await
+}
+
+/// User `id`'s settings (never the webhook secret); a user who never set any has every channel
+/// off and no events.
+pub async fn get_settings(state: &AppState, id: Uuid) -> Result<NotificationSettings, AdminError> {
+    within_budget(async {
+        let client = state.pool.get().await?;
+        if let Some(row) = client.row_opt(sql::GET_SETTINGS, &[&id]).await? {
+            return Ok(settings_from_row(&row));
+        }
+        if client.row_opt(users::EXISTS, &[&id]).await?.is_none() {
+            return Err(AdminError::not_found("user"));
+        }
+        Ok(NotificationSettings {
+            user_id: id,
+            telegram_chat_id: None,
+            webhook_url: None,
+            email: None,
+            events: Vec::new(),
+            updated_at: DateTime::<Utc>::UNIX_EPOCH,
+        })
+    })
+    .await
+}
+
 #[OpenApi(tag = "ApiTags::Admin")]
 impl NotificationsApi {
     /// Set a user's notifications.
@@ -198,51 +276,9 @@ impl NotificationsApi {
         body: Json<NotificationSettingsUpdate>,
     ) -> poem::Result<PutNotificationsResponse> {
         respond(async {
-            let parsed = parse(&body)?;
-            if let Some(chat) = &parsed.telegram_chat_id {
-                check_chat(&state, chat).await?;
-            }
-            let secret = parsed
-                .webhook_url
-                .as_ref()
-                .map(|_| notify::generate_webhook_secret());
-            let sealed = secret
-                .as_ref()
-                .map(|s| state.sealer.seal_webhook_secret(id.0, s.expose_secret()))
-                .transpose()
-                .map_err(|e| {
-                    tracing::error!(error = %e, "could not seal a webhook secret");
-                    AdminError::Unavailable(crate::error::ErrorBody::new(
-                        "encryption_unavailable",
-                        "the webhook secret could not be sealed; nothing was changed",
-                    ))
-                })?;
-            within_budget(async {
-                let client = state.pool.get().await?;
-                if client.row_opt(users::EXISTS, &[&id.0]).await?.is_none() {
-                    return Err(AdminError::not_found("user"));
-                }
-                let row = client
-                    .row(
-                        sql::PUT_SETTINGS,
-                        &[
-                            &id.0,
-                            &parsed.telegram_chat_id,
-                            &parsed.webhook_url,
-                            &sealed,
-                            &parsed.email,
-                            &parsed.events,
-                        ],
-                    )
-                    .await?;
-                let issued: bool = row.get("secret_issued");
-                tracing::info!(user_id = %id.0, secret_issued = issued, "notification settings set");
-                Ok(PutNotificationsResponse::Ok(Json(NotificationSettingsSaved {
-                    settings: settings_from_row(&row),
-                    webhook_secret: secret.filter(|_| issued).map(|s| s.expose_secret().to_owned()),
-                })))
-            })
-            .await
+            put_settings(&state, id.0, &body)
+                .await
+                .map(|saved| PutNotificationsResponse::Ok(Json(saved)))
         })
         .await
     }
@@ -259,23 +295,11 @@ impl NotificationsApi {
         state: Data<&Arc<AppState>>,
         id: Path<Uuid>,
     ) -> poem::Result<GetNotificationsResponse> {
-        respond(within_budget(async {
-            let client = state.pool.get().await?;
-            if let Some(row) = client.row_opt(sql::GET_SETTINGS, &[&id.0]).await? {
-                return Ok(GetNotificationsResponse::Ok(Json(settings_from_row(&row))));
-            }
-            if client.row_opt(users::EXISTS, &[&id.0]).await?.is_none() {
-                return Err(AdminError::not_found("user"));
-            }
-            Ok(GetNotificationsResponse::Ok(Json(NotificationSettings {
-                user_id: id.0,
-                telegram_chat_id: None,
-                webhook_url: None,
-                email: None,
-                events: Vec::new(),
-                updated_at: DateTime::<Utc>::UNIX_EPOCH,
-            })))
-        }))
+        respond(async {
+            get_settings(&state, id.0)
+                .await
+                .map(|s| GetNotificationsResponse::Ok(Json(s)))
+        })
         .await
     }
 }

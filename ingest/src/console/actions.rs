@@ -21,7 +21,7 @@ use crate::admin::{AdminError, api_keys, strategies, users};
 type Fields = Form<HashMap<String, String>>;
 
 /// A form field, trimmed; empty counts as absent (an HTML form always sends its fields).
-fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+pub(super) fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
     form.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
 }
 

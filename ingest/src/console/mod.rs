@@ -5,6 +5,7 @@
 pub mod actions;
 pub mod events;
 pub mod layout;
+pub mod notifications;
 pub mod pages;
 pub mod pages_activity;
 pub mod session;
@@ -40,6 +41,7 @@ pub fn routes() -> impl Endpoint<Output = Response> {
         .at("/users/:id/subscription", post(actions::put_subscription))
         .at("/users/:id/token", post(actions::rotate_user_token))
         .at("/users/:id/api-keys", post(actions::create_api_key))
+        .at("/users/:id/notifications", post(notifications::save))
         .at("/api-keys/:id/revoke", post(actions::revoke_api_key))
         .at(
             "/strategies",

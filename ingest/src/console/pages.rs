@@ -260,6 +260,10 @@ pub async fn user(state: State<'_>, req: &Request, Path(id): Path<Uuid>) -> Resp
         Ok(v) => v,
         Err(e) => return error_page(Some(&session), &e),
     };
+    let notifications = match super::notifications::section(&state, &session, id).await {
+        Ok(m) => m,
+        Err(e) => return error_page(Some(&session), &e),
+    };
     let sub = u.subscription.as_ref();
     let expires = sub
         .and_then(|s| s.expires_at)
@@ -363,6 +367,7 @@ pub async fn user(state: State<'_>, req: &Request, Path(id): Path<Uuid>) -> Resp
                         button type="submit" { "Add key" }
                     }
                 }
+                (notifications)
                 section aria-labelledby="positions" {
                     h2 id="positions" { "Positions and PnL" }
                     (super::trading::positions_table(&positions))

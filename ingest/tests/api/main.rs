@@ -7,6 +7,7 @@ mod bad_input;
 mod bad_input_v2;
 mod console;
 mod console_live;
+mod console_notify;
 mod console_strategies;
 mod group_commit;
 mod harness;

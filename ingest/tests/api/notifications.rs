@@ -38,7 +38,7 @@ async fn telegram_stand_in() -> String {
     base
 }
 
-async fn app_with_telegram() -> TestApp {
+pub(crate) async fn app_with_telegram() -> TestApp {
     let telegram = telegram_stand_in().await;
     TestApp::spawn_with(Options {
         env: vec![
