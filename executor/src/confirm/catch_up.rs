@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use futures_util::StreamExt;
 use humbex_bybit::{BybitError, BybitRest, Credentials, Execution, ExecutionFilter, OrderLinkId};
+use humbex_shared::db::Statements;
 use tokio::time::{Instant, MissedTickBehavior};
 use uuid::Uuid;
 
@@ -130,6 +131,21 @@ impl Inner {
         for position in &positions {
             self.apply_position(api_key_id, credentials, position).await?;
         }
+        // A position closed while no push could arrive is not in the list: flat here too. Pushes
+        // that came meanwhile wait in this stream's channel, so none is overwritten.
+        let open: Vec<&str> = positions
+            .iter()
+            .filter(|p| p.size > rust_decimal::Decimal::ZERO)
+            .map(|p| p.symbol.as_str())
+            .collect();
+        let client = self.pool.get().await.context("database pool")?;
+        client
+            .run(
+                humbex_shared::store::positions::FLATTEN_UNLISTED,
+                &[&api_key_id as &(dyn tokio_postgres::types::ToSql + Sync), &open],
+            )
+            .await
+            .context("flattening positions closed meanwhile")?;
         Ok(())
     }
 
