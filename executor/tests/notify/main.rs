@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use harness::*;
+use humbex_executor::notify::NotifierSettings;
 use humbex_ingest::webhook::signature::{StandardHeaders, verify_standard_webhooks};
 use humbex_shared::config::WebhookSecret;
 
@@ -402,7 +403,14 @@ async fn a_burst_of_a_thousand_fills_is_one_telegram_message_and_one_email() {
     )
     .await
     .unwrap();
-    let task = w.spawn(w.settings());
+    // A lease longer than this test: with the harness's 2 s, a loaded debug build could let it
+    // run out between the claim and the send, and the next claim then sent the remainder as a
+    // second message (correct, nothing twice, but not what this test is about).
+    let settings = NotifierSettings {
+        lease: Duration::from_secs(60),
+        ..w.settings()
+    };
+    let task = w.spawn(settings);
     w.settled(2000, Duration::from_secs(60)).await;
     task.abort();
     let messages = w.stand_in.requests("/sendMessage");
