@@ -1,47 +1,54 @@
 //! Break-even on the private `position` topic: each push's mark price is held against the
-//! account's armed watch (table `break_even`); at the trigger the watch is claimed (so the move
-//! happens once, across restarts and executors) and the stop loss moved with one trading-stop
-//! call. The decision itself is [`crate::trade::break_even::decide`].
+//! account's armed watch (table `break_even`, read in the same statement that records the
+//! position); at the trigger the watch is claimed (so the move happens once, across restarts and
+//! executors) and the stop loss moved with one trading-stop call. The decision itself is
+//! [`crate::trade::break_even::decide`].
 
+use deadpool_postgres::Pool;
 use humbex_bybit::{BybitRest, Credentials, Position, PositionIdx, TradingStopRequest};
 use humbex_shared::db::Statements;
 use humbex_shared::store::break_even as store;
 use rust_decimal::Decimal;
+use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::trade::break_even::{Armed, Decision, decide};
 
-/// Look at one position push; move the stop when the armed watch's trigger is reached.
+/// The watch the position upsert answered with (`watch_*` columns), if one may still fire.
+pub fn watch_of(row: &Row) -> Option<Armed> {
+    let side: Option<&str> = row.get("watch_side");
+    Some(Armed {
+        long: side? == "buy",
+        entry: row.get("watch_entry_price"),
+        trigger_price: row.get("watch_trigger_price"),
+        stop_price: row.get("watch_stop_price"),
+    })
+}
+
+/// What a position push means for its armed watch; `Wait` when the position is flat or carries no
+/// mark price.
+pub fn decision(armed: &Armed, position: &Position) -> Decision {
+    match position.mark_price {
+        Some(mark) if position.size > Decimal::ZERO => decide(armed, mark, position.stop_loss),
+        _ => Decision::Wait,
+    }
+}
+
+/// Carry out a decision other than `Wait`: claim the watch, move the stop (or only mark it fired
+/// when the stop already protects as much), record the outcome.
 #[tracing::instrument(skip_all, fields(%api_key_id, symbol = %position.symbol))]
-pub async fn on_position(
-    client: &impl Statements,
+pub async fn fire(
+    pool: &Pool,
     rest: &BybitRest,
     credentials: &Credentials,
     api_key_id: Uuid,
     position: &Position,
+    decision: Decision,
 ) -> anyhow::Result<()> {
-    let (Some(mark), true) = (position.mark_price, position.size > Decimal::ZERO) else {
-        return Ok(());
-    };
-    let Some(row) = client
-        .row_opt(store::WATCH, &[&api_key_id, &position.symbol])
-        .await?
-    else {
-        return Ok(());
-    };
-    let armed = Armed {
-        long: row.get::<_, &str>("side") == "buy",
-        entry: row.get("entry_price"),
-        trigger_price: row.get("trigger_price"),
-        stop_price: row.get("stop_price"),
-    };
-    let decision = decide(&armed, mark, position.stop_loss);
-    if decision == Decision::Wait {
-        return Ok(());
-    }
+    let client = pool.get().await?;
     if client
         .row_opt(
-            store::CLAIM,
+            &store::CLAIM,
             &[&api_key_id, &position.symbol, &store::MOVING_SECS],
         )
         .await?

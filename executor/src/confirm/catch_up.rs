@@ -129,7 +129,7 @@ impl Inner {
             .await
             .context("position list")?;
         for position in &positions {
-            self.apply_position(api_key_id, credentials, position).await?;
+            self.apply_position(api_key_id, position).await?;
         }
         // A position closed while no push could arrive is not in the list: flat here too. Pushes
         // that came meanwhile wait in this stream's channel, so none is overwritten.

@@ -1,15 +1,17 @@
-//! Applying what the exchange says about one account, from a push or a REST answer: order states
-//! and fills through the [`super::writer`] queue (each caller chooses whether to wait for the commit),
-//! positions directly, and the protection a filled entry still needs.
+//! Applying what the exchange says about one account, from a push or a REST answer: order states,
+//! fills and positions through the [`super::writer`] queue (each caller chooses whether to wait for
+//! the commit), and what follows a commit: the protection a filled entry still needs, a break-even
+//! move.
 
 use anyhow::bail;
-use humbex_bybit::{Credentials, Execution, Order};
+use humbex_bybit::{Execution, Order};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::store::{AppliedOrder, Event, Outcome, ProtectJob};
-use super::{Inner, foreign, lock, writer};
+use super::{Inner, lock, writer};
+use crate::trade::break_even::{Armed, Decision};
 
 impl Inner {
     pub(super) fn request_protection(&self, job: ProtectJob) {
@@ -56,7 +58,7 @@ impl Inner {
     ) -> anyhow::Result<Option<AppliedOrder>> {
         match self.write(api_key_id, Event::Order(order.clone())).await? {
             Outcome::Order(applied) => Ok(applied),
-            Outcome::Fill(_) => bail!("the writer answered an order update with a fill outcome"),
+            other => bail!("the writer answered an order update with {other:?}"),
         }
     }
 
@@ -73,23 +75,51 @@ impl Inner {
             .await?
         {
             Outcome::Fill(inserted) => Ok(inserted.is_some()),
-            Outcome::Order(_) => bail!("the writer answered a fill with an order outcome"),
+            other => bail!("the writer answered a fill with {other:?}"),
         }
     }
 
-    /// A position as the exchange reports it (push or REST): kept in `positions` (not on an
-    /// order's path: written directly, newest seq wins in the statement) and held against the
-    /// account's break-even watch.
+    /// A position as the exchange reports it over REST (the catch-up), written through the writer
+    /// as pushes are, and waited for.
     pub(super) async fn apply_position(
         &self,
         api_key_id: Uuid,
-        credentials: &Credentials,
         position: &humbex_bybit::Position,
     ) -> anyhow::Result<()> {
-        let client = self.pool.get().await?;
-        foreign::upsert_position(&client, api_key_id, position).await?;
-        crate::break_even::on_position(&client, &self.rest, credentials, api_key_id, position).await?;
-        Ok(())
+        match self.write(api_key_id, Event::Position(position.clone())).await? {
+            Outcome::Position(_) => Ok(()),
+            other => bail!("the writer answered a position with {other:?}"),
+        }
+    }
+
+    /// A position push or snapshot met the account's armed break-even watch: when its mark price
+    /// reaches the trigger, the move runs on its own task (a claim, one REST call, a finish), so the
+    /// writer never waits for the exchange.
+    pub(super) fn watch_break_even(
+        &self,
+        api_key_id: Uuid,
+        position: &humbex_bybit::Position,
+        armed: &Armed,
+    ) {
+        let decision = crate::break_even::decision(armed, position);
+        if decision == Decision::Wait {
+            return;
+        }
+        let Some(credentials) = lock(&self.accounts)
+            .get(&api_key_id)
+            .map(|entry| entry.credentials.clone())
+        else {
+            tracing::debug!(%api_key_id, "break-even reached on an account no longer served here");
+            return;
+        };
+        let (pool, rest, position) = (self.pool.clone(), self.rest.clone(), position.clone());
+        tokio::spawn(async move {
+            if let Err(e) =
+                crate::break_even::fire(&pool, &rest, &credentials, api_key_id, &position, decision).await
+            {
+                tracing::warn!(%api_key_id, symbol = %position.symbol, error = format!("{e:#}"), "break-even move failed; the next push tries again");
+            }
+        });
     }
 }
 

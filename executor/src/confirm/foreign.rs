@@ -13,6 +13,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::store::{AppliedOrder, Reached, row_status};
+use crate::trade::break_even::Armed;
 
 /// A foreign order's row after a push: its id, status and origin, and whether the push changed
 /// its status (a new row counts as changed).
@@ -217,20 +218,23 @@ async fn upsert(
     }))
 }
 
-/// Keep the account's row for the position's symbol (one-way mode: one per symbol).
+/// Keep the account's row for the position's symbol (one-way mode: one per symbol), answering the
+/// break-even watch on it that may still fire. `unflushed`: the transaction holds positions only
+/// (see `positions::UPSERT`).
 #[tracing::instrument(skip_all, fields(%api_key_id, symbol = %position.symbol))]
 pub async fn upsert_position(
     client: &impl Statements,
     api_key_id: Uuid,
     position: &Position,
-) -> Result<(), tokio_postgres::Error> {
+    unflushed: bool,
+) -> Result<Option<Armed>, tokio_postgres::Error> {
     let side = match position.side {
         Some(s) if position.size > Decimal::ZERO => side(s),
         _ => "none",
     };
-    client
-        .run(
-            positions::UPSERT,
+    let row = client
+        .row_opt(
+            &positions::UPSERT,
             &[
                 &api_key_id,
                 &position.symbol,
@@ -244,10 +248,11 @@ pub async fn upsert_position(
                 &position.stop_loss,
                 &position.trailing_stop,
                 &position.seq,
+                &unflushed,
             ],
         )
         .await?;
-    Ok(())
+    Ok(row.as_ref().and_then(crate::break_even::watch_of))
 }
 
 #[cfg(test)]

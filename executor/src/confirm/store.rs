@@ -1,11 +1,11 @@
-//! Fill confirmation's database work: apply exchange order states and fills to the `orders`/`fills`
-//! rows (a whole batch in one transaction, one multi-row statement per kind), find the orders to
-//! reconcile, disable keys. The orders' and fills' statements live in `humbex_shared::store`.
+//! Fill confirmation's database work: apply exchange order states, fills and positions to the
+//! `orders`/`fills`/`positions` rows (a whole batch in one transaction, one multi-row statement per
+//! kind of order event), find the orders to reconcile, disable keys. The orders' and fills' statements live in `humbex_shared::store`.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use humbex_bybit::{Execution, Order, OrderStatus};
+use humbex_bybit::{Execution, Order, OrderStatus, Position};
 use humbex_shared::db::Statements;
 use humbex_shared::domain::order_status;
 use humbex_shared::store::{fills, orders};
@@ -13,6 +13,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::foreign;
+use crate::trade::break_even::Armed;
 
 /// The row status an exchange status maps to, with its rank: a row only ever moves to an equal or
 /// higher rank, so a late or replayed `New` cannot undo a `Filled` seen earlier. `None` for states
@@ -77,6 +78,7 @@ pub struct OpenOrder {
 pub enum Event {
     Order(Order),
     Execution(Execution),
+    Position(Position),
 }
 
 /// What one event of a batch did.
@@ -88,6 +90,9 @@ pub enum Outcome {
     /// The fill's order id when this event inserted the row; `None` when it was already recorded
     /// (earlier, or by an earlier event of this batch), is not ours, or was skipped.
     Fill(Option<Uuid>),
+    /// The account's break-even watch on the position's symbol, when one may still fire (and the
+    /// push was not older than the row).
+    Position(Option<Armed>),
 }
 
 /// Order updates of one statement: parallel arrays, one entry per update.
@@ -132,6 +137,7 @@ pub async fn apply_batch(
         .map(|(_, event)| match event {
             Event::Order(_) => Outcome::Order(None),
             Event::Execution(_) => Outcome::Fill(None),
+            Event::Position(_) => Outcome::Position(None),
         })
         .collect();
     let mut fills = FillColumns::default();
@@ -139,10 +145,18 @@ pub async fn apply_batch(
     let mut fill_event: HashMap<&str, usize> = HashMap::new();
     let mut rounds: Vec<OrderColumns> = Vec::new();
     let mut updates_of: HashMap<(Uuid, &str), usize> = HashMap::new();
-    // Orders and fills without an orderLinkId are never HUMBEX's: recorded by `foreign`.
+    // Orders and fills without an orderLinkId are never HUMBEX's: recorded by `foreign`, one by one
+    // and in the order they came together with the positions, because a foreign order is
+    // attributed to the signal its position records as the opener (a liquidation queued right
+    // behind the push that opened the position must see it).
     let mut foreign_events: Vec<usize> = Vec::new();
+    let mut positions = 0;
     for (i, (api_key_id, event)) in events.iter().enumerate() {
         match event {
+            Event::Position(_) => {
+                positions += 1;
+                foreign_events.push(i);
+            }
             Event::Order(order) if order.order_link_id.is_empty() => foreign_events.push(i),
             Event::Execution(fill) if fill.order_link_id.is_empty() => foreign_events.push(i),
             Event::Execution(execution) => {
@@ -202,6 +216,8 @@ pub async fn apply_batch(
     }
     // Orders that changed status in this batch, counted once the transaction commits.
     let mut reached: Vec<Reached> = Vec::new();
+    // A batch of positions only commits without the WAL flush (see `positions::UPSERT`).
+    let unflushed = positions == events.len();
     let tx = client.transaction().await?;
     for &i in &foreign_events {
         let (api_key_id, event) = &events[i];
@@ -213,6 +229,9 @@ pub async fn apply_batch(
             Event::Execution(fill) => {
                 foreign::record_fill(&tx, *api_key_id, fill).await?;
                 Outcome::Fill(None)
+            }
+            Event::Position(position) => {
+                Outcome::Position(foreign::upsert_position(&tx, *api_key_id, position, unflushed).await?)
             }
         };
     }
@@ -241,12 +260,16 @@ pub async fn apply_batch(
     if !rounds.is_empty() {
         // Lock the batch's order rows in id order before updating them: the settle writer locks
         // the same way, and the join order of `UPDATE … FROM unnest` is the planner's, so without
-        // this two writers could each hold a row the other needs.
-        let (links, keys): (Vec<&str>, Vec<Uuid>) = rounds
-            .iter()
-            .flat_map(|r| r.link_id.iter().copied().zip(r.key_id.iter().copied()))
-            .unzip();
-        tx.run(orders::LOCK_BY_LINK, &[&links, &keys]).await?;
+        // this two writers could each hold a row the other needs. One order alone cannot be half
+        // of such a cycle (this transaction holds no other row lock that settle takes: a fill's
+        // insert takes only KEY SHARE), so the common batch of one order skips the round trip.
+        if updates_of.len() > 1 {
+            let (links, keys): (Vec<&str>, Vec<Uuid>) = rounds
+                .iter()
+                .flat_map(|r| r.link_id.iter().copied().zip(r.key_id.iter().copied()))
+                .unzip();
+            tx.run(orders::LOCK_BY_LINK, &[&links, &keys]).await?;
+        }
         for round in &rounds {
             let rows = tx
                 .rows(

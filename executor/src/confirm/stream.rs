@@ -171,8 +171,11 @@ async fn run_account(
                 }
             }
             StreamEvent::PositionUpdate(position) => {
-                if let Err(e) = Box::pin(inner.apply_position(api_key_id, &credentials, &position)).await {
-                    tracing::warn!(symbol = %position.symbol, error = %e, "position push not recorded");
+                let symbol = position.symbol.clone();
+                if let Err(e) =
+                    Box::pin(inner.queue_write(api_key_id, Event::Position(*position), None)).await
+                {
+                    tracing::warn!(%symbol, error = %e, "position push not recorded");
                 }
             }
             StreamEvent::WalletUpdate(wallet) => {

@@ -1,5 +1,5 @@
-//! The confirmation writer: one task takes the order updates and executions that every account's
-//! stream (and reconciliation) queued and writes them in one transaction per batch, so 1,000
+//! The confirmation writer: one task takes the order updates, executions and positions that every
+//! account's stream (and reconciliation) queued and writes them in one transaction per batch, so 1,000
 //! accounts' pushes cost a handful of commits (WAL flushes) instead of one each.
 //!
 //! A batch is whatever queued while the previous one was being written: a lone event is written
@@ -152,6 +152,13 @@ fn answer(inner: &Inner, request: Request, outcome: anyhow::Result<Outcome>) {
         }
         (Event::Execution(fill), Ok(_)) => {
             tracing::debug!(exec_id = %fill.exec_id, order_link_id = %fill.order_link_id, "fill already recorded or not ours")
+        }
+        (Event::Position(position), Ok(Outcome::Position(Some(armed)))) => {
+            inner.watch_break_even(request.api_key_id, position, armed);
+        }
+        (Event::Position(_), Ok(_)) => {}
+        (Event::Position(position), Err(e)) => {
+            tracing::warn!(api_key_id = %request.api_key_id, symbol = %position.symbol, error = format!("{e:#}"), "position not recorded; the next push or catch-up writes it")
         }
         (Event::Order(order), Err(e)) if request.reply.is_none() => {
             tracing::error!(order_link_id = %order.order_link_id, error = format!("{e:#}"), "order push not applied; reconciliation will catch up")

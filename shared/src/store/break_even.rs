@@ -17,21 +17,20 @@ pub const ARM: &str = "\
         moving_until = NULL, error_code = NULL, error = NULL, armed_at = now(), fired_at = NULL \
     WHERE break_even.signal_id <> EXCLUDED.signal_id";
 
-/// The watch of ($1 key id, $2 symbol) if it may still fire (armed, or a claim that ran out).
-pub const WATCH: &str = "\
-    SELECT api_key_id, symbol, signal_id, side, entry_price, trigger_price, stop_price, status \
-    FROM break_even \
-    WHERE api_key_id = $1 AND symbol = $2 \
-      AND (status = 'armed' OR (status = 'moving' AND moving_until < now()))";
+/// A watch that may still fire: armed, or a claim that ran out (the mover crashed). Read with each
+/// position push by [`super::positions::UPSERT`].
+pub const MAY_FIRE: &str = "(status = 'armed' OR (status = 'moving' AND moving_until < now()))";
 
 /// Claim the watch for its one move ($1 key id, $2 symbol, $3 claim seconds); no row: someone else
 /// has it or it already fired.
-pub const CLAIM: &str = "\
-    UPDATE break_even SET status = 'moving', moving_until = now() + make_interval(secs => $3), \
-        fired_at = now() \
-    WHERE api_key_id = $1 AND symbol = $2 \
-      AND (status = 'armed' OR (status = 'moving' AND moving_until < now())) \
-    RETURNING stop_price";
+pub static CLAIM: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "UPDATE break_even SET status = 'moving', moving_until = now() + make_interval(secs => $3), \
+             fired_at = now() \
+         WHERE api_key_id = $1 AND symbol = $2 AND {MAY_FIRE} \
+         RETURNING stop_price"
+    )
+});
 
 /// End a claimed move: $3 `moved` | `protected` | `failed` | `armed` (a retryable failure),
 /// with Bybit's $4 code and $5 message when refused.
@@ -42,5 +41,5 @@ pub const FINISH: &str = "\
 
 /// Every statement above, for the test that prepares them all.
 pub fn all() -> Vec<&'static str> {
-    vec![ARM, WATCH, CLAIM, FINISH]
+    vec![ARM, CLAIM.as_str(), FINISH]
 }

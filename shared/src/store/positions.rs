@@ -4,20 +4,29 @@
 /// Upsert one account's position on a symbol from a push: $1 key id, $2 symbol, $3 side
 /// (`buy` | `sell` | `none`), $4 size, $5 avg entry price, $6 mark price, $7 unrealised PnL,
 /// $8 leverage, $9 take profit, $10 stop loss, $11 trailing distance, $12 Bybit's seq (older ones
-/// are ignored). When the position opens (from flat or new), it is linked to the signal whose
-/// latest opening order on this account and symbol was placed or filled (the position push may
-/// come before the order's own push), so orders the exchange creates on it
-/// (TP, SL, liquidation) are counted for that signal's strategy. Zero prices (Bybit's "none") are
-/// stored as NULL.
+/// are ignored), $13 whether the transaction may commit without the WAL flush. When the position
+/// opens (from flat or new), it is linked to the signal whose latest opening order on this account
+/// and symbol was placed or filled (the position push may come before the order's own push), so
+/// orders the exchange creates on it (TP, SL, liquidation) are counted for that signal's strategy.
+/// Zero prices (Bybit's "none") are stored as NULL.
 ///
-/// It commits without waiting for the WAL flush (`synchronous_commit` off for this statement's
-/// transaction only, as the claim does): the row mirrors the exchange, and every (re)subscription
-/// of the account's stream reads its positions over REST and writes them again, with the signal
-/// link derived from the durable order rows, so a crash can lose nothing the catch-up does not
-/// restore (open positions; one closed meanwhile is flattened by [`FLATTEN_UNLISTED`]). A flush
-/// per fill cost the latency bench about a quarter of a millisecond a signal.
-pub const UPSERT: &str = "\
-    WITH no_flush AS (SELECT set_config('synchronous_commit', 'off', true)) \
+/// It is written by the confirmation writer, in the batch transaction of the pushes queued with
+/// it. A batch of positions only commits without waiting for the WAL flush (`$13`, the
+/// transaction's `synchronous_commit`): the row mirrors the exchange, and every (re)subscription of
+/// the account's stream reads its positions over REST and writes them again, with the signal link
+/// derived from the durable order rows, so a crash can lose nothing the catch-up does not restore
+/// (open positions; one closed meanwhile is flattened by [`FLATTEN_UNLISTED`]). A batch that also
+/// carries fills flushes for them anyway.
+///
+/// The same round trip answers the account's break-even watch on the symbol when it may still fire
+/// (`watch_*` columns, NULL when none; the condition is [`super::break_even::MAY_FIRE`]), so a
+/// position push costs one statement whether or not anything is armed. No row at all: the push was
+/// older than the row.
+pub static UPSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "\
+    WITH flush AS (SELECT CASE WHEN $13::bool THEN set_config('synchronous_commit', 'off', true) END AS off), \
+    up AS ( \
     INSERT INTO positions AS p (api_key_id, user_id, symbol, side, size, avg_entry_price, mark_price, \
                                 unrealised_pnl, leverage, take_profit, stop_loss, trailing_stop, \
                                 opened_by_signal_id, seq) \
@@ -30,7 +39,7 @@ pub const UPSERT: &str = "\
                                     AND (o.filled_qty > 0 OR o.status IN ('pending', 'submitted', 'new', 'partially_filled')) \
                                   ORDER BY o.created_at DESC LIMIT 1) END, \
            $12::bigint \
-    FROM api_keys k, no_flush WHERE k.id = $1::uuid \
+    FROM api_keys k, flush WHERE k.id = $1::uuid \
     ON CONFLICT (api_key_id, symbol) DO UPDATE SET \
         side = EXCLUDED.side, size = EXCLUDED.size, avg_entry_price = EXCLUDED.avg_entry_price, \
         mark_price = EXCLUDED.mark_price, unrealised_pnl = EXCLUDED.unrealised_pnl, \
@@ -42,7 +51,15 @@ pub const UPSERT: &str = "\
                                    ELSE p.opened_by_signal_id END, \
         seq = EXCLUDED.seq, updated_at = now() \
     WHERE p.seq IS NULL OR EXCLUDED.seq IS NULL OR EXCLUDED.seq >= p.seq \
-    RETURNING p.api_key_id, p.symbol, p.side, p.size, p.avg_entry_price, p.mark_price, p.stop_loss";
+    RETURNING p.api_key_id, p.symbol) \
+    SELECT b.side AS watch_side, b.entry_price AS watch_entry_price, \
+           b.trigger_price AS watch_trigger_price, b.stop_price AS watch_stop_price \
+    FROM up LEFT JOIN break_even b \
+      ON b.api_key_id = up.api_key_id AND b.symbol = up.symbol AND {may_fire}",
+        // Unqualified in MAY_FIRE, its columns are the watch's: `up` has none of those names.
+        may_fire = super::break_even::MAY_FIRE
+    )
+});
 
 /// Only the mark price and unrealised PnL (a ticker or a position push carrying nothing else):
 /// $1 key id, $2 symbol, $3 mark price, $4 unrealised PnL.
@@ -79,7 +96,7 @@ pub static OF_ACCOUNT: std::sync::LazyLock<String> = std::sync::LazyLock::new(||
 /// Every statement above, for the test that prepares them all.
 pub fn all() -> Vec<&'static str> {
     vec![
-        UPSERT,
+        UPSERT.as_str(),
         SET_MARK,
         FLATTEN_UNLISTED,
         OF_USER.as_str(),
