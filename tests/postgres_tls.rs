@@ -277,6 +277,15 @@ async fn client_certificates_against_a_real_server() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("sslcert=/nonexistent/c.crt cannot be read"), "{err}");
+    let mismatched = format!(
+        "{verify}&sslcert={}&sslkey={}",
+        good.cert.display(),
+        stranger.key.display()
+    );
+    let err = DatabaseUrl::parse(&pg.url("localhost", "certdb", &mismatched))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot be used as a client certificate"), "{err}");
     use std::os::unix::fs::PermissionsExt;
     let open = ca.client(&own, "open", "postgres", KeyForm::Pkcs8);
     std::fs::set_permissions(&open.key, std::fs::Permissions::from_mode(0o644)).unwrap();
