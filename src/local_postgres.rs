@@ -175,6 +175,8 @@ impl LocalPostgres {
     }
 
     /// The URL of `dbname` on this cluster: the socket directory as host, with the password.
+    /// `sslmode=disable` because a Unix socket carries no TLS (libpq ignores sslmode there; an
+    /// operator's PGSSLMODE must not make this private server unreachable).
     pub fn database_url(&self, dbname: &str) -> String {
         let host = percent_encoding::utf8_percent_encode(
             &self.socket_dir.display().to_string(),
@@ -182,7 +184,7 @@ impl LocalPostgres {
         )
         .to_string();
         format!(
-            "postgres://postgres:{}@{host}:{}/{dbname}",
+            "postgres://postgres:{}@{host}:{}/{dbname}?sslmode=disable",
             self.password.expose_secret(),
             self.port
         )

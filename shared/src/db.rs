@@ -4,6 +4,7 @@
 
 pub mod statements;
 pub mod tls;
+mod tls_files;
 
 use std::time::Duration;
 

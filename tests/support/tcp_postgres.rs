@@ -225,6 +225,24 @@ pub struct TestCa {
     pub ca_cert: PathBuf,
     pub server_cert: PathBuf,
     pub server_key: PathBuf,
+    dir: PathBuf,
+}
+
+/// The PEM form of a client certificate's private key (libpq and HUMBEX read all three).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyForm {
+    /// `BEGIN PRIVATE KEY` (EC).
+    Pkcs8,
+    /// `BEGIN EC PRIVATE KEY`.
+    Sec1,
+    /// `BEGIN RSA PRIVATE KEY`.
+    Pkcs1,
+}
+
+/// A client certificate and its key (mode 0600), in a directory of the test's own.
+pub struct ClientFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl TestCa {
@@ -304,7 +322,73 @@ impl TestCa {
             ca_cert: dir.join("ca.crt"),
             server_cert: dir.join("server.crt"),
             server_key: dir.join("server.key"),
+            dir,
         }
+    }
+
+    /// A client certificate for user `cn` signed by this CA, written under `out` as
+    /// `<name>.crt` and `<name>.key` (the key in `form`, mode 0600).
+    pub fn client(&self, out: &Path, name: &str, cn: &str, form: KeyForm) -> ClientFiles {
+        std::fs::create_dir_all(out).unwrap();
+        let s = |p: PathBuf| p.to_str().unwrap().to_owned();
+        let (cert, key, csr) = (
+            out.join(format!("{name}.crt")),
+            out.join(format!("{name}.key")),
+            out.join(format!("{name}.csr")),
+        );
+        let new_key: &[&str] = match form {
+            KeyForm::Pkcs8 | KeyForm::Sec1 => &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"],
+            KeyForm::Pkcs1 => &["-newkey", "rsa:2048"],
+        };
+        let subject = format!("/CN={cn}");
+        let mut args = vec!["req"];
+        args.extend_from_slice(new_key);
+        let (key_s, csr_s) = (s(key.clone()), s(csr.clone()));
+        args.extend(["-nodes", "-keyout", &key_s, "-out", &csr_s, "-subj", &subject]);
+        openssl(out, &args);
+        // openssl writes PKCS#8; convert to the traditional forms.
+        let converted = s(out.join(format!("{name}.key.converted")));
+        let convert: &[&str] = match form {
+            KeyForm::Pkcs8 => &[],
+            KeyForm::Sec1 => &["ec", "-in", &key_s, "-out", &converted],
+            KeyForm::Pkcs1 => &["rsa", "-traditional", "-in", &key_s, "-out", &converted],
+        };
+        if !convert.is_empty() {
+            openssl(out, convert);
+            std::fs::rename(&converted, &key).unwrap();
+        }
+        let ext = out.join(format!("{name}.ext"));
+        std::fs::write(&ext, "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n").unwrap();
+        let (ca_crt, ca_key, serial) = (
+            s(self.ca_cert.clone()),
+            s(self.dir.join("ca.key")),
+            s(out.join(format!("{name}.srl"))),
+        );
+        openssl(
+            out,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr_s,
+                "-CA",
+                &ca_crt,
+                "-CAkey",
+                &ca_key,
+                "-CAserial",
+                &serial,
+                "-CAcreateserial",
+                "-out",
+                &s(cert.clone()),
+                "-days",
+                "2",
+                "-extfile",
+                &s(ext),
+            ],
+        );
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        ClientFiles { cert, key }
     }
 
     /// postgresql.conf lines serving this certificate.

@@ -1,5 +1,6 @@
 //! DATABASE_URL and DATABASE_DIRECT_URL: where PostgreSQL is, with its TLS settings read as libpq
-//! reads them, and a password that never reaches a log.
+//! reads them (PGSSLMODE and the other fallbacks included), and a password that never reaches a
+//! log.
 
 use std::fmt;
 
@@ -16,8 +17,8 @@ pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/humbe
 pub struct DatabaseUrl {
     /// The URL as given (what `expose_secret` returns, so it parses back to the same).
     given: SecretString,
-    /// The URL as tokio-postgres reads it: `sslrootcert` removed and `sslmode` rewritten
-    /// (config/libpq.rs); the TLS side lives in `tls`.
+    /// The URL as tokio-postgres reads it: `sslrootcert`, `sslcert` and `sslkey` removed and
+    /// `sslmode` rewritten (config/libpq.rs); the TLS side lives in `tls`.
     text: SecretString,
     tls: DbTls,
     var: &'static str,
@@ -29,9 +30,22 @@ impl DatabaseUrl {
         Self::parse_var("DATABASE_URL", text)
     }
 
-    /// Parse the value of `var` (DATABASE_URL, DATABASE_DIRECT_URL): errors name it.
+    /// Parse the value of `var` (DATABASE_URL, DATABASE_DIRECT_URL): errors name it. libpq's
+    /// fallbacks (`PGSSLMODE`, ...) come from the process environment.
     pub fn parse_var(var: &'static str, text: &str) -> Result<Self, ConfigError> {
-        let split = libpq::split(text).map_err(|e| bad(var, e))?;
+        Self::parse_with_env(var, text, &|name| std::env::var(name).ok())
+    }
+
+    /// Parse the value of `var`, with libpq's fallbacks for what it does not set (`PGSSLMODE`,
+    /// `PGSSLROOTCERT`, `PGSSLCERT`, `PGSSLKEY`) read through `env`: the one place a connection
+    /// string is split, so every connection (pools, LISTEN, migrations, `up`'s probe) reads them
+    /// alike (docs/deployment.md#postgresql-over-tls).
+    pub fn parse_with_env(
+        var: &'static str,
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let split = libpq::split(text, env).map_err(|e| bad(var, e))?;
         split
             .rest
             .parse::<tokio_postgres::Config>()
@@ -149,13 +163,14 @@ impl DatabaseConfig {
 
 /// The database URL alone (for `migrate`, which needs no secrets).
 pub fn database_url(lookup: &dyn Fn(&str) -> Option<String>) -> Result<DatabaseUrl, ConfigError> {
-    DatabaseUrl::parse(&lookup("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()))
+    let text = lookup("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+    DatabaseUrl::parse_with_env("DATABASE_URL", &text, lookup)
 }
 
 /// DATABASE_URL with DATABASE_DIRECT_URL (optional; empty is unset).
 pub fn database_config(lookup: &dyn Fn(&str) -> Option<String>) -> Result<DatabaseConfig, ConfigError> {
     let direct_url = match lookup("DATABASE_DIRECT_URL").filter(|v| !v.trim().is_empty()) {
-        Some(text) => Some(DatabaseUrl::parse_var("DATABASE_DIRECT_URL", &text)?),
+        Some(text) => Some(DatabaseUrl::parse_with_env("DATABASE_DIRECT_URL", &text, lookup)?),
         None => None,
     };
     Ok(DatabaseConfig {
@@ -233,5 +248,51 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.var, "DATABASE_DIRECT_URL");
+    }
+
+    /// libpq's PGSSL* fallbacks reach every URL through the same lookup as the other variables
+    /// (never the process environment here), and the URL's own parameters win.
+    #[test]
+    fn pgssl_variables_apply_to_both_urls_unless_the_url_sets_the_parameter() {
+        use super::libpq::SslMode;
+        let vars = |pairs: &[(&str, &str)]| {
+            let map: std::collections::HashMap<String, String> =
+                pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+            move |name: &str| map.get(name).cloned()
+        };
+        let lookup = vars(&[
+            ("PGSSLMODE", "require"),
+            ("DATABASE_URL", "postgres://app@pooler:6543/db"),
+            ("DATABASE_DIRECT_URL", "postgres://app@db:5432/db?sslmode=disable"),
+        ]);
+        let config = super::database_config(&lookup).unwrap();
+        assert_eq!(config.url.tls().mode, SslMode::Require);
+        assert_eq!(
+            config.url.pg_config().get_ssl_mode(),
+            tokio_postgres::config::SslMode::Require
+        );
+        assert_eq!(config.direct().tls().mode, SslMode::Disable, "the URL wins");
+        assert_eq!(
+            super::migration_url(&lookup).unwrap().tls().mode,
+            SslMode::Disable
+        );
+        // The default URL too.
+        let default = super::database_url(&vars(&[("PGSSLMODE", "disable")])).unwrap();
+        assert_eq!(default.tls().mode, SslMode::Disable);
+
+        // A bad value from the environment names the URL's variable and the fallback.
+        let err = super::database_url(&vars(&[("PGSSLMODE", "allow")])).unwrap_err();
+        assert_eq!(err.var, "DATABASE_URL");
+        assert!(err.problem.contains("(from PGSSLMODE)"), "{err}");
+        let err = super::database_config(&vars(&[(
+            "DATABASE_DIRECT_URL",
+            "postgres://db/x?sslcert=/etc/c.crt",
+        )]))
+        .unwrap_err();
+        assert_eq!(err.var, "DATABASE_DIRECT_URL");
+        assert!(err.problem.contains("sslcert=/etc/c.crt but no sslkey"), "{err}");
+        let err = super::database_url(&vars(&[("PGSSLKEY", "/etc/c.key")])).unwrap_err();
+        assert!(err.to_string().starts_with("DATABASE_URL: "), "{err}");
+        assert!(err.problem.contains("(from PGSSLKEY)"), "{err}");
     }
 }

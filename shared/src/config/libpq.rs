@@ -1,11 +1,12 @@
-//! The TLS parameters of a PostgreSQL connection string (`sslmode`, `sslrootcert`), read as libpq
-//! reads them, and the string without them for tokio-postgres (which knows only three of the five
-//! modes). See docs/deployment.md#postgresql-over-tls.
+//! The TLS parameters of a PostgreSQL connection string (`sslmode`, `sslrootcert`, `sslcert`,
+//! `sslkey`), read as libpq reads them, with the `PGSSLMODE`, `PGSSLROOTCERT`, `PGSSLCERT` and
+//! `PGSSLKEY` fallbacks, and the string without them for tokio-postgres (which knows only three of
+//! the five modes and none of the files). See docs/deployment.md#postgresql-over-tls.
 
 use std::fmt;
 use std::path::PathBuf;
 
-/// libpq's `sslmode` (`allow` is refused: nothing here would ever want plaintext first).
+/// libpq's `sslmode` (`allow` is refused: it tries plaintext first, which nothing here wants).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SslMode {
     Disable,
@@ -33,22 +34,66 @@ impl fmt::Display for SslMode {
     }
 }
 
+/// Where a parameter's value came from, so that a message points at what to change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The connection string itself.
+    Url,
+    /// libpq's environment fallback (the string did not set the parameter).
+    Env(&'static str),
+    /// libpq's default file under `~/.postgresql/`.
+    Default,
+}
+
+/// A file named by a parameter (`sslrootcert`, `sslcert`, `sslkey`). It displays as
+/// `sslcert=/path`, followed by where that came from unless it was the string itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileParam {
+    pub key: &'static str,
+    pub path: PathBuf,
+    pub source: Source,
+}
+
+impl fmt::Display for FileParam {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.key, self.path.display())?;
+        match self.source {
+            Source::Url => Ok(()),
+            Source::Env(var) => write!(f, " (from {var})"),
+            Source::Default => f.write_str(" (libpq's default)"),
+        }
+    }
+}
+
 /// Where the certificates that sign the server's certificate come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RootCert {
     /// Not given: libpq's default file, `~/.postgresql/root.crt`, used only if it exists.
     Default,
     /// `sslrootcert=<path>`: a PEM file of one or more certificates.
-    File(PathBuf),
+    File(FileParam),
     /// `sslrootcert=system`: the operating system's trusted certificates (libpq 16).
     System,
 }
 
-/// The TLS parameters of a connection string, as given.
+/// The certificate this client presents to the server (for `cert` authentication, or
+/// `clientcert=verify-ca`/`verify-full` in pg_hba.conf).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientCert {
+    /// Neither given: libpq's default pair, `~/.postgresql/postgresql.crt` and
+    /// `~/.postgresql/postgresql.key`, used only if both exist.
+    Default,
+    /// `sslcert` (a PEM certificate chain) and `sslkey` (its PEM private key); one without the
+    /// other is refused.
+    Files { cert: FileParam, key: FileParam },
+}
+
+/// The TLS parameters of a connection string, as given (or as the environment supplies them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsParams {
     pub mode: SslMode,
     pub root_cert: RootCert,
+    pub client_cert: ClientCert,
 }
 
 /// A connection string split into its TLS parameters and the rest (with `sslmode` rewritten to
@@ -59,7 +104,60 @@ pub struct Split {
     pub tls: TlsParams,
 }
 
-fn parse_mode(value: &str) -> Result<SslMode, String> {
+/// The TLS parameters a string may set, and libpq's environment variable for each.
+const PARAMS: [(&str, &str); 4] = [
+    ("sslmode", "PGSSLMODE"),
+    ("sslrootcert", "PGSSLROOTCERT"),
+    ("sslcert", "PGSSLCERT"),
+    ("sslkey", "PGSSLKEY"),
+];
+
+/// The environment variables libpq falls back to, for the configuration's list of variables.
+pub const ENV_VARS: [&str; 4] = [PARAMS[0].1, PARAMS[1].1, PARAMS[2].1, PARAMS[3].1];
+
+/// The TLS parameters found in a string, by position in [`PARAMS`] (a later occurrence wins, as
+/// in libpq).
+#[derive(Default)]
+struct Found([Option<String>; 4]);
+
+impl Found {
+    /// Keep `value` if `key` is a TLS parameter; false if it is not one.
+    fn take(&mut self, key: &str, value: String) -> bool {
+        match PARAMS.iter().position(|(name, _)| *name == key) {
+            Some(i) => {
+                self.0[i] = Some(value);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Each parameter from the string, else from its environment variable, exactly as libpq:
+    /// the string wins. A blank value counts as unset (as for every variable here).
+    fn resolve(self, env: &dyn Fn(&str) -> Option<String>) -> Result<TlsParams, String> {
+        let [mode, root, cert, key] = self.0.map(|v| v.filter(|v| !v.trim().is_empty()));
+        let pick = |given: Option<String>, i: usize| match given {
+            Some(value) => Some((value, Source::Url)),
+            None => {
+                let var = PARAMS[i].1;
+                env(var)
+                    .filter(|v| !v.trim().is_empty())
+                    .map(|value| (value, Source::Env(var)))
+            }
+        };
+        finish(pick(mode, 0), pick(root, 1), pick(cert, 2), pick(key, 3))
+    }
+}
+
+/// How a value is shown in a message: `sslmode=x`, or `sslmode=x (from PGSSLMODE)`.
+fn shown(key: &str, value: &str, source: Source) -> String {
+    match source {
+        Source::Env(var) => format!("{key}={value} (from {var})"),
+        Source::Url | Source::Default => format!("{key}={value}"),
+    }
+}
+
+fn parse_mode(value: &str, source: Source) -> Result<SslMode, String> {
     Ok(match value {
         "disable" => SslMode::Disable,
         "prefer" => SslMode::Prefer,
@@ -67,14 +165,16 @@ fn parse_mode(value: &str) -> Result<SslMode, String> {
         "verify-ca" => SslMode::VerifyCa,
         "verify-full" => SslMode::VerifyFull,
         "allow" => {
-            return Err(
-                "has sslmode=allow, which is not supported (use prefer, require, verify-ca or verify-full)"
-                    .into(),
-            );
+            return Err(format!(
+                "{} is not supported: allow tries plaintext first and encrypts only if the server \
+                 insists (use prefer, require, verify-ca or verify-full)",
+                shown("sslmode", value, source)
+            ));
         }
         other => {
             return Err(format!(
-                "has sslmode={other:?}; expected disable, prefer, require, verify-ca or verify-full"
+                "{} is not a mode; expected disable, prefer, require, verify-ca or verify-full",
+                shown("sslmode", &format!("{other:?}"), source)
             ));
         }
     })
@@ -90,15 +190,25 @@ fn tokio_mode(mode: SslMode) -> &'static str {
     }
 }
 
-fn finish(mode: Option<&str>, root: Option<String>) -> Result<TlsParams, String> {
-    let mode = match mode {
-        Some(text) => parse_mode(text)?,
+type Given = Option<(String, Source)>;
+
+fn file(key: &'static str, (path, source): (String, Source)) -> FileParam {
+    FileParam {
+        key,
+        path: PathBuf::from(path),
+        source,
+    }
+}
+
+fn finish(mode: Given, root: Given, cert: Given, key: Given) -> Result<TlsParams, String> {
+    let mode = match &mode {
+        Some((text, source)) => parse_mode(text, *source)?,
         None => SslMode::Prefer, // libpq's default
     };
-    let root_cert = match root.as_deref() {
-        None | Some("") => RootCert::Default,
-        Some("system") => RootCert::System,
-        Some(path) => RootCert::File(PathBuf::from(path)),
+    let root_cert = match root {
+        None => RootCert::Default,
+        Some((value, _)) if value == "system" => RootCert::System,
+        Some(given) => RootCert::File(file("sslrootcert", given)),
     };
     // libpq 16 refuses the system store with a mode that would not check the host name: the
     // public CAs in it sign certificates for anyone.
@@ -107,15 +217,43 @@ fn finish(mode: Option<&str>, root: Option<String>) -> Result<TlsParams, String>
             "has sslrootcert=system with sslmode={mode}; the system store needs sslmode=verify-full"
         ));
     }
-    Ok(TlsParams { mode, root_cert })
+    // Stricter than libpq, which would quietly fall back to ~/.postgresql/postgresql.key (or send
+    // no certificate): half a pair is a mistake to report at start-up, not at the first refusal.
+    let client_cert = match (cert, key) {
+        (None, None) => ClientCert::Default,
+        (Some(cert), Some(key)) => ClientCert::Files {
+            cert: file("sslcert", cert),
+            key: file("sslkey", key),
+        },
+        (Some((path, source)), None) => {
+            return Err(format!(
+                "has {} but no sslkey: a client certificate needs its private key (set sslkey \
+                 in the URL, or PGSSLKEY)",
+                shown("sslcert", &path, source)
+            ));
+        }
+        (None, Some((path, source))) => {
+            return Err(format!(
+                "has {} but no sslcert: a private key needs its client certificate (set sslcert \
+                 in the URL, or PGSSLCERT)",
+                shown("sslkey", &path, source)
+            ));
+        }
+    };
+    Ok(TlsParams {
+        mode,
+        root_cert,
+        client_cert,
+    })
 }
 
-/// Split a URL (`postgres://` or `postgresql://`) or a key=value string.
-pub fn split(text: &str) -> Result<Split, String> {
+/// Split a URL (`postgres://` or `postgresql://`) or a key=value string; `env` supplies libpq's
+/// fallbacks (`PGSSLMODE`, ...) for what the string does not set.
+pub fn split(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Split, String> {
     if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-        split_url(text)
+        split_url(text, env)
     } else {
-        split_key_value(text)
+        split_key_value(text, env)
     }
 }
 
@@ -126,25 +264,25 @@ fn decode(text: &str) -> Result<String, String> {
         .map_err(|_| "has a query parameter that is not UTF-8".to_owned())
 }
 
-fn split_url(text: &str) -> Result<Split, String> {
-    let Some((base, query)) = text.split_once('?') else {
-        return Ok(Split {
-            rest: text.to_owned(),
-            tls: finish(None, None)?,
-        });
-    };
-    let (mut mode, mut root) = (None, None);
+fn split_url(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Split, String> {
+    let (base, query) = text.split_once('?').unwrap_or((text, ""));
+    let had_query = text.contains('?');
+    let mut found = Found::default();
     let mut kept = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        // libpq: a later occurrence of a key wins.
-        match decode(key)?.as_str() {
-            "sslmode" => mode = Some(decode(value)?),
-            "sslrootcert" => root = Some(decode(value)?),
-            _ => kept.push(pair),
+        if !found.take(&decode(key)?, decode(value)?) {
+            kept.push(pair);
         }
     }
-    let tls = finish(mode.as_deref(), root)?;
+    let tls = found.resolve(env)?;
+    // The string as given stays as given when it had no query and the mode is libpq's default.
+    if !had_query && tls.mode == SslMode::Prefer {
+        return Ok(Split {
+            rest: text.to_owned(),
+            tls,
+        });
+    }
     let sslmode = format!("sslmode={}", tokio_mode(tls.mode));
     kept.push(&sslmode);
     Ok(Split {
@@ -152,7 +290,6 @@ fn split_url(text: &str) -> Result<Split, String> {
         tls,
     })
 }
-
 /// Tokens of a key=value string: values bare or single-quoted, with backslash escapes.
 fn tokens(text: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
@@ -209,20 +346,18 @@ fn tokens(text: &str) -> Result<Vec<(String, String)>, String> {
     }
 }
 
-fn split_key_value(text: &str) -> Result<Split, String> {
-    let (mut mode, mut root) = (None, None);
+fn split_key_value(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Split, String> {
+    let mut found = Found::default();
     let mut kept = Vec::new();
     for (key, value) in tokens(text)? {
-        match key.as_str() {
-            "sslmode" => mode = Some(value),
-            "sslrootcert" => root = Some(value),
-            _ => kept.push(format!(
+        if !found.take(&key, value.clone()) {
+            kept.push(format!(
                 "{key}='{}'",
                 value.replace('\\', "\\\\").replace('\'', "\\'")
-            )),
+            ));
         }
     }
-    let tls = finish(mode.as_deref(), root)?;
+    let tls = found.resolve(env)?;
     kept.push(format!("sslmode={}", tokio_mode(tls.mode)));
     Ok(Split {
         rest: kept.join(" "),
@@ -231,76 +366,5 @@ fn split_key_value(text: &str) -> Result<Split, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::{RootCert, SslMode, split};
-
-    #[test]
-    fn url_modes_are_read_and_rewritten_for_tokio_postgres() {
-        let cases = [
-            ("postgres://h/db", SslMode::Prefer, "postgres://h/db"),
-            (
-                "postgres://h/db?sslmode=disable",
-                SslMode::Disable,
-                "postgres://h/db?sslmode=disable",
-            ),
-            (
-                "postgres://h/db?sslmode=require",
-                SslMode::Require,
-                "postgres://h/db?sslmode=require",
-            ),
-            (
-                "postgres://h/db?sslmode=verify-ca",
-                SslMode::VerifyCa,
-                "postgres://h/db?sslmode=require",
-            ),
-            (
-                "postgresql://a,b:6432/db?target_session_attrs=read-write&sslmode=verify-full&application_name=x",
-                SslMode::VerifyFull,
-                "postgresql://a,b:6432/db?target_session_attrs=read-write&application_name=x&sslmode=require",
-            ),
-        ];
-        for (given, mode, rest) in cases {
-            let split = split(given).unwrap();
-            assert_eq!(split.tls.mode, mode, "{given}");
-            assert_eq!(split.rest, rest, "{given}");
-            assert!(split.rest.parse::<tokio_postgres::Config>().is_ok(), "{given}");
-        }
-    }
-
-    #[test]
-    fn root_cert_is_read_and_removed() {
-        let file = split("postgres://h/db?sslrootcert=%2Fetc%2Fca%20x.pem&sslmode=verify-full").unwrap();
-        assert_eq!(file.tls.root_cert, RootCert::File("/etc/ca x.pem".into()));
-        assert_eq!(file.rest, "postgres://h/db?sslmode=require");
-        let system = split("postgres://h/db?sslmode=verify-full&sslrootcert=system").unwrap();
-        assert_eq!(system.tls.root_cert, RootCert::System);
-    }
-
-    #[test]
-    fn key_value_strings_are_read_and_requoted() {
-        let kv = split(r"host=db user=app password='it\'s a secret' sslmode=verify-ca sslrootcert=/ca.pem")
-            .unwrap();
-        assert_eq!(kv.tls.mode, SslMode::VerifyCa);
-        assert_eq!(kv.tls.root_cert, RootCert::File("/ca.pem".into()));
-        let pg: tokio_postgres::Config = kv.rest.parse().unwrap();
-        assert_eq!(pg.get_password(), Some(&b"it's a secret"[..]));
-        assert_eq!(pg.get_ssl_mode(), tokio_postgres::config::SslMode::Require);
-    }
-
-    #[test]
-    fn wrong_values_are_refused_with_the_reason() {
-        assert!(
-            split("postgres://h/db?sslmode=bogus")
-                .unwrap_err()
-                .contains("bogus")
-        );
-        assert!(
-            split("postgres://h/db?sslmode=allow")
-                .unwrap_err()
-                .contains("allow")
-        );
-        let weak = split("postgres://h/db?sslmode=require&sslrootcert=system").unwrap_err();
-        assert!(weak.contains("verify-full"), "{weak}");
-        assert!(split("host=db sslmode").is_err());
-    }
-}
+#[path = "libpq_tests.rs"]
+mod tests;

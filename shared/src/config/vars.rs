@@ -51,13 +51,37 @@ pub const VARS: &[Var] = &[
         name: "DATABASE_URL",
         default: r#"`postgres://postgres@127.0.0.1:5432/humbex`"#,
         roles: DATABASE,
-        description: r#"PostgreSQL; `up` and `migrate` create the database if missing. libpq's `sslmode` (`disable`, `prefer`, `require`, `verify-ca`, `verify-full`) and `sslrootcert` (a file, or `system`) are honoured, and several hosts with `target_session_attrs=read-write` ([deployment](deployment.md#postgresql-over-tls))"#,
+        description: r#"PostgreSQL; `up` and `migrate` create the database if missing. libpq's `sslmode` (`disable`, `prefer`, `require`, `verify-ca`, `verify-full`), `sslrootcert` (a file, or `system`), `sslcert` and `sslkey` (a client certificate) are honoured, and several hosts with `target_session_attrs=read-write` ([deployment](deployment.md#postgresql-over-tls))"#,
     },
     Var {
         name: "DATABASE_DIRECT_URL",
         default: r#"`DATABASE_URL`"#,
         roles: &[Role::Executor, Role::Migrate, Role::Up],
         description: r#"a direct connection (not through a transaction pooler) for the executor's LISTEN and for migrations, when `DATABASE_URL` goes through PgBouncer in transaction mode ([deployment](deployment.md#connection-poolers))"#,
+    },
+    Var {
+        name: "PGSSLMODE",
+        default: r#"`prefer`"#,
+        roles: DATABASE,
+        description: r#"libpq's fallback for `sslmode` when `DATABASE_URL` (or `DATABASE_DIRECT_URL`) does not set it; the URL wins ([deployment](deployment.md#postgresql-over-tls))"#,
+    },
+    Var {
+        name: "PGSSLROOTCERT",
+        default: r#"`~/.postgresql/root.crt` if it exists"#,
+        roles: DATABASE,
+        description: r#"libpq's fallback for `sslrootcert` when the URL does not set it"#,
+    },
+    Var {
+        name: "PGSSLCERT",
+        default: r#"`~/.postgresql/postgresql.crt` if it and the key exist"#,
+        roles: DATABASE,
+        description: r#"libpq's fallback for `sslcert` (a PEM client certificate chain) when the URL does not set it; needs a key (`sslkey` or `PGSSLKEY`)"#,
+    },
+    Var {
+        name: "PGSSLKEY",
+        default: r#"`~/.postgresql/postgresql.key` if it and the certificate exist"#,
+        roles: DATABASE,
+        description: r#"libpq's fallback for `sslkey` (the client certificate's PEM private key, mode 0600 or less) when the URL does not set it"#,
     },
     Var {
         name: "BACKEND_HOST",

@@ -3,18 +3,17 @@
 //! it. libpq's rules are in docs/deployment.md#postgresql-over-tls.
 
 use std::ops::{Deref, DerefMut};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, SignatureScheme};
 use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+use super::tls_files;
 use crate::config::libpq::{RootCert, SslMode, TlsParams};
 
 /// What a TLS connection checks about the server, after libpq's rules are applied.
@@ -29,11 +28,15 @@ pub enum Verify {
     ChainAndHost,
 }
 
-/// The TLS side of a database URL: the mode as given, what it verifies, and the rustls client.
+/// The TLS side of a database URL: the mode as given, what it verifies, whether it presents a
+/// client certificate, and the rustls client.
 #[derive(Clone)]
 pub struct DbTls {
     pub mode: SslMode,
     pub verify: Verify,
+    /// The client certificate sent when the server asks (`sslcert`/`sslkey`, or libpq's default
+    /// pair), if any.
+    pub client_cert: bool,
     connector: MakeRustlsConnect,
 }
 
@@ -42,6 +45,7 @@ impl std::fmt::Debug for DbTls {
         f.debug_struct("DbTls")
             .field("mode", &self.mode)
             .field("verify", &self.verify)
+            .field("client_cert", &self.client_cert)
             .finish()
     }
 }
@@ -52,55 +56,24 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// libpq's default root certificate file: `~/.postgresql/root.crt`.
-fn default_root_file() -> Option<PathBuf> {
-    let home = std::env::var_os("HOME")?;
-    let path = Path::new(&home).join(".postgresql").join("root.crt");
-    path.is_file().then_some(path)
-}
-
-fn load_file(path: &Path) -> Result<RootCertStore, String> {
-    let mut roots = RootCertStore::empty();
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("has sslrootcert={} which cannot be read ({e})", path.display()))?;
-    for cert in certs {
-        let cert = cert.map_err(|e| format!("has sslrootcert={} which is not PEM ({e})", path.display()))?;
-        roots
-            .add(cert)
-            .map_err(|e| format!("has sslrootcert={} with a bad certificate ({e})", path.display()))?;
-    }
-    if roots.is_empty() {
-        return Err(format!(
-            "has sslrootcert={} with no certificate in it",
-            path.display()
-        ));
-    }
-    Ok(roots)
-}
-
-fn load_system() -> Result<RootCertStore, String> {
-    let found = rustls_native_certs::load_native_certs();
-    let mut roots = RootCertStore::empty();
-    let (added, _) = roots.add_parsable_certificates(found.certs);
-    if added == 0 {
-        return Err("has sslrootcert=system but no system certificate could be loaded".into());
-    }
-    Ok(roots)
-}
-
 impl DbTls {
-    /// The rustls client for these parameters; an unreadable root certificate is an error here,
-    /// at start-up, rather than at the first connection.
+    /// The rustls client for these parameters; an unreadable root certificate, client
+    /// certificate or key is an error here, at start-up, rather than at the first connection.
     pub fn new(params: &TlsParams) -> Result<Self, String> {
         let roots = match &params.root_cert {
-            RootCert::File(path) => Some(load_file(path)?),
-            RootCert::System => Some(load_system()?),
-            RootCert::Default => match default_root_file() {
-                Some(path) if params.mode != SslMode::Disable && params.mode != SslMode::Prefer => {
-                    Some(load_file(&path)?)
+            RootCert::File(file) => Some(tls_files::roots(file)?),
+            RootCert::System => Some(tls_files::system_roots()?),
+            RootCert::Default => match tls_files::default_root() {
+                Some(file) if params.mode != SslMode::Disable && params.mode != SslMode::Prefer => {
+                    Some(tls_files::roots(&file)?)
                 }
                 _ => None,
             },
+        };
+        // Under prefer the server may still ask for a certificate, so only disable skips it.
+        let identity = match params.mode {
+            SslMode::Disable => None,
+            _ => tls_files::client_identity(&params.client_cert)?,
         };
         let verify = match (params.mode, &roots) {
             (SslMode::Disable | SslMode::Prefer, _) | (SslMode::Require, None) => Verify::Nothing,
@@ -109,8 +82,8 @@ impl DbTls {
             (SslMode::VerifyFull, Some(_)) => Verify::ChainAndHost,
             (SslMode::VerifyCa | SslMode::VerifyFull, None) => {
                 return Err(format!(
-                    "has sslmode={} but no root certificate: set sslrootcert=<file> (or put it in \
-                     ~/.postgresql/root.crt)",
+                    "has sslmode={} but no root certificate: set sslrootcert=<file> (or \
+                     PGSSLROOTCERT, or put it in ~/.postgresql/root.crt)",
                     params.mode
                 ));
             }
@@ -131,13 +104,20 @@ impl DbTls {
                 }
             }
         };
-        let config = builder
-            .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth();
+        let builder = builder.dangerous().with_custom_certificate_verifier(verifier);
+        let client_cert = identity.is_some();
+        let config = match identity {
+            None => builder.with_no_client_auth(),
+            // rustls checks here that the key is one it can sign with and belongs to the
+            // certificate.
+            Some(((chain, key), files)) => builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("{files} cannot be used as a client certificate ({e})"))?,
+        };
         Ok(DbTls {
             mode: params.mode,
             verify,
+            client_cert,
             connector: MakeRustlsConnect::new(config),
         })
     }
@@ -226,6 +206,39 @@ impl ServerCertVerifier for ChainOnly {
     }
 }
 
+/// The TLS alert the server sent, if that is what ended the connection (rustls's error sits
+/// inside an `io::Error`, which does not expose it as a `source`).
+fn alert_received(e: &tokio_postgres::Error) -> Option<rustls::AlertDescription> {
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let inner = c
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .or_else(|| c.downcast_ref::<rustls::Error>());
+        if let Some(rustls::Error::AlertReceived(alert)) = inner {
+            return Some(*alert);
+        }
+        cause = c.source();
+    }
+    None
+}
+
+fn is_certificate_alert(alert: rustls::AlertDescription) -> bool {
+    use rustls::AlertDescription as A;
+    matches!(
+        alert,
+        A::UnknownCA
+            | A::BadCertificate
+            | A::CertificateRequired
+            | A::CertificateUnknown
+            | A::CertificateExpired
+            | A::CertificateRevoked
+            | A::UnsupportedCertificate
+            | A::AccessDenied
+    )
+}
+
 /// The stream of a connection (TLS or not, as negotiated).
 pub type PgStream = <MakeRustlsConnect as MakeTlsConnect<tokio_postgres::Socket>>::Stream;
 /// A connection to drive (e.g. with `poll_message` for LISTEN).
@@ -255,7 +268,7 @@ impl PgConfig {
         self.config
             .connect(self.tls.connector.clone())
             .await
-            .map_err(|e| ConnectError::classify(e, self.var, self.tls.mode))
+            .map_err(|e| ConnectError::classify(e, self.var, &self.tls))
     }
 
     /// tokio-postgres's config and the TLS connector, for pools that connect by themselves.
@@ -288,8 +301,9 @@ impl DerefMut for PgConfig {
 /// Why a connection could not be made, by what the operator does next.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
-    /// TLS could not be set up as the URL asks (the server refuses TLS, or its certificate
-    /// fails the check): a configuration problem, not an outage.
+    /// TLS could not be set up as the URL asks (the server refuses TLS, its certificate fails
+    /// the check, or it refuses the client certificate or its absence): a configuration problem,
+    /// not an outage.
     #[error("{var} (sslmode={mode}): TLS with the server failed: {detail}")]
     Tls {
         var: &'static str,
@@ -306,29 +320,51 @@ pub enum ConnectError {
 }
 
 impl ConnectError {
-    fn classify(e: tokio_postgres::Error, var: &'static str, mode: SslMode) -> Self {
+    fn classify(e: tokio_postgres::Error, var: &'static str, tls: &DbTls) -> Self {
         // tokio-postgres does not expose its error kinds; a TLS failure (including "server does
         // not support TLS" under require) is the one whose message starts this way.
-        if e.to_string().starts_with("error performing TLS handshake") {
-            let mut detail = Vec::new();
-            let mut cause = std::error::Error::source(&e);
-            while let Some(c) = cause {
-                detail.push(c.to_string());
-                cause = c.source();
+        let handshake = e.to_string().starts_with("error performing TLS handshake");
+        // Under TLS 1.3 the server checks a client certificate after the client has finished its
+        // side of the handshake: a refusal arrives as an alert on the first read.
+        let alert = alert_received(&e);
+        // pg_hba.conf's `cert` method or `clientcert=`: refused for the certificate (or for
+        // sending none).
+        let refused = e.as_db_error().filter(|db| {
+            *db.code() == tokio_postgres::error::SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+                && db.message().contains("certificate")
+        });
+        if !handshake && alert.is_none() && refused.is_none() {
+            return ConnectError::Other(e);
+        }
+        let mut detail = match refused {
+            Some(db) => format!("the server says: {}", db.message()),
+            None => {
+                let mut causes = Vec::new();
+                let mut cause = std::error::Error::source(&e);
+                while let Some(c) = cause {
+                    causes.push(c.to_string());
+                    cause = c.source();
+                }
+                if causes.is_empty() {
+                    "the handshake failed".to_owned()
+                } else {
+                    causes.join(": ")
+                }
             }
-            let detail = if detail.is_empty() {
-                "the handshake failed".to_owned()
+        };
+        let about_certificate = refused.is_some() || alert.is_some_and(is_certificate_alert);
+        if about_certificate {
+            detail.push_str(if tls.client_cert {
+                " (the server refused this client certificate)"
             } else {
-                detail.join(": ")
-            };
-            ConnectError::Tls {
-                var,
-                mode,
-                detail,
-                error: e,
-            }
-        } else {
-            ConnectError::Other(e)
+                " (no client certificate is set: sslcert and sslkey, or PGSSLCERT and PGSSLKEY)"
+            });
+        }
+        ConnectError::Tls {
+            var,
+            mode: tls.mode,
+            detail,
+            error: e,
         }
     }
 
