@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::fleet::{holders, start, strategy_with_subscribers, wait_spread};
 use crate::harness::{Pipeline, wait_for};
-use crate::v2::{d, position, send, sent_since};
+use crate::v2::{d, position, rounds_of_two_then_five_then_flat, send, sent_since};
 
 #[tokio::test]
 async fn racing_target_alerts_across_two_executors_end_at_the_last_target() {
@@ -54,18 +54,7 @@ async fn racing_target_alerts_across_two_executors_end_at_the_last_target() {
         }
     }
     for key in &keys {
-        let sent = sent_since(&p, key, 0);
-        for round in sent.chunks(3) {
-            assert_eq!(
-                round,
-                [
-                    ("Buy".into(), d("2"), false),
-                    ("Buy".into(), d("3"), false),
-                    ("Sell".into(), d("5"), true)
-                ],
-                "{key}: {sent:?}"
-            );
-        }
+        rounds_of_two_then_five_then_flat(&p, key);
     }
 }
 
