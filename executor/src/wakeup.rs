@@ -80,10 +80,7 @@ fn lost_before_listening(error: String) -> ListenEnd {
 }
 
 async fn listen_once(pg: &PgConfig, wakeups: &mpsc::Sender<Wakeup>) -> ListenEnd {
-    let mut pg = pg.clone();
-    pg.application_name(LISTEN_APPLICATION_NAME);
-    pg.connect_timeout(Duration::from_secs(3));
-    pg.keepalives_idle(Duration::from_secs(10));
+    let pg = humbex_shared::db::listen_config(pg, LISTEN_APPLICATION_NAME);
     let (client, mut connection) = match pg.connect().await {
         Ok(pair) => pair,
         Err(e) => return lost_before_listening(format!("{e:?}")),

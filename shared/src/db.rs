@@ -64,6 +64,17 @@ pub async fn connect(pg: &PgConfig) -> Result<tokio_postgres::Client, ConnectErr
     Ok(client)
 }
 
+/// A dedicated LISTEN connection's settings (docs/design.md#listen-needs-its-own-connection):
+/// named `application_name` so `pg_stat_activity` tells it apart, a bounded connect, and TCP
+/// keepalives after 10 s idle, since a connection that only listens sends nothing of its own.
+pub fn listen_config(pg: &PgConfig, application_name: &str) -> PgConfig {
+    let mut pg = pg.clone();
+    pg.application_name(application_name);
+    pg.connect_timeout(Duration::from_secs(3));
+    pg.keepalives_idle(Duration::from_secs(10));
+    pg
+}
+
 /// Process-wide database settings from the configuration, applied once at start-up: with
 /// DATABASE_DIRECT_URL set, DATABASE_URL is taken to be a transaction pooler and pooled statements
 /// are sent unnamed (db/statements.rs).

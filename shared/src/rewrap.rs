@@ -13,6 +13,7 @@
 //! transaction; at the cap the batch rolls back and the run stops with that error, keeping what
 //! earlier batches moved.
 
+use tokio_postgres::Transaction;
 use uuid::Uuid;
 
 use crate::api_key_store::{self as store, KeyOffPrimary};
@@ -78,8 +79,9 @@ impl Rewrapped {
     }
 }
 
-/// Re-seal every sealed secret not under the sealer's key: [`rewrap_api_keys`], then
-/// [`rewrap_webhook_secrets`].
+/// Re-seal every sealed secret not under the sealer's key, `batch_size` rows per transaction, with
+/// at most `max_per_key` encryptions ever counted under that key id: the `api_keys` pairs (two
+/// encryptions each), then the users' webhook secrets (one each).
 pub async fn rewrap_all(
     client: &mut tokio_postgres::Client,
     opener: &Opener,
@@ -89,13 +91,12 @@ pub async fn rewrap_all(
 ) -> Result<Rewrapped, KeyUsageError> {
     Ok(Rewrapped {
         api_keys: rewrap_api_keys(client, opener, sealer, batch_size, max_per_key).await?,
-        webhook_secrets: rewrap_webhook_secrets(client, opener, sealer, batch_size, max_per_key).await?,
+        webhook_secrets: rewrap_column::<WebhookSecrets>(client, opener, sealer, batch_size, max_per_key)
+            .await?,
     })
 }
 
-/// Re-seal every `api_keys` row not on the sealer's key, `batch_size` rows per transaction, with
-/// at most `max_per_key` encryptions ever counted under that key id.
-#[tracing::instrument(skip(client, opener, sealer), fields(primary = sealer.key_id()))]
+/// Re-seal only the `api_keys` rows not on the sealer's key, as [`rewrap_all`] does first.
 pub async fn rewrap_api_keys(
     client: &mut tokio_postgres::Client,
     opener: &Opener,
@@ -103,85 +104,197 @@ pub async fn rewrap_api_keys(
     batch_size: i64,
     max_per_key: u64,
 ) -> Result<RewrapReport, KeyUsageError> {
-    let primary = sealer.key_id();
-    let primary_db = primary as i32;
-    let batch_size = batch_size.max(1);
-    let mut report = RewrapReport {
-        already_primary: store::count_on_key(&*client, primary_db).await? as u64,
-        ..RewrapReport::default()
-    };
-    // Keyset pagination by id: rows that fail stay behind us instead of being fetched forever.
-    let mut after = Uuid::nil();
-    loop {
-        let tx = client.transaction().await?;
-        let rows = store::lock_off_primary(&tx, primary_db, after, batch_size).await?;
-        let Some(last) = rows.last() else {
-            tx.commit().await?;
-            break;
-        };
-        after = last.key.row.id;
-        for old in &rows {
-            let KeyOffPrimary { key, enc_key_id } = old;
-            key_usage::reserve(&tx, primary, 2, max_per_key).await?;
-            let new = match vault::rewrap(opener, sealer, key.row, key.sealed.stored()) {
-                Ok(new) => new,
-                Err(error) => {
-                    report.failed.push(RewrapFailure {
-                        sealed: Sealed::ApiKey,
-                        row_id: key.row.id,
-                        key_id: *enc_key_id as u32,
-                        error,
-                    });
-                    continue;
-                }
-            };
-            report.moved += store::replace_sealed(&tx, old, &new, primary_db).await?;
-        }
-        tx.commit().await?;
-    }
-    Ok(report)
+    rewrap_column::<ApiKeys>(client, opener, sealer, batch_size, max_per_key).await
 }
 
-/// Re-seal every user's webhook secret not under the sealer's key, `batch_size` rows per
-/// transaction, one encryption counted per re-seal.
-#[tracing::instrument(skip(client, opener, sealer), fields(primary = sealer.key_id()))]
-pub async fn rewrap_webhook_secrets(
+/// One kind of sealed row, as the job walks it: where its rows are read and written (its store
+/// module's SQL) and how one is re-sealed (the vault's rule). The walk itself is
+/// [`rewrap_column`]'s, the same for every kind.
+trait SealedRows {
+    const SEALED: Sealed;
+    /// Encryptions one re-seal counts under the sealer's key.
+    const SEALS_PER_ROW: u64;
+    type Row;
+    type Resealed;
+
+    /// Rows known to be under `primary` before the walk; a kind whose key id is only in the blob
+    /// counts them as the walk meets them instead (0 here).
+    async fn count_on_key(
+        client: &tokio_postgres::Client,
+        primary: u32,
+    ) -> Result<u64, tokio_postgres::Error>;
+    /// Lock up to `limit` rows with ids after `after`, in id order.
+    async fn lock_batch(
+        tx: &Transaction<'_>,
+        primary: u32,
+        after: Uuid,
+        limit: i64,
+    ) -> Result<Vec<Self::Row>, tokio_postgres::Error>;
+    fn row_id(row: &Self::Row) -> Uuid;
+    /// The key the row is under now.
+    fn key_id(row: &Self::Row) -> u32;
+    /// Already under the sealer's key (format and key id): left alone, counted as such.
+    fn is_current(sealer: &Sealer, row: &Self::Row) -> bool;
+    fn reseal(opener: &Opener, sealer: &Sealer, row: &Self::Row) -> Result<Self::Resealed, CryptoError>;
+    /// Write the new blob only if the row still holds the old one; rows changed (0 or 1).
+    async fn replace(
+        tx: &Transaction<'_>,
+        row: &Self::Row,
+        new: &Self::Resealed,
+        primary: u32,
+    ) -> Result<u64, tokio_postgres::Error>;
+}
+
+/// The exchange key pairs of `api_keys`: the key id is a column, so the lock skips rows already
+/// under the sealer's key and counts them up front.
+struct ApiKeys;
+
+impl SealedRows for ApiKeys {
+    const SEALED: Sealed = Sealed::ApiKey;
+    const SEALS_PER_ROW: u64 = 2;
+    type Row = KeyOffPrimary;
+    type Resealed = vault::SealedPair;
+
+    async fn count_on_key(
+        client: &tokio_postgres::Client,
+        primary: u32,
+    ) -> Result<u64, tokio_postgres::Error> {
+        Ok(store::count_on_key(client, primary as i32).await? as u64)
+    }
+    async fn lock_batch(
+        tx: &Transaction<'_>,
+        primary: u32,
+        after: Uuid,
+        limit: i64,
+    ) -> Result<Vec<KeyOffPrimary>, tokio_postgres::Error> {
+        store::lock_off_primary(tx, primary as i32, after, limit).await
+    }
+    fn row_id(row: &KeyOffPrimary) -> Uuid {
+        row.key.row.id
+    }
+    fn key_id(row: &KeyOffPrimary) -> u32 {
+        row.enc_key_id as u32
+    }
+    fn is_current(_sealer: &Sealer, _row: &KeyOffPrimary) -> bool {
+        // The lock returned only rows off the primary key; those on it were counted up front.
+        false
+    }
+    fn reseal(
+        opener: &Opener,
+        sealer: &Sealer,
+        row: &KeyOffPrimary,
+    ) -> Result<vault::SealedPair, CryptoError> {
+        vault::rewrap(opener, sealer, row.key.row, row.key.sealed.stored())
+    }
+    async fn replace(
+        tx: &Transaction<'_>,
+        row: &KeyOffPrimary,
+        new: &vault::SealedPair,
+        primary: u32,
+    ) -> Result<u64, tokio_postgres::Error> {
+        store::replace_sealed(tx, row, new, primary as i32).await
+    }
+}
+
+/// The users' webhook secrets in `notification_settings`: the key id is only inside the blob, so
+/// every secret is locked and those already under the sealer's key are counted as they are met.
+struct WebhookSecrets;
+
+/// A user's sealed webhook secret as locked.
+struct WebhookSecretRow {
+    user_id: Uuid,
+    blob: Vec<u8>,
+}
+
+impl SealedRows for WebhookSecrets {
+    const SEALED: Sealed = Sealed::WebhookSecret;
+    const SEALS_PER_ROW: u64 = 1;
+    type Row = WebhookSecretRow;
+    type Resealed = Vec<u8>;
+
+    async fn count_on_key(
+        _client: &tokio_postgres::Client,
+        _primary: u32,
+    ) -> Result<u64, tokio_postgres::Error> {
+        Ok(0)
+    }
+    async fn lock_batch(
+        tx: &Transaction<'_>,
+        _primary: u32,
+        after: Uuid,
+        limit: i64,
+    ) -> Result<Vec<WebhookSecretRow>, tokio_postgres::Error> {
+        let rows = tx.rows(sql::LOCK_WEBHOOK_SECRETS, &[&after, &limit]).await?;
+        Ok(rows
+            .iter()
+            .map(|row| WebhookSecretRow {
+                user_id: row.get("user_id"),
+                blob: row.get("webhook_secret_enc"),
+            })
+            .collect())
+    }
+    fn row_id(row: &WebhookSecretRow) -> Uuid {
+        row.user_id
+    }
+    fn key_id(row: &WebhookSecretRow) -> u32 {
+        blob_key_id(&row.blob).unwrap_or(0)
+    }
+    fn is_current(sealer: &Sealer, row: &WebhookSecretRow) -> bool {
+        sealer.is_current(&row.blob)
+    }
+    fn reseal(opener: &Opener, sealer: &Sealer, row: &WebhookSecretRow) -> Result<Vec<u8>, CryptoError> {
+        vault::rewrap_webhook_secret(opener, sealer, row.user_id, &row.blob)
+    }
+    async fn replace(
+        tx: &Transaction<'_>,
+        row: &WebhookSecretRow,
+        new: &Vec<u8>,
+        _primary: u32,
+    ) -> Result<u64, tokio_postgres::Error> {
+        tx.run(sql::REPLACE_WEBHOOK_SECRET, &[&row.user_id, new, &row.blob])
+            .await
+    }
+}
+
+/// The walk every kind shares: keyset pagination by id, a batch per transaction, each row not
+/// under the sealer's key counted against the cap, re-sealed and written back guarded by its old
+/// blob; a row that does not open is reported and left.
+#[tracing::instrument(skip(client, opener, sealer), fields(sealed = %C::SEALED, primary = sealer.key_id()))]
+async fn rewrap_column<C: SealedRows>(
     client: &mut tokio_postgres::Client,
     opener: &Opener,
     sealer: &Sealer,
     batch_size: i64,
     max_per_key: u64,
 ) -> Result<RewrapReport, KeyUsageError> {
-    let mut report = RewrapReport::default();
+    let primary = sealer.key_id();
+    let batch_size = batch_size.max(1);
+    let mut report = RewrapReport {
+        already_primary: C::count_on_key(client, primary).await?,
+        ..RewrapReport::default()
+    };
+    // Keyset pagination by id: rows that fail stay behind us instead of being fetched forever.
     let mut after = Uuid::nil();
     loop {
         let tx = client.transaction().await?;
-        let rows = tx
-            .rows(sql::LOCK_WEBHOOK_SECRETS, &[&after, &batch_size.max(1)])
-            .await?;
+        let rows = C::lock_batch(&tx, primary, after, batch_size).await?;
         let Some(last) = rows.last() else {
             tx.commit().await?;
             break;
         };
-        after = last.get("user_id");
+        after = C::row_id(last);
         for row in &rows {
-            let user_id: Uuid = row.get("user_id");
-            let old: Vec<u8> = row.get("webhook_secret_enc");
-            if sealer.is_current(&old) {
+            if C::is_current(sealer, row) {
                 report.already_primary += 1;
                 continue;
             }
-            key_usage::reserve(&tx, sealer.key_id(), 1, max_per_key).await?;
-            match vault::rewrap_webhook_secret(opener, sealer, user_id, &old) {
-                Ok(new) => {
-                    report.moved += tx
-                        .run(sql::REPLACE_WEBHOOK_SECRET, &[&user_id, &new, &old])
-                        .await?;
-                }
+            key_usage::reserve(&tx, primary, C::SEALS_PER_ROW, max_per_key).await?;
+            match C::reseal(opener, sealer, row) {
+                Ok(new) => report.moved += C::replace(&tx, row, &new, primary).await?,
                 Err(error) => report.failed.push(RewrapFailure {
-                    sealed: Sealed::WebhookSecret,
-                    row_id: user_id,
-                    key_id: blob_key_id(&old).unwrap_or(0),
+                    sealed: C::SEALED,
+                    row_id: C::row_id(row),
+                    key_id: C::key_id(row),
                     error,
                 }),
             }

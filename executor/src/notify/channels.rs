@@ -54,15 +54,8 @@ pub async fn telegram_send(
     chat_id: &str,
     text: &str,
 ) -> Result<(), SendError> {
-    let response = http
-        .post(telegram.method_url("sendMessage"))
-        .json(&json!({"chat_id": chat_id, "text": text, "disable_web_page_preview": true}))
-        .send()
-        .await
-        .map_err(transport_error)?;
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    telegram_outcome(status.as_u16(), &body)
+    let body = json!({"chat_id": chat_id, "text": text, "disable_web_page_preview": true});
+    telegram_call(http, telegram, "sendMessage", &body).await
 }
 
 /// `getChat`: whether the bot can reach `chat_id` (the user wrote to it, or it is in the group).
@@ -73,15 +66,26 @@ pub async fn telegram_check_chat(
     telegram: &TelegramConfig,
     chat_id: &str,
 ) -> Result<(), SendError> {
+    telegram_call(http, telegram, "getChat", &json!({"chat_id": chat_id})).await
+}
+
+/// One Bot API call, judged by `telegram_outcome` from Telegram's status and JSON answer (an
+/// answer that is not JSON is read as null, so a 2xx without `"ok": true` is retried).
+async fn telegram_call(
+    http: &reqwest::Client,
+    telegram: &TelegramConfig,
+    method: &str,
+    body: &Value,
+) -> Result<(), SendError> {
     let response = http
-        .post(telegram.method_url("getChat"))
-        .json(&json!({"chat_id": chat_id}))
+        .post(telegram.method_url(method))
+        .json(body)
         .send()
         .await
         .map_err(transport_error)?;
     let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    telegram_outcome(status.as_u16(), &body)
+    let answer: Value = response.json().await.unwrap_or(Value::Null);
+    telegram_outcome(status.as_u16(), &answer)
 }
 
 /// POST `body` to `url` with Standard Webhooks headers: `webhook-id` is the notification's id, the

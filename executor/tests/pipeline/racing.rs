@@ -6,11 +6,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::fleet::{holders, start, strategy_with_subscribers, wait_spread};
 use crate::harness::{Pipeline, wait_for};
-use crate::v2::{d, position, sent_since};
+use crate::v2::{d, position, rounds_of_two_then_five_then_flat, send, sent_since};
 
 #[tokio::test]
 async fn racing_target_alerts_across_two_executors_end_at_the_last_target() {
@@ -18,28 +18,22 @@ async fn racing_target_alerts_across_two_executors_end_at_the_last_target() {
     // Four accounts, two owned by each executor: whichever claims a signal, two of its accounts'
     // orders are placed by the other one.
     let (token, keys) = strategy_with_subscribers(&p, 4).await;
-    start(&mut p, "race-a", Duration::from_secs(3));
-    start(&mut p, "race-b", Duration::from_secs(3));
-    let even = BTreeMap::from([("race-a".to_owned(), 2), ("race-b".to_owned(), 2)]);
-    wait_spread(&p, &keys, &even, Duration::from_secs(20)).await;
+    two_executors_split(&mut p, "race", &keys).await;
 
     for round in 0..3 {
         // Back to back, from flat: 2 then 5 must end at 5 (buy 2, buy 3), never 7 (both read 0).
-        let first = p
-            .signal(
+        back_to_back(
+            &p,
+            (
                 &token,
                 json!({ "action": "buy", "target_position": "2", "id": format!("two-{round}") }),
-            )
-            .await;
-        let second = p
-            .signal(
+            ),
+            (
                 &token,
                 json!({ "action": "buy", "target_position": "5", "id": format!("five-{round}") }),
-            )
-            .await;
-        assert_eq!(p.settled(&first).await, "done");
-        assert_eq!(p.settled(&second).await, "done");
-        p.no_pending_orders().await;
+            ),
+        )
+        .await;
         for key in &keys {
             assert_eq!(
                 position(&p, key),
@@ -48,31 +42,19 @@ async fn racing_target_alerts_across_two_executors_end_at_the_last_target() {
                 sent_since(&p, key, 0)
             );
         }
-        let flat = p
-            .signal(
-                &token,
-                json!({ "action": "sell", "target_position": "0", "id": format!("flat-{round}") }),
-            )
-            .await;
-        assert_eq!(p.settled(&flat).await, "done");
+        send(
+            &p,
+            &token,
+            json!({ "action": "sell", "target_position": "0", "id": format!("flat-{round}") }),
+        )
+        .await;
         p.no_pending_orders().await;
         for key in &keys {
             assert_eq!(position(&p, key), d("0"), "round {round}, {key}");
         }
     }
     for key in &keys {
-        let sent = sent_since(&p, key, 0);
-        for round in sent.chunks(3) {
-            assert_eq!(
-                round,
-                [
-                    ("Buy".into(), d("2"), false),
-                    ("Buy".into(), d("3"), false),
-                    ("Sell".into(), d("5"), true)
-                ],
-                "{key}: {sent:?}"
-            );
-        }
+        rounds_of_two_then_five_then_flat(&p, key);
     }
 }
 
@@ -91,29 +73,22 @@ async fn a_users_own_alert_and_its_strategys_alert_race_in_order_of_arrival() {
     // Two followers, so the executors own one account each; the first also trades on its own.
     let (_, own_token, own_key) = p.trader("own@example.com", follows.clone(), "100000").await;
     let (_, _, other_key) = p.trader("other@example.com", follows, "100000").await;
-    let keys = [own_key.clone(), other_key.clone()];
-    start(&mut p, "mixed-a", Duration::from_secs(3));
-    start(&mut p, "mixed-b", Duration::from_secs(3));
-    let even = BTreeMap::from([("mixed-a".to_owned(), 1), ("mixed-b".to_owned(), 1)]);
-    wait_spread(&p, &keys, &even, Duration::from_secs(20)).await;
+    two_executors_split(&mut p, "mixed", &[own_key.clone(), other_key.clone()]).await;
 
     for round in 0..2 {
         // The strategy's target, then the user's own: the user's account ends at its own target.
-        let first = p
-            .signal(
+        back_to_back(
+            &p,
+            (
                 &strategy_token,
                 json!({ "action": "buy", "target_position": "2", "id": format!("s2-{round}") }),
-            )
-            .await;
-        let second = p
-            .signal(
+            ),
+            (
                 &own_token,
                 json!({ "action": "buy", "target_position": "5", "id": format!("u5-{round}") }),
-            )
-            .await;
-        assert_eq!(p.settled(&first).await, "done");
-        assert_eq!(p.settled(&second).await, "done");
-        p.no_pending_orders().await;
+            ),
+        )
+        .await;
         assert_eq!(
             position(&p, &own_key),
             d("5"),
@@ -122,21 +97,18 @@ async fn a_users_own_alert_and_its_strategys_alert_race_in_order_of_arrival() {
         );
         assert_eq!(position(&p, &other_key), d("2"));
         // The other way round: the user's own, then the strategy's, which both accounts end at.
-        let first = p
-            .signal(
+        back_to_back(
+            &p,
+            (
                 &own_token,
                 json!({ "action": "sell", "target_position": "1", "id": format!("u1-{round}") }),
-            )
-            .await;
-        let second = p
-            .signal(
+            ),
+            (
                 &strategy_token,
                 json!({ "action": "sell", "target_position": "0", "id": format!("s0-{round}") }),
-            )
-            .await;
-        assert_eq!(p.settled(&first).await, "done");
-        assert_eq!(p.settled(&second).await, "done");
-        p.no_pending_orders().await;
+            ),
+        )
+        .await;
         assert_eq!(
             position(&p, &own_key),
             d("0"),
@@ -236,6 +208,28 @@ async fn a_plain_signal_is_not_held_back_and_a_position_read_waits_for_the_one_b
             ("Buy".into(), d("2"), false)
         ]
     );
+}
+
+/// Two executors, `<prefix>-a` and `<prefix>-b` (3 s leases), started and waited for until each owns
+/// half of `keys` with one stream per key, so a claimed signal's orders are partly placed by the
+/// executor that did not claim it.
+async fn two_executors_split(p: &mut Pipeline, prefix: &str, keys: &[String]) {
+    let (a, b) = (format!("{prefix}-a"), format!("{prefix}-b"));
+    start(p, &a, Duration::from_secs(3));
+    start(p, &b, Duration::from_secs(3));
+    let half = i64::try_from(keys.len() / 2).unwrap();
+    let even = BTreeMap::from([(a, half), (b, half)]);
+    wait_spread(p, keys, &even, Duration::from_secs(20)).await;
+}
+
+/// Two signals sent back to back, the second before the first is carried out; returns once both
+/// are done and no order is left pending.
+async fn back_to_back(p: &Pipeline, first: (&str, Value), second: (&str, Value)) {
+    let first = p.signal(first.0, first.1).await;
+    let second = p.signal(second.0, second.1).await;
+    assert_eq!(p.settled(&first).await, "done", "signal {first}");
+    assert_eq!(p.settled(&second).await, "done", "signal {second}");
+    p.no_pending_orders().await;
 }
 
 /// Wait until the account's position at the exchange is `size` (the owner places a claimed

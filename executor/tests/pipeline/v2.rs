@@ -440,8 +440,13 @@ async fn two_racing_alerts_for_one_account_apply_in_order_of_arrival() {
         .await;
         assert_eq!(position(&p, &key), d("0"));
     }
-    // Each round: buy 2, buy 3, sell 5 reduce-only; never an order from a stale position.
-    let sent = sent_since(&p, &key, 0);
+    rounds_of_two_then_five_then_flat(&p, &key);
+}
+
+/// Each round of targets 2, 5, 0 was sent as buy 2, buy 3, sell 5 reduce-only: never an order
+/// from a stale position.
+pub(crate) fn rounds_of_two_then_five_then_flat(p: &Pipeline, key: &str) {
+    let sent = sent_since(p, key, 0);
     for round in sent.chunks(3) {
         assert_eq!(
             round,
@@ -450,7 +455,7 @@ async fn two_racing_alerts_for_one_account_apply_in_order_of_arrival() {
                 ("Buy".into(), d("3"), false),
                 ("Sell".into(), d("5"), true)
             ],
-            "{sent:?}"
+            "{key}: {sent:?}"
         );
     }
 }

@@ -197,10 +197,7 @@ pub async fn listen(pg: PgConfig, hub: Arc<EventHub>) {
 /// One LISTEN connection until it fails (the answer says how). `listened` records that one has
 /// listened before: a later one ends every stream, since a sign-out may have gone unheard.
 async fn listen_once(pg: &PgConfig, hub: &EventHub, listened: &mut bool) -> String {
-    let mut pg = pg.clone();
-    pg.application_name(LISTEN_APPLICATION_NAME);
-    pg.connect_timeout(Duration::from_secs(3));
-    pg.keepalives_idle(Duration::from_secs(10));
+    let pg = humbex_shared::db::listen_config(pg, LISTEN_APPLICATION_NAME);
     let (client, mut connection) = match pg.connect().await {
         Ok(pair) => pair,
         Err(e) => return format!("{e:?}"),

@@ -77,19 +77,10 @@ impl ExchangeState {
         if !self.emit_pushes {
             return;
         }
-        let account = &self.accounts[api_key];
-        let order = &account.orders[index];
+        let order = &self.accounts[api_key].orders[index];
         let instrument = &self.instruments[&order.symbol];
         pushes.push(Push::new(Topic::Order, vec![order.to_bybit_json(instrument)]));
-        let position = account.position_snapshot(&order.symbol, order.position_idx, now);
-        pushes.push(Push::new(
-            Topic::Position,
-            vec![self.position_json(account, &position, true)],
-        ));
-        pushes.push(Push::new(
-            Topic::Wallet,
-            vec![self.margin_summary(account).wallet_json()],
-        ));
+        self.push_position_wallet(api_key, &order.symbol, order.position_idx, now, pushes);
     }
 
     /// Fills what is left of an order, or at most `max_qty` of it, at `price` (capped for reduce-only
