@@ -1,6 +1,6 @@
-//! The console's live feed: one LISTEN connection per ingest process on `humbex_signals`,
-//! `humbex_orders` and `humbex_console_sessions`, fanned out to browsers as server-sent events
-//! (docs/console.md#live-updates). Every browser's stream is fed by a task of its own from one
+//! The console's live feed: one LISTEN connection per ingest process on `humbex_console_sessions`,
+//! and on `humbex_signals` and `humbex_orders` only while a browser watches, fanned out to browsers
+//! as server-sent events (docs/console.md#live-updates). Every browser's stream is fed by a task of its own from one
 //! bounded broadcast ring into a bounded queue: a browser whose queue fills (it stopped reading)
 //! has its connection closed, so a slow browser costs no memory beyond its queue. A stream ends at
 //! once when its session is signed out, here or on another ingest, and when the session expires.
@@ -30,6 +30,9 @@ pub const QUEUE: usize = 1024;
 pub const SEND_BUFFER: usize = 16 * 1024;
 /// A comment line this often keeps proxies from closing an idle stream.
 const HEARTBEAT: Duration = Duration::from_secs(15);
+/// How long the signal and order channels stay listened to after the last stream ended, so a
+/// browser reloading a page does not cost an UNLISTEN and a LISTEN.
+const LINGER: Duration = Duration::from_secs(10);
 /// application_name of the console's LISTEN connection (pg_stat_activity).
 pub const LISTEN_APPLICATION_NAME: &str = "humbex-console-listen";
 
@@ -45,17 +48,31 @@ enum Message {
     Reconnected,
 }
 
-/// The broadcast ring, the switch that ends every stream at shutdown, and the feed's counters.
+/// The broadcast ring, the switch that ends every stream at shutdown, the streams open and
+/// whether their channels are listened to, and the feed's counters.
 pub struct EventHub {
     sender: broadcast::Sender<Message>,
     closing: watch::Sender<bool>,
+    watching: Arc<watch::Sender<Watching>>,
     stats: Arc<Stats>,
+}
+
+/// Streams open, and whether the signal and order channels are listened to. One value behind one
+/// lock, so a stream that opens while the last one's channels are being given up either keeps
+/// them or waits for them again: never a stream that believes it hears while nothing listens.
+///
+/// Nobody watching, nothing is listened to: every signal and every order change NOTIFYs, and a
+/// LISTEN connection woken four times a signal for no browser cost the webhook → order path about
+/// a tenth of its time on two cores (bench/README.md).
+#[derive(Debug, Default, Clone, Copy)]
+struct Watching {
+    open: u64,
+    listening: bool,
 }
 
 /// Counters for tests and the bench.
 #[derive(Debug, Default)]
 struct Stats {
-    open: AtomicU64,
     dropped_slow: AtomicU64,
 }
 
@@ -64,6 +81,7 @@ impl Default for EventHub {
         EventHub {
             sender: broadcast::channel(CAPACITY).0,
             closing: watch::channel(false).0,
+            watching: Arc::new(watch::channel(Watching::default()).0),
             stats: Arc::default(),
         }
     }
@@ -89,7 +107,7 @@ impl EventHub {
 
     /// Streams open now.
     pub fn watchers(&self) -> u64 {
-        self.stats.open.load(Ordering::Relaxed)
+        self.watching.borrow().open
     }
 
     /// Streams closed since start because their browser stopped reading (or fell behind).
@@ -114,9 +132,10 @@ impl EventHub {
             session_digest,
             queue,
             closer,
+            watching: self.watching.clone(),
             stats: self.stats.clone(),
         };
-        self.stats.open.fetch_add(1, Ordering::Relaxed);
+        self.watching.send_modify(|w| w.open += 1);
         tokio::spawn(feed.run(lifetime));
         futures_util::stream::poll_fn(move |cx| queued.poll_recv(cx).map(|chunk| chunk.map(Ok)))
     }
@@ -129,13 +148,14 @@ struct Feed {
     session_digest: [u8; 32],
     queue: mpsc::Sender<Bytes>,
     closer: Option<ConnectionCloser>,
+    watching: Arc<watch::Sender<Watching>>,
     stats: Arc<Stats>,
 }
 
 impl Feed {
     async fn run(mut self, lifetime: Duration) {
         let why = self.feed(lifetime).await;
-        self.stats.open.fetch_sub(1, Ordering::Relaxed);
+        self.watching.send_modify(|w| w.open -= 1);
         if why == "fell behind" {
             self.stats.dropped_slow.fetch_add(1, Ordering::Relaxed);
             if let Some(closer) = &self.closer {
@@ -150,6 +170,18 @@ impl Feed {
     async fn feed(&mut self, lifetime: Duration) -> &'static str {
         let ends = tokio::time::sleep(lifetime);
         tokio::pin!(ends);
+        // "connected" only once the channels are listened to: from then on the browser misses
+        // nothing (a browser reloads its table, then opens the stream).
+        let mut listening = self.watching.subscribe();
+        tokio::select! {
+            biased;
+            _ = self.closing.wait_for(|closing| *closing) => return "shutdown",
+            () = &mut ends => return "the session expired",
+            () = self.queue.closed() => return "the browser left",
+            heard = listening.wait_for(|w| w.listening) => if heard.is_err() {
+                return "shutdown";
+            },
+        }
         let start = tokio::time::Instant::now() + HEARTBEAT;
         let mut heartbeat = tokio::time::interval_at(start, HEARTBEAT);
         let mut next = Some(Bytes::from_static(b"retry: 2000\n: connected\n\n"));
@@ -202,7 +234,6 @@ async fn listen_once(pg: &PgConfig, hub: &EventHub, listened: &mut bool) -> Stri
         Ok(pair) => pair,
         Err(e) => return format!("{e:?}"),
     };
-    let (lost_tx, lost) = tokio::sync::oneshot::channel::<String>();
     // Polled from here on: LISTEN itself completes only while the connection is driven.
     let messages = async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
@@ -216,27 +247,66 @@ async fn listen_once(pg: &PgConfig, hub: &EventHub, listened: &mut bool) -> Stri
         "connection closed".to_owned()
     };
     let subscribe = async {
-        let sql = format!(
-            "LISTEN {}; LISTEN {}; LISTEN {}",
-            channels::SIGNALS,
-            channels::ORDERS,
-            channels::CONSOLE_SESSIONS
-        );
-        match client.batch_execute(&sql).await {
-            Ok(()) => {
-                if std::mem::replace(listened, true) {
-                    let _ = hub.sender.send(Message::Reconnected);
-                }
-                std::future::pending::<()>().await
-            }
-            Err(e) => {
-                let _ = lost_tx.send(format!("{e:?}"));
-            }
+        match follow_watchers(&client, hub, listened).await {
+            Err(e) => format!("{e:?}"),
         }
     };
-    tokio::select! {
+    let error = tokio::select! {
         error = messages => error,
-        () = subscribe => lost.await.unwrap_or_else(|_| "LISTEN failed".into()),
+        error = subscribe => error,
+    };
+    hub.watching.send_modify(|w| w.listening = false);
+    error
+}
+
+/// Sign-outs are listened to for as long as the connection lives; signals and orders while a
+/// stream is open (and [`LINGER`] after the last one ends). Returns only on a failed statement.
+async fn follow_watchers(
+    client: &tokio_postgres::Client,
+    hub: &EventHub,
+    listened: &mut bool,
+) -> Result<std::convert::Infallible, tokio_postgres::Error> {
+    client
+        .batch_execute(&format!("LISTEN {}", channels::CONSOLE_SESSIONS))
+        .await?;
+    if std::mem::replace(listened, true) {
+        let _ = hub.sender.send(Message::Reconnected);
+    }
+    let mut watching = hub.watching.subscribe();
+    loop {
+        // The hub lives as long as this task (both end with the app), so the channel stays open.
+        let _ = watching.wait_for(|w| w.open > 0).await;
+        client
+            .batch_execute(&format!(
+                "LISTEN {}; LISTEN {}",
+                channels::SIGNALS,
+                channels::ORDERS
+            ))
+            .await?;
+        hub.watching.send_modify(|w| w.listening = true);
+        loop {
+            let _ = watching.wait_for(|w| w.open == 0).await;
+            tokio::time::sleep(LINGER).await;
+            // Given up only if still nobody watches, under the lock a new stream takes to count
+            // itself: that stream then waits for the next LISTEN before it says "connected".
+            let give_up = hub.watching.send_if_modified(|w| {
+                let idle = w.open == 0;
+                if idle {
+                    w.listening = false;
+                }
+                idle
+            });
+            if give_up {
+                break;
+            }
+        }
+        client
+            .batch_execute(&format!(
+                "UNLISTEN {}; UNLISTEN {}",
+                channels::SIGNALS,
+                channels::ORDERS
+            ))
+            .await?;
     }
 }
 

@@ -234,3 +234,58 @@ async fn a_browser_that_stops_reading_is_dropped_and_one_that_reads_keeps_its_fe
     );
     println!("dropped after {sent} events");
 }
+
+/// The last statement of this database's console LISTEN connection.
+async fn console_listen_query(db: &tokio_postgres::Client) -> String {
+    db.query_one(
+        "SELECT query FROM pg_stat_activity WHERE datname = current_database() \
+         AND application_name = $1",
+        &[&humbex_ingest::console::events::LISTEN_APPLICATION_NAME],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+#[tokio::test]
+async fn signals_and_orders_are_listened_to_only_while_a_browser_watches() {
+    let app = TestApp::spawn().await;
+    wait_for_listeners(&app, 1).await;
+    let db = app.db().await;
+    // Nobody watching: only sign-outs are listened to, so a signal's NOTIFY wakes nothing here.
+    let idle = console_listen_query(&db).await;
+    assert!(
+        idle.contains("humbex_console_sessions") && !idle.contains("humbex_signals"),
+        "{idle}"
+    );
+
+    let mut browser = Browser::new(&app);
+    assert_eq!(browser.sign_in(ADMIN_TOKEN).await.status(), 303);
+    // "connected" comes once the channels are listened to: the next signal reaches the browser.
+    let mut chunks = open_stream(&mut browser).await;
+    let watching = console_listen_query(&db).await;
+    assert!(watching.contains("LISTEN humbex_signals"), "{watching}");
+    let id = announce(&db).await;
+    let heard = async {
+        let mut text = String::new();
+        while !text.contains(&id) {
+            let chunk = chunks.next().await.expect("the stream goes on").unwrap();
+            text.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    };
+    tokio::time::timeout(PATIENCE, heard)
+        .await
+        .expect("the watching browser did not hear the signal");
+
+    // The browser leaves: after the linger, the channels are given up.
+    drop(chunks);
+    wait_until("the stream is gone", || app.state.console_events.watchers() == 0).await;
+    let given_up = async {
+        while !console_listen_query(&db).await.contains("UNLISTEN") {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(PATIENCE * 2, given_up)
+        .await
+        .expect("the signal and order channels are still listened to with nobody watching");
+}
