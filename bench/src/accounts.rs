@@ -14,24 +14,13 @@ pub async fn run(accounts: usize, connects_per_minute: u32) -> anyhow::Result<Ve
     let p = Pipeline::start().await?;
     let traders = p.traders(accounts, None).await?;
     let started = Instant::now();
-    let mut child = p.executor_process_with(&[(
+    let child = p.executor_process_with(&[(
         "EXECUTOR_STREAM_CONNECTS_PER_MINUTE",
         connects_per_minute.to_string(),
     )])?;
     let pid = child.id();
     let result = measure(&p, pid, traders.len(), started, connects_per_minute).await;
-    // SIGTERM, so the executor hands its accounts over and stops as in production.
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait()?.is_none() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    if child.try_wait()?.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    crate::pipeline::stop_process(child, Duration::from_secs(30)).await?;
     p.shutdown().await;
     result
 }

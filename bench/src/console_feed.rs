@@ -89,7 +89,9 @@ pub async fn run(readers: usize, rate: u32, window: Duration) -> anyhow::Result<
         )
         .await?;
     let deadline = Instant::now() + Duration::from_secs(10);
-    while hub.watchers() < readers as u64 + 1 {
+    // Every stream counted, and the channels listened to (the console listens only while a browser
+    // watches): from here on no event is missed.
+    while hub.watchers() < readers as u64 + 1 || !hub.listening() {
         anyhow::ensure!(Instant::now() < deadline, "the event streams did not open");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

@@ -103,7 +103,14 @@ pub async fn fan_out(subscribers: usize, executors: usize) -> anyhow::Result<Vec
     let (strategy, token) = p.strategy("fan-out").await?;
     let traders = p.traders(subscribers, Some(&strategy)).await?;
     // Several executors share the accounts (one stream each across them); the labels say how many.
-    p.start_executors(executors, traders.len()).await?;
+    // In-process, this process holds both ends of every stream: past its open-files limit the
+    // executors run as processes of their own.
+    let descriptors = 2 * traders.len() as u64 + 1_000;
+    if executors > 1 && open_files_limit().is_some_and(|limit| descriptors > limit) {
+        p.start_executor_processes(executors, traders.len()).await?;
+    } else {
+        p.start_executors(executors, traders.len()).await?;
+    }
     let subscribers_label = if executors > 1 {
         format!("{subscribers} / {executors} executors")
     } else {
@@ -279,4 +286,16 @@ pub async fn backlog(signals: usize, executors: usize) -> anyhow::Result<Vec<Row
     steady.p99_ms = steady.p90_ms;
     steady.max_ms = steady.p90_ms;
     Ok(vec![a, b, steady])
+}
+
+/// This process's soft limit on open files (`/proc/self/limits`), if it can be read.
+fn open_files_limit() -> Option<u64> {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("Max open files"))?
+        .split_whitespace()
+        .nth(3)?
+        .parse()
+        .ok()
 }

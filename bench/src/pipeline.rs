@@ -42,6 +42,9 @@ pub struct Pipeline {
     ingest_stop: Option<oneshot::Sender<()>>,
     /// Each executor started in this process: its runtime, stop and task.
     executors: Vec<(Runtime, oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
+    /// Executors started as `humbex executor` processes ([`Pipeline::start_executor_processes`]),
+    /// stopped with SIGTERM (their graceful hand-over) and killed if they linger.
+    processes: Vec<std::process::Child>,
 }
 
 /// Private stream connects per minute for the executors the bench starts, unless a scenario says
@@ -121,6 +124,7 @@ impl Pipeline {
             ingest_rt: Some(ingest_rt),
             ingest_stop: Some(ingest_stop),
             executors: Vec::new(),
+            processes: Vec::new(),
         })
     }
 
@@ -156,6 +160,21 @@ impl Pipeline {
                     .await;
             });
             self.executors.push((rt, stop, task));
+        }
+        if n > 1 && streams > 0 {
+            self.wait_for_even_shares(n, streams).await?;
+        }
+        self.wait_for_streams(streams).await
+    }
+
+    /// Start `n` executors as `humbex executor` processes and wait as [`Pipeline::start_executors`]
+    /// does. For fleets whose sockets do not fit in this process: in-process, the paper exchange
+    /// and the executors hold both ends of every private stream, 20,000 descriptors for 10,000
+    /// accounts, which is this machine's hard limit on open files.
+    pub async fn start_executor_processes(&mut self, n: usize, streams: usize) -> anyhow::Result<()> {
+        for _ in 0..n {
+            let child = self.executor_process()?;
+            self.processes.push(child);
         }
         if n > 1 && streams > 0 {
             self.wait_for_even_shares(n, streams).await?;
@@ -376,6 +395,9 @@ impl Pipeline {
 
     /// Stop every role; runtimes are shut down in the background (this runs inside a runtime).
     pub async fn shutdown(mut self) {
+        for child in std::mem::take(&mut self.processes) {
+            let _ = stop_process(child, Duration::from_secs(15)).await;
+        }
         for (rt, stop, task) in std::mem::take(&mut self.executors) {
             let _ = stop.send(());
             let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
@@ -388,8 +410,30 @@ impl Pipeline {
     }
 }
 
+/// SIGTERM an executor process, so it hands its accounts over and stops as in production, and
+/// SIGKILL it if it is still there after `within`.
+pub async fn stop_process(mut child: std::process::Child, within: Duration) -> anyhow::Result<()> {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + within;
+    while child.try_wait()?.is_none() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if child.try_wait()?.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    Ok(())
+}
+
 impl Drop for Pipeline {
     fn drop(&mut self) {
+        // Not shut down (a scenario failed): no hand-over to wait for.
+        for mut child in std::mem::take(&mut self.processes) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         for (rt, stop, _) in std::mem::take(&mut self.executors) {
             let _ = stop.send(());
             rt.shutdown_background();

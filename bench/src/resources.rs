@@ -129,21 +129,10 @@ pub async fn run(step: Duration) -> anyhow::Result<Vec<Row>> {
     let (strategy, token) = p.strategy("resources").await?;
     let subscribers = p.traders(SUBSCRIBERS, Some(&strategy)).await?;
     let direct = p.traders(LOAD_ACCOUNTS, None).await?;
-    let mut child = p.executor_process()?;
+    let child = p.executor_process()?;
     let pid = child.id();
     let result = measure(&p, pid, &token, &direct, step).await;
-    // SIGTERM, so the executor shuts down as in production; SIGKILL if it hangs.
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while child.try_wait()?.is_none() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    if child.try_wait()?.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    crate::pipeline::stop_process(child, Duration::from_secs(15)).await?;
     drop(subscribers);
     p.shutdown().await;
     result

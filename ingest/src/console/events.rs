@@ -61,9 +61,9 @@ pub struct EventHub {
 /// lock, so a stream that opens while the last one's channels are being given up either keeps
 /// them or waits for them again: never a stream that believes it hears while nothing listens.
 ///
-/// Nobody watching, nothing is listened to: every signal and every order change NOTIFYs, and a
-/// LISTEN connection woken four times a signal for no browser cost the webhook → order path about
-/// a tenth of its time on two cores (bench/README.md).
+/// Nobody watching, nothing is listened to: every signal and every order change NOTIFYs (about
+/// four a signal), and each would wake a PostgreSQL backend and this process for no browser, on
+/// the cores the webhook → order path runs on.
 #[derive(Debug, Default, Clone, Copy)]
 struct Watching {
     open: u64,
@@ -108,6 +108,12 @@ impl EventHub {
     /// Streams open now.
     pub fn watchers(&self) -> u64 {
         self.watching.borrow().open
+    }
+
+    /// Whether signals and orders are listened to now (a stream has been open, and the LISTEN
+    /// answered); a stream says "connected" only then.
+    pub fn listening(&self) -> bool {
+        self.watching.borrow().listening
     }
 
     /// Streams closed since start because their browser stopped reading (or fell behind).
