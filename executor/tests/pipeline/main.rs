@@ -6,6 +6,7 @@ mod equity;
 mod fleet;
 mod harness;
 mod key_recheck;
+mod positions;
 mod racing;
 mod scenarios;
 mod v2;
