@@ -24,16 +24,7 @@ const CATCH_UP: Duration = Duration::from_secs(15);
 
 /// Resident memory of this process now (VmRSS), in MiB.
 fn rss_now() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
+    crate::resources::process_memory("self", "VmRSS:")
 }
 
 fn figure_row(what: &str, operations: usize, per_second: f64) -> Row {

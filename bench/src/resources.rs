@@ -37,11 +37,17 @@ fn process_cpu(pid: u32) -> f64 {
 
 /// VmHWM (peak resident set) of a process, in MiB.
 pub(crate) fn process_peak_rss(pid: &str) -> f64 {
+    process_memory(pid, "VmHWM:")
+}
+
+/// One memory line of a process's `/proc/<pid>/status` (`VmHWM:`, `VmRSS:`, given in KiB), in
+/// MiB; 0 when it cannot be read.
+pub(crate) fn process_memory(pid: &str, field: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
