@@ -1,6 +1,7 @@
 //! Fill confirmation's database work: apply exchange order states, fills and positions to the
 //! `orders`/`fills`/`positions` rows (a whole batch in one transaction, one multi-row statement per
-//! kind of order event), find the orders to reconcile, disable keys. The orders' and fills' statements live in `humbex_shared::store`.
+//! kind of order event), find the orders to reconcile, disable keys. The orders' and fills'
+//! statements live in `humbex_shared::store`.
 
 use std::collections::HashMap;
 
@@ -149,16 +150,16 @@ pub async fn apply_batch(
     // and in the order they came together with the positions, because a foreign order is
     // attributed to the signal its position records as the opener (a liquidation queued right
     // behind the push that opened the position must see it).
-    let mut foreign_events: Vec<usize> = Vec::new();
+    let mut one_by_one: Vec<usize> = Vec::new();
     let mut positions = 0;
     for (i, (api_key_id, event)) in events.iter().enumerate() {
         match event {
             Event::Position(_) => {
                 positions += 1;
-                foreign_events.push(i);
+                one_by_one.push(i);
             }
-            Event::Order(order) if order.order_link_id.is_empty() => foreign_events.push(i),
-            Event::Execution(fill) if fill.order_link_id.is_empty() => foreign_events.push(i),
+            Event::Order(order) if order.order_link_id.is_empty() => one_by_one.push(i),
+            Event::Execution(fill) if fill.order_link_id.is_empty() => one_by_one.push(i),
             Event::Execution(execution) => {
                 let Some(exec_time) = DateTime::<Utc>::from_timestamp_millis(execution.exec_time) else {
                     tracing::warn!(exec_id = %execution.exec_id, exec_time = execution.exec_time, "fill with an impossible execTime; skipped");
@@ -219,7 +220,7 @@ pub async fn apply_batch(
     // A batch of positions only commits without the WAL flush (see `positions::UPSERT`).
     let unflushed = positions == events.len();
     let tx = client.transaction().await?;
-    for &i in &foreign_events {
+    for &i in &one_by_one {
         let (api_key_id, event) = &events[i];
         outcomes[i] = match event {
             Event::Order(order) => {
