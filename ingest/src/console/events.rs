@@ -1,9 +1,10 @@
 //! The console's live feed: one LISTEN connection per ingest process on `humbex_console_sessions`,
 //! and on `humbex_signals` and `humbex_orders` only while a browser watches, fanned out to browsers
-//! as server-sent events (docs/console.md#live-updates). Every browser's stream is fed by a task of its own from one
-//! bounded broadcast ring into a bounded queue: a browser whose queue fills (it stopped reading)
-//! has its connection closed, so a slow browser costs no memory beyond its queue. A stream ends at
-//! once when its session is signed out, here or on another ingest, and when the session expires.
+//! as server-sent events (docs/console.md#live-updates). Every browser's stream is fed by a task
+//! of its own from one bounded broadcast ring into a bounded queue: a browser whose queue fills (it
+//! stopped reading) has its connection closed, so a slow browser costs no memory beyond its queue.
+//! A stream ends at once when its session is signed out, here or on another ingest, and when the
+//! session expires.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

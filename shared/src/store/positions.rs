@@ -8,7 +8,8 @@
 /// opens (from flat or new), it is linked to the signal whose latest opening order on this account
 /// and symbol was placed or filled (the position push may come before the order's own push), so
 /// orders the exchange creates on it (TP, SL, liquidation) are counted for that signal's strategy
-/// (found through `orders_opening_by_account`, sql/V12). Zero prices (Bybit's "none") are stored as NULL.
+/// (found through `orders_opening_by_account`, sql/V12). Zero prices (Bybit's "none") are stored
+/// as NULL.
 ///
 /// It is written by the confirmation writer, in the batch transaction of the pushes queued with
 /// it. A batch of positions only commits without waiting for the WAL flush (`$13`, the
