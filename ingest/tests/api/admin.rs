@@ -310,6 +310,58 @@ async fn api_keys_are_sealed_to_their_row_and_never_returned() {
     assert_eq!(status, 400, "{answer}");
 }
 
+/// `signals_by_status` holds finished signals only (sql/V13): received and processing signals are
+/// found through `signals_waiting`. Every status must still list exactly its own signals, newest
+/// first.
+#[tokio::test]
+async fn signals_filter_by_each_status() {
+    let app = TestApp::spawn().await;
+    let (_user, token) = app.active_user("statuses@example.com").await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let (status, answer) = app
+            .signed(&signal(&token, json!({ "id": format!("st-{i}") })))
+            .await;
+        assert_eq!(status, 202, "{answer}");
+        ids.push(answer["signal_id"].as_str().unwrap().parse::<Uuid>().unwrap());
+    }
+    let db = app.db().await;
+    let set = |id: Uuid, status: &'static str| {
+        let db = &db;
+        async move {
+            db.execute(
+                "UPDATE signals SET status = $2,                      reject_reason = CASE WHEN $2 = 'rejected' THEN 'a test' END WHERE id = $1",
+                &[&id, &status],
+            )
+            .await
+            .unwrap();
+        }
+    };
+    set(ids[1], "processing").await;
+    set(ids[2], "done").await;
+    set(ids[3], "rejected").await;
+    set(ids[4], "done").await;
+    let expected = [
+        ("received", vec![ids[0]]),
+        ("processing", vec![ids[1]]),
+        ("done", vec![ids[4], ids[2]]),
+        ("rejected", vec![ids[3]]),
+    ];
+    for (status, want) in expected {
+        let (code, page) = app
+            .admin(Method::GET, &format!("/admin/signals?status={status}"), None)
+            .await;
+        assert_eq!(code, 200, "{page}");
+        let got: Vec<Uuid> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(got, want, "status={status}");
+    }
+}
+
 #[tokio::test]
 async fn signals_and_orders_page_newest_first() {
     let app = TestApp::spawn().await;

@@ -95,38 +95,6 @@ pub fn position_dependent(alias: &str) -> String {
     )
 }
 
-/// Whether signal `s` must wait: an earlier signal (by `received_at`, then id) sharing an account
-/// with it is unfinished, or finished with an order still `pending` (written by its claimer, not
-/// yet placed by the account's owner). Sharing an account: the same user's own signals, the same
-/// strategy, a user's own signal and the strategy that user actively follows, or the other way
-/// round (a user has one subscription, so two strategies never share an account).
-///
-/// One `EXISTS` per shape, so each probes its index (`signals_by_user`, `signals_by_strategy`)
-/// over the window of unfinished signals only: from the oldest unfinished one (`signals_waiting`,
-/// one index entry, evaluated once per statement) to `s`. A single `OR` over the shapes walked
-/// every earlier unfinished signal instead: behind 9,000 blocked `close` signals one claim took
-/// 22 s, against 0.2 s this way. The pending orders are found through `orders_by_status`.
-const WAITS: &str = "\
-    (EXISTS (SELECT 1 FROM signals p WHERE p.user_id = s.user_id AND {EARLIER_UNFINISHED}) \
-     OR EXISTS (SELECT 1 FROM signals p WHERE p.strategy_id = s.strategy_id AND {EARLIER_UNFINISHED}) \
-     OR EXISTS (SELECT 1 FROM subscriptions f JOIN signals p ON p.strategy_id = f.strategy_id \
-                WHERE f.user_id = s.user_id AND f.status = 'active' AND {EARLIER_UNFINISHED}) \
-     OR EXISTS (SELECT 1 FROM subscriptions f JOIN signals p ON p.user_id = f.user_id \
-                WHERE f.strategy_id = s.strategy_id AND f.status = 'active' AND {EARLIER_UNFINISHED}) \
-     OR EXISTS (SELECT 1 FROM orders o JOIN signals p ON p.id = o.signal_id \
-                WHERE o.status = 'pending' \
-                  AND p.received_at <= s.received_at AND (p.received_at < s.received_at OR p.id < s.id) \
-                  AND (o.user_id = s.user_id \
-                       OR EXISTS (SELECT 1 FROM subscriptions f \
-                                  WHERE f.user_id = o.user_id AND f.strategy_id = s.strategy_id \
-                                    AND f.status = 'active'))))";
-
-/// Signal `p` is unfinished and came before `s`, for [`WAITS`].
-const EARLIER_UNFINISHED: &str = "\
-    p.status IN ('received', 'processing') \
-    AND p.received_at >= (SELECT min(w.received_at) FROM signals w WHERE w.status IN ('received', 'processing')) \
-    AND p.received_at <= s.received_at AND (p.received_at < s.received_at OR p.id < s.id)";
-
 /// Claims commit without waiting for the WAL flush (`synchronous_commit` off for that statement's
 /// transaction only). Safe: a claim lost in a crash only means the signal is claimed again and finds
 /// its order rows. The order rows, whose durability "never twice" rests on, are written by another
@@ -138,8 +106,9 @@ const EARLIER_UNFINISHED: &str = "\
 /// `subscriptions_strategy_active`.
 ///
 /// A position-dependent signal ([`position_dependent`]) is not claimable while it must wait
-/// ([`WAITS`]); other signals are never held back, and the test comes after the cheap one, so the
-/// common path pays nothing for it. The first, redundant term (a v1 signal other than `close`) is
+/// (`humbex_signal_must_wait`, sql/V13: the racing rule); other signals are never held back, and
+/// the test comes after the cheap one, so the common path pays nothing for it: the rule is a
+/// function, so not even its planning or set-up. The first, redundant term (a v1 signal other than `close`) is
 /// for the planner: it estimates it from the column statistics, where the JSONB test alone made it
 /// guess few rows pass and sort the whole waiting set (10 ms with 10,000 waiting) instead of
 /// reading `signals_waiting` in order up to the limit (0.3 ms).
@@ -151,7 +120,8 @@ pub static CLAIM: LazyLock<String> = LazyLock::new(|| {
         SELECT s.id FROM signals s \
         WHERE (s.status = 'received' OR (s.status = 'processing' AND s.claimed_until < now())) \
           AND ($3::uuid[] IS NULL OR s.id = ANY($3)) \
-          AND ((s.trade IS NULL AND s.action <> 'close') OR NOT {dependent} OR NOT {waits}) \
+          AND ((s.trade IS NULL AND s.action <> 'close') OR NOT {dependent} \
+               OR NOT humbex_signal_must_wait(s.id, s.user_id, s.strategy_id, s.received_at)) \
         ORDER BY s.received_at \
         LIMIT $2 \
         FOR UPDATE SKIP LOCKED), \
@@ -192,7 +162,6 @@ pub static CLAIM: LazyLock<String> = LazyLock::new(|| {
         WHERE s.strategy_id = c.strategy_id AND s.status = 'active') t ON true \
     ORDER BY c.received_at, c.id, t.user_id",
         dependent = position_dependent("s"),
-        waits = WAITS.replace("{EARLIER_UNFINISHED}", EARLIER_UNFINISHED)
     )
 });
 
@@ -281,8 +250,8 @@ pub struct SignalFilter {
 
 /// A filtered page of signals, newest first, as [`COLUMNS`], with its parameters: only the
 /// conditions in use are in the text, so each combination gets a plan that uses its index
-/// (`signals_by_user`, `signals_by_strategy`, `signals_by_status`, sql/V9) rather than one generic
-/// plan for `$n IS NULL OR ...`. `limit` is the last parameter.
+/// (`signals_by_user`, `signals_by_strategy`, `signals_by_status`: sql/V9 and V13) rather than one
+/// generic plan for `$n IS NULL OR ...`. `limit` is the last parameter.
 pub fn filtered_page<'a>(
     filter: &'a SignalFilter,
     limit: &'a i64,
@@ -308,8 +277,16 @@ pub fn filtered_page<'a>(
     if let Some(strategy_id) = &filter.strategy_id {
         conditions.push(format!("strategy_id = ${}", next(&mut params, strategy_id)));
     }
-    if let Some(status) = &filter.status {
-        conditions.push(format!("status = ${}", next(&mut params, status)));
+    if let Some(status) = filter.status {
+        // A literal, not a parameter: signals_by_status holds finished signals only (sql/V13), so
+        // the planner must see the status to prove which index holds it (signals_waiting holds
+        // the received and processing ones). It is one of the statuses this crate names, never
+        // request text; the assertion keeps it that way.
+        assert!(
+            !status.is_empty() && status.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+            "a signal status is a known word"
+        );
+        conditions.push(format!("status = '{status}'"));
     }
     if let Some(since) = &filter.since {
         conditions.push(format!("received_at >= ${}", next(&mut params, since)));
