@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use humbex_bybit::BybitRest;
@@ -58,11 +59,29 @@ fn runtime(role: &str) -> anyhow::Result<Runtime> {
         .build()?)
 }
 
+/// `HUMBEX_BENCH_SQL=<file>`: SQL run on the fresh database after the migrations, before anything
+/// starts, so an experiment (what one index or trigger costs) needs no rebuild. Printed, so a figure
+/// taken with it is never mistaken for the product's.
+async fn experiment_sql(db: &TestDatabase) -> anyhow::Result<()> {
+    let Ok(path) = std::env::var("HUMBEX_BENCH_SQL") else {
+        return Ok(());
+    };
+    let sql = std::fs::read_to_string(&path).with_context(|| format!("HUMBEX_BENCH_SQL={path}"))?;
+    eprintln!("HUMBEX_BENCH_SQL: running {path} on the fresh database (an experiment, not the product)");
+    let client = humbex_shared::db::connect(&db.url.pg_config()).await?;
+    client
+        .batch_execute(&sql)
+        .await
+        .with_context(|| format!("HUMBEX_BENCH_SQL={path}"))?;
+    Ok(())
+}
+
 impl Pipeline {
     /// The paper exchange and ingest; the executor starts with [`Pipeline::start_executor`] so
     /// that scenarios can store work while it is down.
     pub async fn start() -> anyhow::Result<Pipeline> {
         let db = TestDatabase::create().await?;
+        experiment_sql(&db).await?;
         let paper_rt = runtime("paper")?;
         let paper = paper_rt
             .spawn(humbex_paper_exchange::spawn(PaperExchangeConfig {
@@ -378,8 +397,14 @@ impl Pipeline {
         Ok(value["signal_id"].as_str().unwrap_or_default().parse()?)
     }
 
+    /// The bench's own connection. Its statements keep generic plans: the waits run thousands of
+    /// polls, and planning each one afresh took CPU from the pipeline being measured.
     pub async fn client(&self) -> anyhow::Result<tokio_postgres::Client> {
-        Ok(humbex_shared::db::connect(&self.db.url.pg_config()).await?)
+        let client = humbex_shared::db::connect(&self.db.url.pg_config()).await?;
+        client
+            .batch_execute("SET plan_cache_mode = force_generic_plan")
+            .await?;
+        Ok(client)
     }
 
     /// When the exchange created each order of these accounts, by order link id (its own clock).
@@ -456,15 +481,33 @@ pub async fn wait_for_fills(
     poll: Duration,
     timeout: Duration,
 ) -> anyhow::Result<Vec<(String, DateTime<Utc>)>> {
-    let count = db
-        .prepare(
-            "SELECT count(DISTINCT o.id) AS n FROM orders o JOIN fills f ON f.order_id = o.id \
-             WHERE o.signal_id = ANY($1)",
-        )
-        .await?;
+    // One signal (the latency scenario, polling every millisecond) gets a scalar parameter, and
+    // the bench's connection keeps generic plans (`Pipeline::client`): PostgreSQL otherwise
+    // planned every poll afresh, CPU taken from the pipeline being measured.
+    let count = if let [one] = signals {
+        let stmt = db
+            .prepare(
+                "SELECT count(DISTINCT o.id) AS n FROM orders o JOIN fills f ON f.order_id = o.id \
+                 WHERE o.signal_id = $1",
+            )
+            .await?;
+        (stmt, *one)
+    } else {
+        let stmt = db
+            .prepare(
+                "SELECT count(DISTINCT o.id) AS n FROM orders o JOIN fills f ON f.order_id = o.id \
+                 WHERE o.signal_id = ANY($1)",
+            )
+            .await?;
+        (stmt, uuid::Uuid::nil())
+    };
     let deadline = Instant::now() + timeout;
     loop {
-        let n: i64 = db.query_one(&count, &[&signals]).await?.get("n");
+        let n: i64 = match signals {
+            [_] => db.query_one(&count.0, &[&count.1]).await?,
+            _ => db.query_one(&count.0, &[&signals]).await?,
+        }
+        .get("n");
         if n as usize >= expected {
             break;
         }
