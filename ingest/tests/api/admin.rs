@@ -312,7 +312,7 @@ async fn api_keys_are_sealed_to_their_row_and_never_returned() {
 
 /// `signals_by_status` holds finished signals only (sql/V13): received and processing signals are
 /// found through `signals_waiting`. Every status must still list exactly its own signals, newest
-/// first.
+/// first, and the overview must count each.
 #[tokio::test]
 async fn signals_filter_by_each_status() {
     let app = TestApp::spawn().await;
@@ -360,6 +360,18 @@ async fn signals_filter_by_each_status() {
             .collect();
         assert_eq!(got, want, "status={status}");
     }
+    // The overview counts each status through the same two indexes.
+    let (code, overview) = app.admin(Method::GET, "/admin/overview", None).await;
+    assert_eq!(code, 200, "{overview}");
+    assert_eq!(
+        overview["signals_24h"],
+        json!([
+            { "status": "done", "count": 2 },
+            { "status": "processing", "count": 1 },
+            { "status": "received", "count": 1 },
+            { "status": "rejected", "count": 1 },
+        ])
+    );
 }
 
 #[tokio::test]
