@@ -262,6 +262,7 @@ pub mod signal_status {
     pub const PROCESSING: &str = "processing";
     pub const DONE: &str = "done";
     pub const REJECTED: &str = "rejected";
+    pub const ALL: &[&str] = &[RECEIVED, PROCESSING, DONE, REJECTED];
 }
 
 /// An order's life, as docs/design.md#signal-and-order-statuses fixes it.

@@ -4,19 +4,18 @@
 use std::sync::LazyLock;
 
 /// Signals received in the last $1 seconds, by status (statuses with none left out). One count
-/// per status, each naming its status as a literal so the planner can prove which partial index
-/// holds it: finished ones are counted index-only in `signals_by_status` (sql/V9, V13), received
-/// and processing ones in `signals_waiting`, which holds only those. One GROUP BY over the window
-/// would read every row's heap page.
+/// per status, each naming its status as a literal ([`super::signals::has_status`]) so the
+/// planner can prove which partial index holds it: finished ones are counted index-only in
+/// `signals_by_status` (sql/V9, V13), received and processing ones in `signals_waiting`, which
+/// holds only those. One GROUP BY over the window would read every row's heap page.
 pub static SIGNALS_BY_STATUS: LazyLock<String> = LazyLock::new(|| {
-    use crate::domain::signal_status::{DONE, PROCESSING, RECEIVED, REJECTED};
-    let counts: Vec<String> = [RECEIVED, PROCESSING, DONE, REJECTED]
+    let counts: Vec<String> = crate::domain::signal_status::ALL
         .iter()
         .map(|status| {
             format!(
                 "SELECT '{status}' AS status, (SELECT count(*) FROM signals s \
-                     WHERE s.status = '{status}' \
-                       AND s.received_at >= now() - make_interval(secs => $1)) AS n"
+                     WHERE {} AND s.received_at >= now() - make_interval(secs => $1)) AS n",
+                super::signals::has_status("s.status", status)
             )
         })
         .collect();

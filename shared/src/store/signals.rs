@@ -7,6 +7,7 @@ use std::sync::LazyLock;
 use tokio_postgres::Row;
 use tokio_postgres::types::Json;
 
+use crate::domain::signal_status;
 use crate::domain::trade::{Leverage, MarginMode, StrategyDefaults, SubscriptionDefaults, TradeSpec};
 use crate::token::TokenKind;
 
@@ -108,10 +109,10 @@ pub fn position_dependent(alias: &str) -> String {
 /// A position-dependent signal ([`position_dependent`]) is not claimable while it must wait
 /// (`humbex_signal_must_wait`, sql/V13: the racing rule); other signals are never held back, and
 /// the test comes after the cheap one, so the common path pays nothing for it: the rule is a
-/// function, so not even its planning or set-up. The first, redundant term (a v1 signal other than `close`) is
-/// for the planner: it estimates it from the column statistics, where the JSONB test alone made it
-/// guess few rows pass and sort the whole waiting set (10 ms with 10,000 waiting) instead of
-/// reading `signals_waiting` in order up to the limit (0.3 ms).
+/// function, so not even its planning or set-up. The first, redundant term (a v1 signal other
+/// than `close`) is for the planner: it estimates it from the column statistics, where the JSONB
+/// test alone made it guess few rows pass and sort the whole waiting set (10 ms with 10,000
+/// waiting) instead of reading `signals_waiting` in order up to the limit (0.3 ms).
 pub static CLAIM: LazyLock<String> = LazyLock::new(|| {
     format!(
         "\
@@ -233,6 +234,18 @@ pub fn leverage_of(
 /// One signal by id ($1), as [`COLUMNS`].
 pub static GET: LazyLock<String> = LazyLock::new(|| format!("SELECT {COLUMNS} FROM signals WHERE id = $1"));
 
+/// `<column> = '<status>'`: a signal status as a literal, not a parameter. `signals_by_status`
+/// holds finished signals only and `signals_waiting` the received and processing ones (sql/V13),
+/// so the planner must see the status to prove which index holds it. Only the statuses of
+/// [`signal_status::ALL`] are written into SQL text this way, never request text.
+pub fn has_status(column: &str, status: &str) -> String {
+    assert!(
+        signal_status::ALL.contains(&status),
+        "{status:?} is not a signal status"
+    );
+    format!("{column} = '{status}'")
+}
+
 /// Which signals a filtered page holds (the admin listing's query parameters).
 #[derive(Debug, Default, Clone)]
 pub struct SignalFilter {
@@ -278,15 +291,7 @@ pub fn filtered_page<'a>(
         conditions.push(format!("strategy_id = ${}", next(&mut params, strategy_id)));
     }
     if let Some(status) = filter.status {
-        // A literal, not a parameter: signals_by_status holds finished signals only (sql/V13), so
-        // the planner must see the status to prove which index holds it (signals_waiting holds
-        // the received and processing ones). It is one of the statuses this crate names, never
-        // request text; the assertion keeps it that way.
-        assert!(
-            !status.is_empty() && status.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
-            "a signal status is a known word"
-        );
-        conditions.push(format!("status = '{status}'"));
+        conditions.push(has_status("status", status));
     }
     if let Some(since) = &filter.since {
         conditions.push(format!("received_at >= ${}", next(&mut params, since)));
