@@ -56,12 +56,7 @@ pub struct FileParam {
 
 impl fmt::Display for FileParam {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}={}", self.key, self.path.display())?;
-        match self.source {
-            Source::Url => Ok(()),
-            Source::Env(var) => write!(f, " (from {var})"),
-            Source::Default => f.write_str(" (libpq's default)"),
-        }
+        f.write_str(&shown(self.key, &self.path.display().to_string(), self.source))
     }
 }
 
@@ -112,9 +107,6 @@ const PARAMS: [(&str, &str); 4] = [
     ("sslkey", "PGSSLKEY"),
 ];
 
-/// The environment variables libpq falls back to, for the configuration's list of variables.
-pub const ENV_VARS: [&str; 4] = [PARAMS[0].1, PARAMS[1].1, PARAMS[2].1, PARAMS[3].1];
-
 /// The TLS parameters found in a string, by position in [`PARAMS`] (a later occurrence wins, as
 /// in libpq).
 #[derive(Default)]
@@ -149,11 +141,13 @@ impl Found {
     }
 }
 
-/// How a value is shown in a message: `sslmode=x`, or `sslmode=x (from PGSSLMODE)`.
+/// How a parameter is shown in a message, so that it points at what to change: `sslmode=x`, or
+/// `sslmode=x (from PGSSLMODE)`, or `sslcert=/path (libpq's default)`.
 fn shown(key: &str, value: &str, source: Source) -> String {
     match source {
+        Source::Url => format!("{key}={value}"),
         Source::Env(var) => format!("{key}={value} (from {var})"),
-        Source::Url | Source::Default => format!("{key}={value}"),
+        Source::Default => format!("{key}={value} (libpq's default)"),
     }
 }
 
@@ -265,8 +259,9 @@ fn decode(text: &str) -> Result<String, String> {
 }
 
 fn split_url(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Split, String> {
-    let (base, query) = text.split_once('?').unwrap_or((text, ""));
-    let had_query = text.contains('?');
+    let parts = text.split_once('?');
+    let had_query = parts.is_some();
+    let (base, query) = parts.unwrap_or((text, ""));
     let mut found = Found::default();
     let mut kept = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -290,6 +285,7 @@ fn split_url(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Split, 
         tls,
     })
 }
+
 /// Tokens of a key=value string: values bare or single-quoted, with backslash escapes.
 fn tokens(text: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
