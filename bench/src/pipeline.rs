@@ -484,28 +484,21 @@ pub async fn wait_for_fills(
     // One signal (the latency scenario, polling every millisecond) gets a scalar parameter, and
     // the bench's connection keeps generic plans (`Pipeline::client`): PostgreSQL otherwise
     // planned every poll afresh, CPU taken from the pipeline being measured.
-    let count = if let [one] = signals {
-        let stmt = db
-            .prepare(
-                "SELECT count(DISTINCT o.id) AS n FROM orders o JOIN fills f ON f.order_id = o.id \
-                 WHERE o.signal_id = $1",
-            )
-            .await?;
-        (stmt, *one)
-    } else {
-        let stmt = db
-            .prepare(
-                "SELECT count(DISTINCT o.id) AS n FROM orders o JOIN fills f ON f.order_id = o.id \
-                 WHERE o.signal_id = ANY($1)",
-            )
-            .await?;
-        (stmt, uuid::Uuid::nil())
+    let (sql, one) = match signals {
+        [one] => ("= $1", Some(*one)),
+        _ => ("= ANY($1)", None),
     };
+    let count = db
+        .prepare(&format!(
+            "SELECT count(DISTINCT o.id) AS n FROM orders o JOIN fills f ON f.order_id = o.id \
+             WHERE o.signal_id {sql}"
+        ))
+        .await?;
     let deadline = Instant::now() + timeout;
     loop {
-        let n: i64 = match signals {
-            [_] => db.query_one(&count.0, &[&count.1]).await?,
-            _ => db.query_one(&count.0, &[&signals]).await?,
+        let n: i64 = match &one {
+            Some(id) => db.query_one(&count, &[id]).await?,
+            None => db.query_one(&count, &[&signals]).await?,
         }
         .get("n");
         if n as usize >= expected {
